@@ -1,0 +1,1 @@
+"""FastAGI server: caller screening and operator feature codes."""

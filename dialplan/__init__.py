@@ -1,0 +1,1 @@
+"""The Asterisk configuration Siaga 112 owns: templates, voice prompt texts, rendering."""

@@ -1,0 +1,158 @@
+"""Render the Asterisk configuration the project owns from `siaga.toml`.
+
+Templates use `{{name}}` placeholders (Asterisk's own `${...}` must pass through untouched). A
+placeholder without a value is an error rather than an empty string: a config file with a hole
+in it would start an Asterisk that silently refuses calls.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+
+from siaga.config import Config
+
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+# Operator names end up inside config lines (and queue member lists, split on commas): keep
+# them to one printable line with no quotes, commas or section brackets.
+_UNSAFE_IN_CONFIG = re.compile(r"[\",\\;\[\]\x00-\x1f\x7f]")
+
+CONFIG_FILES = (
+    "asterisk.conf",
+    "modules.conf",
+    "logger.conf",
+    "http.conf",
+    "ari.conf",
+    "manager.conf",
+    "rtp.conf",
+    "musiconhold.conf",
+    "pjsip.conf",
+    "extensions.conf",
+    "queues.conf",
+    "features.conf",
+    "indications.conf",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceLayout:
+    """Where an instance keeps its files, as seen from inside the Asterisk root."""
+
+    base: PurePosixPath
+    module_dir: PurePosixPath
+
+    @property
+    def etc_dir(self) -> PurePosixPath:
+        return self.base / "etc"
+
+    @property
+    def lib_dir(self) -> PurePosixPath:
+        return self.base / "lib"
+
+    @property
+    def spool_dir(self) -> PurePosixPath:
+        return self.base / "spool"
+
+    @property
+    def run_dir(self) -> PurePosixPath:
+        return self.base / "run"
+
+    @property
+    def log_dir(self) -> PurePosixPath:
+        return self.base / "log"
+
+    @property
+    def prompts_dir(self) -> PurePosixPath:
+        return self.base / "prompts"
+
+    @property
+    def recordings_dir(self) -> PurePosixPath:
+        return self.spool_dir / "recording"
+
+    @property
+    def asterisk_conf(self) -> PurePosixPath:
+        return self.etc_dir / "asterisk.conf"
+
+
+def template(name: str) -> str:
+    return (resources.files("dialplan") / "templates" / name).read_text(encoding="utf-8")
+
+
+def fill(text: str, values: dict[str, str], name: str = "<template>") -> str:
+    def replace(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise KeyError(f"{name}: no value for placeholder {{{{{key}}}}}")
+        return values[key]
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def config_safe(text: str) -> str:
+    return _UNSAFE_IN_CONFIG.sub("", text).strip()
+
+
+def _operator_sections(config: Config) -> str:
+    sections = []
+    for op in config.operators:
+        values = {
+            "op_id": op.id,
+            "op_name": config_safe(op.name),
+            "sip_user": op.sip_user,
+            "sip_password": op.sip_password,
+        }
+        sections.append(fill(template("operator.pjsip.conf"), values, "operator.pjsip.conf"))
+    return "".join(sections)
+
+
+def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
+    ast = config.asterisk
+    return {
+        "etc_dir": str(layout.etc_dir),
+        "module_dir": str(layout.module_dir),
+        "lib_dir": str(layout.lib_dir),
+        "spool_dir": str(layout.spool_dir),
+        "run_dir": str(layout.run_dir),
+        "log_dir": str(layout.log_dir),
+        "http_host": ast.http_host,
+        "http_port": str(ast.http_port),
+        "ari_user": ast.ari_user,
+        "ari_password": ast.ari_password,
+        "ami_host": ast.ami_host,
+        "ami_port": str(ast.ami_port),
+        "ami_user": ast.ami_user,
+        "ami_password": ast.ami_password,
+        "rtp_start": str(ast.rtp_start),
+        "rtp_end": str(ast.rtp_end),
+        "sip_host": ast.sip_host,
+        "sip_port": str(ast.sip_port),
+        "trunk_matches": "\n".join(f"match = {net}" for net in ast.trunk_networks),
+        "operator_sections": _operator_sections(config),
+        "emergency_number": ast.emergency_number,
+        "app": ast.app,
+        "fallback_timeout": str(int(config.acd.ring_timeout_seconds * 3)),
+        "fallback_members": "\n".join(
+            f"member => PJSIP/{op.sip_user},0,{config_safe(op.name)}" for op in config.operators
+        ),
+    }
+
+
+def render(config: Config, layout: InstanceLayout) -> dict[str, str]:
+    """Return file name -> rendered text for every file of the instance's etc folder."""
+    values = values_for(config, layout)
+    return {name: fill(template(name), values, name) for name in CONFIG_FILES}
+
+
+def write(config: Config, layout: InstanceLayout, root: Path) -> Path:
+    """Render into `root` + layout.etc_dir; return that folder (as seen from outside the root)."""
+    etc = root / layout.etc_dir.relative_to("/")
+    etc.mkdir(parents=True, exist_ok=True)
+    for name, text in render(config, layout).items():
+        target = etc / name
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o600)  # holds ARI/AMI/SIP secrets
+        tmp.replace(target)
+    return etc

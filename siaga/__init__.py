@@ -1,0 +1,1 @@
+"""Siaga 112: provisioning, configuration and the `siaga` command line."""

@@ -1,0 +1,502 @@
+"""Load and validate `siaga.toml`.
+
+Every problem is reported as a `ConfigError` naming the file, the dotted key and the reason, so
+that a regency's IT staff can fix a typo without reading Python. Unknown keys are errors: a
+misspelt key silently ignored would leave a 112 centre running on a default nobody chose.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+STRATEGIES = ("longest_idle", "fewest_calls", "round_robin", "ring_all")
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_SIP_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_SIP_USER_RULE = "must be 1-32 letters, digits, . _ -"
+_DIGITS = set("0123456789*#")
+
+
+class ConfigError(Exception):
+    """A configuration problem: which file, which key, and why."""
+
+    def __init__(self, path: Path | str, key: str, reason: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{self.path}: {key}: {reason}" if key else f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class CentreConfig:
+    name: str = "Siaga 112"
+    language: str = "id"
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskConfig:
+    embedded: bool = True
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "siaga"
+    ari_password: str = "siaga-dev-ari"
+    app: str = "siaga"
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 5038
+    ami_user: str = "siaga"
+    ami_password: str = "siaga-dev-ami"
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    rtp_start: int = 10000
+    rtp_end: int = 10999
+    trunk_networks: tuple[str, ...] = ("127.0.0.0/8",)
+    emergency_number: str = "112"
+
+    @property
+    def http_host(self) -> str:
+        return urlsplit(self.ari_url).hostname or "127.0.0.1"
+
+    @property
+    def http_port(self) -> int:
+        return urlsplit(self.ari_url).port or 8088
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    embedded: bool = True
+    url: str = "postgresql://siaga@127.0.0.1:5433/siaga"
+    port: int = 5433
+
+
+@dataclass(frozen=True, slots=True)
+class ListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AcdSettings:
+    strategy: str = "longest_idle"
+    ring_timeout_seconds: float = 20.0
+    max_consecutive_misses: int = 3
+    retry_after_busy_seconds: float = 5.0
+    escalation_after_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConfig:
+    id: str
+    name: str
+    sip_user: str
+    sip_password: str
+    skills: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryConfig:
+    code: str
+    label_id: str
+    label_en: str
+    priority: int
+    skill: str
+    target_answer_seconds: float
+    wrap_up_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class MenuConfig:
+    name: str
+    prompt: str
+    # digit -> category code, or "menu:<name>" for a sub-menu
+    choices: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class IvrConfig:
+    timeout_seconds: float
+    no_input: str
+    invalid_retries: int
+    language_digit: str
+    menus: Mapping[str, MenuConfig]
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyConfig:
+    code: str
+    name: str
+    digit: str
+    dial: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    centre: CentreConfig
+    asterisk: AsteriskConfig
+    database: DatabaseConfig
+    web: ListenConfig
+    agi: ListenConfig
+    acd: AcdSettings
+    operators: tuple[OperatorConfig, ...]
+    categories: tuple[CategoryConfig, ...]
+    ivr: IvrConfig
+    agencies: tuple[AgencyConfig, ...] = field(default=())
+
+    def category(self, code: str) -> CategoryConfig:
+        for category in self.categories:
+            if category.code == code:
+                return category
+        raise KeyError(code)
+
+
+class _Table:
+    """A TOML table being read: typed getters, and a check that no key was left unread."""
+
+    def __init__(self, path: Path, prefix: str, data: Any) -> None:
+        self.path = path
+        self.prefix = prefix
+        if not isinstance(data, dict):
+            raise ConfigError(path, prefix, f"must be a table, not {_type_name(data)}")
+        self.data: dict[str, Any] = data
+        self.read: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.path, self.key(name), reason)
+
+    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
+        self.read.add(name)
+        if name not in self.data:
+            if default is None:
+                raise self.error(name, "missing (required)")
+            return default
+        value = self.data[name]
+        # bool is an int in Python; a port written as `true` is a mistake, not 1.
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise self.error(
+                name, f"must be {_type_name_of(kind)}, not {_type_name(value)} ({value!r})"
+            )
+        return value
+
+    def check(self, name: str, ok: bool, reason: str) -> None:
+        if not ok:
+            raise self.error(name, reason)
+
+    def table(self, name: str, *, required: bool = False) -> _Table:
+        self.read.add(name)
+        if name not in self.data and not required:
+            return _Table(self.path, self.key(name), {})
+        if name not in self.data:
+            raise self.error(name, "missing (required table)")
+        return _Table(self.path, self.key(name), self.data[name])
+
+    def array_of_tables(self, name: str) -> list[_Table]:
+        self.read.add(name)
+        items = self.data.get(name, [])
+        if not isinstance(items, list):
+            raise self.error(name, f"must be an array of tables ([[{name}]])")
+        return [_Table(self.path, f"{self.key(name)}[{i}]", item) for i, item in enumerate(items)]
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.data) - self.read)
+        if unknown:
+            name = unknown[0]
+            hint = difflib.get_close_matches(name, sorted(self.read), n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise self.error(name, f"unknown key{suggestion}")
+
+
+def _type_name(value: object) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _type_name_of(kind: type) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(kind, kind.__name__)
+
+
+def _port(table: _Table, name: str, default: int) -> int:
+    port = table.get(name, int, default)
+    table.check(name, 1 <= port <= 65535, f"must be a port between 1 and 65535, not {port}")
+    return port
+
+
+def _positive(table: _Table, name: str, default: float) -> float:
+    value = table.get(name, float, default)
+    table.check(name, value > 0, f"must be greater than 0, not {value}")
+    return value
+
+
+def _env(name: str, value: str) -> str:
+    return os.environ.get(name, value)
+
+
+def _centre(t: _Table) -> CentreConfig:
+    language = t.get("language", str, "id")
+    t.check("language", language in ("id", "en"), f"must be 'id' or 'en', not {language!r}")
+    result = CentreConfig(name=t.get("name", str, "Siaga 112"), language=language)
+    t.finish()
+    return result
+
+
+def _asterisk(t: _Table) -> AsteriskConfig:
+    d = AsteriskConfig()
+    ari_url = t.get("ari_url", str, d.ari_url)
+    parts = urlsplit(ari_url)
+    t.check(
+        "ari_url",
+        parts.scheme in ("http", "https") and bool(parts.hostname),
+        f"must be an http(s) URL like http://127.0.0.1:8088, not {ari_url!r}",
+    )
+    t.check("ari_url", not parts.username, "must not hold credentials (use ari_user/ari_password)")
+    networks = t.get("trunk_networks", list, list(d.trunk_networks))
+    for i, net in enumerate(networks):
+        try:
+            ipaddress.ip_network(net)
+        except (TypeError, ValueError):
+            raise t.error(f"trunk_networks[{i}]", f"not an IP network: {net!r}") from None
+    number = t.get("emergency_number", str, d.emergency_number)
+    t.check("emergency_number", number.isdigit(), f"must be digits, not {number!r}")
+    rtp_start = _port(t, "rtp_start", d.rtp_start)
+    rtp_end = _port(t, "rtp_end", d.rtp_end)
+    t.check("rtp_end", rtp_end > rtp_start, "must be greater than rtp_start")
+    result = AsteriskConfig(
+        embedded=t.get("embedded", bool, d.embedded),
+        ari_url=ari_url.rstrip("/"),
+        ari_user=t.get("ari_user", str, d.ari_user),
+        ari_password=_env("SIAGA_ARI_PASSWORD", t.get("ari_password", str, d.ari_password)),
+        app=t.get("app", str, d.app),
+        ami_host=t.get("ami_host", str, d.ami_host),
+        ami_port=_port(t, "ami_port", d.ami_port),
+        ami_user=t.get("ami_user", str, d.ami_user),
+        ami_password=_env("SIAGA_AMI_PASSWORD", t.get("ami_password", str, d.ami_password)),
+        sip_host=t.get("sip_host", str, d.sip_host),
+        sip_port=_port(t, "sip_port", d.sip_port),
+        rtp_start=rtp_start,
+        rtp_end=rtp_end,
+        trunk_networks=tuple(networks),
+        emergency_number=number,
+    )
+    t.finish()
+    return result
+
+
+def _database(t: _Table) -> DatabaseConfig:
+    d = DatabaseConfig()
+    url = _env("SIAGA_DATABASE_URL", t.get("url", str, d.url))
+    t.check(
+        "url",
+        urlsplit(url).scheme in ("postgresql", "postgres"),
+        "must be a postgresql:// URL",
+    )
+    result = DatabaseConfig(
+        embedded=t.get("embedded", bool, d.embedded), url=url, port=_port(t, "port", d.port)
+    )
+    t.finish()
+    return result
+
+
+def _listen(t: _Table, default_port: int) -> ListenConfig:
+    result = ListenConfig(host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", default_port))
+    t.finish()
+    return result
+
+
+def _acd(t: _Table) -> AcdSettings:
+    d = AcdSettings()
+    strategy = t.get("strategy", str, d.strategy)
+    t.check("strategy", strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}")
+    misses = t.get("max_consecutive_misses", int, d.max_consecutive_misses)
+    t.check("max_consecutive_misses", misses >= 1, "must be at least 1")
+    result = AcdSettings(
+        strategy=strategy,
+        ring_timeout_seconds=_positive(t, "ring_timeout_seconds", d.ring_timeout_seconds),
+        max_consecutive_misses=misses,
+        retry_after_busy_seconds=_positive(
+            t, "retry_after_busy_seconds", d.retry_after_busy_seconds
+        ),
+        escalation_after_seconds=_positive(
+            t, "escalation_after_seconds", d.escalation_after_seconds
+        ),
+    )
+    t.finish()
+    return result
+
+
+def _operator(t: _Table) -> OperatorConfig:
+    op_id = t.get("id", str)
+    t.check("id", _SIP_USER_RE.match(op_id) is not None, _SIP_USER_RULE)
+    sip_user = t.get("sip_user", str, op_id)
+    t.check("sip_user", _SIP_USER_RE.match(sip_user) is not None, _SIP_USER_RULE)
+    password = t.get("sip_password", str)
+    password = _env(f"SIAGA_OPERATOR_{op_id.upper().replace('-', '_')}_PASSWORD", password)
+    t.check("sip_password", len(password) >= 8, "must be at least 8 characters")
+    skills_table = t.table("skills", required=True)
+    skills: dict[str, int] = {}
+    for skill in list(skills_table.data):
+        level = skills_table.get(skill, int)
+        skills_table.check(skill, level in (1, 2), "must be 1 (primary) or 2 (secondary)")
+        skills[skill] = level
+    t.check("skills", bool(skills), "an operator needs at least one skill")
+    result = OperatorConfig(
+        id=op_id,
+        name=t.get("name", str, op_id),
+        sip_user=sip_user,
+        sip_password=password,
+        skills=skills,
+    )
+    t.finish()
+    return result
+
+
+def _category(t: _Table) -> CategoryConfig:
+    code = t.get("code", str)
+    t.check("code", _CODE_RE.match(code) is not None, "must be lower-case letters, digits, _")
+    priority = t.get("priority", int)
+    t.check("priority", 0 <= priority <= 99, "must be between 0 (most urgent) and 99")
+    result = CategoryConfig(
+        code=code,
+        label_id=t.get("label_id", str),
+        label_en=t.get("label_en", str),
+        priority=priority,
+        skill=t.get("skill", str, code),
+        target_answer_seconds=_positive(t, "target_answer_seconds", 10.0),
+        wrap_up_seconds=t.get("wrap_up_seconds", float, 30.0),
+    )
+    t.finish()
+    return result
+
+
+def _ivr(t: _Table, categories: set[str]) -> IvrConfig:
+    menus_table = t.table("menus", required=True)
+    menus: dict[str, MenuConfig] = {}
+    for name in list(menus_table.data):
+        m = menus_table.table(name)
+        choices_table = m.table("choices", required=True)
+        choices: dict[str, str] = {}
+        for digit in list(choices_table.data):
+            target = choices_table.get(digit, str)
+            choices_table.check(digit, len(digit) == 1 and digit in _DIGITS, "must be one digit")
+            choices[digit] = target
+        menus[name] = MenuConfig(name=name, prompt=m.get("prompt", str, name), choices=choices)
+        m.finish()
+    menus_table.check("main", "main" in menus, "an [ivr.menus.main] menu is required")
+    for menu in menus.values():
+        for digit, target in menu.choices.items():
+            where = f"menus.{menu.name}.choices.{digit}"
+            if target.startswith("menu:"):
+                t.check(where, target[5:] in menus, f"no menu named {target[5:]!r}")
+            else:
+                t.check(where, target in categories, f"no category named {target!r}")
+    no_input = t.get("no_input", str, "general")
+    t.check("no_input", no_input in categories, f"no category named {no_input!r}")
+    language_digit = t.get("language_digit", str, "9")
+    t.check("language_digit", language_digit in _DIGITS, "must be one digit")
+    t.check(
+        "language_digit",
+        language_digit not in menus["main"].choices,
+        f"digit {language_digit} is already a choice of the main menu",
+    )
+    retries = t.get("invalid_retries", int, 1)
+    t.check("invalid_retries", 0 <= retries <= 3, "must be between 0 and 3")
+    result = IvrConfig(
+        timeout_seconds=_positive(t, "timeout_seconds", 5.0),
+        no_input=no_input,
+        invalid_retries=retries,
+        language_digit=language_digit,
+        menus=menus,
+    )
+    t.finish()
+    return result
+
+
+def _agency(t: _Table) -> AgencyConfig:
+    digit = t.get("digit", str)
+    t.check("digit", len(digit) == 1 and digit.isdigit(), "must be one digit")
+    result = AgencyConfig(
+        code=t.get("code", str), name=t.get("name", str), digit=digit, dial=t.get("dial", str)
+    )
+    t.finish()
+    return result
+
+
+def _unique(items: list[T], tables: list[_Table], key: Callable[[T], str], name: str) -> None:
+    seen: set[str] = set()
+    for item, table in zip(items, tables, strict=True):
+        value = key(item)
+        table.check(name, value not in seen, f"duplicate {name} {value!r}")
+        seen.add(value)
+
+
+def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Config:
+    """Validate already-parsed TOML data."""
+    path = Path(path)
+    root = _Table(path, "", dict(data))
+    category_tables = root.array_of_tables("categories")
+    categories = [_category(t) for t in category_tables]
+    _unique(categories, category_tables, lambda c: c.code, "code")
+    root.check("categories", bool(categories), "at least one [[categories]] is required")
+    operator_tables = root.array_of_tables("operators")
+    operators = [_operator(t) for t in operator_tables]
+    _unique(operators, operator_tables, lambda o: o.id, "id")
+    _unique(operators, operator_tables, lambda o: o.sip_user, "sip_user")
+    agency_tables = root.array_of_tables("agencies")
+    agencies = [_agency(t) for t in agency_tables]
+    _unique(agencies, agency_tables, lambda a: a.digit, "digit")
+    config = Config(
+        path=path,
+        centre=_centre(root.table("centre")),
+        asterisk=_asterisk(root.table("asterisk")),
+        database=_database(root.table("database")),
+        web=_listen(root.table("web"), 8112),
+        agi=_listen(root.table("agi"), 4573),
+        acd=_acd(root.table("acd")),
+        operators=tuple(operators),
+        categories=tuple(categories),
+        ivr=_ivr(root.table("ivr", required=True), {c.code for c in categories}),
+        agencies=tuple(agencies),
+    )
+    root.finish()
+    return config
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a `siaga.toml`; raise ConfigError naming file, key and reason."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, "", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML: {exc}") from None
+    return parse_config(data, path)
