@@ -102,6 +102,7 @@ def _operator_sections(config: Config) -> str:
             "op_name": config_safe(op.name),
             "sip_user": op.sip_user,
             "sip_password": op.sip_password,
+            "sip_host": config.asterisk.sip_host,
         }
         sections.append(fill(template("operator.pjsip.conf"), values, "operator.pjsip.conf"))
     return "".join(sections)

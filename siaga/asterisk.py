@@ -69,8 +69,13 @@ class AsteriskInstance:
     def prepare(self, prompts: Path | None = None) -> None:
         """Render the configuration and create the instance's folders (idempotent)."""
         layout = self.layout
-        for folder in (layout.lib_dir, layout.spool_dir, layout.run_dir, layout.log_dir,
-                       layout.recordings_dir):
+        for folder in (
+            layout.lib_dir,
+            layout.spool_dir,
+            layout.run_dir,
+            layout.log_dir,
+            layout.recordings_dir,
+        ):
             self.outside(folder).mkdir(parents=True, exist_ok=True)
         render.write(self.config, layout, self.root)
         if prompts is not None:
@@ -93,11 +98,20 @@ class AsteriskInstance:
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
         console = self.console_file.open("ab")
         command = [
-            "chroot", str(self.root), "asterisk", "-f", "-n", "-C", str(self.layout.asterisk_conf)
+            "chroot",
+            str(self.root),
+            "asterisk",
+            "-f",
+            "-n",
+            "-C",
+            str(self.layout.asterisk_conf),
         ]
         log.info("asterisk.start", instance=self.name, command=" ".join(command))
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
         )
         console.close()
@@ -112,8 +126,9 @@ class AsteriskInstance:
                 return
             time.sleep(0.05)
         self.stop()
-        raise ProvisionError(f"Asterisk {self.name} did not answer on ARI in {timeout} s:\n"
-                             f"{self.tail()}")
+        raise ProvisionError(
+            f"Asterisk {self.name} did not answer on ARI in {timeout} s:\n{self.tail()}"
+        )
 
     def ari_ready(self) -> bool:
         ast = self.config.asterisk
@@ -129,9 +144,19 @@ class AsteriskInstance:
     def cli(self, command: str, timeout: float = 10.0) -> str:
         """Run an Asterisk CLI command through the instance's control socket."""
         result = subprocess.run(
-            ["chroot", str(self.root), "asterisk", "-C", str(self.layout.asterisk_conf),
-             "-rx", command],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [
+                "chroot",
+                str(self.root),
+                "asterisk",
+                "-C",
+                str(self.layout.asterisk_conf),
+                "-rx",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise ProvisionError(f"asterisk -rx {command!r} failed: {result.stderr.strip()}")
@@ -170,6 +195,8 @@ class AsteriskInstance:
         parts = []
         for path in (self.console_file, self.log_file):
             if path.exists():
-                parts.append(f"--- {path}\n" + "\n".join(
-                    path.read_text(errors="replace").splitlines()[-lines:]))
+                parts.append(
+                    f"--- {path}\n"
+                    + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                )
         return "\n".join(parts) or "(no log written)"

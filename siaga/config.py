@@ -90,6 +90,10 @@ class AcdSettings:
     max_consecutive_misses: int = 3
     retry_after_busy_seconds: float = 5.0
     escalation_after_seconds: float = 30.0
+    announce_interval_seconds: float = 30.0
+    # Operators count as logged in from the start (ready once their phone registers). With
+    # false they log in with a feature code or the console.
+    login_on_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,13 @@ class OperatorConfig:
     sip_user: str
     sip_password: str
     skills: Mapping[str, int]
+    # How the operator is rung: PJSIP/<sip_user> for a softphone, a Local channel for a
+    # simulated operator (`siaga simulate`, benchmarks).
+    dial: str = ""
+
+    @property
+    def dial_string(self) -> str:
+        return self.dial or f"PJSIP/{self.sip_user}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +355,10 @@ def _acd(t: _Table) -> AcdSettings:
         escalation_after_seconds=_positive(
             t, "escalation_after_seconds", d.escalation_after_seconds
         ),
+        announce_interval_seconds=_positive(
+            t, "announce_interval_seconds", d.announce_interval_seconds
+        ),
+        login_on_start=t.get("login_on_start", bool, d.login_on_start),
     )
     t.finish()
     return result
@@ -370,6 +385,12 @@ def _operator(t: _Table) -> OperatorConfig:
         sip_user=sip_user,
         sip_password=password,
         skills=skills,
+        dial=t.get("dial", str, ""),
+    )
+    t.check(
+        "dial",
+        not result.dial or "/" in result.dial,
+        "must be a dial string like PJSIP/1001 or Local/answer@siaga-test",
     )
     t.finish()
     return result

@@ -1,0 +1,38 @@
+# Siaga 112. `make run` starts the whole stack on the embedded defaults of siaga.toml;
+# `make test` runs the tests against a real Asterisk 22 and PostgreSQL that the tests start.
+PYTHON ?= python3
+VENV := .venv
+SIAGA := $(VENV)/bin/siaga
+CONFIG ?= siaga.toml
+
+.PHONY: run test setup system lint bench clean
+
+run: setup
+	$(SIAGA) --config $(CONFIG) run
+
+test: setup
+	$(SIAGA) provision
+	$(VENV)/bin/pytest
+
+setup: system $(VENV)/.installed
+
+system:
+	@scripts/install-system.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: setup
+	$(SIAGA) provision
+	$(VENV)/bin/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,395 @@
+"""The actor of one call: one task and one bounded inbox per call (design.md §2.2).
+
+It turns the ARI events of its channels into events of the pure `CallMachine`, and carries out
+the machine's commands over REST, in order. The caller's channel id is the call id; the actor also
+owns the call's bridge, its playbacks and the channels that ring operators for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ari_app.ari.errors import (
+    AriAllocationFailed,
+    AriError,
+    AriNotFound,
+    AriNotInStasis,
+    AriUnprocessable,
+)
+from ari_app.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    ChannelTalkingStarted,
+    PlaybackFinished,
+    ResourceKind,
+    StasisEnd,
+    StasisStart,
+)
+from ari_app.ari.models import Channel
+from ari_app.ari.rest import IfExists
+from ari_app.call import (
+    Answer,
+    BridgeOperator,
+    CallerTalking,
+    CallEvent,
+    CallMachine,
+    CallState,
+    ChangePriority,
+    Command,
+    CreateBridge,
+    DestroyBridge,
+    DigitPressed,
+    EnableTalkDetect,
+    Enqueue,
+    FinishCall,
+    HangUp,
+    HungUp,
+    LeaveQueue,
+    OfferWithdrawn,
+    OperatorConnected,
+    OperatorRinging,
+    Party,
+    Play,
+    PositionKnown,
+    PromptFinished,
+    Record,
+    Started,
+    StartMoh,
+    StartRecording,
+    StartTimer,
+    StopMoh,
+    StopPlayback,
+    TimerFired,
+)
+from ari_app.router import Inbox
+from queues import events as acd
+from queues.states import CancelReason, OfferFailure
+
+if TYPE_CHECKING:
+    from ari_app.app import SiagaApp
+
+log = structlog.get_logger(__name__)
+
+# Q.850 causes of an operator leg that ended before it was answered.
+_BUSY_CAUSES = {17}
+_REJECTED_CAUSES = {21}
+_NO_ANSWER_CAUSES = {18, 19}
+_UNREACHABLE_CAUSES = {1, 2, 3, 20, 27, 29, 34, 38, 41, 42, 58}
+_DISPLAY_UNSAFE = re.compile(r"[^0-9A-Za-z+*#]")
+
+
+class OperatorLeg(enum.Enum):
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CONNECTED = "connected"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class RingOperator:
+    """The ACD offered the call to this operator: ring the operator's phone."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRing:
+    operator_id: str
+    reason: CancelReason
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    operator_id: str
+    channel_id: str
+
+
+def offer_failure(cause: int | None) -> OfferFailure:
+    if cause in _BUSY_CAUSES:
+        return OfferFailure.BUSY
+    if cause in _REJECTED_CAUSES:
+        return OfferFailure.REJECTED
+    if cause in _UNREACHABLE_CAUSES:
+        return OfferFailure.UNREACHABLE
+    return OfferFailure.NO_ANSWER
+
+
+def display_number(number: str) -> str:
+    """A caller number as the operator's phone shows it: hostile caller ids stay harmless."""
+    return _DISPLAY_UNSAFE.sub("", number)[:32] or "unknown"
+
+
+class CallActor:
+    def __init__(self, app: SiagaApp, channel: Channel, arrival: float) -> None:
+        self.app = app
+        self.call_id = channel.id
+        self.channel = channel
+        self.arrival = arrival  # monotonic, at Asterisk's arrival of the call
+        self.machine = CallMachine(self.call_id, app.config)
+        self.inbox = Inbox()
+        self.bridge_id = f"{self.call_id}-bridge"
+        self.legs: dict[str, Leg] = {}  # operator leg channel id -> leg
+        self.leg_state: dict[str, OperatorLeg] = {}
+        self.ring_count = 0
+        self.timers: list[asyncio.TimerHandle] = []
+        self.log = log.bind(call_id=self.call_id)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.machine.state.final and not self._live_legs()
+
+    async def deliver(self, event: object) -> None:
+        await self.inbox.put(event)
+
+    def post(self, event: object) -> None:
+        """From synchronous code (ACD decisions, timers): never lose the event."""
+        if not self.inbox.put_nowait(event):
+            asyncio.get_running_loop().create_task(self.inbox.put(event))
+
+    def start(self) -> None:
+        self.app.router.register(ResourceKind.CHANNEL, self.call_id, self)
+        self.app.router.register(ResourceKind.BRIDGE, self.bridge_id, self)
+        self.task = asyncio.get_running_loop().create_task(self.run(), name=f"call-{self.call_id}")
+
+    async def run(self) -> None:
+        try:
+            while not self.done:
+                item = await self.inbox.get()
+                try:
+                    await self._handle(item)
+                except Exception:
+                    # One bad event must not leave a 112 caller stranded: log it and go on.
+                    self.log.exception("call.event_failed", item=repr(item)[:300])
+        finally:
+            for handle in self.timers:
+                handle.cancel()
+            self.app.call_finished(self)
+
+    # -- translating ARI events
+
+    async def _handle(self, item: object) -> None:
+        match item:
+            case StasisStart(channel=channel) if channel.id == self.call_id:
+                await self._feed(
+                    Started(
+                        caller_number=channel.caller.number,
+                        caller_name=channel.caller.name,
+                    )
+                )
+            case StasisStart(channel=channel) if channel.id in self.legs:
+                await self._leg_answered(self.legs[channel.id])
+            case ChannelDtmfReceived(channel=channel, digit=digit) if channel.id == self.call_id:
+                await self._feed(DigitPressed(digit, self.app.clock()))
+            case PlaybackFinished(playback=playback):
+                self.app.router.unregister(ResourceKind.PLAYBACK, playback.id)
+                await self._feed(PromptFinished(playback.id))
+            case ChannelTalkingStarted(channel=channel) if channel.id == self.call_id:
+                await self._feed(CallerTalking())
+            case (
+                ChannelHangupRequest(channel=channel)
+                | StasisEnd(channel=channel)
+                | ChannelDestroyed(channel=channel)
+            ) if channel.id == self.call_id:
+                cause = getattr(item, "cause", None)
+                await self._feed(HungUp(Party.CALLER, str(cause or "")))
+            case (
+                ChannelHangupRequest(channel=channel)
+                | StasisEnd(channel=channel)
+                | ChannelDestroyed(channel=channel)
+            ) if channel.id in self.legs:
+                await self._leg_ended(self.legs[channel.id], getattr(item, "cause", None))
+            case RingOperator(operator_id=operator_id):
+                await self._ring(operator_id)
+            case CancelRing(operator_id=operator_id, reason=reason):
+                await self._cancel_ring(operator_id, reason)
+            case TimerFired() | PositionKnown():
+                await self._feed(item)
+            case _:
+                pass  # events of our resources that change nothing (e.g. ChannelStateChange)
+
+    async def _feed(self, event: CallEvent) -> None:
+        pending: list[CallEvent] = [event]
+        while pending:
+            commands = self.machine.handle(pending.pop(0))
+            for command in commands:
+                try:
+                    await self._execute(command)
+                except (AriNotFound, AriNotInStasis, AriUnprocessable) as exc:
+                    # The caller hung up under us (design §2.4): a normal event, not a crash.
+                    self.log.info(
+                        "call.channel_gone", command=type(command).__name__, status=exc.status
+                    )
+                    if isinstance(command, HangUp | DestroyBridge | StopPlayback | StopMoh):
+                        continue
+                    pending.append(HungUp(Party.CALLER, "gone"))
+                    break
+                except AriError as exc:
+                    self.log.warning(
+                        "call.command_failed", command=type(command).__name__, error=str(exc)
+                    )
+
+    # -- operator legs
+
+    def _live_legs(self) -> list[Leg]:
+        return [
+            leg for cid, leg in self.legs.items() if self.leg_state.get(cid) is not OperatorLeg.GONE
+        ]
+
+    def _leg_of(self, operator_id: str) -> tuple[str, Leg] | None:
+        for cid, leg in self.legs.items():
+            if leg.operator_id == operator_id and self.leg_state[cid] is OperatorLeg.RINGING:
+                return cid, leg
+        return None
+
+    async def _ring(self, operator_id: str) -> None:
+        if self.machine.state not in (CallState.QUEUED, CallState.OFFERED):
+            self.app.acd(acd.OfferFailed(self.call_id, operator_id, OfferFailure.UNREACHABLE))
+            return
+        operator = self.app.operators[operator_id]
+        self.ring_count += 1
+        channel_id = f"{self.call_id}-op{self.ring_count}"
+        leg = Leg(operator_id, channel_id)
+        # Ids before requests (design §2.3): the leg's events may beat the HTTP response.
+        self.legs[channel_id] = leg
+        self.leg_state[channel_id] = OperatorLeg.RINGING
+        self.app.router.register(ResourceKind.CHANNEL, channel_id, self)
+        await self._feed(OperatorRinging(operator_id))
+        category = (self.machine.category or "call").upper()
+        number = display_number(self.channel.caller.number)
+        try:
+            await self.app.rest.originate(
+                operator.dial,
+                channel_id=channel_id,
+                app=self.app.config.asterisk.app,
+                app_args=f"operator,{self.call_id},{operator_id}",
+                caller_id=f'"{category} {number}" <{number}>',
+                timeout=int(self.app.config.acd.ring_timeout_seconds) + 5,
+                variables={"SIAGA_CALL_ID": self.call_id},
+            )
+        except AriError as exc:
+            # No registered contact ("Allocation failed") or any refusal: the phone is not
+            # reachable now; the ACD retries that operator after a short delay.
+            reason = OfferFailure.UNREACHABLE
+            self.log.info(
+                "call.ring_failed",
+                operator=operator_id,
+                error=str(exc),
+                allocation_failed=isinstance(exc, AriAllocationFailed),
+            )
+            self.leg_state[channel_id] = OperatorLeg.GONE
+            self.app.router.unregister(ResourceKind.CHANNEL, channel_id)
+            await self._feed(OfferWithdrawn(operator_id, reason.value))
+            self.app.acd(acd.OfferFailed(self.call_id, operator_id, reason))
+
+    async def _cancel_ring(self, operator_id: str, reason: CancelReason) -> None:
+        found = self._leg_of(operator_id)
+        if found is None:
+            return
+        channel_id, _ = found
+        self.leg_state[channel_id] = OperatorLeg.GONE
+        await self.app.rest.hangup(channel_id)
+        await self._feed(OfferWithdrawn(operator_id, reason.value))
+
+    async def _leg_answered(self, leg: Leg) -> None:
+        if self.leg_state.get(leg.channel_id) is not OperatorLeg.RINGING:
+            await self.app.rest.hangup(leg.channel_id)  # a leg we gave up on answered late
+            return
+        accepted = self.app.acd_answered(self.call_id, leg.operator_id)
+        if not accepted or self.machine.state not in (CallState.QUEUED, CallState.OFFERED):
+            self.leg_state[leg.channel_id] = OperatorLeg.GONE
+            await self.app.rest.hangup(leg.channel_id)
+            return
+        self.leg_state[leg.channel_id] = OperatorLeg.CONNECTED
+        await self._feed(OperatorConnected(leg.operator_id, leg.channel_id))
+
+    async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
+        state = self.leg_state.get(leg.channel_id)
+        if state is OperatorLeg.GONE or state is None:
+            if state is OperatorLeg.GONE:
+                self.app.router.unregister(ResourceKind.CHANNEL, leg.channel_id)
+            return
+        self.leg_state[leg.channel_id] = OperatorLeg.GONE
+        self.app.router.unregister(ResourceKind.CHANNEL, leg.channel_id)
+        if state is OperatorLeg.RINGING:
+            failure = offer_failure(cause)
+            await self._feed(OfferWithdrawn(leg.operator_id, failure.value))
+            self.app.acd(acd.OfferFailed(self.call_id, leg.operator_id, failure))
+        elif state is OperatorLeg.CONNECTED:
+            await self._feed(HungUp(Party.OPERATOR, str(cause or "")))
+
+    # -- commands
+
+    async def _execute(self, command: Command) -> None:
+        rest = self.app.rest
+        match command:
+            case Record():
+                self.app.record(
+                    command.kind,
+                    call_id=self.call_id,
+                    operator_id=command.operator_id,
+                    data=dict(command.data),
+                    at=self._arrived_at() if command.kind == "call_arrived" else None,
+                )
+            case Answer():
+                await rest.answer(self.call_id)
+            case CreateBridge():
+                await rest.create_bridge(self.bridge_id, name=f"siaga-{self.call_id}"[:64])
+                await rest.add_channel(self.bridge_id, self.call_id)
+            case EnableTalkDetect():
+                await rest.set_variable(self.call_id, "TALK_DETECT(set)", "")
+            case Play(playback_id=playback_id, prompts=prompts, language=language):
+                self.app.router.register(ResourceKind.PLAYBACK, playback_id, self)
+                media = [self.app.prompt_uri(name, language.value) for name in prompts]
+                await rest.play(self.call_id, media, playback_id=playback_id)
+            case StopPlayback(playback_id=playback_id):
+                await rest.stop_playback(playback_id)
+            case StartMoh():
+                await rest.start_bridge_moh(self.bridge_id)
+            case StopMoh():
+                await rest.stop_bridge_moh(self.bridge_id)
+            case StartTimer(timer=timer, seconds=seconds, generation=generation):
+                loop = asyncio.get_running_loop()
+                self.timers = [h for h in self.timers if not h.cancelled()]
+                self.timers.append(
+                    loop.call_later(seconds, self.post, TimerFired(timer, generation))
+                )
+            case Enqueue(category=category, priority=priority, flags=flags):
+                self.app.acd(acd.CallQueued(self.call_id, category, self.arrival, priority, flags))
+            case ChangePriority(priority=priority):
+                self.app.acd(acd.CallPriorityChanged(self.call_id, priority))
+            case BridgeOperator(channel_id=channel_id):
+                await rest.add_channel(self.bridge_id, channel_id)
+            case StartRecording():
+                await rest.record_bridge(
+                    self.bridge_id, self.call_id, format="wav", if_exists=IfExists.OVERWRITE
+                )
+            case LeaveQueue():
+                self.app.acd(acd.CallHungUp(self.call_id))
+                for leg in self._live_legs():
+                    self.leg_state[leg.channel_id] = OperatorLeg.GONE
+                    await rest.hangup(leg.channel_id)
+            case FinishCall():
+                self.app.acd(acd.CallEnded(self.call_id))
+            case HangUp(party=Party.CALLER):
+                await rest.hangup(self.call_id)
+            case HangUp(party=Party.OPERATOR):
+                for leg in self._live_legs():
+                    self.leg_state[leg.channel_id] = OperatorLeg.GONE
+                    await rest.hangup(leg.channel_id)
+            case HangUp():
+                pass
+            case DestroyBridge():
+                await rest.destroy_bridge(self.bridge_id)
+
+    def _arrived_at(self) -> datetime:
+        created = self.channel.creationtime
+        return created if created is not None else datetime.now(UTC)

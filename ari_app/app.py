@@ -1,0 +1,295 @@
+"""The Siaga ARI application: connection, router, call actors, the ACD and the records.
+
+The IO shell around the pure parts: `queues.Acd` decides who takes which call, each call's
+`CallMachine` decides what the caller hears; this module only moves events and commands between
+them, Asterisk and the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any, Protocol
+
+import aiohttp
+import structlog
+
+from ari_app.actor import CallActor, CancelRing, RingOperator
+from ari_app.ari.config import AriConfig
+from ari_app.ari.connection import AriConnection
+from ari_app.ari.errors import AriError
+from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
+from ari_app.ari.models import Endpoint, EndpointState
+from ari_app.ari.rest import AriRest
+from ari_app.call import PositionKnown
+from ari_app.router import Router
+from db.events import EventKind, RecordEvent
+from queues import events as acd_events
+from queues.acd import Acd
+from queues.config import AcdConfig, Category, Strategy
+from queues.decisions import Announce, CancelOffer, Decision, Offer, OperatorStateChanged, Overflow
+from queues.states import CallPlace, OperatorState
+from siaga.config import Config, OperatorConfig
+
+log = structlog.get_logger(__name__)
+
+
+class Journal(Protocol):
+    def write(self, event: RecordEvent) -> None: ...
+
+
+def acd_config(config: Config) -> AcdConfig:
+    return AcdConfig(
+        categories=tuple(
+            Category(
+                code=c.code,
+                label_id=c.label_id,
+                label_en=c.label_en,
+                priority=c.priority,
+                skill=c.skill,
+                target_answer_seconds=c.target_answer_seconds,
+                wrap_up_seconds=c.wrap_up_seconds,
+            )
+            for c in config.categories
+        ),
+        strategy=Strategy(config.acd.strategy),
+        ring_timeout_seconds=config.acd.ring_timeout_seconds,
+        max_consecutive_misses=config.acd.max_consecutive_misses,
+        retry_after_busy_seconds=config.acd.retry_after_busy_seconds,
+        escalation_after_seconds=config.acd.escalation_after_seconds,
+        announce_interval_seconds=config.acd.announce_interval_seconds,
+    )
+
+
+class SiagaApp:
+    def __init__(
+        self,
+        config: Config,
+        journal: Journal,
+        *,
+        prompts_dir: PurePosixPath | None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.prompts_dir = prompts_dir
+        self._clock = clock
+        self.operators: dict[str, OperatorConfig] = {op.id: op for op in config.operators}
+        self._by_endpoint = {
+            op.dial_string: op.id for op in config.operators if op.dial_string.startswith("PJSIP/")
+        }
+        self.calls: dict[str, CallActor] = {}
+        self.router = Router(self._on_new_channel)
+        self.acd_engine: Acd | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._rest: AriRest | None = None
+        self._connection: AriConnection | None = None
+        self._tick: asyncio.TimerHandle | None = None
+        self._tick_at: float | None = None
+        self.calls_started = 0
+
+    # -- life cycle
+
+    def clock(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    @property
+    def rest(self) -> AriRest:
+        if self._rest is None:
+            raise RuntimeError("SiagaApp.start() first")
+        return self._rest
+
+    @property
+    def acd_core(self) -> Acd:
+        if self.acd_engine is None:
+            raise RuntimeError("SiagaApp.start() first")
+        return self.acd_engine
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and self._connection.connected
+
+    async def start(self) -> None:
+        ast = self.config.asterisk
+        ari = AriConfig(
+            username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
+        )
+        self._session = aiohttp.ClientSession()
+        self._rest = AriRest.from_session(self._session, ari)
+        self.acd_engine = Acd(acd_config(self.config), self.clock())
+        if self.config.acd.login_on_start:
+            for op in self.config.operators:
+                self.acd(acd_events.OperatorLoggedIn(op.id, dict(op.skills)))
+                if not op.dial_string.startswith("PJSIP/"):
+                    self.acd(acd_events.OperatorRegistration(op.id, True))
+        self._connection = AriConnection(
+            ari, self._session, self._on_event, on_connected=self._on_connected, rest=self._rest
+        )
+        self._connection.start()
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        if self._connection is None:
+            raise RuntimeError("SiagaApp.start() first")
+        await asyncio.wait_for(self._connection.wait_connected(), timeout)
+
+    async def stop(self) -> None:
+        """Stop reading events. Calls stay up in Asterisk (a restarted app adopts them)."""
+        if self._tick is not None:
+            self._tick.cancel()
+        if self._connection is not None:
+            await self._connection.stop()
+        tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    # -- events from Asterisk
+
+    async def _on_event(self, event: AriEvent) -> None:
+        if isinstance(event, EndpointStateChange):
+            self._endpoint(event.endpoint)
+            return
+        await self.router.dispatch(event)
+
+    async def _on_connected(self) -> None:
+        app = self.config.asterisk.app
+        try:
+            await self.rest.subscribe(app, "endpoint:PJSIP")
+            for endpoint in await self.rest.list_endpoints():
+                self._endpoint(endpoint)
+        except AriError as exc:
+            log.warning("app.endpoint_sync_failed", error=str(exc))
+        log.info("app.connected", calls=len(self.calls))
+
+    def _endpoint(self, endpoint: Endpoint) -> None:
+        operator_id = self._by_endpoint.get(endpoint.name)
+        if operator_id is None:
+            return
+        registered = endpoint.state is EndpointState.ONLINE
+        log.info("operator.registration", operator=operator_id, registered=registered)
+        self.acd(acd_events.OperatorRegistration(operator_id, registered))
+
+    async def _on_new_channel(self, event: StasisStart) -> None:
+        channel = event.channel
+        if event.args and event.args[0] == "operator":
+            # An operator leg of a call this app no longer knows (it ended meanwhile).
+            await self._hangup_quietly(channel.id)
+            return
+        now_wall = datetime.now(UTC)
+        waited = (now_wall - channel.creationtime).total_seconds() if channel.creationtime else 0
+        actor = CallActor(self, channel, arrival=self.clock() - max(0.0, waited))
+        self.calls[channel.id] = actor
+        self.calls_started += 1
+        actor.start()
+        await actor.deliver(event)
+
+    async def _hangup_quietly(self, channel_id: str) -> None:
+        try:
+            await self.rest.hangup(channel_id)
+        except AriError as exc:
+            log.info("app.hangup_failed", channel=channel_id, error=str(exc))
+
+    def call_finished(self, actor: CallActor) -> None:
+        self.router.forget(actor)
+        self.calls.pop(actor.call_id, None)
+
+    # -- the ACD
+
+    def acd(self, event: acd_events.Event) -> list[Decision]:
+        decisions = self.acd_core.handle(event, self.clock())
+        for decision in decisions:
+            self._apply(decision)
+        self._schedule_tick()
+        return decisions
+
+    def acd_answered(self, call_id: str, operator_id: str) -> bool:
+        """An operator answered; True if the call is theirs (ring-all: the first one wins)."""
+        self.acd(acd_events.OfferAnswered(call_id, operator_id))
+        return (
+            self.acd_core.call_place(call_id) is CallPlace.CONNECTED
+            and self.acd_core.operator_state(operator_id) is OperatorState.ON_CALL
+        )
+
+    def _apply(self, decision: Decision) -> None:
+        match decision:
+            case Offer(call_id=call_id, operator_id=operator_id):
+                self._post(call_id, RingOperator(operator_id))
+            case CancelOffer(call_id=call_id, operator_id=operator_id, reason=reason):
+                self._post(call_id, CancelRing(operator_id, reason))
+            case Announce(call_id=call_id, position=position, ewt_seconds=ewt):
+                self._post(call_id, PositionKnown(position, ewt))
+            case OperatorStateChanged():
+                self.record(
+                    "operator_state",
+                    operator_id=decision.operator_id,
+                    call_id=decision.call_id,
+                    data={
+                        "state": decision.new.value,
+                        "reason": decision.reason,
+                        "previous": decision.old.value,
+                    },
+                )
+            case Overflow():
+                log.warning(
+                    "acd.overflow",
+                    call_id=decision.call_id,
+                    target=str(decision.target),
+                    condition=decision.condition.value,
+                )
+                self.record(
+                    "flag_set",
+                    call_id=decision.call_id,
+                    data={"flag": "overflow", "target": str(decision.target)},
+                )
+
+    def _post(self, call_id: str, item: object) -> None:
+        actor = self.calls.get(call_id)
+        if actor is None:
+            log.warning("acd.decision_for_unknown_call", call_id=call_id, item=repr(item))
+            return
+        actor.post(item)
+
+    def _schedule_tick(self) -> None:
+        due = self.acd_core.next_due()
+        if due is None or (self._tick_at is not None and self._tick_at <= due and self._tick):
+            return
+        if self._tick is not None:
+            self._tick.cancel()
+        loop = asyncio.get_running_loop()
+        self._tick_at = due
+        self._tick = loop.call_at(max(due, loop.time()) + 0.001, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        self._tick_at = None
+        self.acd(acd_events.Tick())
+
+    # -- records and media
+
+    def record(
+        self,
+        kind: str,
+        *,
+        call_id: str | None = None,
+        operator_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        clean = {k: v for k, v in (data or {}).items() if v is not None}
+        try:
+            event = RecordEvent.new(
+                EventKind(kind), call_id=call_id, operator_id=operator_id, at=at, **clean
+            )
+        except ValueError:
+            log.exception("record.invalid", kind=kind, call_id=call_id)
+            return
+        self.journal.write(event)
+
+    def prompt_uri(self, name: str, language: str) -> str:
+        if self.prompts_dir is None:
+            return "sound:beep"  # an external Asterisk without our prompts: still audible
+        return f"sound:{self.prompts_dir / language / name}"

@@ -1,0 +1,562 @@
+"""One 112 call's state machine: pure, `handle(event) -> list[Command]`.
+
+    arrived -> ivr -> queued <-> offered -> connected -> ended
+                 \\______\\________\\-> abandoned (the caller hung up before an operator came)
+
+The machine knows nothing of ARI, asyncio or SQL: the call's actor (ari_app/actor.py) turns ARI
+events into these events and carries the commands out. Every command that changes what the
+caller hears, or what the records say, comes from here, so the rules can be tested in
+microseconds and fuzzed with events in any order.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ari_app.ivr import Classified, Ivr, Language, PlayMenu, Step
+from siaga.config import Config
+
+log = structlog.get_logger(__name__)
+
+# Two 5s pressed within this many seconds while waiting: "I cannot speak" (the 55 path).
+CANNOT_SPEAK_WINDOW = 3.0
+CANNOT_SPEAK_PRIORITY = 0
+
+
+class CallState(enum.StrEnum):
+    ARRIVED = "arrived"
+    IVR = "ivr"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+
+    @property
+    def final(self) -> bool:
+        return self in (CallState.ENDED, CallState.ABANDONED)
+
+
+class Timer(enum.StrEnum):
+    IVR_TIMEOUT = "ivr_timeout"
+
+
+class Party(enum.StrEnum):
+    CALLER = "caller"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+# ---- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The caller's channel entered the app (StasisStart)."""
+
+    caller_number: str
+    caller_name: str
+    flags: frozenset[str] = frozenset()
+    language: Language | None = None  # the caller's last language, from screening
+
+
+@dataclass(frozen=True, slots=True)
+class DigitPressed:
+    digit: str
+    at: float  # monotonic seconds
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFinished:
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    timer: Timer
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerTalking:
+    """Talk detection heard the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRinging:
+    """The ACD offered the call to this operator and the operator's phone is being rung."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn:
+    """An operator's ringing ended without a connection (no answer, busy, cancelled...)."""
+
+    operator_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorConnected:
+    """The ACD gave the call to this operator, whose answered channel waits to be bridged."""
+
+    operator_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionKnown:
+    """The ACD's queue information for an announcement."""
+
+    position: int
+    ewt_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HungUp:
+    """A party's channel hung up or vanished (a 404/409 on a command counts the same)."""
+
+    party: Party
+    cause: str = ""
+
+
+CallEvent = (
+    Started
+    | DigitPressed
+    | PromptFinished
+    | TimerFired
+    | CallerTalking
+    | OperatorRinging
+    | OfferWithdrawn
+    | OperatorConnected
+    | PositionKnown
+    | HungUp
+)
+
+# ---- commands -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBridge:
+    """The call's own mixing bridge, holding the caller from now on (waiting callers must be
+    able to press keys: a holding bridge sends no DTMF events)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnableTalkDetect:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    playback_id: str
+    prompts: tuple[str, ...]  # prompt names, played in order as one playback
+    language: Language
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartMoh:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StopMoh:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    timer: Timer
+    seconds: float
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    category: str
+    priority: int
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePriority:
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeOperator:
+    operator_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    """Tell the ACD the caller is gone (waiting or ringing operators)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishCall:
+    """Tell the ACD the conversation is over: the operator goes to wrap-up."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    party: Party
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyBridge:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Append to the call's records; the actor stamps the time and the event id."""
+
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    operator_id: str | None = None
+
+
+Command = (
+    Answer
+    | CreateBridge
+    | EnableTalkDetect
+    | Play
+    | StopPlayback
+    | StartMoh
+    | StopMoh
+    | StartTimer
+    | Enqueue
+    | ChangePriority
+    | BridgeOperator
+    | StartRecording
+    | LeaveQueue
+    | FinishCall
+    | HangUp
+    | DestroyBridge
+    | Record
+)
+
+
+# ---- the machine --------------------------------------------------------------------------
+
+
+@dataclass
+class CallMachine:
+    call_id: str
+    config: Config
+    state: CallState = CallState.ARRIVED
+    ivr: Ivr | None = None
+    category: str | None = None
+    priority: int | None = None
+    flags: set[str] = field(default_factory=set)
+    operator_id: str | None = None
+    ringing: set[str] = field(default_factory=set)
+    playing: str | None = None
+    moh: bool = False
+    last_five_at: float | None = None
+    _playbacks: int = 0
+    _generations: dict[Timer, int] = field(default_factory=dict)
+
+    @property
+    def language(self) -> Language:
+        return self.ivr.language if self.ivr else Language(self.config.centre.language)
+
+    def handle(self, event: CallEvent) -> list[Command]:
+        if self.state.final:
+            return []  # late events of a finished call (e.g. a duplicate hangup) change nothing
+        before = self.state
+        commands = self._dispatch(event)
+        if self.state is not before:
+            log.info(
+                "call.transition",
+                call_id=self.call_id,
+                operator=self.operator_id,
+                old=before.value,
+                new=self.state.value,
+                trigger=type(event).__name__,
+            )
+        return commands
+
+    def _dispatch(self, event: CallEvent) -> list[Command]:
+        match event:
+            case Started():
+                return self._started(event)
+            case DigitPressed():
+                return self._digit(event)
+            case PromptFinished():
+                return self._prompt_finished(event)
+            case TimerFired():
+                return self._timer(event)
+            case CallerTalking():
+                if self.ivr is not None:
+                    self.ivr.talking()
+                return []
+            case OperatorRinging():
+                return self._ringing(event)
+            case OfferWithdrawn():
+                return self._withdrawn(event)
+            case OperatorConnected():
+                return self._connected(event)
+            case PositionKnown():
+                return self._announce_position(event)
+            case HungUp():
+                return self._hung_up(event)
+
+    # -- arrival and IVR
+
+    def _started(self, event: Started) -> list[Command]:
+        if self.state is not CallState.ARRIVED:
+            return []
+        self.state = CallState.IVR
+        self.flags |= set(event.flags)
+        self.ivr = Ivr(self.config.ivr, language=event.language or self.language)
+        commands: list[Command] = [
+            Record(
+                "call_arrived",
+                {
+                    "caller_number": event.caller_number,
+                    "caller_name": event.caller_name,
+                    "flags": sorted(self.flags),
+                },
+            ),
+            Answer(),
+            CreateBridge(),
+            EnableTalkDetect(),
+        ]
+        return commands + self._play_menu(self.ivr.start())
+
+    def _digit(self, event: DigitPressed) -> list[Command]:
+        if self.state is CallState.IVR and self.ivr is not None:
+            steps_before = len(self.ivr.steps)
+            outcome = self.ivr.digit(event.digit)
+            commands = self._steps(self.ivr.steps[steps_before:])
+            self._bump(Timer.IVR_TIMEOUT)  # the digit cancels the running timeout
+            if isinstance(outcome, PlayMenu):
+                return commands + self._play_menu(outcome)
+            if isinstance(outcome, Classified):
+                return commands + self._classified(outcome)
+            return commands
+        if self.state in (CallState.QUEUED, CallState.OFFERED):
+            return self._waiting_digit(event)
+        return []
+
+    def _play_menu(self, menu: PlayMenu) -> list[Command]:
+        prompts = ("invalid", menu.prompt) if menu.apology else (menu.prompt,)
+        return self._play(prompts, menu.language)
+
+    def _prompt_finished(self, event: PromptFinished) -> list[Command]:
+        if event.playback_id != self.playing:
+            return []  # a stopped prompt's late event
+        self.playing = None
+        if self.state is CallState.IVR:
+            return [
+                StartTimer(
+                    Timer.IVR_TIMEOUT,
+                    self.config.ivr.timeout_seconds,
+                    self._bump(Timer.IVR_TIMEOUT),
+                )
+            ]
+        if self.state in (CallState.QUEUED, CallState.OFFERED) and not self.moh:
+            self.moh = True
+            return [StartMoh()]
+        return []
+
+    def _timer(self, event: TimerFired) -> list[Command]:
+        if event.generation != self._generations.get(event.timer):
+            return []  # superseded: a digit or a new prompt came first
+        if event.timer is Timer.IVR_TIMEOUT and self.state is CallState.IVR and self.ivr:
+            steps_before = len(self.ivr.steps)
+            outcome = self.ivr.timed_out()
+            commands = self._steps(self.ivr.steps[steps_before:])
+            return commands + (self._classified(outcome) if outcome else [])
+        return []
+
+    def _steps(self, steps: list[Step]) -> list[Command]:
+        return [
+            Record(
+                "ivr_step",
+                {
+                    "menu": s.menu,
+                    "input": s.kind.value,
+                    "digit": s.digit,
+                    "language": s.language.value,
+                },
+            )
+            for s in steps
+        ]
+
+    def _classified(self, outcome: Classified) -> list[Command]:
+        category = self.config.category(outcome.category)
+        self.category = category.code
+        self.flags |= outcome.flags
+        self.priority = CANNOT_SPEAK_PRIORITY if "cannot_speak" in self.flags else category.priority
+        self.state = CallState.QUEUED
+        flags = frozenset(self.flags)
+        commands: list[Command] = [*self._stop_playing()]
+        commands += [
+            Record(
+                "call_classified",
+                {
+                    "category": category.code,
+                    "priority": self.priority,
+                    "flags": sorted(flags),
+                    "language": self.language.value,
+                },
+            ),
+            Enqueue(category.code, self.priority, flags),
+            Record("call_queued", {"category": category.code, "priority": self.priority}),
+        ]
+        hold = "hold_emergency" if self._is_emergency() else "hold_position"
+        return commands + self._play((hold,), self.language)
+
+    def _is_emergency(self) -> bool:
+        # Emergency categories are the ones reachable in one digit from the main menu.
+        main = self.config.ivr.menus["main"].choices.values()
+        return self.category in main or self.category == self.config.ivr.no_input
+
+    # -- waiting
+
+    def _waiting_digit(self, event: DigitPressed) -> list[Command]:
+        if event.digit != "5":
+            self.last_five_at = None
+            return []
+        if self.last_five_at is None or event.at - self.last_five_at > CANNOT_SPEAK_WINDOW:
+            self.last_five_at = event.at
+            return []
+        self.last_five_at = None
+        if "cannot_speak" in self.flags:
+            return []
+        self.flags.add("cannot_speak")
+        self.priority = CANNOT_SPEAK_PRIORITY
+        commands: list[Command] = [
+            Record("flag_set", {"flag": "cannot_speak"}),
+            ChangePriority(CANNOT_SPEAK_PRIORITY),
+        ]
+        if self.moh:
+            self.moh = False
+            commands.append(StopMoh())
+        return commands + self._play(("cannot_speak",), self.language)
+
+    def _announce_position(self, event: PositionKnown) -> list[Command]:
+        if self.state not in (CallState.QUEUED, CallState.OFFERED) or self.playing:
+            return []
+        hold = "hold_emergency" if self._is_emergency() else "hold_position"
+        commands: list[Command] = [
+            Record("call_announced", {"position": event.position, "ewt_seconds": event.ewt_seconds})
+        ]
+        if self.moh:
+            self.moh = False
+            commands.append(StopMoh())
+        return commands + self._play((hold,), self.language)
+
+    # -- offers
+
+    def _ringing(self, event: OperatorRinging) -> list[Command]:
+        if self.state not in (CallState.QUEUED, CallState.OFFERED):
+            return []
+        self.state = CallState.OFFERED
+        self.ringing.add(event.operator_id)
+        return [Record("call_offered", operator_id=event.operator_id)]
+
+    def _withdrawn(self, event: OfferWithdrawn) -> list[Command]:
+        if event.operator_id not in self.ringing:
+            return []
+        self.ringing.discard(event.operator_id)
+        if self.state is CallState.OFFERED and not self.ringing:
+            self.state = CallState.QUEUED
+        return [Record("offer_failed", {"reason": event.reason}, operator_id=event.operator_id)]
+
+    def _connected(self, event: OperatorConnected) -> list[Command]:
+        if self.state not in (CallState.QUEUED, CallState.OFFERED):
+            # The call moved on (e.g. a second ring-all answer): that operator must not stay.
+            return []
+        self.state = CallState.CONNECTED
+        self.operator_id = event.operator_id
+        self.ringing.clear()
+        commands: list[Command] = [*self._stop_playing()]
+        if self.moh:
+            self.moh = False
+            commands.append(StopMoh())
+        return commands + [
+            BridgeOperator(event.operator_id, event.channel_id),
+            Record("call_connected", operator_id=event.operator_id),
+            StartRecording(),
+        ]
+
+    # -- the end
+
+    def _hung_up(self, event: HungUp) -> list[Command]:
+        if event.party is Party.CALLER and self.state is not CallState.CONNECTED:
+            self.state = CallState.ABANDONED
+            return [
+                LeaveQueue(),
+                Record(
+                    "call_abandoned",
+                    {
+                        "state": self._abandoned_in(),
+                        "cause": event.cause,
+                        "category": self.category,
+                    },
+                ),
+                DestroyBridge(),
+            ]
+        if self.state is CallState.CONNECTED and self.operator_id is not None:
+            self.state = CallState.ENDED
+            other = Party.OPERATOR if event.party is Party.CALLER else Party.CALLER
+            return [
+                Record(
+                    "call_ended",
+                    {"hangup_by": event.party.value, "cause": event.cause},
+                    operator_id=self.operator_id,
+                ),
+                FinishCall(self.operator_id),
+                HangUp(other),
+                DestroyBridge(),
+            ]
+        return []  # an operator leg hanging up before it was connected is an offer matter
+
+    def _abandoned_in(self) -> str:
+        return "ivr" if self.category is None else "queue"
+
+    # -- helpers
+
+    def _play(self, prompts: tuple[str, ...], language: Language) -> list[Command]:
+        commands = self._stop_playing()
+        self._playbacks += 1
+        self.playing = f"{self.call_id}-p{self._playbacks}"
+        return [*commands, Play(self.playing, prompts, language)]
+
+    def _stop_playing(self) -> list[Command]:
+        if self.playing is None:
+            return []
+        playing, self.playing = self.playing, None
+        return [StopPlayback(playing)]
+
+    def _bump(self, timer: Timer) -> int:
+        self._generations[timer] = self._generations.get(timer, 0) + 1
+        return self._generations[timer]

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the stack and its tests need, only those missing.
+# mmdebstrap builds the Asterisk 22 root; postgresql is the records database; sip-tester (SIPp)
+# makes real SIP calls in tests; espeak-ng and sox render the voice prompts.
+set -euo pipefail
+packages=(mmdebstrap postgresql sip-tester espeak-ng sox)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}" >&2
+  echo "Install them as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "Installing Debian packages: ${missing[*]}"
+# One retry: a flaky download must not fail a CI run that has no second chance.
+for attempt in 1 2; do
+  if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "apt-get failed (attempt $attempt)" >&2
+  sleep 3
+done
+exit 1

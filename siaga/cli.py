@@ -1,0 +1,142 @@
+"""The `siaga` command line. `make` only calls this."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from db.cli import register as register_db_commands
+from siaga.config import Config, ConfigError, load_config
+from siaga.logging import configure_logging
+from siaga.provision import ProvisionError
+
+EXIT_CONFIG = 2
+EXIT_PROVISION = 3
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cached: Config | None = getattr(args, "_config", None)
+    if cached is None:
+        cached = load_config(args.config)
+        args._config = cached
+    return cached
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    return _config(args).database.url
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(
+        f"{config.path}: ok ({len(config.operators)} operators, "
+        f"{len(config.categories)} categories, {len(config.ivr.menus)} menus)"
+    )
+    return 0
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from siaga.provision import ensure_asterisk_root, render_prompts
+
+    root = ensure_asterisk_root()
+    prompts = render_prompts()
+    print(f"Asterisk root: {root}\nPrompts: {prompts}")
+    return 0
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from siaga.stack import dev_asterisk
+
+    instance = dev_asterisk(_config(args))
+    if args.action == "start":
+        instance.start()
+        print(f"Asterisk running (pid {instance.running_pid()}), log: {instance.log_file}")
+    elif args.action == "stop":
+        instance.stop()
+    elif args.action == "cli":
+        print(instance.cli(" ".join(args.command)), end="")
+    else:
+        pid = instance.running_pid()
+        print(f"running, pid {pid}" if pid else "stopped")
+        return 0 if pid else 1
+    return 0
+
+
+def cmd_postgres(args: argparse.Namespace) -> int:
+    from siaga.stack import dev_postgres
+
+    cluster = dev_postgres(_config(args))
+    if args.action == "start":
+        cluster.init()
+        cluster.start()
+        print(f"PostgreSQL running: {cluster.dsn}")
+    elif args.action == "stop":
+        cluster.stop()
+    else:
+        running = cluster.is_running()
+        print("running" if running else "stopped")
+        return 0 if running else 1
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from siaga.stack import run_stack
+
+    return asyncio.run(run_stack(_config(args)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="siaga", description="Siaga 112 call distributor")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("SIAGA_CONFIG", "siaga.toml")),
+        help="path of siaga.toml (default: ./siaga.toml or $SIAGA_CONFIG)",
+    )
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("check-config", help="validate siaga.toml").set_defaults(func=cmd_check_config)
+    sub.add_parser(
+        "provision", help="build or reuse the Asterisk root and render the voice prompts"
+    ).set_defaults(func=cmd_provision)
+    sub.add_parser(
+        "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
+    ).set_defaults(func=cmd_run)
+
+    ast = sub.add_parser("asterisk", help="the embedded Asterisk instance of `make run`")
+    ast.add_argument("action", choices=("start", "stop", "status", "cli"))
+    ast.add_argument("command", nargs="*", help="for `cli`: an Asterisk CLI command")
+    ast.set_defaults(func=cmd_asterisk)
+
+    pg = sub.add_parser("postgres", help="the embedded PostgreSQL cluster of `make run`")
+    pg.add_argument("action", choices=("start", "stop", "status"))
+    pg.set_defaults(func=cmd_postgres)
+
+    register_db_commands(sub, _dsn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_format)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"siaga: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ProvisionError as exc:
+        print(f"siaga: {exc}", file=sys.stderr)
+        return EXIT_PROVISION
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""Real SIP peers from SIPp: a caller dialling 112 with RFC 4733 DTMF, and an operator's phone
+(one SIPp that REGISTERs with digest auth, one that answers the INVITEs it points to).
+
+Used by the integration tests, the benchmarks and anyone trying the stack without a softphone.
+Scenarios are written from Python so each call can carry its own caller id and digits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+SIPP_SHARE = Path("/usr/share/sip-tester")
+DTMF_FILES = {
+    **{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)},
+    "*": "dtmf_2833_star.pcap",
+    "#": "dtmf_2833_pound.pcap",
+}
+
+
+class SippError(Exception):
+    """SIPp is missing, or a scenario failed; carries SIPp's own output."""
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free for both UDP and TCP on loopback (SIP listens on UDP, HTTP on TCP)."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as first:
+            first.bind(("127.0.0.1", 0))
+            port: int = first.getsockname()[1]
+            other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
+            with socket.socket(socket.AF_INET, other) as second:
+                try:
+                    second.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+
+
+def _header(name: str) -> str:
+    return f'<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="{name}">\n'
+
+
+_SDP = """v=0
+      o=siaga 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv"""
+
+
+def caller_scenario(
+    *,
+    number: str = "112",
+    caller_id: str = "081234567890",
+    caller_name: str = "",
+    digits: str = "",
+    delay_ms: int = 1500,
+    gap_ms: int = 400,
+    hold_ms: int = 3000,
+    play_voice: bool = False,
+) -> str:
+    """A caller: INVITE, answered, digits as RFC 4733 events, holds, then hangs up (BYE).
+
+    If the far end hangs up first (a BYE arrives), the scenario answers it and ends cleanly.
+    """
+    display = f'"{escape(caller_name)}" ' if caller_name else ""
+    steps = [_header("siaga caller")]
+    steps.append(f"""  <send retrans="500"><![CDATA[
+      INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: {display}<sip:{caller_id}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{number}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:{caller_id}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {_SDP}
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send><![CDATA[
+      ACK sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: {display}<sip:{caller_id}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:{caller_id}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+""")
+    steps.append(f'  <pause milliseconds="{delay_ms}"/>\n')
+    if play_voice:
+        steps.append(
+            f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE / "g711a.pcap"}"/></action></nop>\n'
+        )
+    for digit in digits:
+        if digit not in DTMF_FILES:
+            raise ValueError(f"no RFC 4733 recording for digit {digit!r}")
+        pcap = SIPP_SHARE / DTMF_FILES[digit]
+        steps.append(
+            f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+            f'  <pause milliseconds="{gap_ms}"/>\n'
+        )
+    steps.append(f"""  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <nop next="end"/>
+  <label id="hangup"/>
+  <send retrans="500"><![CDATA[
+      BYE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: {display}<sip:{caller_id}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:{caller_id}@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200" crlf="true"/>
+  <label id="end"/>
+</scenario>
+""")
+    return "".join(steps)
+
+
+def register_scenario(*, user: str, password: str, contact_port: int, expires: int = 300) -> str:
+    """REGISTER with digest auth, the Contact pointing at the answering SIPp's port."""
+    request = """  <send retrans="500"><![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]:[remote_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:{user}@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+      Contact: <sip:{user}@[local_ip]:{contact_port}>
+      Expires: {expires}
+      Max-Forwards: 70
+      {auth}Content-Length: 0
+    ]]></send>
+"""
+    auth = f"[authentication username={user} password={password}]\n      "
+    return (
+        _header("siaga operator register")
+        + request.format(user=user, contact_port=contact_port, expires=expires, cseq=1, auth="")
+        + '  <recv response="401" auth="true"/>\n'
+        + request.format(user=user, contact_port=contact_port, expires=expires, cseq=2, auth=auth)
+        + '  <recv response="200"/>\n</scenario>\n'
+    )
+
+
+def answer_scenario(*, ring_ms: int = 200, talk_ms: int = 0, respond: int = 200) -> str:
+    """An operator's phone: rings, then answers (or answers `respond`, e.g. 486 busy, 603 reject).
+
+    talk_ms == 0: stays in the call until the far end hangs up. Otherwise hangs up after talk_ms.
+    """
+    ringing = f"""  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]></send>
+  <pause milliseconds="{ring_ms}"/>
+"""
+    if respond != 200:
+        return (
+            _header("siaga operator refuses")
+            + ringing
+            + f"""  <send><![CDATA[
+      SIP/2.0 {respond} Refused
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <recv request="ACK"/>
+</scenario>
+"""
+        )
+    answer = f"""  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      {_SDP}
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+"""
+    if talk_ms == 0:
+        ending = """  <recv request="BYE"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+</scenario>
+"""
+    else:
+        ending = f"""  <recv request="BYE" timeout="{talk_ms}" ontimeout="hangup"/>
+  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+  <nop next="end"/>
+  <label id="hangup"/>
+  <send retrans="500"><![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]></send>
+  <recv response="200" crlf="true"/>
+  <label id="end"/>
+</scenario>
+"""
+    return _header("siaga operator answers") + ringing + answer + ending
+
+
+@dataclass
+class Sipp:
+    """One SIPp process running a scenario against Asterisk's SIP port."""
+
+    scenario: str
+    target_port: int
+    local_port: int = field(default_factory=free_port)
+    target_host: str = "127.0.0.1"
+    calls: int = 1
+    rate: float = 1.0
+    server: bool = False
+    extra: tuple[str, ...] = ()
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-sipp-")))
+    process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        binary = shutil.which("sipp")
+        if binary is None:
+            raise SippError("sipp is missing: apt-get install sip-tester")
+        path = self.workdir / "scenario.xml"
+        path.write_text(self.scenario)
+        command = [
+            binary,
+            f"{self.target_host}:{self.target_port}",
+            "-sf",
+            str(path),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(self.local_port),
+            "-mp",
+            str(free_port()),
+            "-nostdin",
+            "-trace_err",
+            "-error_file",
+            str(self.workdir / "errors.log"),
+            "-trace_msg",
+            "-message_file",
+            str(self.workdir / "messages.log"),
+            "-timeout",
+            "120",
+            "-timeout_error",
+        ]
+        if not self.server:
+            command += ["-m", str(self.calls), "-r", str(self.rate)]
+        command += list(self.extra)
+        # SIPp redraws its statistics screen on stdout all the time: into a pipe nobody reads
+        # while the call runs, it would block SIPp itself. A file takes it.
+        with (self.workdir / "screen.log").open("wb") as screen:
+            self.process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=screen,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=self.workdir,
+            )
+
+    async def wait(self, timeout: float = 60.0) -> int:
+        """Wait for SIPp to finish; raise SippError with its output when a call failed."""
+        if self.process is None:
+            raise SippError("not started")
+        try:
+            await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise SippError(
+                f"sipp did not finish within {timeout} s\n{self.diagnostics()}"
+            ) from None
+        code = self.process.returncode or 0
+        if code != 0:
+            raise SippError(f"sipp exited {code}\n{self.diagnostics()}")
+        return code
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 5)
+            if self.process.returncode is None:
+                self.process.kill()
+                await self.process.wait()
+
+    @property
+    def output(self) -> str:
+        path = self.workdir / "screen.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def messages(self) -> str:
+        path = self.workdir / "messages.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def diagnostics(self) -> str:
+        errors = self.workdir / "errors.log"
+        text = errors.read_text(errors="replace")[-3000:] if errors.exists() else ""
+        return f"{self.output[-2000:]}\n--- errors\n{text}\n--- messages\n{self.messages()[-3000:]}"
+
+
+@dataclass
+class SippPhone:
+    """An operator's softphone: a SIPp answering INVITEs, registered by a second SIPp."""
+
+    user: str
+    password: str
+    asterisk_port: int
+    answer: str = field(default_factory=answer_scenario)
+    calls: int = 1
+    uas: Sipp | None = None
+
+    async def start(self) -> None:
+        self.uas = Sipp(self.answer, self.asterisk_port, server=True)
+        await self.uas.start()
+        register = Sipp(
+            register_scenario(
+                user=self.user, password=self.password, contact_port=self.uas.local_port
+            ),
+            self.asterisk_port,
+            extra=("-au", self.user, "-ap", self.password),
+        )
+        await register.start()
+        await register.wait(timeout=15)
+
+    async def unregister(self) -> None:
+        if self.uas is None:
+            return
+        register = Sipp(
+            register_scenario(
+                user=self.user, password=self.password, contact_port=self.uas.local_port, expires=0
+            ),
+            self.asterisk_port,
+            extra=("-au", self.user, "-ap", self.password),
+        )
+        await register.start()
+        await register.wait(timeout=15)
+
+    async def stop(self) -> None:
+        if self.uas is not None:
+            await self.uas.stop()

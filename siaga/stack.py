@@ -1,0 +1,115 @@
+"""`siaga run`: the whole stack in one process tree, started in order and stopped in reverse.
+
+Asterisk and PostgreSQL are embedded by default (their own folders and ports); with
+`embedded = false` in siaga.toml the app uses existing ones instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+
+from ari_app.app import SiagaApp
+from db.cluster import PgCluster
+from db.migrate import migrate
+from db.writer import RecordWriter
+from siaga.asterisk import AsteriskInstance
+from siaga.config import Config
+from siaga.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
+from supervisor.web import Health, create_app, start_site
+
+log = structlog.get_logger(__name__)
+
+
+def dev_asterisk(config: Config) -> AsteriskInstance:
+    return AsteriskInstance(asterisk_root(), "dev", config)
+
+
+def dev_postgres(config: Config) -> PgCluster:
+    return PgCluster(state_dir() / "pgdata", config.database.port)
+
+
+@contextlib.asynccontextmanager
+async def embedded_asterisk(config: Config, name: str = "dev") -> AsyncIterator[AsteriskInstance]:
+    root = await asyncio.to_thread(ensure_asterisk_root)
+    prompts = await asyncio.to_thread(render_prompts)
+    instance = AsteriskInstance(root, name, config)
+    await asyncio.to_thread(instance.prepare, prompts)
+    await asyncio.to_thread(instance.start)
+    try:
+        yield instance
+    finally:
+        await asyncio.to_thread(instance.stop)
+
+
+@contextlib.asynccontextmanager
+async def embedded_postgres(config: Config) -> AsyncIterator[PgCluster]:
+    cluster = dev_postgres(config)
+    await asyncio.to_thread(cluster.init)
+    await asyncio.to_thread(cluster.start)
+    try:
+        yield cluster
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+def banner(config: Config, prompts: Path | None) -> str:
+    ast = config.asterisk
+    lines = [
+        "",
+        f"Siaga 112 is running: {config.centre.name}",
+        f"  health:        http://{config.web.host}:{config.web.port}/healthz",
+        f"  ARI:           {ast.ari_url}/ari (app {ast.app!r})",
+        f"  database:      {config.database.url}",
+        f"  SIP:           udp {ast.sip_host}:{ast.sip_port}",
+        "  Register a softphone as an operator (SIP over UDP, digest auth):",
+    ]
+    for op in config.operators:
+        lines.append(
+            f"    {op.name}: user {op.sip_user}, password {op.sip_password}, "
+            f"domain {ast.sip_host}:{ast.sip_port}"
+        )
+    lines += [
+        f"  Call {ast.emergency_number} from any SIP phone or SIPp sending to "
+        f"{ast.sip_host}:{ast.sip_port}, e.g.:",
+        f"    sipp -sn uac -s {ast.emergency_number} {ast.sip_host}:{ast.sip_port} -m 1",
+        "  Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_stack(config: Config) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with contextlib.AsyncExitStack() as stack:
+        if config.database.embedded:
+            await stack.enter_async_context(embedded_postgres(config))
+        await migrate(config.database.url)
+        prompts_dir = None
+        if config.asterisk.embedded:
+            instance = await stack.enter_async_context(embedded_asterisk(config))
+            prompts_dir = instance.prompts_dir
+        writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
+        await writer.start()
+        stack.push_async_callback(writer.close)
+        app = SiagaApp(config, writer, prompts_dir=prompts_dir)
+        await app.start()
+        stack.push_async_callback(app.stop)
+
+        def health() -> Health:
+            return Health(ari_connected=app.connected, database_reachable=writer.db_reachable)
+
+        runner = await start_site(create_app(health), config.web.host, config.web.port)
+        stack.push_async_callback(runner.cleanup)
+        print(banner(config, None), flush=True)
+        await stop.wait()
+        log.info("stack.stopping")
+    return 0

@@ -1,0 +1,1 @@
+"""Supervisor and operator web console (and the health endpoint of the stack)."""

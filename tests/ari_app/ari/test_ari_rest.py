@@ -1,0 +1,460 @@
+"""AriRest against an in-process fake ARI server: what goes on the wire, what comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+import ari_samples
+import pytest
+from ari_fake_server import PASSWORD, USERNAME, FakeAri, running_fake
+
+from ari_app.ari import (
+    AriAllocationFailed,
+    AriAuthError,
+    AriBadRequest,
+    AriBadResponse,
+    AriConfig,
+    AriError,
+    AriInvalidState,
+    AriNotFound,
+    AriNotInStasis,
+    AriRest,
+    AriUnavailable,
+    AriUnprocessable,
+    BridgeType,
+    ChannelState,
+    EndpointState,
+    HangupReason,
+    PlaybackState,
+    RecordingState,
+    SnoopDirection,
+    TerminateOn,
+)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeAri]:
+    async with running_fake() as server:
+        yield server
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client_session:
+        yield client_session
+
+
+def config_for(url: str, *, password: str = PASSWORD, request_timeout: float = 1.0) -> AriConfig:
+    return AriConfig(username=USERNAME, password=password, url=url, request_timeout=request_timeout)
+
+
+@pytest.fixture
+def rest(fake: FakeAri, session: aiohttp.ClientSession) -> AriRest:
+    return AriRest.from_session(session, config_for(fake.url))
+
+
+# -- credentials ----------------------------------------------------------------------------
+
+
+async def test_credentials_travel_in_the_authorization_header_only(
+    fake: FakeAri, rest: AriRest
+) -> None:
+    await rest.answer("1717200930.12")
+
+    [request] = fake.sent("POST", "/channels/1717200930.12/answer")
+    token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    assert request.headers["Authorization"] == f"Basic {token}"
+    assert PASSWORD not in request.raw_path
+    assert USERNAME not in request.raw_path
+    assert "api_key" not in dict(request.query)
+
+
+async def test_wrong_password_raises_auth_error(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    rest = AriRest.from_session(session, config_for(fake.url, password="wrong"))
+
+    with pytest.raises(AriAuthError) as caught:
+        await rest.list_channels()
+
+    assert caught.value.status == 401
+    assert caught.value.message == "Authentication required"
+
+
+# -- status mapping over the wire -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, {"message": "Invalid parameters"}, AriBadRequest),
+        (403, {"message": "Write access denied"}, AriAuthError),
+        (404, {"message": "Channel not found"}, AriNotFound),
+        (409, {"message": "Channel not in Stasis application"}, AriNotInStasis),
+        (412, {"message": "Channel in invalid state"}, AriInvalidState),
+        (422, {"message": "Channel not in this bridge"}, AriUnprocessable),
+        (500, {"error": "Allocation failed"}, AriAllocationFailed),
+        (500, {"message": "Internal Server Error"}, AriUnavailable),
+        (503, {"message": "Asterisk not booted"}, AriUnavailable),
+    ],
+)
+async def test_each_error_status_maps_to_its_exception(
+    fake: FakeAri, rest: AriRest, status: int, body: dict[str, str], expected: type[AriError]
+) -> None:
+    fake.reply("POST", "/channels/c1/answer", status, body)
+
+    with pytest.raises(expected) as caught:
+        await rest.answer("c1")
+
+    error = caught.value
+    assert type(error) is expected
+    assert (error.method, error.path, error.status) == ("POST", "/channels/c1/answer", status)
+    assert error.message == next(iter(body.values()))
+
+
+async def test_originate_to_unregistered_operator_is_allocation_failed_not_a_crash(
+    fake: FakeAri, rest: AriRest
+) -> None:
+    fake.reply("POST", "/channels", 500, {"error": "Allocation failed"})
+
+    with pytest.raises(AriAllocationFailed) as caught:
+        await rest.originate("PJSIP/1001", channel_id="op-1001-7f3a", app="siaga")
+
+    assert isinstance(caught.value, AriUnavailable)
+    assert caught.value.message == "Allocation failed"
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        lambda rest: rest.hangup("gone-channel"),
+        lambda rest: rest.stop_playback("gone-playback"),
+        lambda rest: rest.destroy_bridge("gone-bridge"),
+        lambda rest: rest.stop_recording("gone-recording"),
+    ],
+    ids=["hangup", "stop_playback", "destroy_bridge", "stop_recording"],
+)
+async def test_removing_something_already_gone_is_success(
+    fake: FakeAri, rest: AriRest, remove: Callable[[AriRest], Awaitable[None]]
+) -> None:
+    gone = [
+        ("DELETE", "/channels/gone-channel"),
+        ("DELETE", "/playbacks/gone-playback"),
+        ("DELETE", "/bridges/gone-bridge"),
+        ("POST", "/recordings/live/gone-recording/stop"),
+    ]
+    for method, path in gone:
+        fake.reply(method, path, 404, {"message": "not found"})
+
+    await remove(rest)  # returns normally: already gone counts as done
+
+    [request] = fake.requests
+    assert (request.method, request.path.removeprefix("/ari")) in gone
+
+
+async def test_404_on_other_calls_is_an_error(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/channels/gone/answer", 404, {"message": "Channel not found"})
+
+    with pytest.raises(AriNotFound):
+        await rest.answer("gone")
+
+
+async def test_hangup_other_errors_still_raise(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("DELETE", "/channels/c1", 400, {"message": "Invalid reason for hangup provided"})
+
+    with pytest.raises(AriBadRequest):
+        await rest.hangup("c1", HangupReason.NORMAL)
+
+
+async def test_timeout_is_unavailable(fake: FakeAri, session: aiohttp.ClientSession) -> None:
+    rest = AriRest.from_session(session, config_for(fake.url, request_timeout=0.1))
+    fake.reply("GET", "/channels", 200, [], delay=1.0)
+
+    with pytest.raises(AriUnavailable) as caught:
+        await rest.list_channels()
+
+    assert caught.value.status is None
+    assert "timed out" in caught.value.message
+
+
+async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rest = AriRest.from_session(session, config_for(f"http://127.0.0.1:{port}"))
+
+    with pytest.raises(AriUnavailable) as caught:
+        await rest.asterisk_info()
+
+    assert caught.value.status is None
+
+
+async def test_success_with_unreadable_body_is_bad_response(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("GET", "/channels/c1", 200, b"<html>proxy</html>")
+
+    with pytest.raises(AriBadResponse):
+        await rest.get_channel("c1")
+
+
+async def test_success_with_wrong_shape_is_bad_response(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("GET", "/channels", 200, {"not": "a list"})
+
+    with pytest.raises(AriBadResponse):
+        await rest.list_channels()
+
+
+async def test_every_error_is_an_ari_error(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/channels/c1/ring", 418, {"message": "teapot"})
+
+    with pytest.raises(AriError) as caught:
+        await rest.ring("c1")
+
+    assert type(caught.value) is AriError
+
+
+# -- request shapes -------------------------------------------------------------------------
+
+
+async def test_originate_sends_channel_id_query_and_variables_body(
+    fake: FakeAri, rest: AriRest
+) -> None:
+    fake.reply("POST", "/channels", 200, ari_samples.operator_channel("op-1001-7f3a"))
+
+    channel = await rest.originate(
+        "PJSIP/1001",
+        channel_id="op-1001-7f3a",
+        app="siaga",
+        app_args="operator,call-5f0c",
+        caller_id="112 <112>",
+        timeout=20,
+        variables={"CALLERID(name)": "Siaga 112", "SIAGA_CALL": "call-5f0c"},
+        other_channel_id="op-1001-7f3a;2",
+        originator="1717200930.12",
+        formats=["alaw", "ulaw"],
+    )
+
+    [request] = fake.sent("POST", "/channels")
+    assert dict(request.query) == {
+        "endpoint": "PJSIP/1001",
+        "channelId": "op-1001-7f3a",
+        "app": "siaga",
+        "appArgs": "operator,call-5f0c",
+        "callerId": "112 <112>",
+        "timeout": "20",
+        "otherChannelId": "op-1001-7f3a;2",
+        "originator": "1717200930.12",
+        "formats": "alaw,ulaw",
+    }
+    assert request.body == {"variables": {"CALLERID(name)": "Siaga 112", "SIAGA_CALL": "call-5f0c"}}
+    assert channel.id == "op-1001-7f3a"
+    assert channel.state is ChannelState.RINGING
+
+
+async def test_originate_without_variables_sends_no_body(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/channels", 200, ari_samples.operator_channel("op-1"))
+
+    await rest.originate("PJSIP/1001", channel_id="op-1", app="siaga")
+
+    [request] = fake.sent("POST", "/channels")
+    assert request.body is None
+    assert dict(request.query) == {"endpoint": "PJSIP/1001", "channelId": "op-1", "app": "siaga"}
+
+
+async def test_hangup_sends_reason(fake: FakeAri, rest: AriRest) -> None:
+    await rest.hangup("c1", HangupReason.NO_ANSWER)
+
+    [request] = fake.sent("DELETE", "/channels/c1")
+    assert dict(request.query) == {"reason": "no_answer"}
+
+
+async def test_play_list_is_one_comma_separated_media_parameter(
+    fake: FakeAri, rest: AriRest
+) -> None:
+    fake.reply("POST", "/channels/c1/play", 201, ari_samples.playback("pb-1", state="queued"))
+
+    playback = await rest.play(
+        "c1", ["sound:siaga/id/welcome", "sound:siaga/id/menu"], playback_id="pb-1", lang="id"
+    )
+
+    [request] = fake.sent("POST", "/channels/c1/play")
+    assert request.param("media") == "sound:siaga/id/welcome,sound:siaga/id/menu"
+    assert request.param("playbackId") == "pb-1"
+    assert request.param("lang") == "id"
+    assert playback.id == "pb-1"
+    assert playback.state is PlaybackState.QUEUED
+
+
+async def test_stop_playback_deletes_the_playback(fake: FakeAri, rest: AriRest) -> None:
+    await rest.stop_playback("pb-1")
+
+    assert len(fake.sent("DELETE", "/playbacks/pb-1")) == 1
+
+
+async def test_record_channel_parameters(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/channels/c1/record", 201, ari_samples.recording(state="queued"))
+
+    recording = await rest.record(
+        "c1",
+        "call-5f0c-caller",
+        max_duration_seconds=3600,
+        beep=False,
+        terminate_on=TerminateOn.NONE,
+    )
+
+    [request] = fake.sent("POST", "/channels/c1/record")
+    assert dict(request.query) == {
+        "name": "call-5f0c-caller",
+        "format": "wav",
+        "maxDurationSeconds": "3600",
+        "beep": "false",
+        "terminateOn": "none",
+    }
+    assert recording.state is RecordingState.QUEUED
+
+
+async def test_snoop_parameters(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/channels/c1/snoop", 200, ari_samples.channel("snoop-1", name="Snoop/c1"))
+
+    snoop = await rest.snoop("c1", app="siaga", snoop_id="snoop-1", spy=SnoopDirection.BOTH)
+
+    [request] = fake.sent("POST", "/channels/c1/snoop")
+    assert dict(request.query) == {
+        "spy": "both",
+        "whisper": "none",
+        "app": "siaga",
+        "snoopId": "snoop-1",
+    }
+    assert snoop.id == "snoop-1"
+
+
+async def test_variables_dtmf_moh_ring_continue(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("GET", "/channels/c1/variable", 200, {"value": "id"})
+
+    assert await rest.get_variable("c1", "CHANNEL(language)") == "id"
+    await rest.set_variable("c1", "TALK_DETECT(set)", "")
+    await rest.send_dtmf("c1", "55", between=100)
+    await rest.start_moh("c1", "default")
+    await rest.stop_moh("c1")
+    await rest.ring("c1")
+    await rest.ring_stop("c1")
+    await rest.continue_in_dialplan("c1", context="fallback", extension="112", priority=1)
+
+    sent = [(r.method, r.path, dict(r.query)) for r in fake.requests]
+    assert sent == [
+        ("GET", "/ari/channels/c1/variable", {"variable": "CHANNEL(language)"}),
+        ("POST", "/ari/channels/c1/variable", {"variable": "TALK_DETECT(set)", "value": ""}),
+        ("POST", "/ari/channels/c1/dtmf", {"dtmf": "55", "between": "100"}),
+        ("POST", "/ari/channels/c1/moh", {"mohClass": "default"}),
+        ("DELETE", "/ari/channels/c1/moh", {}),
+        ("POST", "/ari/channels/c1/ring", {}),
+        ("DELETE", "/ari/channels/c1/ring", {}),
+        (
+            "POST",
+            "/ari/channels/c1/continue",
+            {"context": "fallback", "extension": "112", "priority": "1"},
+        ),
+    ]
+
+
+async def test_bridge_calls(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("POST", "/bridges", 200, ari_samples.bridge("call-5f0c", channels=[]))
+    fake.reply("POST", "/bridges/call-5f0c/play", 201, ari_samples.playback("pb-b"))
+    fake.reply("POST", "/bridges/call-5f0c/record", 201, ari_samples.recording("recording"))
+
+    bridge = await rest.create_bridge(
+        "call-5f0c", type=[BridgeType.MIXING, BridgeType.DTMF_EVENTS], name="call"
+    )
+    await rest.add_channel("call-5f0c", ["c1", "op-1"], absorb_dtmf=False)
+    await rest.start_bridge_moh("call-5f0c")
+    await rest.stop_bridge_moh("call-5f0c")
+    playback = await rest.play_bridge("call-5f0c", "sound:beep", playback_id="pb-b")
+    await rest.record_bridge("call-5f0c", "call-5f0c-mix", format="wav")
+    await rest.remove_channel("call-5f0c", "op-1")
+    await rest.destroy_bridge("call-5f0c")
+
+    assert bridge.id == "call-5f0c" and bridge.bridge_type == "mixing"
+    assert playback.target_uri == "channel:1717200930.12"
+    sent = [(r.method, r.path, dict(r.query)) for r in fake.requests]
+    assert sent == [
+        (
+            "POST",
+            "/ari/bridges",
+            {"type": "mixing,dtmf_events", "bridgeId": "call-5f0c", "name": "call"},
+        ),
+        (
+            "POST",
+            "/ari/bridges/call-5f0c/addChannel",
+            {"channel": "c1,op-1", "absorbDTMF": "false"},
+        ),
+        ("POST", "/ari/bridges/call-5f0c/moh", {}),
+        ("DELETE", "/ari/bridges/call-5f0c/moh", {}),
+        ("POST", "/ari/bridges/call-5f0c/play", {"media": "sound:beep", "playbackId": "pb-b"}),
+        ("POST", "/ari/bridges/call-5f0c/record", {"name": "call-5f0c-mix", "format": "wav"}),
+        ("POST", "/ari/bridges/call-5f0c/removeChannel", {"channel": "op-1"}),
+        ("DELETE", "/ari/bridges/call-5f0c", {}),
+    ]
+
+
+async def test_lists_return_typed_snapshots(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("GET", "/channels", 200, [ari_samples.channel("c1"), ari_samples.channel("c2")])
+    fake.reply("GET", "/bridges", 200, [ari_samples.bridge("b1", ["c1"])])
+    fake.reply("GET", "/endpoints", 200, [ari_samples.endpoint()])
+
+    channels = await rest.list_channels()
+    bridges = await rest.list_bridges()
+    endpoints = await rest.list_endpoints()
+
+    assert [c.id for c in channels] == ["c1", "c2"]
+    assert channels[0].caller.number == "081234567890"
+    assert channels[0].in_stasis_app("siaga")
+    assert bridges[0].channels == ("c1",)
+    assert endpoints[0].name == "PJSIP/1001"
+    assert endpoints[0].state is EndpointState.ONLINE
+
+
+async def test_path_segments_are_percent_encoded(fake: FakeAri, rest: AriRest) -> None:
+    fake.reply("GET", "/deviceStates/PJSIP/1001", 200, {"name": "PJSIP/1001", "state": "INUSE"})
+    fake.reply("GET", "/endpoints/PJSIP/1001", 200, ari_samples.endpoint())
+
+    state = await rest.get_device_state("PJSIP/1001")
+    endpoint = await rest.get_endpoint("PJSIP", "1001")
+
+    assert state.state == "INUSE"
+    assert endpoint.resource == "1001"
+    assert fake.requests[0].raw_path == "/ari/deviceStates/PJSIP%2F1001"
+    assert fake.requests[1].raw_path == "/ari/endpoints/PJSIP/1001"
+
+
+async def test_asterisk_info_and_applications(fake: FakeAri, rest: AriRest) -> None:
+    app_json = {
+        "name": "siaga",
+        "channel_ids": ["c1"],
+        "bridge_ids": [],
+        "endpoint_ids": ["PJSIP/1001"],
+        "device_names": [],
+        "events_allowed": [],
+        "events_disallowed": [],
+    }
+    fake.reply("GET", "/applications/siaga", 200, app_json)
+    fake.reply("POST", "/applications/siaga/subscription", 200, app_json)
+
+    info = await rest.asterisk_info()
+    app = await rest.get_application("siaga")
+    subscribed = await rest.subscribe("siaga", ["endpoint:PJSIP/1001", "endpoint:PJSIP/1002"])
+
+    assert info.version.startswith("22.")
+    assert info.startup_time is not None and info.startup_time.utcoffset() is not None
+    assert app.endpoint_ids == ("PJSIP/1001",)
+    assert subscribed.channel_ids == ("c1",)
+    [request] = fake.sent("POST", "/applications/siaga/subscription")
+    assert request.param("eventSource") == "endpoint:PJSIP/1001,endpoint:PJSIP/1002"
+
+
+async def test_concurrent_calls_share_one_session(fake: FakeAri, rest: AriRest) -> None:
+    await asyncio.gather(*(rest.answer(f"c{i}") for i in range(50)))
+
+    assert len(fake.requests) == 50

@@ -1,0 +1,231 @@
+"""The real stack for integration tests: an Asterisk 22 instance of the test session's own (own
+ports, own folders inside the shared Asterisk root), the PostgreSQL cluster of tests/conftest.py,
+and the Siaga app connected to both.
+
+Nothing here is skipped: if Asterisk or PostgreSQL cannot start, the fixture fails with their log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from ari_app.app import SiagaApp
+from ari_app.ari.config import AriConfig
+from ari_app.ari.rest import AriRest
+from db.cluster import PgCluster
+from db.writer import RecordWriter
+from siaga.asterisk import AsteriskInstance
+from siaga.config import Config, ListenConfig, OperatorConfig, load_config
+from siaga.provision import ensure_asterisk_root, render_prompts
+from siaga.sipp import free_port
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
+STACK_DB = "siaga_stack"
+
+
+def _tcp_port() -> int:
+    return free_port(socket.SOCK_STREAM)
+
+
+@pytest.fixture(scope="session")
+def provisioned() -> tuple[Path, Path]:
+    """The Asterisk root and the rendered prompts (built once, then reused from the cache)."""
+    return ensure_asterisk_root(), render_prompts()
+
+
+@pytest.fixture(scope="session")
+async def stack_dsn(pg_cluster: PgCluster, pg_template: str) -> str:
+    conn = await asyncpg.connect(pg_cluster.dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{STACK_DB}" TEMPLATE "{pg_template}"')
+    finally:
+        await conn.close()
+    return pg_cluster.dsn_for(STACK_DB)
+
+
+def simulated_operators(
+    count: int, *, skills: dict[str, int], dial: str
+) -> tuple[OperatorConfig, ...]:
+    return tuple(
+        OperatorConfig(
+            id=f"sim{i}",
+            name=f"Simulated {i}",
+            sip_user=f"sim{i}",
+            sip_password="simulated-op",
+            skills=skills,
+            dial=dial,
+        )
+        for i in range(1, count + 1)
+    )
+
+
+@pytest.fixture(scope="session")
+def stack_config(stack_dsn: str) -> Config:
+    """siaga.toml with ports of this test session's own, and fast timers for tests."""
+    base = load_config(EXAMPLE)
+    rtp = 30000 + (os.getpid() % 300) * 100
+    asterisk = dataclasses.replace(
+        base.asterisk,
+        ari_url=f"http://127.0.0.1:{_tcp_port()}",
+        ami_port=_tcp_port(),
+        sip_port=free_port(),
+        rtp_start=rtp,
+        rtp_end=rtp + 99,
+    )
+    ivr = dataclasses.replace(base.ivr, timeout_seconds=2.0)
+    acd = dataclasses.replace(base.acd, ring_timeout_seconds=4.0, retry_after_busy_seconds=1.0)
+    return dataclasses.replace(
+        base,
+        asterisk=asterisk,
+        database=dataclasses.replace(base.database, url=stack_dsn, embedded=False),
+        web=ListenConfig("127.0.0.1", _tcp_port()),
+        agi=ListenConfig("127.0.0.1", _tcp_port()),
+        ivr=ivr,
+        acd=acd,
+    )
+
+
+@pytest.fixture(scope="session")
+def asterisk(provisioned: tuple[Path, Path], stack_config: Config) -> Iterator[AsteriskInstance]:
+    root, prompts = provisioned
+    instance = AsteriskInstance(root, f"test-{os.getpid()}", stack_config)
+    instance.prepare(prompts)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def ari(asterisk: AsteriskInstance, stack_config: Config) -> AsyncIterator[AriRest]:
+    """A REST client for the test itself (to place calls and look at channels)."""
+    ast = stack_config.asterisk
+    config = AriConfig(
+        username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
+    )
+    async with aiohttp.ClientSession() as session:
+        yield AriRest.from_session(session, config)
+
+
+@pytest.fixture
+async def journal(stack_dsn: str, tmp_path: Path) -> AsyncIterator[RecordWriter]:
+    writer = RecordWriter(stack_dsn, tmp_path / "journal.jsonl", batch_ms=50)
+    await writer.start()
+    yield writer
+    await writer.close()
+
+
+StartApp = Callable[..., Awaitable[SiagaApp]]
+
+
+@pytest.fixture
+async def start_app(
+    asterisk: AsteriskInstance, stack_config: Config, journal: RecordWriter
+) -> AsyncIterator[StartApp]:
+    """Start the app (optionally with a changed config); stopped after the test."""
+    apps: list[SiagaApp] = []
+
+    async def start(**changes: Any) -> SiagaApp:
+        # Operators with Local dial strings need no Asterisk config, so tests may swap them.
+        config = dataclasses.replace(stack_config, **changes) if changes else stack_config
+        app = SiagaApp(config, journal, prompts_dir=asterisk.prompts_dir)
+        await app.start()
+        apps.append(app)
+        await app.wait_connected(10)
+        return app
+
+    yield start
+    for app in apps:
+        await app.stop()
+    await _hang_up_everything(asterisk)
+
+
+async def _hang_up_everything(asterisk: AsteriskInstance) -> None:
+    # Each test starts with an idle PBX: calls a failed test left behind must not leak on.
+    await asyncio.to_thread(asterisk.cli, "channel request hangup all")
+    await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def app(start_app: StartApp) -> SiagaApp:
+    return await start_app()
+
+
+class Callers:
+    """Places real Local-channel calls into the emergency number, with real DTMF."""
+
+    def __init__(self, ari: AriRest, config: Config) -> None:
+        self.ari = ari
+        self.config = config
+
+    async def call(
+        self,
+        *,
+        number: str = "081234567890",
+        name: str = "Penelepon",
+        digits: str = "",
+        delay: float = 1.0,
+        hold: float = 30,
+        gap_ms: int = 250,
+    ) -> str:
+        """Start a caller; returns the id of the channel that enters the app (the call id)."""
+        call_id = f"t-{uuid.uuid4().hex[:12]}"
+        await self.ari.originate_to_dialplan(
+            "Local/caller@siaga-test",
+            channel_id=call_id,
+            context="siaga-local",
+            extension=self.config.asterisk.emergency_number,
+            caller_id=f'"{name}" <{number}>',
+            variables={
+                "SIAGA_DTMF": digits,
+                "SIAGA_DELAY": str(delay),
+                "SIAGA_HOLD": str(hold),
+                "SIAGA_GAP": str(gap_ms),
+            },
+        )
+        return call_id
+
+
+@pytest.fixture
+def callers(ari: AriRest, stack_config: Config) -> Callers:
+    return Callers(ari, stack_config)
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, what: str = "condition"
+) -> Any:
+    """Poll until predicate() is truthy; fail with `what` when it never is."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+def wait() -> Callable[..., Awaitable[Any]]:
+    return wait_for
+
+
+@pytest.fixture
+async def db(stack_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack_dsn)
+    yield conn
+    await conn.close()

@@ -1,0 +1,158 @@
+"""The stack is real: Asterisk 22 answers 112 into the app, SIP and RFC 4733 DTMF work, an
+operator's phone registers with digest auth and can be rung, and every call is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from ari_app.ari.errors import AriNotFound
+from ari_app.ari.events import AriEvent, ChannelDtmfReceived, StasisStart
+from ari_app.ari.models import ChannelState
+from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
+
+pytestmark = pytest.mark.integration
+
+
+async def test_local_call_to_112_enters_stasis_and_is_answered(app, callers, ari, wait):
+    call_id = await callers.call(hold=20)
+
+    async def answered():
+        try:
+            channel = await ari.get_channel(call_id)
+        except AriNotFound:
+            return None
+        return channel if channel.state is ChannelState.UP and call_id in app.calls else None
+
+    channel = await wait(answered, what="the app to answer the Local call")
+    assert channel.dialplan.app_name == "Stasis"
+
+    async def bridged():
+        return [b for b in await ari.list_bridges() if call_id in b.channels]
+
+    bridges = await wait(bridged, what="the caller to wait in the call's own bridge")
+    assert bridges[0].id == app.calls[call_id].bridge_id
+    assert app.calls[call_id].machine.state.value == "ivr"
+
+
+async def test_sip_caller_reaches_the_app_with_rfc4733_dtmf(app, stack_config, journal, db, wait):
+    seen: list[AriEvent] = []
+    original = app._on_event
+
+    async def spy(event: AriEvent) -> None:
+        seen.append(event)
+        await original(event)
+
+    app._connection._on_event = spy  # observe exactly what the app receives
+    number = f"0812{uuid.uuid4().int % 10**8:08d}"
+    caller = Sipp(
+        caller_scenario(caller_id=number, digits="2", delay_ms=800, hold_ms=2500),
+        stack_config.asterisk.sip_port,
+    )
+    await caller.start()
+    await caller.wait(timeout=30)
+
+    starts = [e for e in seen if isinstance(e, StasisStart) and e.channel.caller.number == number]
+    assert starts, "the SIP call entered Stasis(siaga)"
+    call_id = starts[0].channel.id
+    assert starts[0].channel.name.startswith("PJSIP/trunk-")
+    assert any(
+        isinstance(e, ChannelDtmfReceived) and e.channel.id == call_id and e.digit == "2"
+        for e in seen
+    )
+
+    async def steps():
+        await journal.flush()
+        return await db.fetch(
+            "SELECT data FROM call_events WHERE call_id=$1 AND kind='ivr_step' ORDER BY at",
+            call_id,
+        )
+
+    # One key press is one menu step, although Asterisk reports it once per subscription.
+    rows = await wait(steps, what="the IVR step of the SIP caller")
+    assert [json.loads(r["data"]) for r in rows] == [
+        {"digit": "2", "input": "choice", "language": "id", "menu": "main"}
+    ]
+    category = await db.fetchval("SELECT category FROM calls WHERE call_id=$1", call_id)
+    assert category == "fire"
+
+
+async def test_operator_registers_with_digest_auth_and_can_be_rung(
+    asterisk, ari, stack_config, wait
+):
+    operator = stack_config.operators[0]
+    phone = SippPhone(
+        operator.sip_user,
+        operator.sip_password,
+        stack_config.asterisk.sip_port,
+        answer=answer_scenario(ring_ms=100),
+    )
+    await phone.start()
+    try:
+
+        async def online():
+            endpoint = await ari.get_endpoint("PJSIP", operator.sip_user)
+            return endpoint.state.value == "online"
+
+        await wait(online, what=f"PJSIP/{operator.sip_user} to register")
+        leg = f"reach-{uuid.uuid4().hex[:8]}"
+        await ari.originate_to_dialplan(
+            operator.dial_string,
+            channel_id=leg,
+            context="siaga-test",
+            extension="echo",
+            timeout=10,
+        )
+
+        async def up():
+            try:
+                return (await ari.get_channel(leg)).state is ChannelState.UP
+            except AriNotFound:
+                return False
+
+        try:
+            await wait(up, what="the operator's phone to answer")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{phone.uas.diagnostics()}\n{asterisk.tail()}") from None
+        await ari.hangup(leg)
+    finally:
+        await phone.unregister()
+        await phone.stop()
+
+
+async def test_wrong_password_does_not_register(asterisk, ari, stack_config):
+    operator = stack_config.operators[1]
+    phone = SippPhone(operator.sip_user, "not-the-password", stack_config.asterisk.sip_port)
+    with pytest.raises(Exception, match="sipp exited"):
+        await phone.start()
+    await phone.stop()
+    endpoint = await ari.get_endpoint("PJSIP", operator.sip_user)
+    assert endpoint.state.value != "online"
+
+
+async def test_every_call_leaves_a_row(app, callers, journal, db, wait):
+    number = f"0813{uuid.uuid4().int % 10**8:08d}"
+    call_id = await callers.call(number=number, name="Ibu Siti", hold=1.5)
+
+    async def recorded():
+        await journal.flush()
+        return await db.fetchrow(
+            "SELECT caller_number, caller_name, arrived_at, outcome FROM calls WHERE call_id=$1",
+            call_id,
+        )
+
+    row = await wait(recorded, what="the call's row")
+    assert row["caller_number"] == number
+    assert row["caller_name"] == "Ibu Siti"
+    assert row["arrived_at"] is not None
+
+    async def closed():
+        await journal.flush()
+        outcome = await db.fetchval("SELECT outcome FROM calls WHERE call_id=$1", call_id)
+        return outcome if outcome != "ongoing" else None
+
+    assert await wait(closed, what="the call to be closed") == "abandoned"
+    await asyncio.sleep(0)

@@ -1,0 +1,142 @@
+"""siaga.toml: the shipped example loads, and every kind of mistake names file, key and reason."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from siaga.cli import EXIT_CONFIG, main
+from siaga.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
+
+
+def example() -> dict:
+    return tomllib.loads(EXAMPLE.read_text())
+
+
+def test_example_config_loads_with_the_centres_defaults():
+    config = load_config(EXAMPLE)
+    assert [o.id for o in config.operators] == ["1001", "1002"]
+    assert config.ivr.menus["main"].choices["1"] == "medical"
+    assert config.ivr.menus["main"].choices["5"] == "menu:non_emergency"
+    assert config.ivr.no_input == "general"
+    assert config.ivr.timeout_seconds == 5.0
+    assert config.category("fire").priority < config.category("information").priority
+    assert config.asterisk.http_port == 8088
+
+
+def refused(data: dict) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "centre.toml")
+    return info.value
+
+
+def test_typo_in_a_key_is_named_with_a_suggestion():
+    data = example()
+    data["asterisk"]["ari_pasword"] = data["asterisk"].pop("ari_password")
+    error = refused(data)
+    assert error.path == "centre.toml"
+    assert error.key == "asterisk.ari_pasword"
+    assert "unknown key" in error.reason and "ari_password" in error.reason
+    assert str(error).startswith("centre.toml: asterisk.ari_pasword: unknown key")
+
+
+def test_wrong_type_is_named():
+    data = example()
+    data["asterisk"]["sip_port"] = "5060"
+    error = refused(data)
+    assert error.key == "asterisk.sip_port"
+    assert "must be an integer, not a string" in error.reason
+
+
+def test_boolean_is_not_a_number():
+    data = example()
+    data["acd"]["ring_timeout_seconds"] = True
+    assert refused(data).key == "acd.ring_timeout_seconds"
+
+
+def test_operator_errors_point_at_the_operator():
+    data = example()
+    data["operators"][1]["skills"]["medical"] = 3
+    error = refused(data)
+    assert error.key == "operators[1].skills.medical"
+    assert "1 (primary) or 2 (secondary)" in error.reason
+
+
+def test_duplicate_operator_id_refused():
+    data = example()
+    data["operators"][1]["id"] = data["operators"][0]["id"]
+    error = refused(data)
+    assert error.key == "operators[1].id" and "duplicate" in error.reason
+
+
+def test_menu_pointing_at_unknown_category_refused():
+    data = example()
+    data["ivr"]["menus"]["main"]["choices"]["1"] = "medicall"
+    error = refused(data)
+    assert error.key == "ivr.menus.main.choices.1"
+    assert "no category named 'medicall'" in error.reason
+
+
+def test_language_digit_may_not_shadow_a_menu_choice():
+    data = example()
+    data["ivr"]["language_digit"] = "1"
+    assert refused(data).key == "ivr.language_digit"
+
+
+def test_credentials_in_ari_url_refused():
+    data = example()
+    data["asterisk"]["ari_url"] = "http://siaga:secret@127.0.0.1:8088"
+    assert refused(data).key == "asterisk.ari_url"
+
+
+def test_missing_required_key_is_named():
+    data = example()
+    del data["categories"][0]["label_id"]
+    error = refused(data)
+    assert error.key == "categories[0].label_id" and "missing" in error.reason
+
+
+def test_environment_overrides_secrets(monkeypatch):
+    monkeypatch.setenv("SIAGA_ARI_PASSWORD", "from-env-secret")
+    monkeypatch.setenv("SIAGA_OPERATOR_1001_PASSWORD", "operator-env-secret")
+    monkeypatch.setenv("SIAGA_DATABASE_URL", "postgresql://u@db.example:5432/siaga")
+    config = load_config(EXAMPLE)
+    assert config.asterisk.ari_password == "from-env-secret"
+    assert config.operators[0].sip_password == "operator-env-secret"
+    assert config.database.url == "postgresql://u@db.example:5432/siaga"
+
+
+def test_invalid_toml_names_the_file_and_line(tmp_path):
+    path = tmp_path / "siaga.toml"
+    path.write_text("[asterisk\nari_url = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.path == str(path) and "not valid TOML" in info.value.reason
+    assert "line 1" in info.value.reason
+
+
+def test_cli_refuses_bad_config_with_exit_code_2(tmp_path, capsys):
+    path = tmp_path / "siaga.toml"
+    path.write_text(
+        EXAMPLE.read_text().replace("ring_timeout_seconds = 20", "ring_timeout_secs = 20")
+    )
+    assert main(["--config", str(path), "check-config"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert (
+        f"{path}: acd.ring_timeout_secs: unknown key (did you mean 'ring_timeout_seconds'?)" in err
+    )
+
+
+def test_cli_accepts_the_example(capsys):
+    assert main(["--config", str(EXAMPLE), "check-config"]) == 0
+    assert "2 operators" in capsys.readouterr().out
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.toml")
+    assert "cannot read" in info.value.reason
