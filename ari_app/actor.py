@@ -28,6 +28,7 @@ from ari_app.ari.events import (
     ChannelDtmfReceived,
     ChannelHangupRequest,
     ChannelTalkingStarted,
+    Dial,
     PlaybackFinished,
     ResourceKind,
     StasisEnd,
@@ -112,7 +113,17 @@ class Leg:
     channel_id: str
 
 
-def offer_failure(cause: int | None) -> OfferFailure:
+_DIAL_STATUS = {
+    "BUSY": OfferFailure.BUSY,
+    "CONGESTION": OfferFailure.UNREACHABLE,
+    "CHANUNAVAIL": OfferFailure.UNREACHABLE,
+    "NOANSWER": OfferFailure.NO_ANSWER,
+}
+
+
+def offer_failure(cause: int | None, dialstatus: str = "") -> OfferFailure:
+    if dialstatus in _DIAL_STATUS:
+        return _DIAL_STATUS[dialstatus]
     if cause in _BUSY_CAUSES:
         return OfferFailure.BUSY
     if cause in _REJECTED_CAUSES:
@@ -138,6 +149,7 @@ class CallActor:
         self.bridge_id = f"{self.call_id}-bridge"
         self.legs: dict[str, Leg] = {}  # operator leg channel id -> leg
         self.leg_state: dict[str, OperatorLeg] = {}
+        self.leg_dialstatus: dict[str, str] = {}
         self.ring_count = 0
         self.timers: list[asyncio.TimerHandle] = []
         self.log = log.bind(call_id=self.call_id)
@@ -201,12 +213,16 @@ class CallActor:
             ) if channel.id == self.call_id:
                 cause = getattr(item, "cause", None)
                 await self._feed(HungUp(Party.CALLER, str(cause or "")))
-            case (
-                ChannelHangupRequest(channel=channel)
-                | StasisEnd(channel=channel)
-                | ChannelDestroyed(channel=channel)
-            ) if channel.id in self.legs:
-                await self._leg_ended(self.legs[channel.id], getattr(item, "cause", None))
+            case Dial(peer=peer, dialstatus=status) if peer.id in self.legs and status:
+                self.leg_dialstatus[peer.id] = status
+            case ChannelDestroyed(channel=channel, cause=cause) if channel.id in self.legs:
+                await self._leg_ended(self.legs[channel.id], cause)
+            case ChannelHangupRequest(channel=channel) | StasisEnd(channel=channel) if (
+                channel.id in self.legs and self.leg_state.get(channel.id) is OperatorLeg.CONNECTED
+            ):
+                # A ringing leg ends for good with ChannelDestroyed, which carries the cause
+                # (busy, rejected...); a connected operator hanging up matters at once.
+                await self._leg_ended(self.legs[channel.id], None)
             case RingOperator(operator_id=operator_id):
                 await self._ring(operator_id)
             case CancelRing(operator_id=operator_id, reason=reason):
@@ -267,7 +283,7 @@ class CallActor:
         number = display_number(self.channel.caller.number)
         try:
             await self.app.rest.originate(
-                operator.dial,
+                operator.dial_string,
                 channel_id=channel_id,
                 app=self.app.config.asterisk.app,
                 app_args=f"operator,{self.call_id},{operator_id}",
@@ -320,7 +336,7 @@ class CallActor:
         self.leg_state[leg.channel_id] = OperatorLeg.GONE
         self.app.router.unregister(ResourceKind.CHANNEL, leg.channel_id)
         if state is OperatorLeg.RINGING:
-            failure = offer_failure(cause)
+            failure = offer_failure(cause, self.leg_dialstatus.get(leg.channel_id, ""))
             await self._feed(OfferWithdrawn(leg.operator_id, failure.value))
             self.app.acd(acd.OfferFailed(self.call_id, leg.operator_id, failure))
         elif state is OperatorLeg.CONNECTED:

@@ -281,6 +281,7 @@ class CallMachine:
     last_five_at: float | None = None
     _playbacks: int = 0
     _generations: dict[Timer, int] = field(default_factory=dict)
+    _armed: dict[Timer, int] = field(default_factory=dict)
 
     @property
     def language(self) -> Language:
@@ -355,7 +356,7 @@ class CallMachine:
             steps_before = len(self.ivr.steps)
             outcome = self.ivr.digit(event.digit)
             commands = self._steps(self.ivr.steps[steps_before:])
-            self._bump(Timer.IVR_TIMEOUT)  # the digit cancels the running timeout
+            self._armed.pop(Timer.IVR_TIMEOUT, None)  # the digit cancels the running timeout
             if isinstance(outcome, PlayMenu):
                 return commands + self._play_menu(outcome)
             if isinstance(outcome, Classified):
@@ -378,7 +379,7 @@ class CallMachine:
                 StartTimer(
                     Timer.IVR_TIMEOUT,
                     self.config.ivr.timeout_seconds,
-                    self._bump(Timer.IVR_TIMEOUT),
+                    self._arm(Timer.IVR_TIMEOUT),
                 )
             ]
         if self.state in (CallState.QUEUED, CallState.OFFERED) and not self.moh:
@@ -387,8 +388,9 @@ class CallMachine:
         return []
 
     def _timer(self, event: TimerFired) -> list[Command]:
-        if event.generation != self._generations.get(event.timer):
-            return []  # superseded: a digit or a new prompt came first
+        if event.generation != self._armed.get(event.timer):
+            return []  # cancelled or superseded: a digit or a new prompt came first
+        del self._armed[event.timer]
         if event.timer is Timer.IVR_TIMEOUT and self.state is CallState.IVR and self.ivr:
             steps_before = len(self.ivr.steps)
             outcome = self.ivr.timed_out()
@@ -511,6 +513,9 @@ class CallMachine:
     # -- the end
 
     def _hung_up(self, event: HungUp) -> list[Command]:
+        if event.party is Party.CALLER and self.state is CallState.ARRIVED:
+            self.state = CallState.ABANDONED  # gone before the app saw it start
+            return [Record("call_abandoned", {"state": "arrived", "cause": event.cause})]
         if event.party is Party.CALLER and self.state is not CallState.CONNECTED:
             self.state = CallState.ABANDONED
             return [
@@ -527,7 +532,9 @@ class CallMachine:
             ]
         if self.state is CallState.CONNECTED and self.operator_id is not None:
             self.state = CallState.ENDED
-            other = Party.OPERATOR if event.party is Party.CALLER else Party.CALLER
+            # Only the operator ends a conversation for the caller; a system hangup (e.g. a
+            # PBX restart) never hangs up on a caller who may still be there.
+            other = Party.CALLER if event.party is Party.OPERATOR else Party.OPERATOR
             return [
                 Record(
                     "call_ended",
@@ -557,6 +564,8 @@ class CallMachine:
         playing, self.playing = self.playing, None
         return [StopPlayback(playing)]
 
-    def _bump(self, timer: Timer) -> int:
+    def _arm(self, timer: Timer) -> int:
+        """A new generation for a timer being started; only the armed one may fire."""
         self._generations[timer] = self._generations.get(timer, 0) + 1
+        self._armed[timer] = self._generations[timer]
         return self._generations[timer]

@@ -96,8 +96,8 @@ class Ivr:
         if self.finished:
             return None
         if digit == self.config.language_digit:
+            self._step(StepKind.LANGUAGE, digit)  # recorded in the language it was pressed in
             self.language = self.language.other()
-            self._step(StepKind.LANGUAGE, digit)
             return self._play()
         target = self.current.choices.get(digit)
         if target is None:

@@ -126,7 +126,7 @@ def render_prompts(cache: Path | None = None) -> Path:
                 continue
             raw = folder / f"{name}.raw.wav"
             subprocess.run(
-                ["espeak-ng", "-v", lang, "-s", "150", "-w", str(raw), text],
+                ["espeak-ng", "-v", lang, "-s", "180", "-w", str(raw), text],
                 check=True,
                 capture_output=True,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -86,8 +87,10 @@ def stack_config(stack_dsn: str) -> Config:
     )
     ivr = dataclasses.replace(base.ivr, timeout_seconds=2.0)
     acd = dataclasses.replace(base.acd, ring_timeout_seconds=4.0, retry_after_busy_seconds=1.0)
+    categories = tuple(dataclasses.replace(c, wrap_up_seconds=0.5) for c in base.categories)
     return dataclasses.replace(
         base,
+        categories=categories,
         asterisk=asterisk,
         database=dataclasses.replace(base.database, url=stack_dsn, embedded=False),
         web=ListenConfig("127.0.0.1", _tcp_port()),
@@ -229,3 +232,51 @@ async def db(stack_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(stack_dsn)
     yield conn
     await conn.close()
+
+
+class Records:
+    """What the journal wrote for a call, read back from PostgreSQL."""
+
+    def __init__(self, journal: RecordWriter, db: asyncpg.Connection) -> None:
+        self.journal = journal
+        self.db = db
+
+    async def call(self, call_id: str) -> asyncpg.Record | None:
+        await self.journal.flush()
+        row: asyncpg.Record | None = await self.db.fetchrow(
+            "SELECT * FROM calls WHERE call_id=$1", call_id
+        )
+        return row
+
+    async def events(self, call_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        await self.journal.flush()
+        rows = await self.db.fetch(
+            "SELECT kind, operator_id, at, data FROM call_events WHERE call_id=$1"
+            " AND ($2::text IS NULL OR kind=$2) ORDER BY at, seq",
+            call_id,
+            kind,
+        )
+        return [
+            {
+                "kind": r["kind"],
+                "operator_id": r["operator_id"],
+                "at": r["at"],
+                **json.loads(r["data"]),
+            }
+            for r in rows
+        ]
+
+    async def final(self, call_id: str, timeout: float = 20.0) -> asyncpg.Record:
+        """The call's row once it is no longer ongoing."""
+
+        async def done() -> asyncpg.Record | None:
+            row = await self.call(call_id)
+            return row if row is not None and row["outcome"] != "ongoing" else None
+
+        row: asyncpg.Record = await wait_for(done, timeout=timeout, what=f"{call_id} to end")
+        return row
+
+
+@pytest.fixture
+def records(journal: RecordWriter, db: asyncpg.Connection) -> Records:
+    return Records(journal, db)

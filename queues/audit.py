@@ -1,0 +1,85 @@
+"""A full cross-check of the engine's indexes, for tests and health checks (walks everything)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from queues.states import CallPlace, OperatorState
+
+if TYPE_CHECKING:
+    from queues.acd import Acd
+
+
+# The engine's private indexes are read on purpose: this module exists to check them.
+def audit(acd: Acd) -> list[str]:
+    """Every inconsistency between the engine's indexes and its calls and operators."""
+    problems: list[str] = []
+    calls, ops, now = acd._calls, acd._ops, acd._now
+    waiting_in = dict.fromkeys(acd._waiting_in, 0)
+    for call_id, call in calls.items():
+        skill = call.category.skill
+        in_line = call.key in acd._lines[skill]
+        in_escalated = call.key in acd._escalated[skill]
+        if call.key != (call.priority, call.arrival, call.seq, call_id):
+            problems.append(f"call {call_id}: key {call.key} out of date")
+        if call.place is CallPlace.WAITING:
+            waiting_in[call.category.code] += 1
+            if not in_line or in_escalated != call.escalated:
+                problems.append(f"call {call_id}: waiting but not in its lines")
+            if call.offered_to or call.operator_id:
+                problems.append(f"call {call_id}: waiting but offered or connected")
+        elif in_line or in_escalated:
+            problems.append(f"call {call_id}: {call.place} but in a waiting line")
+        if call.place is CallPlace.OFFERED:
+            if not call.offered_to:
+                problems.append(f"call {call_id}: offered to nobody")
+            for operator_id in call.offered_to:
+                op = ops[operator_id]
+                if op.state is not OperatorState.OFFERED or op.call_id != call_id:
+                    problems.append(f"call {call_id}: offered to {operator_id} in {op.state}")
+        if call.place is CallPlace.CONNECTED:
+            op = ops[call.operator_id or ""]
+            if op.state is not OperatorState.ON_CALL or op.call_id != call_id:
+                problems.append(f"call {call_id}: connected to {op.operator_id} in {op.state}")
+    if waiting_in != acd._waiting_in:
+        problems.append(f"waiting counts {acd._waiting_in} != {waiting_in}")
+    for skill in acd._skills:
+        for line in (acd._lines[skill], acd._escalated[skill]):
+            for key in line:
+                call_or_none = calls.get(key[3])
+                if call_or_none is None or call_or_none.place is not CallPlace.WAITING:
+                    problems.append(f"line {skill}: holds {key[3]} which is not waiting")
+    staffed = dict.fromkeys(acd._skills, 0)
+    serving = dict.fromkeys(acd._skills, 0)
+    for operator_id, op in ops.items():
+        # Recomputed here rather than trusted: that is the point of an audit.
+        is_staffed = op.state is not OperatorState.LOGGED_OUT and op.registered
+        is_serving = is_staffed and op.state is not OperatorState.PAUSED
+        for skill, level in op.skills.items():
+            if skill in staffed:
+                staffed[skill] += is_staffed
+                serving[skill] += is_serving and level == 1
+        dispatchable = (
+            op.state is OperatorState.AVAILABLE
+            and op.registered
+            and (op.retry_at is None or op.retry_at <= now)
+        )
+        if op.pooled != dispatchable:
+            problems.append(f"operator {operator_id}: pooled={op.pooled} in {op.state}")
+        for skill, level in op.skills.items():
+            if skill in acd._pools and (operator_id in acd._pools[skill][level - 1]) != op.pooled:
+                problems.append(f"operator {operator_id}: pool {skill}/{level} out of date")
+        if op.state in (OperatorState.OFFERED, OperatorState.ON_CALL):
+            call_or_none = calls.get(op.call_id or "")
+            place = CallPlace.OFFERED if op.state is OperatorState.OFFERED else CallPlace.CONNECTED
+            if call_or_none is None or call_or_none.place is not place:
+                problems.append(f"operator {operator_id}: {op.state} with call {op.call_id}")
+        elif op.call_id is not None:
+            problems.append(f"operator {operator_id}: {op.state} holds call {op.call_id}")
+    if staffed != acd._staffed or serving != acd._serving:
+        problems.append("staffed/serving counts out of date")
+    for skill in acd._skills:
+        primary, secondary = acd._pools[skill]
+        if (primary and acd._lines[skill]) or (secondary and acd._escalated[skill]):
+            problems.append(f"skill {skill}: a waiting call has an available operator")
+    return problems

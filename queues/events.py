@@ -1,0 +1,140 @@
+"""Events the IO shell feeds to `Acd.handle(event, now)`.
+
+Events carry facts, never time: the shell passes the monotonic `now` with each one. Events about
+a call or an offer the engine no longer holds are stale (the caller can hang up at any moment)
+and are ignored; events with bad values raise `InvalidEvent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from queues.states import OfferFailure
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    """A call enters the queue, or re-enters it (e.g. after an app restart).
+
+    `arrival` is the original arrival at Asterisk on the shell's monotonic clock: it orders the
+    call and survives re-queues. `priority` None takes the category's priority.
+    """
+
+    call_id: str
+    category: str
+    arrival: float
+    priority: int | None = None
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CallPriorityChanged:
+    """E.g. a caller who cannot speak bumped to priority 0; the arrival time is kept."""
+
+    call_id: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallHungUp:
+    """The caller hung up, wherever the call was (waiting, ringing an operator, connected)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is over (talk ended, transferred away...); a connected operator goes to wrap-up."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLoggedIn:
+    """Log in, or update the skills of an operator already logged in.
+
+    `skills` maps skill -> level: 1 primary, 2 secondary (only for calls past escalation).
+    """
+
+    operator_id: str
+    skills: Mapping[str, int] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        # A read-only copy: the caller's dict may change after the event was made.
+        skills = dict(self.skills) if isinstance(self.skills, Mapping) else self.skills
+        object.__setattr__(self, "skills", MappingProxyType(skills))
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLoggedOut:
+    """Immediate at an idle point or while ringing; after the call when on a call."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorPaused:
+    """Pause with a reason; while on a call it applies when the call ends."""
+
+    operator_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorReady:
+    """Unpause, or end wrap-up early, or withdraw a pause requested during a call."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRegistration:
+    """The SIP registration of an operator's phone; unregistered operators get no offers."""
+
+    operator_id: str
+    registered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswered:
+    call_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferFailed:
+    call_id: str
+    operator_id: str
+    reason: OfferFailure
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTimedOut:
+    """The shell's own ring timeout fired; handled like the engine's (a no-answer)."""
+
+    call_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Nothing happened but time passed: fire the timers due at `now`."""
+
+
+Event = (
+    CallQueued
+    | CallPriorityChanged
+    | CallHungUp
+    | CallEnded
+    | OperatorLoggedIn
+    | OperatorLoggedOut
+    | OperatorPaused
+    | OperatorReady
+    | OperatorRegistration
+    | OfferAnswered
+    | OfferFailed
+    | OfferTimedOut
+    | Tick
+)

@@ -1,0 +1,55 @@
+"""A read-only picture of the engine for the live board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from queues.states import OperatorState
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCall:
+    call_id: str
+    age_seconds: float  # since the original arrival at Asterisk
+    priority: int
+    position: int  # in the line of its skill, 1 = next
+    escalated: bool
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryView:
+    code: str
+    skill: str
+    target_answer_seconds: float
+    waiting: tuple[WaitingCall, ...]  # in dispatch order
+    offered: int
+    connected: int
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorView:
+    operator_id: str
+    state: OperatorState
+    reason: str
+    seconds_in_state: float
+    call_id: str | None  # the call ringing or connected
+    registered: bool
+    skills: tuple[tuple[str, int], ...]
+    calls_offered: int
+    calls_answered: int
+    consecutive_misses: int
+    pending: str | None  # "logout" or "pause:<reason>" after the current call
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    now: float
+    categories: tuple[CategoryView, ...]
+    operators: tuple[OperatorView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    position: int
+    ewt_seconds: float | None

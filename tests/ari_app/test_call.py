@@ -1,0 +1,722 @@
+"""One call's state machine (ari_app/call.py): unit tests of each rule (design.md §2.7-8, §4).
+
+The machine is pure: every test feeds events and compares the exact commands that come out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ari_app.call import (
+    Answer,
+    BridgeOperator,
+    CallerTalking,
+    CallEvent,
+    CallMachine,
+    CallState,
+    ChangePriority,
+    Command,
+    CreateBridge,
+    DestroyBridge,
+    DigitPressed,
+    EnableTalkDetect,
+    Enqueue,
+    FinishCall,
+    HangUp,
+    HungUp,
+    LeaveQueue,
+    OfferWithdrawn,
+    OperatorConnected,
+    OperatorRinging,
+    Party,
+    Play,
+    PositionKnown,
+    PromptFinished,
+    Record,
+    Started,
+    StartMoh,
+    StartRecording,
+    StartTimer,
+    StopMoh,
+    StopPlayback,
+    Timer,
+    TimerFired,
+)
+from ari_app.ivr import Language
+from siaga.config import Config, load_config
+
+CONFIG: Config = load_config(Path(__file__).resolve().parents[2] / "siaga.toml")
+CALL = "c1"
+ID, EN = Language.ID, Language.EN
+
+
+def pid(n: int) -> str:
+    """The id of the machine's n-th playback."""
+    return f"{CALL}-p{n}"
+
+
+def machine(config: Config = CONFIG) -> CallMachine:
+    return CallMachine(CALL, config)
+
+
+def feed(m: CallMachine, *events: CallEvent) -> list[Command]:
+    """Feed events; return the commands of the last one."""
+    commands: list[Command] = []
+    for event in events:
+        commands = m.handle(event)
+    return commands
+
+
+def state_of(m: CallMachine) -> CallState:
+    return m.state  # (a call, so that type narrowing does not outlive an event)
+
+
+def records(commands: list[Command]) -> list[str]:
+    return [c.kind for c in commands if isinstance(c, Record)]
+
+
+def the_record(commands: list[Command], kind: str) -> Record:
+    found = [c for c in commands if isinstance(c, Record) and c.kind == kind]
+    assert len(found) == 1, f"{kind}: {commands}"
+    return found[0]
+
+
+def started(m: CallMachine, **kwargs: object) -> list[Command]:
+    return m.handle(Started("081234567890", "Budi", **kwargs))  # type: ignore[arg-type]
+
+
+def in_ivr() -> CallMachine:
+    """A call whose main menu (playback 1) is playing."""
+    m = machine()
+    started(m)
+    return m
+
+
+def armed() -> tuple[CallMachine, int]:
+    """The main menu has finished playing: the IVR timeout runs. Returns its generation."""
+    m = in_ivr()
+    commands = m.handle(PromptFinished(pid(1)))
+    assert len(commands) == 1 and isinstance(commands[0], StartTimer)
+    return m, commands[0].generation
+
+
+def queued(digit: str = "1") -> CallMachine:
+    """Classified by one barge-in digit; the hold prompt (playback 2) is playing."""
+    m = in_ivr()
+    m.handle(DigitPressed(digit, 1.0))
+    assert m.state is CallState.QUEUED
+    assert m.playing == pid(2)
+    return m
+
+
+def on_moh() -> CallMachine:
+    """Queued, the hold prompt has finished, music on hold plays."""
+    m = queued()
+    assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
+    return m
+
+
+def connected(operator: str = "1001") -> CallMachine:
+    m = on_moh()
+    feed(m, OperatorRinging(operator), OperatorConnected(operator, "op-chan"))
+    assert m.state is CallState.CONNECTED
+    return m
+
+
+# ---- arrival ------------------------------------------------------------------------------
+
+
+def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
+    m = machine()
+    assert started(m, flags=frozenset({"repeat", "blocked"})) == [
+        Record(
+            "call_arrived",
+            {
+                "caller_number": "081234567890",
+                "caller_name": "Budi",
+                "flags": ["blocked", "repeat"],
+            },
+        ),
+        Answer(),
+        CreateBridge(),
+        EnableTalkDetect(),
+        Play(pid(1), ("main",), ID),
+    ]
+    assert m.state is CallState.IVR
+    assert m.playing == pid(1)
+
+
+def test_started_in_the_callers_last_language() -> None:
+    commands = started(machine(), language=EN)
+    assert commands[-1] == Play(pid(1), ("main",), EN)
+
+
+def test_centre_language_is_the_default() -> None:
+    config = dataclasses.replace(CONFIG, centre=dataclasses.replace(CONFIG.centre, language="en"))
+    commands = started(machine(config))
+    assert commands[-1] == Play(pid(1), ("main",), EN)
+
+
+def test_a_second_started_changes_nothing() -> None:
+    m = in_ivr()
+    assert started(m) == []
+    assert m.state is CallState.IVR
+    assert m.playing == pid(1)
+
+
+def test_no_timer_runs_while_the_menu_plays() -> None:
+    commands = started(machine())
+    assert not [c for c in commands if isinstance(c, StartTimer)]
+
+
+# ---- barge-in, timer, prompts -------------------------------------------------------------
+
+
+def test_barge_in_stops_the_prompt_before_anything_else_plays() -> None:
+    m = in_ivr()
+    commands = m.handle(DigitPressed("1", 1.0))
+    assert commands == [
+        Record("ivr_step", {"menu": "main", "input": "choice", "digit": "1", "language": "id"}),
+        StopPlayback(pid(1)),
+        Record(
+            "call_classified",
+            {"category": "medical", "priority": 1, "flags": [], "language": "id"},
+        ),
+        Enqueue("medical", 1, frozenset()),
+        Record("call_queued", {"category": "medical", "priority": 1}),
+        Play(pid(2), ("hold_emergency",), ID),
+    ]
+    assert m.state is CallState.QUEUED
+    assert (m.category, m.priority) == ("medical", 1)
+
+
+@pytest.mark.parametrize(
+    ("digit", "prompts", "language"),
+    [("9", ("main",), EN), ("5", ("non_emergency",), ID), ("#", ("invalid", "main"), ID)],
+)
+def test_a_digit_that_replays_stops_the_prompt_first(
+    digit: str, prompts: tuple[str, ...], language: Language
+) -> None:
+    m = in_ivr()
+    commands = m.handle(DigitPressed(digit, 1.0))
+    assert commands[-2:] == [StopPlayback(pid(1)), Play(pid(2), prompts, language)]
+    assert records(commands) == ["ivr_step"]
+    assert m.state is CallState.IVR
+
+
+def test_the_timer_starts_when_the_current_prompt_finishes() -> None:
+    m = in_ivr()
+    commands = m.handle(PromptFinished(pid(1)))
+    assert commands == [StartTimer(Timer.IVR_TIMEOUT, 5, commands[0].generation)]  # type: ignore[union-attr]
+    assert m.playing is None
+
+
+def test_the_timer_uses_the_configured_timeout() -> None:
+    config = dataclasses.replace(CONFIG, ivr=dataclasses.replace(CONFIG.ivr, timeout_seconds=3.5))
+    m = machine(config)
+    started(m)
+    commands = m.handle(PromptFinished(pid(1)))
+    assert len(commands) == 1 and isinstance(commands[0], StartTimer)
+    assert commands[0].seconds == 3.5
+
+
+def test_a_stopped_prompts_late_finish_is_ignored() -> None:
+    m = in_ivr()
+    m.handle(DigitPressed("9", 1.0))  # stops p1, plays p2
+    assert m.handle(PromptFinished(pid(1))) == []
+    assert m.playing == pid(2)
+    commands = m.handle(PromptFinished(pid(2)))
+    assert len(commands) == 1 and isinstance(commands[0], StartTimer)
+
+
+@pytest.mark.parametrize("playback_id", ["bogus", pid(7), "", "c2-p1"])
+def test_an_unknown_playback_finishing_is_ignored(playback_id: str) -> None:
+    m = in_ivr()
+    assert m.handle(PromptFinished(playback_id)) == []
+    assert m.playing == pid(1)
+
+
+def test_a_duplicate_prompt_finished_starts_no_second_timer() -> None:
+    m, _ = armed()
+    assert m.handle(PromptFinished(pid(1))) == []
+
+
+def test_silent_caller_goes_to_general_flagged_silent_and_is_never_hung_up() -> None:
+    m, generation = armed()
+    commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, generation))
+    assert commands == [
+        Record("ivr_step", {"menu": "main", "input": "no_input", "digit": "", "language": "id"}),
+        Record(
+            "call_classified",
+            {"category": "general", "priority": 2, "flags": ["silent"], "language": "id"},
+        ),
+        Enqueue("general", 2, frozenset({"silent"})),
+        Record("call_queued", {"category": "general", "priority": 2}),
+        Play(pid(2), ("hold_emergency",), ID),
+    ]
+    assert m.state is CallState.QUEUED
+    assert m.flags == {"silent"}
+    assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
+
+
+def test_a_caller_heard_by_talk_detection_is_flagged_spoke() -> None:
+    m, generation = armed()
+    assert m.handle(CallerTalking()) == []
+    commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, generation))
+    assert Enqueue("general", 2, frozenset({"spoke"})) in commands
+
+
+def test_a_timer_of_an_old_generation_is_ignored() -> None:
+    m, old = armed()
+    m.handle(DigitPressed("9", 1.0))  # replays in English: the old timer is superseded
+    assert m.handle(TimerFired(Timer.IVR_TIMEOUT, old)) == []
+    assert m.state is CallState.IVR
+    new = m.handle(PromptFinished(pid(2)))
+    assert len(new) == 1 and isinstance(new[0], StartTimer)
+    assert new[0].generation != old
+    assert m.handle(TimerFired(Timer.IVR_TIMEOUT, old)) == []
+    commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, new[0].generation))
+    assert Enqueue("general", 2, frozenset({"silent"})) in commands
+    assert m.handle(TimerFired(Timer.IVR_TIMEOUT, new[0].generation)) == []  # duplicate
+
+
+def test_a_timer_that_was_never_started_is_ignored() -> None:
+    """BUG (see report): a digit bumps the timer generation without arming a timer, so a
+    TimerFired of that never-armed generation is taken as the caller's silence while the new
+    prompt is still playing."""
+    m = in_ivr()
+    commands = m.handle(DigitPressed("9", 1.0))  # replays the menu in English
+    assert not [c for c in commands if isinstance(c, StartTimer)]
+    # No timer was ever started, so no generation may count; the actual machine takes
+    # generation 1 (the one the digit's cancel bumped to) as the caller's silence.
+    for generation in range(-1, 6):
+        assert m.handle(TimerFired(Timer.IVR_TIMEOUT, generation)) == [], generation
+    assert m.state is CallState.IVR
+    assert m.playing == pid(2)
+
+
+def test_timer_fired_before_any_prompt_finished_is_ignored() -> None:
+    m = in_ivr()
+    for generation in range(-1, 4):
+        assert m.handle(TimerFired(Timer.IVR_TIMEOUT, generation)) == []
+    assert m.state is CallState.IVR
+
+
+@pytest.mark.parametrize(
+    ("digits", "category", "priority", "hold"),
+    [
+        ("2", "fire", 1, "hold_emergency"),
+        ("3", "police", 1, "hold_emergency"),
+        ("4", "disaster", 1, "hold_emergency"),
+        ("0", "general", 2, "hold_emergency"),
+        ("51", "information", 5, "hold_position"),
+        ("52", "complaint", 5, "hold_position"),
+        ("53", "public_services", 5, "hold_position"),
+        ("9951", "information", 5, "hold_position"),
+    ],
+)
+def test_classification_enqueues_with_the_category_priority(
+    digits: str, category: str, priority: int, hold: str
+) -> None:
+    m = in_ivr()
+    commands: list[Command] = []
+    for i, digit in enumerate(digits):
+        commands = m.handle(DigitPressed(digit, float(i)))
+    assert [c for c in commands if isinstance(c, Enqueue)] == [
+        Enqueue(category, priority, frozenset())
+    ]
+    assert records(commands) == ["ivr_step", "call_classified", "call_queued"]
+    assert isinstance(commands[-1], Play) and commands[-1].prompts == (hold,)
+    assert m.state is CallState.QUEUED
+
+
+def test_invalid_twice_goes_to_general_flagged_invalid_input() -> None:
+    m = in_ivr()
+    m.handle(DigitPressed("A", 1.0))
+    commands = m.handle(DigitPressed("*", 2.0))
+    assert Enqueue("general", 2, frozenset({"invalid_input"})) in commands
+    assert commands[1] == StopPlayback(pid(2))
+
+
+def test_started_flags_go_with_the_enqueue() -> None:
+    m = machine()
+    started(m, flags=frozenset({"repeat"}))
+    commands = m.handle(DigitPressed("3", 1.0))
+    assert Enqueue("police", 1, frozenset({"repeat"})) in commands
+
+
+def test_english_caller_hears_the_hold_prompt_in_english() -> None:
+    m = in_ivr()
+    commands = feed(m, DigitPressed("9", 1.0), DigitPressed("4", 2.0))
+    assert commands[-1] == Play(pid(3), ("hold_emergency",), EN)
+    assert the_record(commands, "call_classified").data["language"] == "en"
+
+
+def test_late_ivr_digits_do_not_classify_twice() -> None:
+    m = queued()
+    for digit in "1234509#":
+        assert not [c for c in m.handle(DigitPressed(digit, 10.0)) if isinstance(c, Enqueue)]
+    assert m.category == "medical"
+
+
+# ---- waiting: music on hold and 55 --------------------------------------------------------
+
+
+def test_music_on_hold_starts_when_the_hold_prompt_finishes_once() -> None:
+    m = queued()
+    assert m.handle(PromptFinished(pid(1))) == []  # the stopped menu
+    assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
+    assert m.handle(PromptFinished(pid(2))) == []
+    assert m.moh
+
+
+def test_55_within_3_seconds_flags_cannot_speak_and_raises_priority() -> None:
+    m = on_moh()
+    assert m.handle(DigitPressed("5", 10.0)) == []
+    assert m.handle(DigitPressed("5", 11.5)) == [
+        Record("flag_set", {"flag": "cannot_speak"}),
+        ChangePriority(0),
+        StopMoh(),
+        Play(pid(3), ("cannot_speak",), ID),
+    ]
+    assert "cannot_speak" in m.flags
+    assert m.priority == 0
+    assert m.handle(PromptFinished(pid(3))) == [StartMoh()]
+
+
+def test_55_happens_once_only() -> None:
+    m = on_moh()
+    feed(m, DigitPressed("5", 10.0), DigitPressed("5", 10.5))
+    for t in range(11, 20):
+        assert m.handle(DigitPressed("5", float(t))) == []
+    assert m.priority == 0
+
+
+def test_55_during_the_hold_prompt_stops_it_first() -> None:
+    m = queued()
+    commands = feed(m, DigitPressed("5", 10.0), DigitPressed("5", 10.2))
+    assert commands == [
+        Record("flag_set", {"flag": "cannot_speak"}),
+        ChangePriority(0),
+        StopPlayback(pid(2)),
+        Play(pid(3), ("cannot_speak",), ID),
+    ]
+
+
+def test_55_while_an_operator_rings() -> None:
+    m = on_moh()
+    m.handle(OperatorRinging("1001"))
+    commands = feed(m, DigitPressed("5", 10.0), DigitPressed("5", 10.2))
+    assert ChangePriority(0) in commands
+    assert m.state is CallState.OFFERED
+
+
+def test_55_boundary_of_the_window() -> None:
+    m = on_moh()
+    assert feed(m, DigitPressed("5", 10.0), DigitPressed("5", 13.0)) != []  # 3.0 s: within
+
+
+@pytest.mark.parametrize(
+    "presses",
+    [
+        [("5", 10.0), ("5", 13.5)],  # too slow
+        [("5", 10.0), ("#", 10.2), ("5", 10.4)],  # not two 5s in a row
+        [("5", 10.0), ("A", 10.2), ("5", 10.4)],
+        [("1", 10.0), ("1", 10.2)],
+        [("5", 10.0)],
+    ],
+)
+def test_not_55(presses: list[tuple[str, float]]) -> None:
+    m = on_moh()
+    for digit, at in presses:
+        assert m.handle(DigitPressed(digit, at)) == []
+    assert "cannot_speak" not in m.flags
+    assert m.priority == 1
+
+
+def test_slow_5s_start_a_new_window() -> None:
+    m = on_moh()
+    feed(m, DigitPressed("5", 10.0), DigitPressed("5", 14.0))
+    assert ChangePriority(0) in m.handle(DigitPressed("5", 15.0))
+
+
+def test_55_in_the_ivr_is_the_sub_menu_not_cannot_speak() -> None:
+    m = in_ivr()
+    commands = feed(m, DigitPressed("5", 1.0), DigitPressed("5", 1.5))
+    assert ChangePriority(0) not in commands
+    assert m.state is CallState.IVR  # 5 opened the sub-menu, 5 there is invalid
+    assert "cannot_speak" not in m.flags
+
+
+def test_a_caller_flagged_cannot_speak_at_arrival_is_queued_at_priority_0() -> None:
+    m = machine()
+    started(m, flags=frozenset({"cannot_speak"}))
+    commands = m.handle(DigitPressed("2", 1.0))
+    assert Enqueue("fire", 0, frozenset({"cannot_speak"})) in commands
+    assert feed(m, DigitPressed("5", 2.0), DigitPressed("5", 2.1)) == []
+
+
+def test_position_announcement_replaces_music_on_hold() -> None:
+    m = on_moh()
+    assert m.handle(PositionKnown(3, 45.0)) == [
+        Record("call_announced", {"position": 3, "ewt_seconds": 45.0}),
+        StopMoh(),
+        Play(pid(3), ("hold_emergency",), ID),
+    ]
+
+
+def test_position_announcement_never_interrupts_a_prompt() -> None:
+    m = queued()
+    assert m.handle(PositionKnown(1, None)) == []
+    m2 = in_ivr()
+    assert m2.handle(PositionKnown(1, None)) == []
+
+
+# ---- offers and connection ----------------------------------------------------------------
+
+
+def test_operator_ringing_offers_the_call() -> None:
+    m = on_moh()
+    assert m.handle(OperatorRinging("1001")) == [Record("call_offered", operator_id="1001")]
+    assert m.state is CallState.OFFERED
+
+
+def test_withdrawal_of_the_last_ringing_operator_requeues() -> None:
+    m = on_moh()
+    feed(m, OperatorRinging("1001"), OperatorRinging("1002"))
+    assert m.handle(OfferWithdrawn("1001", "no_answer")) == [
+        Record("offer_failed", {"reason": "no_answer"}, operator_id="1001")
+    ]
+    assert state_of(m) is CallState.OFFERED
+    assert m.handle(OfferWithdrawn("1001", "no_answer")) == []  # duplicate
+    assert state_of(m) is CallState.OFFERED
+    m.handle(OfferWithdrawn("1002", "busy"))
+    assert state_of(m) is CallState.QUEUED
+    assert m.moh  # the caller still hears music
+
+
+@pytest.mark.parametrize("state", ["queued", "offered"])
+def test_withdrawal_of_an_operator_never_offered_changes_nothing(state: str) -> None:
+    m = on_moh()
+    if state == "offered":
+        m.handle(OperatorRinging("1001"))
+    assert m.handle(OfferWithdrawn("9999", "no_answer")) == []
+    assert m.state is CallState(state)
+
+
+def test_ringing_in_the_ivr_is_ignored() -> None:
+    m = in_ivr()
+    assert m.handle(OperatorRinging("1001")) == []
+    assert m.state is CallState.IVR
+
+
+def test_connection_stops_music_and_bridges_and_records() -> None:
+    m = on_moh()
+    m.handle(OperatorRinging("1001"))
+    assert m.handle(OperatorConnected("1001", "op-chan")) == [
+        StopMoh(),
+        BridgeOperator("1001", "op-chan"),
+        Record("call_connected", operator_id="1001"),
+        StartRecording(),
+    ]
+    assert m.state is CallState.CONNECTED
+    assert m.operator_id == "1001"
+
+
+def test_connection_during_a_prompt_stops_the_prompt() -> None:
+    m = queued()
+    m.handle(OperatorRinging("1002"))
+    assert m.handle(OperatorConnected("1002", "op-chan")) == [
+        StopPlayback(pid(2)),
+        BridgeOperator("1002", "op-chan"),
+        Record("call_connected", operator_id="1002"),
+        StartRecording(),
+    ]
+    assert m.handle(PromptFinished(pid(2))) == []  # its late end starts no music
+
+
+def test_a_second_operator_connecting_is_ignored() -> None:
+    m = connected("1001")
+    assert m.handle(OperatorConnected("1002", "op-chan-2")) == []
+    assert m.operator_id == "1001"
+
+
+def test_connection_in_the_ivr_is_ignored() -> None:
+    m = in_ivr()
+    assert m.handle(OperatorConnected("1001", "op-chan")) == []
+    assert m.state is CallState.IVR
+
+
+def test_digits_and_prompts_while_connected_do_nothing() -> None:
+    m = connected()
+    events: list[CallEvent] = [
+        DigitPressed("5", 30.0),
+        DigitPressed("5", 30.1),
+        PromptFinished(pid(2)),
+        PositionKnown(1, 0.0),
+        OperatorRinging("1002"),
+        OfferWithdrawn("1001", "no_answer"),
+    ]
+    for event in events:
+        assert m.handle(event) == []
+    assert m.state is CallState.CONNECTED
+
+
+# ---- the end ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "where"),
+    [("ivr", "ivr"), ("queued", "queue"), ("moh", "queue"), ("offered", "queue")],
+)
+def test_caller_hanging_up_before_connection_abandons(setup: str, where: str) -> None:
+    m = {"ivr": in_ivr, "queued": queued, "moh": on_moh, "offered": on_moh}[setup]()
+    if setup == "offered":
+        m.handle(OperatorRinging("1001"))
+    commands = m.handle(HungUp(Party.CALLER, "16"))
+    category = None if where == "ivr" else "medical"
+    assert commands == [
+        LeaveQueue(),
+        Record("call_abandoned", {"state": where, "cause": "16", "category": category}),
+        DestroyBridge(),
+    ]
+    assert m.state is CallState.ABANDONED
+
+
+def test_caller_hanging_up_in_a_connected_call_ends_it() -> None:
+    m = connected("1001")
+    assert m.handle(HungUp(Party.CALLER, "16")) == [
+        Record("call_ended", {"hangup_by": "caller", "cause": "16"}, operator_id="1001"),
+        FinishCall("1001"),
+        HangUp(Party.OPERATOR),
+        DestroyBridge(),
+    ]
+    assert m.state is CallState.ENDED
+
+
+def test_operator_hanging_up_a_connected_call_ends_it() -> None:
+    m = connected("1002")
+    assert m.handle(HungUp(Party.OPERATOR, "16")) == [
+        Record("call_ended", {"hangup_by": "operator", "cause": "16"}, operator_id="1002"),
+        FinishCall("1002"),
+        HangUp(Party.CALLER),
+        DestroyBridge(),
+    ]
+    assert m.state is CallState.ENDED
+
+
+@pytest.mark.parametrize("setup", ["ivr", "queued", "offered"])
+def test_an_operator_leg_hanging_up_before_connection_changes_nothing(setup: str) -> None:
+    m = {"ivr": in_ivr, "queued": on_moh, "offered": on_moh}[setup]()
+    if setup == "offered":
+        m.handle(OperatorRinging("1001"))
+    before = m.state
+    assert m.handle(HungUp(Party.OPERATOR, "17")) == []
+    assert m.state is before
+
+
+def test_a_system_hangup_never_hangs_up_on_the_caller() -> None:
+    """BUG (see report): only an operator hanging up a connected call may hang up the caller;
+    `HungUp(Party.SYSTEM)` while connected is treated like an operator hangup."""
+    m = connected("1001")
+    commands = m.handle(HungUp(Party.SYSTEM, "pbx"))
+    assert HangUp(Party.CALLER) not in commands
+
+
+@pytest.mark.parametrize("setup", ["ivr", "queued", "offered"])
+def test_a_system_hangup_before_connection_hangs_up_nobody(setup: str) -> None:
+    m = {"ivr": in_ivr, "queued": on_moh, "offered": on_moh}[setup]()
+    if setup == "offered":
+        m.handle(OperatorRinging("1001"))
+    assert not [c for c in m.handle(HungUp(Party.SYSTEM)) if isinstance(c, HangUp)]
+
+
+def test_caller_hanging_up_before_started_leaves_a_final_call() -> None:
+    m = machine()
+    m.handle(HungUp(Party.CALLER))
+    assert m.state.final
+    assert started(m) == []
+
+
+LATE_EVENTS: list[CallEvent] = [
+    Started("0812", "late"),
+    DigitPressed("1", 99.0),
+    DigitPressed("5", 99.1),
+    DigitPressed("5", 99.2),
+    PromptFinished(pid(1)),
+    PromptFinished(pid(2)),
+    PromptFinished(pid(3)),
+    TimerFired(Timer.IVR_TIMEOUT, 1),
+    TimerFired(Timer.IVR_TIMEOUT, 2),
+    CallerTalking(),
+    OperatorRinging("1001"),
+    OfferWithdrawn("1001", "no_answer"),
+    OperatorConnected("1002", "op-chan-2"),
+    PositionKnown(1, 5.0),
+    HungUp(Party.CALLER),
+    HungUp(Party.OPERATOR),
+    HungUp(Party.SYSTEM),
+]
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["abandoned_ivr", "abandoned_queue", "ended_by_caller", "ended_by_operator"],
+)
+def test_final_states_ignore_every_later_event(ending: str) -> None:
+    if ending.startswith("abandoned"):
+        m = in_ivr() if ending == "abandoned_ivr" else on_moh()
+        m.handle(HungUp(Party.CALLER))
+        final = CallState.ABANDONED
+    else:
+        m = connected()
+        party = Party.CALLER if ending == "ended_by_caller" else Party.OPERATOR
+        m.handle(HungUp(party))
+        final = CallState.ENDED
+    assert m.state is final
+    for event in LATE_EVENTS:
+        assert m.handle(event) == [], event
+        assert m.state is final
+
+
+def test_a_whole_emergency_call_in_order() -> None:
+    """Every command of a typical call, end to end: nobody hangs up on the caller."""
+    m = machine()
+    everything: list[Command] = []
+    story: list[CallEvent] = [
+        Started("081234567890", "Budi"),
+        PromptFinished(pid(1)),
+        DigitPressed("3", 4.0),
+        PromptFinished(pid(1)),  # stale: the prompt had finished already
+        PromptFinished(pid(2)),
+        PositionKnown(2, 20.0),
+        PromptFinished(pid(3)),
+        OperatorRinging("1001"),
+        OfferWithdrawn("1001", "no_answer"),
+        OperatorRinging("1002"),
+        OperatorConnected("1002", "op-chan"),
+        HungUp(Party.CALLER, "16"),
+        HungUp(Party.OPERATOR, "16"),
+    ]
+    for event in story:
+        everything += m.handle(event)
+    assert records(everything) == [
+        "call_arrived",
+        "ivr_step",
+        "call_classified",
+        "call_queued",
+        "call_announced",
+        "call_offered",
+        "offer_failed",
+        "call_offered",
+        "call_connected",
+        "call_ended",
+    ]
+    assert [c for c in everything if isinstance(c, Enqueue)] == [Enqueue("police", 1, frozenset())]
+    assert [c for c in everything if isinstance(c, HangUp)] == [HangUp(Party.OPERATOR)]
+    assert everything.count(StartMoh()) == 2
+    assert everything.count(StopMoh()) == 2
+    assert m.state is CallState.ENDED

@@ -1,0 +1,269 @@
+"""What a caller and an operator live through, on the real stack: the IVR, queueing by category
+and priority, ringing operators' phones, the bridge, hang-ups and the records of each."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from ari_app.call import CallState
+from queues.decisions import Offer
+from queues.states import OperatorState
+from siaga.config import OperatorConfig
+from siaga.sipp import Sipp, SippPhone, caller_scenario
+
+pytestmark = pytest.mark.integration
+
+ALL_SKILLS = {
+    "medical": 1,
+    "fire": 1,
+    "police": 1,
+    "disaster": 1,
+    "general": 1,
+    "information": 1,
+    "complaint": 1,
+    "public_services": 1,
+    "screened": 1,
+}
+
+
+def simulated(name: str, dial: str) -> OperatorConfig:
+    """An operator whose phone is a Local channel in the siaga-test context."""
+    return OperatorConfig(
+        id=name, name=name, sip_user=name, sip_password="simulated", skills=ALL_SKILLS, dial=dial
+    )
+
+
+def simulated_team(count: int, dial: str) -> tuple[OperatorConfig, ...]:
+    return tuple(simulated(f"sim{i}", dial) for i in range(1, count + 1))
+
+
+def number() -> str:
+    return f"08{uuid.uuid4().int % 10**10:010d}"
+
+
+async def state_of(app, call_id, state, wait, timeout=20.0):
+    async def reached():
+        actor = app.calls.get(call_id)
+        return actor is not None and actor.machine.state is state
+
+    await wait(reached, timeout=timeout, what=f"{call_id} to be {state.value}")
+
+
+async def test_sip_caller_presses_1_and_reaches_operator_1001(
+    start_app, stack_config, ari, records, wait
+):
+    operator = stack_config.operators[0]  # 1001, medical as primary skill
+    phone = SippPhone(operator.sip_user, operator.sip_password, stack_config.asterisk.sip_port)
+    await phone.start()
+    app = await start_app()
+
+    async def registered():
+        return app.acd_core.snapshot().operators[0].registered
+
+    await wait(registered, what="1001's registration to reach the ACD")
+    caller_number = number()
+    caller = Sipp(
+        caller_scenario(caller_id=caller_number, digits="1", delay_ms=1000, hold_ms=6000),
+        stack_config.asterisk.sip_port,
+    )
+    await caller.start()
+    try:
+
+        async def connected():
+            return [
+                a
+                for a in app.calls.values()
+                if a.machine.state is CallState.CONNECTED and a.machine.operator_id == "1001"
+            ]
+
+        actor = (await wait(connected, what="the caller to be connected to 1001"))[0]
+        bridge = await ari.get_bridge(actor.bridge_id)
+        assert len(bridge.channels) == 2, "the bridge holds caller and operator"
+        assert actor.call_id in bridge.channels
+        await caller.wait(timeout=30)
+    finally:
+        await caller.stop()
+        await phone.unregister()
+        await phone.stop()
+
+    row = await records.final(actor.call_id)
+    assert row["caller_number"] == caller_number
+    assert row["category"] == "medical"
+    assert row["operator_id"] == "1001"
+    assert row["outcome"] == "answered"
+    assert row["hangup_by"] == "caller"
+    stamps = [
+        row[c]
+        for c in (
+            "arrived_at",
+            "classified_at",
+            "queued_at",
+            "offered_at",
+            "connected_at",
+            "ended_at",
+        )
+    ]
+    assert all(stamps) and stamps == sorted(stamps), stamps
+    # The operator's phone showed what comes before answering.
+    assert f'"MEDICAL {caller_number}"' in phone.uas.messages()
+
+
+async def test_priority_fire_before_earlier_non_emergency(start_app, callers, records, wait):
+    ops = simulated_team(1, "Local/talk-5@siaga-test")
+    app = await start_app(operators=ops)
+    first = await callers.call(number=number(), digits="1", delay=0.5, hold=40)  # medical
+    await state_of(app, first, CallState.CONNECTED, wait)
+    information = await callers.call(number=number(), digits="51", delay=0.5, hold=40)
+    await state_of(app, information, CallState.QUEUED, wait)
+    fire = await callers.call(number=number(), digits="2", delay=0.5, hold=40)
+    await state_of(app, fire, CallState.QUEUED, wait)
+    # The operator ends the first call after 5 s: the later fire call goes first.
+    await state_of(app, fire, CallState.CONNECTED, wait, timeout=20)
+    assert app.calls[information].machine.state is CallState.QUEUED
+    await state_of(app, information, CallState.CONNECTED, wait, timeout=20)
+    fire_row = await records.call(fire)
+    info_row = await records.call(information)
+    assert fire_row["category"] == "fire" and info_row["category"] == "information"
+    assert info_row["arrived_at"] < fire_row["arrived_at"]
+    assert fire_row["connected_at"] < info_row["connected_at"]
+
+
+async def test_no_input_goes_to_general_flagged_silent(app, callers, records):
+    # The timeout runs from the end of the menu prompt (about 13 s of speech).
+    call_id = await callers.call(number=number(), digits="", hold=22)
+    row = await records.final(call_id, timeout=40)
+    assert row["category"] == "general"
+    assert "silent" in row["flags"]
+    steps = await records.events(call_id, "ivr_step")
+    assert [s["input"] for s in steps] == ["no_input"]
+    assert row["outcome"] == "abandoned"  # nobody logged in to take it; the caller left
+
+
+async def test_invalid_digits_replay_then_general(app, callers, records):
+    call_id = await callers.call(number=number(), digits="77", gap_ms=1200, hold=6)
+    row = await records.final(call_id)
+    assert row["category"] == "general"
+    assert "invalid_input" in row["flags"]
+    steps = await records.events(call_id, "ivr_step")
+    assert [(s["input"], s["digit"]) for s in steps] == [("invalid", "7"), ("invalid", "7")]
+
+
+async def test_english_switch_then_police(app, callers, records):
+    call_id = await callers.call(number=number(), digits="93", gap_ms=800, hold=5)
+    row = await records.final(call_id)
+    assert row["category"] == "police"
+    assert row["language"] == "en"
+    steps = await records.events(call_id, "ivr_step")
+    assert [(s["input"], s["language"]) for s in steps] == [("language", "id"), ("choice", "en")]
+
+
+async def test_non_emergency_submenu_complaint_has_both_steps(app, callers, records):
+    call_id = await callers.call(number=number(), digits="52", gap_ms=800, hold=5)
+    row = await records.final(call_id)
+    assert row["category"] == "complaint"
+    steps = await records.events(call_id, "ivr_step")
+    assert [(s["menu"], s["digit"]) for s in steps] == [("main", "5"), ("non_emergency", "2")]
+
+
+async def test_caller_hanging_up_in_queue_is_abandoned_with_a_callback(app, callers, records, db):
+    caller_number = number()
+    call_id = await callers.call(number=caller_number, digits="4", hold=4)
+    row = await records.final(call_id)
+    assert row["outcome"] == "abandoned"
+    assert row["category"] == "disaster"
+    assert row["abandoned_at"] is not None and row["wait_seconds"] > 3
+    callback = await db.fetchrow("SELECT * FROM callbacks WHERE call_id=$1", call_id)
+    assert callback is not None
+    assert callback["status"] == "pending"
+
+
+async def test_no_answer_goes_to_next_operator_and_pauses_after_misses(
+    start_app, stack_config, callers, records, wait
+):
+    deaf = simulated("deaf", "Local/noanswer@siaga-test")
+    ready = simulated("ready", "Local/talk-3@siaga-test")
+    acd = dataclasses.replace(stack_config.acd, max_consecutive_misses=1)
+    app = await start_app(operators=(deaf, ready), acd=acd)
+    # Two calls for two operators: whichever way they are dealt, "deaf" rings once, times
+    # out, is paused (one miss allowed here), and "ready" takes both calls in turn.
+    calls = [await callers.call(number=number(), digits="1", delay=0.3, hold=60) for _ in range(2)]
+    for call_id in calls:
+
+        async def connected(call_id=call_id):
+            return await records.events(call_id, "call_connected")
+
+        events = await wait(connected, timeout=40, what=f"{call_id} to be answered")
+        assert events[0]["operator_id"] == "ready"
+    failed = [e for c in calls for e in await records.events(c, "offer_failed")]
+    assert [(e["operator_id"], e["reason"]) for e in failed] == [("deaf", "ring_timeout")]
+    view = {o.operator_id: o for o in app.acd_core.snapshot().operators}
+    assert view["deaf"].state is OperatorState.PAUSED
+    assert view["deaf"].reason == "no_answer"
+
+
+async def test_busy_operator_is_not_a_miss(start_app, stack_config, callers, records, wait):
+    app = await start_app(operators=(simulated("busy", "Local/busy@siaga-test"),))
+    call_id = await callers.call(number=number(), digits="3", delay=0.3, hold=4)
+
+    async def refused():
+        return [e for e in await records.events(call_id, "offer_failed") if e["reason"] == "busy"]
+
+    await wait(refused, what="a busy offer")
+    view = app.acd_core.snapshot().operators[0]
+    assert view.consecutive_misses == 0
+    assert view.state is not OperatorState.PAUSED
+
+
+async def test_unregistered_operator_is_never_offered(start_app, stack_config, callers, records):
+    app = await start_app()  # 1001 and 1002 are PJSIP operators and neither is registered
+    call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=4)
+    row = await records.final(call_id)
+    assert row["outcome"] == "abandoned"
+    assert await records.events(call_id, "call_offered") == []
+    assert not any(o.registered for o in app.acd_core.snapshot().operators)
+
+
+async def test_twenty_sip_callers_five_operators_nobody_lost(
+    start_app, stack_config, records, db, wait
+):
+    app = await start_app(operators=simulated_team(5, "Local/talk-2@siaga-test"))
+    started_before = app.calls_started
+    offers: list[str] = []
+    apply = app._apply
+
+    def spy(decision):
+        if isinstance(decision, Offer):
+            offers.append(decision.call_id)
+        apply(decision)
+
+    app._apply = spy  # the order in which the ACD offers calls
+    caller = Sipp(
+        caller_scenario(caller_id="0811000020", digits="1", delay_ms=800, hold_ms=12000),
+        stack_config.asterisk.sip_port,
+        calls=20,
+        rate=20,
+    )
+    await caller.start()
+    await caller.wait(timeout=60)
+
+    async def all_in():
+        return app.calls_started - started_before >= 20 and not app.calls
+
+    await wait(all_in, timeout=30, what="all 20 calls to finish")
+    await records.journal.flush()
+    rows = await db.fetch(
+        "SELECT call_id, outcome, connected_at, arrived_at FROM calls "
+        "WHERE caller_number='0811000020' AND arrived_at > now() - interval '2 minutes'"
+    )
+    assert len(rows) == 20
+    outcomes = sorted(r["outcome"] for r in rows)
+    assert set(outcomes) <= {"answered", "abandoned"}, outcomes
+    assert outcomes.count("answered") >= 10
+    # Same category and priority: offered in arrival order (a re-offer keeps its place).
+    arrived = {r["call_id"]: r["arrived_at"] for r in rows}
+    first_offers = list(dict.fromkeys(c for c in offers if c in arrived))
+    assert len(first_offers) == outcomes.count("answered") or len(first_offers) >= 10
+    assert [arrived[c] for c in first_offers] == sorted(arrived[c] for c in first_offers)
