@@ -70,6 +70,7 @@ from ari_app.call import (
     StopPlayback,
     TimerFired,
 )
+from ari_app.ivr import Language
 from ari_app.router import Inbox
 from queues import events as acd
 from queues.states import CancelReason, OfferFailure
@@ -133,6 +134,21 @@ def offer_failure(cause: int | None, dialstatus: str = "") -> OfferFailure:
     return OfferFailure.NO_ANSWER
 
 
+def screened_start(channel: Channel) -> Started:
+    """The call's start, with what screening (AGI `screen`, before Stasis) found out."""
+    variables = channel.channelvars
+    flags = {f.strip() for f in variables.get("SIAGA_FLAGS", "").split(",") if f.strip()}
+    if variables.get("SIAGA_REPEAT", "0") not in ("", "0"):
+        flags.add("repeat")
+    lang = variables.get("SIAGA_LANG", "")
+    return Started(
+        caller_number=channel.caller.number,
+        caller_name=channel.caller.name,
+        flags=frozenset(flags),
+        language=Language(lang) if lang in ("id", "en") else None,
+    )
+
+
 def display_number(number: str) -> str:
     """A caller number as the operator's phone shows it: hostile caller ids stay harmless."""
     return _DISPLAY_UNSAFE.sub("", number)[:32] or "unknown"
@@ -191,12 +207,7 @@ class CallActor:
     async def _handle(self, item: object) -> None:
         match item:
             case StasisStart(channel=channel) if channel.id == self.call_id:
-                await self._feed(
-                    Started(
-                        caller_number=channel.caller.number,
-                        caller_name=channel.caller.name,
-                    )
-                )
+                await self._feed(screened_start(channel))
             case StasisStart(channel=channel) if channel.id in self.legs:
                 await self._leg_answered(self.legs[channel.id])
             case ChannelDtmfReceived(channel=channel, digit=digit) if channel.id == self.call_id:

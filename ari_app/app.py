@@ -30,10 +30,15 @@ from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Category, Strategy
 from queues.decisions import Announce, CancelOffer, Decision, Offer, OperatorStateChanged, Overflow
+from queues.snapshot import Snapshot
 from queues.states import CallPlace, OperatorState
 from siaga.config import Config, OperatorConfig
 
 log = structlog.get_logger(__name__)
+
+
+class UnknownOperatorError(KeyError):
+    """No operator with that id in siaga.toml."""
 
 
 class Journal(Protocol):
@@ -267,6 +272,37 @@ class SiagaApp:
         self._tick = None
         self._tick_at = None
         self.acd(acd_events.Tick())
+
+    # -- operators: the one internal API for feature codes (AGI) and the console
+
+    def operator_login(self, operator_id: str) -> None:
+        operator = self._operator(operator_id)
+        self.acd(acd_events.OperatorLoggedIn(operator_id, dict(operator.skills)))
+        if not operator.dial_string.startswith("PJSIP/"):
+            self.acd(acd_events.OperatorRegistration(operator_id, True))
+
+    def operator_logout(self, operator_id: str) -> None:
+        self._operator(operator_id)
+        self.acd(acd_events.OperatorLoggedOut(operator_id))
+
+    def operator_pause(self, operator_id: str, reason: str) -> None:
+        self._operator(operator_id)
+        self.acd(acd_events.OperatorPaused(operator_id, reason or "pause"))
+
+    def operator_ready(self, operator_id: str) -> None:
+        """Unpause, or end wrap-up early."""
+        self._operator(operator_id)
+        self.acd(acd_events.OperatorReady(operator_id))
+
+    def _operator(self, operator_id: str) -> OperatorConfig:
+        try:
+            return self.operators[operator_id]
+        except KeyError:
+            raise UnknownOperatorError(operator_id) from None
+
+    def snapshot(self) -> Snapshot:
+        """The ACD's picture for the live board (waiting calls, operators)."""
+        return self.acd_core.snapshot()
 
     # -- records and media
 

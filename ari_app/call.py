@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 # Two 5s pressed within this many seconds while waiting: "I cannot speak" (the 55 path).
 CANNOT_SPEAK_WINDOW = 3.0
 CANNOT_SPEAK_PRIORITY = 0
+SCREENED_CATEGORY = "screened"
 
 
 class CallState(enum.StrEnum):
@@ -349,7 +350,19 @@ class CallMachine:
             CreateBridge(),
             EnableTalkDetect(),
         ]
+        if "blocked" in self.flags:
+            # A blocked number (prank calls) still reaches a human, behind everyone else,
+            # after a warning: it may be a real emergency this time.
+            category = (
+                SCREENED_CATEGORY
+                if self._has_category(SCREENED_CATEGORY)
+                else self.config.ivr.no_input
+            )
+            return commands + self._classified(Classified(category, frozenset()), "blocked")
         return commands + self._play_menu(self.ivr.start())
+
+    def _has_category(self, code: str) -> bool:
+        return any(c.code == code for c in self.config.categories)
 
     def _digit(self, event: DigitPressed) -> list[Command]:
         if self.state is CallState.IVR and self.ivr is not None:
@@ -412,7 +425,7 @@ class CallMachine:
             for s in steps
         ]
 
-    def _classified(self, outcome: Classified) -> list[Command]:
+    def _classified(self, outcome: Classified, prompt: str | None = None) -> list[Command]:
         category = self.config.category(outcome.category)
         self.category = category.code
         self.flags |= outcome.flags
@@ -433,7 +446,7 @@ class CallMachine:
             Enqueue(category.code, self.priority, flags),
             Record("call_queued", {"category": category.code, "priority": self.priority}),
         ]
-        hold = "hold_emergency" if self._is_emergency() else "hold_position"
+        hold = prompt or ("hold_emergency" if self._is_emergency() else "hold_position")
         return commands + self._play((hold,), self.language)
 
     def _is_emergency(self) -> bool:

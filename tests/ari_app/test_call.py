@@ -131,13 +131,13 @@ def connected(operator: str = "1001") -> CallMachine:
 
 def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
     m = machine()
-    assert started(m, flags=frozenset({"repeat", "blocked"})) == [
+    assert started(m, flags=frozenset({"repeat"})) == [
         Record(
             "call_arrived",
             {
                 "caller_number": "081234567890",
                 "caller_name": "Budi",
-                "flags": ["blocked", "repeat"],
+                "flags": ["repeat"],
             },
         ),
         Answer(),
@@ -147,6 +147,16 @@ def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
     ]
     assert m.state is CallState.IVR
     assert m.playing == pid(1)
+
+
+def test_blocked_caller_is_warned_and_queued_last_never_dropped() -> None:
+    m = machine()
+    commands = started(m, flags=frozenset({"blocked"}))
+    screened = CONFIG.category("screened")
+    assert Enqueue("screened", screened.priority, frozenset({"blocked"})) in commands
+    assert commands[-1] == Play(pid(1), ("blocked",), ID)
+    assert m.state is CallState.QUEUED
+    assert not any(isinstance(c, HangUp) for c in commands)
 
 
 def test_started_in_the_callers_last_language() -> None:

@@ -64,6 +64,7 @@ S = CallState
 # final (the actor always feeds Started first, so only the "Started anywhere" test can take it).
 FORWARD: set[tuple[CallState, CallState]] = {
     (S.ARRIVED, S.IVR),
+    (S.ARRIVED, S.QUEUED),  # a blocked caller skips the menus, straight to `screened`
     (S.IVR, S.QUEUED),
     (S.QUEUED, S.OFFERED),
     (S.OFFERED, S.QUEUED),
@@ -325,8 +326,12 @@ def check_queue_commands(trace: Trace) -> None:
     commands = trace.commands()
     enqueues = [i for i, s in enumerate(trace.steps) for c in s.commands if isinstance(c, Enqueue)]
     assert len(enqueues) <= 1, fail(trace, "enqueued twice")
-    queued_at = [i for i, s in enumerate(trace.steps) if (s.before, s.after) == (S.IVR, S.QUEUED)]
-    assert enqueues == queued_at, fail(trace, "Enqueue is not the IVR -> QUEUED step")
+    queued_at = [
+        i
+        for i, s in enumerate(trace.steps)
+        if (s.before, s.after) in ((S.IVR, S.QUEUED), (S.ARRIVED, S.QUEUED))
+    ]
+    assert enqueues == queued_at, fail(trace, "Enqueue is not the step into QUEUED")
     for i, s in enumerate(trace.steps):
         if any(isinstance(c, Enqueue) for c in s.commands):
             kinds = [c.kind for c in s.commands if isinstance(c, Record)]
@@ -350,7 +355,8 @@ def check_queue_commands(trace: Trace) -> None:
 def check_records(trace: Trace) -> None:
     records = trace.records()
     arrived = trace.records("call_arrived")
-    if trace.reached(S.IVR):
+    started = any(isinstance(s.event, Started) and s.before is S.ARRIVED for s in trace.steps)
+    if trace.reached(S.IVR) or (started and trace.reached(S.QUEUED)):
         assert records[0].kind == "call_arrived", fail(trace, "call_arrived is not first")
         assert len(arrived) == 1, fail(trace, "call_arrived not exactly once")
     else:
