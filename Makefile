@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
+PACKAGES := agi ari_app db dialplan queues siaga supervisor bench
 
 .PHONY: run test setup system lint bench clean
 
@@ -13,6 +14,7 @@ run: setup
 test: setup
 	$(SIAGA) provision
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory lint
 
 setup: system $(VENV)/.installed
 
@@ -28,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	$(VENV)/bin/mypy $(PACKAGES)
 
 bench: setup
 	$(SIAGA) provision
