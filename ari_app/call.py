@@ -50,6 +50,7 @@ class Timer(enum.StrEnum):
 class Party(enum.StrEnum):
     CALLER = "caller"
     OPERATOR = "operator"
+    AGENCY = "agency"
     SYSTEM = "system"
 
 
@@ -121,10 +122,33 @@ class PositionKnown:
 
 @dataclass(frozen=True, slots=True)
 class HungUp:
-    """A party's channel hung up or vanished (a 404/409 on a command counts the same)."""
+    """A party's channel hung up or vanished (a 404/409 on a command counts the same).
+
+    `agency` names the agency for Party.AGENCY."""
 
     party: Party
     cause: str = ""
+    agency: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyRequested:
+    """Add an agency (police 110, fire 113...) to the conversation: console or `*1` + digit."""
+
+    agency: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyAnswered:
+    agency: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorDigit:
+    """A DTMF digit from the connected operator's phone (feature keys during a call)."""
+
+    digit: str
 
 
 CallEvent = (
@@ -138,6 +162,9 @@ CallEvent = (
     | OperatorConnected
     | PositionKnown
     | HungUp
+    | AgencyRequested
+    | AgencyAnswered
+    | OperatorDigit
 )
 
 # ---- commands -----------------------------------------------------------------------------
@@ -234,6 +261,24 @@ class DestroyBridge:
 
 
 @dataclass(frozen=True, slots=True)
+class DialAgency:
+    agency: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeAgency:
+    agency: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DropLeg:
+    """Hang up a leg the call does not want (e.g. an agency answering after the call ended)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """Append to the call's records; the actor stamps the time and the event id."""
 
@@ -259,6 +304,9 @@ Command = (
     | FinishCall
     | HangUp
     | DestroyBridge
+    | DialAgency
+    | BridgeAgency
+    | DropLeg
     | Record
 )
 
@@ -280,6 +328,10 @@ class CallMachine:
     playing: str | None = None
     moh: bool = False
     last_five_at: float | None = None
+    operator_present: bool = False
+    agencies: set[str] = field(default_factory=set)  # answered and in the bridge
+    dialing_agencies: set[str] = field(default_factory=set)
+    operator_keys: str = ""
     _playbacks: int = 0
     _generations: dict[Timer, int] = field(default_factory=dict)
     _armed: dict[Timer, int] = field(default_factory=dict)
@@ -328,6 +380,12 @@ class CallMachine:
                 return self._announce_position(event)
             case HungUp():
                 return self._hung_up(event)
+            case AgencyRequested():
+                return self._agency_requested(event.agency)
+            case AgencyAnswered():
+                return self._agency_answered(event)
+            case OperatorDigit():
+                return self._operator_digit(event.digit)
 
     # -- arrival and IVR
 
@@ -512,6 +570,7 @@ class CallMachine:
             return []
         self.state = CallState.CONNECTED
         self.operator_id = event.operator_id
+        self.operator_present = True
         self.ringing.clear()
         commands: list[Command] = [*self._stop_playing()]
         if self.moh:
@@ -526,6 +585,8 @@ class CallMachine:
     # -- the end
 
     def _hung_up(self, event: HungUp) -> list[Command]:
+        if event.party is Party.AGENCY:
+            return self._agency_gone(event)
         if event.party is Party.CALLER and self.state is CallState.ARRIVED:
             self.state = CallState.ABANDONED  # gone before the app saw it start
             return [Record("call_abandoned", {"state": "arrived", "cause": event.cause})]
@@ -543,22 +604,91 @@ class CallMachine:
                 ),
                 DestroyBridge(),
             ]
-        if self.state is CallState.CONNECTED and self.operator_id is not None:
-            self.state = CallState.ENDED
-            # Only the operator ends a conversation for the caller; a system hangup (e.g. a
-            # PBX restart) never hangs up on a caller who may still be there.
-            other = Party.CALLER if event.party is Party.OPERATOR else Party.OPERATOR
-            return [
-                Record(
-                    "call_ended",
-                    {"hangup_by": event.party.value, "cause": event.cause},
-                    operator_id=self.operator_id,
-                ),
-                FinishCall(self.operator_id),
-                HangUp(other),
-                DestroyBridge(),
-            ]
-        return []  # an operator leg hanging up before it was connected is an offer matter
+        if self.state is not CallState.CONNECTED or self.operator_id is None:
+            return []  # an operator leg hanging up before it was connected is an offer matter
+        if event.party is Party.OPERATOR:
+            if not self.operator_present:
+                return []
+            if self.agencies:
+                self.operator_present = False
+                # The operator hands the caller over to the agency and leaves: the call goes
+                # on between caller and agency; the operator goes to wrap-up.
+                return [
+                    Record(
+                        "call_transferred",
+                        {"agency": ",".join(sorted(self.agencies))},
+                        operator_id=self.operator_id,
+                    ),
+                    FinishCall(self.operator_id),
+                ]
+        return self._end(event.party, event.cause)
+
+    def _end(self, by: Party, cause: str) -> list[Command]:
+        assert self.operator_id is not None
+        self.state = CallState.ENDED
+        commands: list[Command] = [
+            Record(
+                "call_ended", {"hangup_by": by.value, "cause": cause}, operator_id=self.operator_id
+            ),
+        ]
+        if self.operator_present:
+            self.operator_present = False
+            commands.append(FinishCall(self.operator_id))
+            if by is not Party.OPERATOR:
+                commands.append(HangUp(Party.OPERATOR))
+        if self.agencies or self.dialing_agencies:
+            commands.append(HangUp(Party.AGENCY))
+        # Only an operator or an agency ends a conversation for the caller; a system hangup
+        # (e.g. a PBX restart) never hangs up on a caller who may still be there.
+        if by in (Party.OPERATOR, Party.AGENCY):
+            commands.append(HangUp(Party.CALLER))
+        return commands + [DestroyBridge()]
+
+    # -- agencies
+
+    def _agency_requested(self, code: str) -> list[Command]:
+        known = {a.code for a in self.config.agencies}
+        if (
+            self.state is not CallState.CONNECTED
+            or code not in known
+            or code in self.agencies
+            or code in self.dialing_agencies
+        ):
+            return []
+        self.dialing_agencies.add(code)
+        return [DialAgency(code), Record("flag_set", {"flag": f"agency_requested:{code}"})]
+
+    def _agency_answered(self, event: AgencyAnswered) -> list[Command]:
+        if self.state is not CallState.CONNECTED or event.agency not in self.dialing_agencies:
+            return [DropLeg(event.channel_id)]
+        self.dialing_agencies.discard(event.agency)
+        self.agencies.add(event.agency)
+        return [
+            BridgeAgency(event.agency, event.channel_id),
+            Record("agency_added", {"agency": event.agency}, operator_id=self.operator_id),
+        ]
+
+    def _agency_gone(self, event: HungUp) -> list[Command]:
+        self.dialing_agencies.discard(event.agency)
+        if event.agency not in self.agencies:
+            return []
+        self.agencies.discard(event.agency)
+        if self.state is CallState.CONNECTED and not self.operator_present and not self.agencies:
+            return self._end(Party.AGENCY, event.cause)  # the caller would be alone
+        return []
+
+    def _operator_digit(self, digit: str) -> list[Command]:
+        if self.state is not CallState.CONNECTED:
+            return []
+        if digit == "*":
+            self.operator_keys = "*"
+            return []
+        keys, self.operator_keys = self.operator_keys + digit, ""
+        if len(keys) == 2 and keys.startswith("*"):
+            for agency in self.config.agencies:
+                if agency.digit == keys[1]:
+                    return self._agency_requested(agency.code)
+        return []
 
     def _abandoned_in(self) -> str:
         return "ivr" if self.category is None else "queue"

@@ -1,0 +1,479 @@
+"""Record events: what the app tells the journal.
+
+Every state change of a call or an operator becomes one `RecordEvent`. Events are facts with a
+UUID; the tables `calls`, `operators`, `operator_state_changes`, `dispositions`, `callbacks` and
+`caller_flags` are derived from them in PostgreSQL, so the same event written twice, or events
+arriving out of order, give the same rows.
+
+Kinds and their `data` keys (all optional unless marked *):
+
+- call_arrived: caller_number*, caller_name, channel_id, flags [list of str]
+  (a call handled by the dialplan fallback while the app was away carries flag "fallback")
+- ivr_step: menu, input, language
+- call_classified: category*, priority [int], flags [list: silent/spoke/cannot_speak/repeat/
+  blocked/fallback...]
+- call_queued: category, position
+- call_announced: position, ewt_seconds
+- call_offered (operator_id*): -
+- offer_failed (operator_id*): reason* (no_answer/busy/rejected/unreachable)
+- call_connected (operator_id*): - ; the first one is the answer
+- call_transferred: agency, to ; agency_added: agency
+- call_ended: hangup_by (caller/operator/system), reason (normal/pbx_restart/...)
+- call_abandoned: position, wait_seconds (informative; the table computes its own) ; it also
+  creates a `callbacks` row
+- callback_updated: status (pending/claimed/done), owner, outcome, notes
+- flag_set: flag* (a flag on this call)
+- operator_state (operator_id*): state* (OperatorState), reason, name
+- disposition (operator_id): verdict* (Verdict), notes, location [str or object]
+- caller_flag_set: number*, flag*, reason, set_by, until [ISO 8601 or null] (a block/watch on
+  a caller number, audited: never deleted, only cleared)
+- caller_flag_cleared: flag_id* (event id of the caller_flag_set), cleared_by, reason
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | None
+
+SPOOL_FORMAT = 1
+
+
+class EventKind(StrEnum):
+    CALL_ARRIVED = "call_arrived"
+    IVR_STEP = "ivr_step"
+    CALL_CLASSIFIED = "call_classified"
+    CALL_QUEUED = "call_queued"
+    CALL_ANNOUNCED = "call_announced"
+    CALL_OFFERED = "call_offered"
+    OFFER_FAILED = "offer_failed"
+    CALL_CONNECTED = "call_connected"
+    CALL_TRANSFERRED = "call_transferred"
+    AGENCY_ADDED = "agency_added"
+    CALL_ENDED = "call_ended"
+    CALL_ABANDONED = "call_abandoned"
+    CALLBACK_UPDATED = "callback_updated"
+    FLAG_SET = "flag_set"
+    OPERATOR_STATE = "operator_state"
+    DISPOSITION = "disposition"
+    CALLER_FLAG_SET = "caller_flag_set"
+    CALLER_FLAG_CLEARED = "caller_flag_cleared"
+
+
+class OperatorState(StrEnum):
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    OFFERED = "offered"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class Verdict(StrEnum):
+    EMERGENCY = "emergency"
+    NON_EMERGENCY = "non_emergency"
+    INFORMATION = "information"
+    COMPLAINT = "complaint"
+    PRANK = "prank"
+    SILENT = "silent"
+    MISDIAL = "misdial"
+
+
+class HangupBy(StrEnum):
+    CALLER = "caller"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class OfferFailure(StrEnum):
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+
+
+class Outcome(StrEnum):
+    """The `calls.outcome` column, derived in SQL (see refresh_calls)."""
+
+    ONGOING = "ongoing"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    FALLBACK = "fallback"
+    UNANSWERED = "unanswered"  # ended without an operator, not by the caller waiting
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One fact for the journal. `at` is normalised to UTC, truncated to the millisecond
+    (the precision of the columns), and `data` is checked to be JSON at construction, so a bad
+    event fails where it is made, not later in the writer."""
+
+    event_id: uuid.UUID
+    kind: EventKind
+    call_id: str | None
+    operator_id: str | None
+    at: datetime
+    data: Mapping[str, JSON]
+    data_json: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.at.utcoffset() is None:
+            raise ValueError("RecordEvent.at must be timezone-aware")
+        at = utc_ms(self.at)
+        data = _clean_mapping(self.data)
+        object.__setattr__(self, "kind", EventKind(self.kind))
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "call_id", _clean_text(self.call_id))
+        object.__setattr__(self, "operator_id", _clean_text(self.operator_id))
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "data_json", json.dumps(data, ensure_ascii=False, allow_nan=False))
+
+    @classmethod
+    def new(
+        cls,
+        kind: EventKind,
+        *,
+        call_id: str | None = None,
+        operator_id: str | None = None,
+        at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+        **data: JSON,
+    ) -> RecordEvent:
+        return cls(
+            event_id=event_id or uuid.uuid4(),
+            kind=kind,
+            call_id=call_id,
+            operator_id=operator_id,
+            at=at or datetime.now(UTC),
+            data={key: value for key, value in data.items() if value is not None},
+        )
+
+    def to_line(self) -> str:
+        """One spool line (no newline): self-describing JSON."""
+        fields = [
+            f'"v":{SPOOL_FORMAT}',
+            f'"event_id":"{self.event_id}"',
+            f'"kind":{json.dumps(self.kind.value)}',
+            f'"call_id":{json.dumps(self.call_id, ensure_ascii=False)}',
+            f'"operator_id":{json.dumps(self.operator_id, ensure_ascii=False)}',
+            f'"at":"{self.at.isoformat()}"',
+            f'"data":{self.data_json}',
+        ]
+        return "{" + ",".join(fields) + "}"
+
+    @classmethod
+    def from_line(cls, line: str) -> RecordEvent:
+        raw: dict[str, Any] = json.loads(line)
+        if raw.get("v") != SPOOL_FORMAT:
+            raise ValueError(f"unknown spool format {raw.get('v')!r}")
+        return cls(
+            event_id=uuid.UUID(raw["event_id"]),
+            kind=EventKind(raw["kind"]),
+            call_id=raw["call_id"],
+            operator_id=raw["operator_id"],
+            at=datetime.fromisoformat(raw["at"]),
+            data=raw["data"],
+        )
+
+
+# -- helper constructors ---------------------------------------------------------------------
+
+
+def call_arrived(
+    call_id: str,
+    caller_number: str,
+    *,
+    caller_name: str | None = None,
+    channel_id: str | None = None,
+    flags: Iterable[str] = (),
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_ARRIVED,
+        call_id=call_id,
+        at=at,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        channel_id=channel_id,
+        flags=list(flags),
+    )
+
+
+def ivr_step(
+    call_id: str,
+    menu: str,
+    *,
+    input: str | None = None,
+    language: str | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.IVR_STEP, call_id=call_id, at=at, menu=menu, input=input, language=language
+    )
+
+
+def call_classified(
+    call_id: str,
+    category: str,
+    *,
+    priority: int | None = None,
+    flags: Iterable[str] = (),
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_CLASSIFIED,
+        call_id=call_id,
+        at=at,
+        category=category,
+        priority=priority,
+        flags=list(flags),
+    )
+
+
+def call_queued(
+    call_id: str,
+    *,
+    category: str | None = None,
+    position: int | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_QUEUED, call_id=call_id, at=at, category=category, position=position
+    )
+
+
+def call_announced(
+    call_id: str,
+    *,
+    position: int | None = None,
+    ewt_seconds: float | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_ANNOUNCED, call_id=call_id, at=at, position=position, ewt_seconds=ewt_seconds
+    )
+
+
+def call_offered(call_id: str, operator_id: str, *, at: datetime | None = None) -> RecordEvent:
+    return RecordEvent.new(EventKind.CALL_OFFERED, call_id=call_id, operator_id=operator_id, at=at)
+
+
+def offer_failed(
+    call_id: str, operator_id: str, reason: OfferFailure, *, at: datetime | None = None
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.OFFER_FAILED,
+        call_id=call_id,
+        operator_id=operator_id,
+        at=at,
+        reason=OfferFailure(reason).value,
+    )
+
+
+def call_connected(call_id: str, operator_id: str, *, at: datetime | None = None) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_CONNECTED, call_id=call_id, operator_id=operator_id, at=at
+    )
+
+
+def call_transferred(
+    call_id: str, agency: str, *, to: str | None = None, at: datetime | None = None
+) -> RecordEvent:
+    return RecordEvent.new(EventKind.CALL_TRANSFERRED, call_id=call_id, at=at, agency=agency, to=to)
+
+
+def agency_added(call_id: str, agency: str, *, at: datetime | None = None) -> RecordEvent:
+    return RecordEvent.new(EventKind.AGENCY_ADDED, call_id=call_id, at=at, agency=agency)
+
+
+def call_ended(
+    call_id: str,
+    hangup_by: HangupBy,
+    *,
+    reason: str = "normal",
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_ENDED,
+        call_id=call_id,
+        at=at,
+        hangup_by=HangupBy(hangup_by).value,
+        reason=reason,
+    )
+
+
+def call_abandoned(
+    call_id: str,
+    *,
+    position: int | None = None,
+    wait_seconds: float | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALL_ABANDONED,
+        call_id=call_id,
+        at=at,
+        position=position,
+        wait_seconds=wait_seconds,
+    )
+
+
+def callback_updated(
+    call_id: str,
+    *,
+    status: str,
+    owner: str | None = None,
+    outcome: str | None = None,
+    notes: str | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALLBACK_UPDATED,
+        call_id=call_id,
+        at=at,
+        status=status,
+        owner=owner,
+        outcome=outcome,
+        notes=notes,
+    )
+
+
+def flag_set(call_id: str, flag: str, *, at: datetime | None = None) -> RecordEvent:
+    return RecordEvent.new(EventKind.FLAG_SET, call_id=call_id, at=at, flag=flag)
+
+
+def operator_state(
+    operator_id: str,
+    state: OperatorState,
+    *,
+    reason: str | None = None,
+    name: str | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.OPERATOR_STATE,
+        operator_id=operator_id,
+        at=at,
+        state=OperatorState(state).value,
+        reason=reason,
+        name=name,
+    )
+
+
+def disposition(
+    call_id: str,
+    operator_id: str | None,
+    verdict: Verdict,
+    *,
+    notes: str | None = None,
+    location: JSON = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.DISPOSITION,
+        call_id=call_id,
+        operator_id=operator_id,
+        at=at,
+        verdict=Verdict(verdict).value,
+        notes=notes,
+        location=location,
+    )
+
+
+def caller_flag_set(
+    number: str,
+    flag: str,
+    *,
+    reason: str | None = None,
+    set_by: str | None = None,
+    until: datetime | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    if until is not None and until.tzinfo is None:
+        raise ValueError("until must be timezone-aware")
+    return RecordEvent.new(
+        EventKind.CALLER_FLAG_SET,
+        at=at,
+        number=number,
+        flag=flag,
+        reason=reason,
+        set_by=set_by,
+        until=utc_ms(until).isoformat() if until else None,
+    )
+
+
+def caller_flag_cleared(
+    flag_id: uuid.UUID,
+    *,
+    cleared_by: str | None = None,
+    reason: str | None = None,
+    at: datetime | None = None,
+) -> RecordEvent:
+    return RecordEvent.new(
+        EventKind.CALLER_FLAG_CLEARED,
+        at=at,
+        flag_id=str(flag_id),
+        cleared_by=cleared_by,
+        reason=reason,
+    )
+
+
+def utc_ms(moment: datetime) -> datetime:
+    """In UTC, truncated to the millisecond: the precision of every timestamp column."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond - moment.microsecond % 1000)
+
+
+# -- cleaning --------------------------------------------------------------------------------
+
+
+def _clean_text(value: str | None) -> str | None:
+    return None if value is None else _clean_str(value)
+
+
+def _clean_str(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold NUL, and UTF-8 cannot hold lone surrogates: such
+    # characters become U+FFFD rather than costing the whole record.
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+    return value
+
+
+def _clean_mapping(data: Mapping[str, Any]) -> dict[str, JSON]:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"event data must be a mapping, not {type(data).__name__}")
+    return {_clean_key(key): _clean_value(value) for key, value in data.items()}
+
+
+def _clean_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"event data keys must be str, not {type(key).__name__}")
+    return _clean_str(key)
+
+
+def _clean_value(value: Any) -> JSON:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"event data holds a non-finite number: {value}")
+        return value
+    if isinstance(value, str):
+        return _clean_str(str(value))  # str() turns a StrEnum member into its plain value
+    if isinstance(value, Mapping):
+        return _clean_mapping(value)
+    if isinstance(value, list | tuple):
+        return [_clean_value(item) for item in value]
+    raise TypeError(f"event data value of type {type(value).__name__} is not JSON")
