@@ -35,9 +35,12 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
-from ari_app.ari.rest import IfExists
+from ari_app.ari.rest import IfExists, SnoopDirection
 from ari_app.call import (
+    AgencyAnswered,
+    AgencyRequested,
     Answer,
+    BridgeAgency,
     BridgeOperator,
     CallerTalking,
     CallEvent,
@@ -47,7 +50,9 @@ from ari_app.call import (
     Command,
     CreateBridge,
     DestroyBridge,
+    DialAgency,
     DigitPressed,
+    DropLeg,
     EnableTalkDetect,
     Enqueue,
     FinishCall,
@@ -56,6 +61,7 @@ from ari_app.call import (
     LeaveQueue,
     OfferWithdrawn,
     OperatorConnected,
+    OperatorDigit,
     OperatorRinging,
     Party,
     Play,
@@ -88,6 +94,10 @@ _UNREACHABLE_CAUSES = {1, 2, 3, 20, 27, 29, 34, 38, 41, 42, 58}
 _DISPLAY_UNSAFE = re.compile(r"[^0-9A-Za-z+*#]")
 
 
+class NotConnectedError(Exception):
+    """Listening in needs a connected call."""
+
+
 class OperatorLeg(enum.Enum):
     RINGING = "ringing"
     ANSWERED = "answered"
@@ -106,6 +116,43 @@ class RingOperator:
 class CancelRing:
     operator_id: str
     reason: CancelReason
+
+
+class ListenMode(enum.StrEnum):
+    LISTEN = "listen"  # the supervisor hears caller and operator, nobody hears the supervisor
+    WHISPER = "whisper"  # ... and the operator (only) hears the supervisor
+    BARGE = "barge"  # the supervisor joins the conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Ring a supervisor's phone (`dial`) and let them listen, whisper or barge in."""
+
+    dial: str
+    mode: ListenMode
+
+
+@dataclass(frozen=True, slots=True)
+class AddAgency:
+    agency: str
+
+
+class SideKind(enum.StrEnum):
+    AGENCY = "agency"
+    SUPERVISOR = "supervisor"
+    SNOOP = "snoop"
+
+
+@dataclass
+class SideLeg:
+    """A channel of the call that is not caller or operator: an agency, a supervisor, a snoop."""
+
+    kind: SideKind
+    name: str  # agency code, or the listen mode
+    channel_id: str
+    peer: str = ""  # supervisor <-> its snoop channel
+    bridge_id: str = ""  # a listen/whisper supervisor's own bridge
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +213,7 @@ class CallActor:
         self.legs: dict[str, Leg] = {}  # operator leg channel id -> leg
         self.leg_state: dict[str, OperatorLeg] = {}
         self.leg_dialstatus: dict[str, str] = {}
+        self.side: dict[str, SideLeg] = {}
         self.ring_count = 0
         self.timers: list[asyncio.TimerHandle] = []
         self.log = log.bind(call_id=self.call_id)
@@ -173,7 +221,11 @@ class CallActor:
 
     @property
     def done(self) -> bool:
-        return self.machine.state.final and not self._live_legs()
+        return (
+            self.machine.state.final
+            and not self._live_legs()
+            and all(leg.gone for leg in self.side.values())
+        )
 
     async def deliver(self, event: object) -> None:
         await self.inbox.put(event)
@@ -212,6 +264,18 @@ class CallActor:
                 await self._leg_answered(self.legs[channel.id])
             case ChannelDtmfReceived(channel=channel, digit=digit) if channel.id == self.call_id:
                 await self._feed(DigitPressed(digit, self.app.clock()))
+            case ChannelDtmfReceived(channel=channel, digit=digit) if (
+                self.leg_state.get(channel.id) is OperatorLeg.CONNECTED
+            ):
+                await self._feed(OperatorDigit(digit))
+            case StasisStart(channel=channel) if channel.id in self.side:
+                await self._side_answered(self.side[channel.id])
+            case (
+                ChannelHangupRequest(channel=channel)
+                | StasisEnd(channel=channel)
+                | ChannelDestroyed(channel=channel)
+            ) if channel.id in self.side:
+                await self._side_ended(self.side[channel.id], getattr(item, "cause", None))
             case PlaybackFinished(playback=playback):
                 self.app.router.unregister(ResourceKind.PLAYBACK, playback.id)
                 await self._feed(PromptFinished(playback.id))
@@ -240,6 +304,10 @@ class CallActor:
                 await self._cancel_ring(operator_id, reason)
             case TimerFired() | PositionKnown():
                 await self._feed(item)
+            case AddAgency(agency=agency):
+                await self._feed(AgencyRequested(agency))
+            case Listen():
+                await self._listen(item)
             case _:
                 pass  # events of our resources that change nothing (e.g. ChannelStateChange)
 
@@ -412,10 +480,118 @@ class CallActor:
                 for leg in self._live_legs():
                     self.leg_state[leg.channel_id] = OperatorLeg.GONE
                     await rest.hangup(leg.channel_id)
+            case HangUp(party=Party.AGENCY):
+                await self._hang_up_side(SideKind.AGENCY)
             case HangUp():
                 pass
             case DestroyBridge():
+                await self._hang_up_side(SideKind.SUPERVISOR, SideKind.SNOOP)
                 await rest.destroy_bridge(self.bridge_id)
+            case DialAgency(agency=agency):
+                await self._dial_agency(agency)
+            case BridgeAgency(channel_id=channel_id):
+                await rest.add_channel(self.bridge_id, channel_id)
+            case DropLeg(channel_id=channel_id):
+                if channel_id in self.side:
+                    self.side[channel_id].gone = True
+                await rest.hangup(channel_id)
+
+    # -- agencies and supervisors
+
+    def _side_leg(self, kind: SideKind, name: str) -> SideLeg:
+        channel_id = f"{self.call_id}-{kind.value[:3]}{len(self.side) + 1}"
+        leg = SideLeg(kind, name, channel_id)
+        # Ids before requests (design §2.3).
+        self.side[channel_id] = leg
+        self.app.router.register(ResourceKind.CHANNEL, channel_id, self)
+        return leg
+
+    async def _dial_agency(self, code: str) -> None:
+        agency = next(a for a in self.app.config.agencies if a.code == code)
+        leg = self._side_leg(SideKind.AGENCY, code)
+        number = display_number(self.channel.caller.number)
+        try:
+            await self.app.rest.originate(
+                agency.dial,
+                channel_id=leg.channel_id,
+                app=self.app.config.asterisk.app,
+                app_args=f"agency,{self.call_id},{code}",
+                caller_id=f'"112 {number}" <{number}>',
+                timeout=60,
+            )
+        except AriError as exc:
+            self.log.warning("call.agency_unreachable", agency=code, error=str(exc))
+            leg.gone = True
+            await self._feed(HungUp(Party.AGENCY, "unreachable", agency=code))
+
+    async def _listen(self, request: Listen) -> None:
+        if self.machine.state is not CallState.CONNECTED:
+            raise NotConnectedError(self.call_id)
+        leg = self._side_leg(SideKind.SUPERVISOR, request.mode.value)
+        await self.app.rest.originate(
+            request.dial,
+            channel_id=leg.channel_id,
+            app=self.app.config.asterisk.app,
+            app_args=f"supervisor,{self.call_id},{request.mode.value}",
+            caller_id=f'"{request.mode.value.upper()} 112" <112>',
+            timeout=30,
+        )
+
+    async def _side_answered(self, leg: SideLeg) -> None:
+        rest = self.app.rest
+        if leg.gone or self.machine.state is not CallState.CONNECTED:
+            leg.gone = True
+            await rest.hangup(leg.channel_id)
+            return
+        if leg.kind is SideKind.AGENCY:
+            await self._feed(AgencyAnswered(leg.name, leg.channel_id))
+        elif leg.kind is SideKind.SUPERVISOR and leg.name == ListenMode.BARGE:
+            await rest.add_channel(self.bridge_id, leg.channel_id)
+        elif leg.kind is SideKind.SUPERVISOR:
+            # Spy on the operator's leg: its snoop hears both sides of the conversation, and
+            # in whisper mode what the supervisor says goes out to the operator alone.
+            operator_leg = next(
+                cid for cid, state in self.leg_state.items() if state is OperatorLeg.CONNECTED
+            )
+            snoop = self._side_leg(SideKind.SNOOP, leg.name)
+            snoop.peer, leg.peer = leg.channel_id, snoop.channel_id
+            leg.bridge_id = f"{leg.channel_id}-bridge"
+            await rest.create_bridge(leg.bridge_id, name=f"listen-{self.call_id}"[:64])
+            await rest.snoop(
+                operator_leg,
+                app=self.app.config.asterisk.app,
+                app_args=f"snoop,{self.call_id}",
+                snoop_id=snoop.channel_id,
+                spy=SnoopDirection.BOTH,
+                whisper=SnoopDirection.OUT
+                if leg.name == ListenMode.WHISPER
+                else SnoopDirection.NONE,
+            )
+        elif leg.kind is SideKind.SNOOP:
+            supervisor = self.side[leg.peer]
+            await rest.add_channel(supervisor.bridge_id, [supervisor.channel_id, leg.channel_id])
+            self.app.record(
+                "flag_set", call_id=self.call_id, data={"flag": f"supervisor_{supervisor.name}"}
+            )
+
+    async def _side_ended(self, leg: SideLeg, cause: int | None) -> None:
+        was_gone, leg.gone = leg.gone, True
+        if leg.kind is SideKind.AGENCY and not was_gone:
+            await self._feed(HungUp(Party.AGENCY, str(cause or ""), agency=leg.name))
+        elif leg.kind in (SideKind.SUPERVISOR, SideKind.SNOOP) and leg.peer:
+            peer = self.side[leg.peer]
+            if not peer.gone:
+                peer.gone = True
+                await self.app.rest.hangup(peer.channel_id)
+            bridge = leg.bridge_id or peer.bridge_id
+            if bridge:
+                await self.app.rest.destroy_bridge(bridge)
+
+    async def _hang_up_side(self, *kinds: SideKind) -> None:
+        for leg in self.side.values():
+            if leg.kind in kinds and not leg.gone:
+                leg.gone = True
+                await self.app.rest.hangup(leg.channel_id)
 
     def _arrived_at(self) -> datetime:
         created = self.channel.creationtime

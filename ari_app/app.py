@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import aiohttp
 import structlog
 
-from ari_app.actor import CallActor, CancelRing, RingOperator
+from ari_app.actor import AddAgency, CallActor, CancelRing, Listen, ListenMode, RingOperator
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
@@ -35,6 +35,13 @@ from queues.states import CallPlace, OperatorState
 from siaga.config import Config, OperatorConfig
 
 log = structlog.get_logger(__name__)
+
+
+LEG_KINDS = ("operator", "agency", "supervisor", "snoop")
+
+
+class UnknownCallError(KeyError):
+    """No live call with that id."""
 
 
 class UnknownOperatorError(KeyError):
@@ -180,8 +187,8 @@ class SiagaApp:
 
     async def _on_new_channel(self, event: StasisStart) -> None:
         channel = event.channel
-        if event.args and event.args[0] == "operator":
-            # An operator leg of a call this app no longer knows (it ended meanwhile).
+        if event.args and event.args[0] in LEG_KINDS:
+            # A leg (operator, agency, supervisor, snoop) of a call this app no longer knows.
             await self._hangup_quietly(channel.id)
             return
         now_wall = datetime.now(UTC)
@@ -299,6 +306,31 @@ class SiagaApp:
             return self.operators[operator_id]
         except KeyError:
             raise UnknownOperatorError(operator_id) from None
+
+    # -- live calls: agencies and supervisors (console and operator feature keys)
+
+    def call_of_operator(self, operator_id: str) -> CallActor | None:
+        """The live call an operator is connected to (or being rung for)."""
+        for actor in self.calls.values():
+            if actor.machine.operator_id == operator_id or operator_id in actor.machine.ringing:
+                return actor
+        return None
+
+    def add_agency(self, call_id: str, agency: str) -> None:
+        """Conference an agency (police 110, fire 113...) into a connected call."""
+        if agency not in {a.code for a in self.config.agencies}:
+            raise KeyError(f"no agency {agency!r} in siaga.toml")
+        self._live(call_id).post(AddAgency(agency))
+
+    def listen(self, call_id: str, dial: str, mode: ListenMode) -> None:
+        """Ring a supervisor's phone (`dial`, e.g. PJSIP/2001) to listen, whisper or barge."""
+        self._live(call_id).post(Listen(dial, ListenMode(mode)))
+
+    def _live(self, call_id: str) -> CallActor:
+        actor = self.calls.get(call_id)
+        if actor is None:
+            raise UnknownCallError(call_id)
+        return actor
 
     def snapshot(self) -> Snapshot:
         """The ACD's picture for the live board (waiting calls, operators)."""

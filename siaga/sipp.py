@@ -11,17 +11,13 @@ import asyncio
 import contextlib
 import shutil
 import socket
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 SIPP_SHARE = Path("/usr/share/sip-tester")
-DTMF_FILES = {
-    **{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)},
-    "*": "dtmf_2833_star.pcap",
-    "#": "dtmf_2833_pound.pcap",
-}
 
 
 class SippError(Exception):
@@ -69,6 +65,7 @@ def caller_scenario(
     gap_ms: int = 400,
     hold_ms: int = 3000,
     play_voice: bool = False,
+    voice_after_ms: int = 0,
 ) -> str:
     """A caller: INVITE, answered, digits as RFC 4733 events, holds, then hangs up (BYE).
 
@@ -107,17 +104,12 @@ def caller_scenario(
     ]]></send>
 """)
     steps.append(f'  <pause milliseconds="{delay_ms}"/>\n')
+    steps.append(_dtmf_steps(digits, gap_ms))
     if play_voice:
+        # After the digits: two RTP streams at once would garble both.
         steps.append(
+            f'  <pause milliseconds="{voice_after_ms}"/>\n'
             f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE / "g711a.pcap"}"/></action></nop>\n'
-        )
-    for digit in digits:
-        if digit not in DTMF_FILES:
-            raise ValueError(f"no RFC 4733 recording for digit {digit!r}")
-        pcap = SIPP_SHARE / DTMF_FILES[digit]
-        steps.append(
-            f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
-            f'  <pause milliseconds="{gap_ms}"/>\n'
         )
     steps.append(f"""  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
   <send><![CDATA[
@@ -174,7 +166,85 @@ def register_scenario(*, user: str, password: str, contact_port: int, expires: i
     )
 
 
-def answer_scenario(*, ring_ms: int = 200, talk_ms: int = 0, respond: int = 200) -> str:
+_DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def dtmf_pcap(digits: str, gap_ms: int, folder: Path | None = None) -> Path:
+    """A pcap of RFC 4733 events for `digits`, one after the other.
+
+    SIPp's own recordings all share one RTP timestamp, so Asterisk takes a second digit from
+    them for a retransmission of the first. Each digit here gets its own timestamp and
+    sequence numbers, as a real phone sends them.
+    """
+    for digit in digits:
+        if digit not in _DTMF_EVENTS:
+            raise ValueError(f"no RFC 4733 event for digit {digit!r}")
+    folder = folder or Path(tempfile.gettempdir()) / "siaga-dtmf"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"dtmf-{digits.replace('*', 's').replace('#', 'h')}-{gap_ms}.pcap"
+    if path.exists():
+        return path
+    packets: list[tuple[float, bytes]] = []
+    seq, rtp_ts, at = 1000, 16000, 0.0
+    for digit in digits:
+        event = _DTMF_EVENTS[digit]
+        for i in range(10):  # 7 progress packets, then the end packet three times
+            end = i >= 7
+            duration = min(i, 7) * 160
+            payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+            marker = 0x80 if i == 0 else 0
+            header = struct.pack("!BBHII", 0x80, marker | 101, seq & 0xFFFF, rtp_ts, 0x51A6A112)
+            packets.append((at, header + payload))
+            seq += 1
+            if i < 7:
+                at += 0.02
+        rtp_ts += 8 * (gap_ms + 140)
+        at += gap_ms / 1000
+    with path.open("wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for when, rtp in packets:
+            udp = struct.pack("!HHHH", 6000, 6002, 8 + len(rtp), 0) + rtp
+            ip = struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(udp),
+                0,
+                0,
+                64,
+                17,
+                0,
+                bytes([127, 0, 0, 1]),
+                bytes([127, 0, 0, 1]),
+            )
+            frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
+            seconds = int(when)
+            out.write(
+                struct.pack("<IIII", seconds, int((when - seconds) * 1e6), len(frame), len(frame))
+            )
+            out.write(frame)
+    return path
+
+
+def _dtmf_steps(digits: str, gap_ms: int) -> str:
+    if not digits:
+        return ""
+    pcap = dtmf_pcap(digits, gap_ms)
+    wait_ms = len(digits) * (gap_ms + 140) + 100
+    return (
+        f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+        f'  <pause milliseconds="{wait_ms}"/>\n'
+    )
+
+
+def answer_scenario(
+    *,
+    ring_ms: int = 200,
+    talk_ms: int = 0,
+    respond: int = 200,
+    digits: str = "",
+    digits_after_ms: int = 1000,
+) -> str:
     """An operator's phone: rings, then answers (or answers `respond`, e.g. 486 busy, 603 reject).
 
     talk_ms == 0: stays in the call until the far end hangs up. Otherwise hangs up after talk_ms.
@@ -224,6 +294,9 @@ def answer_scenario(*, ring_ms: int = 200, talk_ms: int = 0, respond: int = 200)
     ]]></send>
   <recv request="ACK" crlf="true"/>
 """
+    if digits:
+        # Feature keys pressed on the operator's phone during the call (e.g. *1: police).
+        answer += f'  <pause milliseconds="{digits_after_ms}"/>\n' + _dtmf_steps(digits, 400)
     if talk_ms == 0:
         ending = """  <recv request="BYE"/>
   <send><![CDATA[
