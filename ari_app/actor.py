@@ -37,6 +37,7 @@ from ari_app.ari.events import (
 from ari_app.ari.models import Channel
 from ari_app.ari.rest import IfExists, SnoopDirection
 from ari_app.call import (
+    Adopted,
     AgencyAnswered,
     AgencyRequested,
     Answer,
@@ -68,6 +69,7 @@ from ari_app.call import (
     PositionKnown,
     PromptFinished,
     Record,
+    ResumeConversation,
     Started,
     StartMoh,
     StartRecording,
@@ -196,6 +198,25 @@ def screened_start(channel: Channel) -> Started:
     )
 
 
+QUEUE_VARIABLE = "SIAGA_QUEUE"
+
+
+def encode_queue_state(category: str, priority: int, flags: frozenset[str]) -> str:
+    return f"{category};{priority};{','.join(sorted(flags))}"
+
+
+def decode_queue_state(value: str) -> tuple[str | None, int | None, frozenset[str]]:
+    """Inverse of encode_queue_state; anything unreadable means "not queued yet"."""
+    parts = value.split(";")
+    if len(parts) != 3 or not parts[0]:
+        return None, None, frozenset()
+    try:
+        priority = int(parts[1])
+    except ValueError:
+        return parts[0], None, frozenset()
+    return parts[0], priority, frozenset(f for f in parts[2].split(",") if f)
+
+
 def display_number(number: str) -> str:
     """A caller number as the operator's phone shows it: hostile caller ids stay harmless."""
     return _DISPLAY_UNSAFE.sub("", number)[:32] or "unknown"
@@ -302,7 +323,7 @@ class CallActor:
                 await self._ring(operator_id)
             case CancelRing(operator_id=operator_id, reason=reason):
                 await self._cancel_ring(operator_id, reason)
-            case TimerFired() | PositionKnown():
+            case TimerFired() | PositionKnown() | Adopted() | HungUp():
                 await self._feed(item)
             case AddAgency(agency=agency):
                 await self._feed(AgencyRequested(agency))
@@ -457,9 +478,32 @@ class CallActor:
                 self.timers.append(
                     loop.call_later(seconds, self.post, TimerFired(timer, generation))
                 )
+            case ResumeConversation():
+                self.app.acd(
+                    acd.CallAdopted(
+                        self.call_id,
+                        command.category,
+                        self.arrival,
+                        command.operator_id,
+                        command.priority,
+                        command.flags,
+                    )
+                )
             case Enqueue(category=category, priority=priority, flags=flags):
                 self.app.acd(acd.CallQueued(self.call_id, category, self.arrival, priority, flags))
+                # Kept on the channel, so that an app restarted after a crash can re-queue the
+                # call in its place (Asterisk keeps the call; the app's memory is gone).
+                await rest.set_variable(
+                    self.call_id, QUEUE_VARIABLE, encode_queue_state(category, priority, flags)
+                )
             case ChangePriority(priority=priority):
+                await rest.set_variable(
+                    self.call_id,
+                    QUEUE_VARIABLE,
+                    encode_queue_state(
+                        self.machine.category or "", priority, frozenset(self.machine.flags)
+                    ),
+                )
                 self.app.acd(acd.CallPriorityChanged(self.call_id, priority))
             case BridgeOperator(channel_id=channel_id):
                 await rest.add_channel(self.bridge_id, channel_id)
@@ -592,6 +636,12 @@ class CallActor:
             if leg.kind in kinds and not leg.gone:
                 leg.gone = True
                 await self.app.rest.hangup(leg.channel_id)
+
+    def adopt_operator_leg(self, operator_id: str, channel_id: str) -> None:
+        """A conversation found in Asterisk after a restart: its operator leg is ours again."""
+        self.legs[channel_id] = Leg(operator_id, channel_id)
+        self.leg_state[channel_id] = OperatorLeg.CONNECTED
+        self.app.router.register(ResourceKind.CHANNEL, channel_id, self)
 
     def _arrived_at(self) -> datetime:
         created = self.channel.creationtime

@@ -14,16 +14,26 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 import aiohttp
+import asyncpg
 import structlog
 
-from ari_app.actor import AddAgency, CallActor, CancelRing, Listen, ListenMode, RingOperator
+from ari_app.actor import (
+    QUEUE_VARIABLE,
+    AddAgency,
+    CallActor,
+    CancelRing,
+    Listen,
+    ListenMode,
+    RingOperator,
+    decode_queue_state,
+)
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
 from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
-from ari_app.ari.models import Endpoint, EndpointState
+from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
-from ari_app.call import PositionKnown
+from ari_app.call import Adopted, HungUp, Party, PositionKnown
 from ari_app.router import Router
 from db.events import EventKind, RecordEvent
 from queues import events as acd_events
@@ -175,7 +185,92 @@ class SiagaApp:
                 self._endpoint(endpoint)
         except AriError as exc:
             log.warning("app.endpoint_sync_failed", error=str(exc))
+        # Asterisk is the truth about calls (design §2.1): it does not resend StasisStart
+        # after a reconnect, so look at what is there and take it over.
+        live = await self._resync()
+        await self._close_orphan_records(live)
         log.info("app.connected", calls=len(self.calls))
+
+    async def _resync(self) -> set[str]:
+        """Adopt calls in our Stasis app we do not know; end known calls that are gone.
+
+        Returns the ids of every live channel."""
+        app = self.config.asterisk.app
+        channels = await self.rest.list_channels()
+        live = {c.id for c in channels}
+        for call_id, actor in list(self.calls.items()):
+            if call_id not in live:
+                actor.post(HungUp(Party.SYSTEM, "pbx_restart"))
+        ours = [c for c in channels if c.in_stasis_app(app)]
+        legs: dict[str, list[tuple[str, Channel, list[str]]]] = {}
+        callers = []
+        for channel in ours:
+            args = channel.dialplan.app_data.split(",")[1:]
+            if args and args[0] in LEG_KINDS and len(args) >= 2:
+                legs.setdefault(args[1], []).append((args[0], channel, args))
+            elif channel.id not in self.calls:
+                callers.append(channel)
+        # Conversations first, so that their operators are taken before anyone is offered.
+        adoptions = []
+        for channel in callers:
+            operator = None
+            for kind, leg, args in legs.get(channel.id, []):
+                if (
+                    kind == "operator"
+                    and len(args) >= 3
+                    and operator is None
+                    and leg.state is ChannelState.UP
+                    and args[2] in self.operators
+                ):
+                    operator = (args[2], leg.id)
+                else:
+                    await self._hangup_quietly(leg.id)  # ringing legs, listeners: start over
+            try:
+                value = await self.rest.get_variable(channel.id, QUEUE_VARIABLE)
+            except AriError:
+                value = ""
+            adoptions.append((operator is None, channel, operator, decode_queue_state(value)))
+        for _, channel, operator, (category, priority, flags) in sorted(
+            adoptions, key=lambda a: (a[0], a[1].creationtime or datetime.now(UTC))
+        ):
+            actor = self._new_actor(channel)
+            if operator is not None:
+                actor.adopt_operator_leg(*operator)
+            actor.post(Adopted(category, priority, flags, operator[0] if operator else None))
+            log.info(
+                "app.call_adopted",
+                call_id=channel.id,
+                category=category,
+                operator=operator[0] if operator else None,
+            )
+        return live
+
+    async def _close_orphan_records(self, live: set[str]) -> None:
+        """Calls the records still show as ongoing, whose channels are gone: close them."""
+        try:
+            conn = await asyncpg.connect(self.config.database.url, timeout=2)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            log.warning("app.orphan_check_skipped", error=str(exc))
+            return
+        try:
+            rows = await conn.fetch(
+                "SELECT call_id, connected_at IS NOT NULL AS connected FROM calls"
+                " WHERE outcome = 'ongoing' AND arrived_at > now() - interval '1 day'"
+            )
+        except asyncpg.PostgresError as exc:
+            log.warning("app.orphan_check_failed", error=str(exc))
+            return
+        finally:
+            await conn.close()
+        for row in rows:
+            if row["call_id"] in live or row["call_id"] in self.calls:
+                continue
+            log.info("app.orphan_record_closed", call_id=row["call_id"])
+            self.record(
+                "call_ended",
+                call_id=row["call_id"],
+                data={"hangup_by": "system", "reason": "gone_while_app_away"},
+            )
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)
@@ -191,13 +286,19 @@ class SiagaApp:
             # A leg (operator, agency, supervisor, snoop) of a call this app no longer knows.
             await self._hangup_quietly(channel.id)
             return
+        actor = self._new_actor(channel)
+        await actor.deliver(event)
+
+    def _new_actor(self, channel: Channel) -> CallActor:
+        # The arrival is the call's arrival at Asterisk, on our monotonic clock: it orders the
+        # queue and survives an app restart (Asterisk keeps the creation time).
         now_wall = datetime.now(UTC)
         waited = (now_wall - channel.creationtime).total_seconds() if channel.creationtime else 0
         actor = CallActor(self, channel, arrival=self.clock() - max(0.0, waited))
         self.calls[channel.id] = actor
         self.calls_started += 1
         actor.start()
-        await actor.deliver(event)
+        return actor
 
     async def _hangup_quietly(self, channel_id: str) -> None:
         try:

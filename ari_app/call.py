@@ -68,6 +68,17 @@ class Started:
 
 
 @dataclass(frozen=True, slots=True)
+class Adopted:
+    """The call was already in the app when this process started (a restart): it resumes
+    where it was, without a second arrival record. `category` None: it was still in the IVR."""
+
+    category: str | None = None
+    priority: int | None = None
+    flags: frozenset[str] = frozenset()
+    operator_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DigitPressed:
     digit: str
     at: float  # monotonic seconds
@@ -153,6 +164,7 @@ class OperatorDigit:
 
 CallEvent = (
     Started
+    | Adopted
     | DigitPressed
     | PromptFinished
     | TimerFired
@@ -217,6 +229,16 @@ class StartTimer:
 
 @dataclass(frozen=True, slots=True)
 class Enqueue:
+    category: str
+    priority: int
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeConversation:
+    """Tell the ACD this adopted call is connected to this operator."""
+
+    operator_id: str
     category: str
     priority: int
     flags: frozenset[str]
@@ -298,6 +320,7 @@ Command = (
     | StartTimer
     | Enqueue
     | ChangePriority
+    | ResumeConversation
     | BridgeOperator
     | StartRecording
     | LeaveQueue
@@ -360,6 +383,8 @@ class CallMachine:
         match event:
             case Started():
                 return self._started(event)
+            case Adopted():
+                return self._adopted(event)
             case DigitPressed():
                 return self._digit(event)
             case PromptFinished():
@@ -418,6 +443,31 @@ class CallMachine:
             )
             return commands + self._classified(Classified(category, frozenset()), "blocked")
         return commands + self._play_menu(self.ivr.start())
+
+    def _adopted(self, event: Adopted) -> list[Command]:
+        if self.state is not CallState.ARRIVED:
+            return []
+        self.flags |= set(event.flags)
+        adopted = Record("flag_set", {"flag": "adopted"})
+        if event.category is None or not self._has_category(event.category):
+            self.state = CallState.IVR
+            self.ivr = Ivr(self.config.ivr, language=self.language)
+            return [adopted, *self._play_menu(self.ivr.start())]
+        category = self.config.category(event.category)
+        self.category = category.code
+        self.priority = category.priority if event.priority is None else event.priority
+        flags = frozenset(self.flags)
+        if event.operator_id is not None:
+            self.state = CallState.CONNECTED
+            self.operator_id = event.operator_id
+            self.operator_present = True
+            return [
+                adopted,
+                ResumeConversation(event.operator_id, category.code, self.priority, flags),
+            ]
+        self.state = CallState.QUEUED
+        self.moh = True
+        return [adopted, Enqueue(category.code, self.priority, flags), StartMoh()]
 
     def _has_category(self, code: str) -> bool:
         return any(c.code == code for c in self.config.categories)
@@ -604,6 +654,18 @@ class CallMachine:
                 ),
                 DestroyBridge(),
             ]
+        if event.party is Party.SYSTEM and self.state in (
+            CallState.IVR,
+            CallState.QUEUED,
+            CallState.OFFERED,
+        ):
+            # Cut by the system (e.g. Asterisk restarted): not the caller's doing.
+            self.state = CallState.ENDED
+            return [
+                LeaveQueue(),
+                Record("call_ended", {"hangup_by": "system", "reason": event.cause}),
+                DestroyBridge(),
+            ]
         if self.state is not CallState.CONNECTED or self.operator_id is None:
             return []  # an operator leg hanging up before it was connected is an offer matter
         if event.party is Party.OPERATOR:
@@ -628,7 +690,13 @@ class CallMachine:
         self.state = CallState.ENDED
         commands: list[Command] = [
             Record(
-                "call_ended", {"hangup_by": by.value, "cause": cause}, operator_id=self.operator_id
+                "call_ended",
+                {
+                    "hangup_by": by.value,
+                    "cause": cause,
+                    "reason": cause if by is Party.SYSTEM else "normal",
+                },
+                operator_id=self.operator_id,
             ),
         ]
         if self.operator_present:

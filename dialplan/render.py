@@ -134,6 +134,11 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "emergency_number": ast.emergency_number,
         "app": ast.app,
         "fallback_timeout": str(int(config.acd.ring_timeout_seconds * 3)),
+        "fallback_prompt": str(layout.prompts_dir / config.centre.language / "fallback"),
+        "overflow_dial": config.acd.overflow_dial,
+        "overflow_ring_seconds": str(int(config.acd.ring_timeout_seconds * 2)),
+        "agi_host": config.agi.host,
+        "agi_port": str(config.agi.port),
         "fallback_members": "\n".join(
             f"member => PJSIP/{op.sip_user},0,{config_safe(op.name)}" for op in config.operators
         ),

@@ -69,6 +69,7 @@ from queues.errors import (
     UnknownOperator,
 )
 from queues.events import (
+    CallAdopted,
     CallEnded,
     CallHungUp,
     CallPriorityChanged,
@@ -96,6 +97,7 @@ __all__ = [
     "CallHungUp",
     "CallPlace",
     "CallPriorityChanged",
+    "CallAdopted",
     "CallQueued",
     "CancelOffer",
     "CancelReason",

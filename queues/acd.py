@@ -39,6 +39,7 @@ from queues.errors import (
     UnknownOperator,
 )
 from queues.events import (
+    CallAdopted,
     CallEnded,
     CallHungUp,
     CallPriorityChanged,
@@ -179,6 +180,7 @@ class Acd:
         self._out: list[Decision] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
             CallQueued: self._on_call_queued,
+            CallAdopted: self._on_call_adopted,
             CallPriorityChanged: self._on_priority_changed,
             CallHungUp: self._on_call_gone,
             CallEnded: self._on_call_gone,
@@ -401,6 +403,42 @@ class Acd:
         else:
             assert call.operator_id is not None
             self._call_over(self._ops[call.operator_id], call)
+
+    def _on_call_adopted(self, event: CallAdopted) -> None:
+        call_id = _check_id(event.call_id, "call_id")
+        if not isinstance(event.category, str) or not self.config.has_category(event.category):
+            raise UnknownCategory(f"call {call_id}: no category named {event.category!r}")
+        if not _is_time(event.arrival) or event.arrival > self._now:
+            raise InvalidEvent(f"call {call_id}: arrival must be a finite time before now")
+        if event.priority is not None:
+            _check_priority(event.priority, call_id)
+        if call_id in self._calls:
+            raise DuplicateCall(f"call {call_id} is already {self._calls[call_id].place}")
+        op = self._logged_in(event.operator_id, "take an adopted call")
+        if op.state is not _AVAILABLE:
+            raise InvalidEvent(f"operator {op.operator_id} is {op.state}, cannot take {call_id}")
+        category = self.config.category(event.category)
+        priority = category.priority if event.priority is None else event.priority
+        seq = next(self._call_seq)
+        arrival = float(event.arrival)
+        call = _Call(
+            call_id=call_id,
+            category=category,
+            priority=priority,
+            priority_explicit=event.priority is not None,
+            arrival=arrival,
+            seq=seq,
+            flags=frozenset(event.flags),
+            key=(priority, arrival, seq, call_id),
+            category_since=arrival,
+            visited={category.code},
+            place=CallPlace.CONNECTED,
+            operator_id=op.operator_id,
+        )
+        self._calls[call_id] = call
+        op.answered_at = self._now
+        op.handled_category = category.code
+        self._set_state(op, _ON_CALL, Reason.ANSWERED, call_id)
 
     # ---- offer events --------------------------------------------------------------------
 

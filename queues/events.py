@@ -30,6 +30,19 @@ class CallQueued:
 
 
 @dataclass(frozen=True, slots=True)
+class CallAdopted:
+    """A conversation already going on when the shell (re)started: the call is connected to
+    this operator, who is on that call from now on (no offer, no ring)."""
+
+    call_id: str
+    category: str
+    arrival: float
+    operator_id: str
+    priority: int | None = None
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class CallPriorityChanged:
     """E.g. a caller who cannot speak bumped to priority 0; the arrival time is kept."""
 
@@ -125,6 +138,7 @@ class Tick:
 
 Event = (
     CallQueued
+    | CallAdopted
     | CallPriorityChanged
     | CallHungUp
     | CallEnded

@@ -94,6 +94,9 @@ class AcdSettings:
     # Operators count as logged in from the start (ready once their phone registers). With
     # false they log in with a feature code or the console.
     login_on_start: bool = True
+    # While the app is away (fallback queue), nobody answering within the queue timeout sends
+    # the call here: a partner centre's dial string, e.g. PJSIP/trunk/sip:112@partner. "" = none.
+    overflow_dial: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +362,7 @@ def _acd(t: _Table) -> AcdSettings:
             t, "announce_interval_seconds", d.announce_interval_seconds
         ),
         login_on_start=t.get("login_on_start", bool, d.login_on_start),
+        overflow_dial=t.get("overflow_dial", str, d.overflow_dial),
     )
     t.finish()
     return result

@@ -599,7 +599,11 @@ def test_caller_hanging_up_before_connection_abandons(setup: str, where: str) ->
 def test_caller_hanging_up_in_a_connected_call_ends_it() -> None:
     m = connected("1001")
     assert m.handle(HungUp(Party.CALLER, "16")) == [
-        Record("call_ended", {"hangup_by": "caller", "cause": "16"}, operator_id="1001"),
+        Record(
+            "call_ended",
+            {"hangup_by": "caller", "cause": "16", "reason": "normal"},
+            operator_id="1001",
+        ),
         FinishCall("1001"),
         HangUp(Party.OPERATOR),
         DestroyBridge(),
@@ -610,7 +614,11 @@ def test_caller_hanging_up_in_a_connected_call_ends_it() -> None:
 def test_operator_hanging_up_a_connected_call_ends_it() -> None:
     m = connected("1002")
     assert m.handle(HungUp(Party.OPERATOR, "16")) == [
-        Record("call_ended", {"hangup_by": "operator", "cause": "16"}, operator_id="1002"),
+        Record(
+            "call_ended",
+            {"hangup_by": "operator", "cause": "16", "reason": "normal"},
+            operator_id="1002",
+        ),
         FinishCall("1002"),
         HangUp(Party.CALLER),
         DestroyBridge(),

@@ -74,6 +74,10 @@ FORWARD: set[tuple[CallState, CallState]] = {
     (S.IVR, S.ABANDONED),
     (S.QUEUED, S.ABANDONED),
     (S.OFFERED, S.ABANDONED),
+    # Cut by the system before an operator came (Asterisk restarted): ended, not abandoned.
+    (S.IVR, S.ENDED),
+    (S.QUEUED, S.ENDED),
+    (S.OFFERED, S.ENDED),
 }
 BEFORE_STARTED: set[tuple[CallState, CallState]] = {(S.ARRIVED, S.ABANDONED)}
 WAITING = (S.QUEUED, S.OFFERED)
@@ -347,9 +351,12 @@ def check_queue_commands(trace: Trace) -> None:
         assert not any(isinstance(c, Enqueue) and "cannot_speak" in c.flags for c in commands), (
             fail(trace, "cannot_speak raised twice")
         )
-    assert commands.count(LeaveQueue()) == int(trace.reached(S.ABANDONED))
+    cut_early = any(
+        s.after is S.ENDED and s.before in (S.IVR, S.QUEUED, S.OFFERED) for s in trace.steps
+    )
+    assert commands.count(LeaveQueue()) == int(trace.reached(S.ABANDONED) or cut_early)
     finishes = [c for c in commands if isinstance(c, FinishCall)]
-    assert len(finishes) == int(trace.reached(S.ENDED))
+    assert len(finishes) == int(trace.reached(S.CONNECTED) and trace.reached(S.ENDED))
 
 
 def check_records(trace: Trace) -> None:
@@ -372,9 +379,11 @@ def check_records(trace: Trace) -> None:
             assert connected[0].operator_id == event.operator_id
     ended = trace.records("call_ended")
     assert len(ended) == int(trace.reached(S.ENDED)), fail(trace, "call_ended")
-    if ended:
+    if ended and connected:
         assert ended[0].operator_id == connected[0].operator_id
         assert FinishCall(connected[0].operator_id or "") in trace.commands()
+    elif ended:  # cut by the system before an operator came
+        assert ended[0].data["hangup_by"] == "system" and ended[0].operator_id is None
     abandoned = trace.records("call_abandoned")
     assert len(abandoned) == int(trace.reached(S.ABANDONED)), fail(trace, "call_abandoned")
     final = trace.reached(S.ENDED) or trace.reached(S.ABANDONED)

@@ -869,3 +869,34 @@ def test_the_default_categories_make_a_working_engine() -> None:
     assert offers(centre.call("c", "medical")) == [("c", "1001")]
     assert [c.code for c in centre.config.categories][-1] == "screened"
     assert max(c.priority for c in centre.config.categories) == 9
+
+
+# ---- adoption after a restart ----------------------------------------------------------------
+
+
+def test_an_adopted_conversation_puts_its_operator_on_the_call(centre: Centre) -> None:
+    from queues import CallAdopted
+
+    centre.login("1001", medical=1)
+    centre.login("1002", medical=1)
+    decisions = centre(CallAdopted("talking", "medical", centre.now - 90, "1001"))
+    assert offers(decisions) == []
+    assert changes(decisions) == [("1001", ON.AVAILABLE, ON.ON_CALL, Reason.ANSWERED)]
+    assert centre.acd.call_place("talking") is CallPlace.CONNECTED
+    # The other operator still takes the next call; the adopted one ends into wrap-up.
+    assert offers(centre.call("next", "medical")) == [("next", "1002")]
+    centre(CallEnded("talking"))
+    assert centre.acd.operator_state("1001") is ON.WRAP_UP
+    assert centre.acd.self_check() == []
+
+
+def test_adopting_to_a_busy_or_logged_out_operator_is_refused(centre: Centre) -> None:
+    from queues import CallAdopted, InvalidEvent
+
+    centre.login("1001", medical=1)
+    centre.busy("1001")
+    with pytest.raises(InvalidEvent):
+        centre(CallAdopted("c2", "medical", centre.now, "1001"))
+    with pytest.raises(InvalidEvent):
+        centre(CallAdopted("c3", "medical", centre.now, "nobody"))
+    assert centre.acd.call_place("c2") is None
