@@ -49,6 +49,7 @@ from ari_app.call import (
     CallState,
     ChangePriority,
     Command,
+    ContinueToFallback,
     CreateBridge,
     DestroyBridge,
     DialAgency,
@@ -57,6 +58,7 @@ from ari_app.call import (
     EnableTalkDetect,
     Enqueue,
     FinishCall,
+    HandOver,
     HangUp,
     HungUp,
     LeaveQueue,
@@ -199,6 +201,7 @@ def screened_start(channel: Channel) -> Started:
 
 
 QUEUE_VARIABLE = "SIAGA_QUEUE"
+FALLBACK_CONTEXT = "siaga-fallback"
 
 
 def encode_queue_state(category: str, priority: int, flags: frozenset[str]) -> str:
@@ -323,7 +326,7 @@ class CallActor:
                 await self._ring(operator_id)
             case CancelRing(operator_id=operator_id, reason=reason):
                 await self._cancel_ring(operator_id, reason)
-            case TimerFired() | PositionKnown() | Adopted() | HungUp():
+            case TimerFired() | PositionKnown() | Adopted() | HungUp() | HandOver():
                 await self._feed(item)
             case AddAgency(agency=agency):
                 await self._feed(AgencyRequested(agency))
@@ -531,6 +534,10 @@ class CallActor:
             case DestroyBridge():
                 await self._hang_up_side(SideKind.SUPERVISOR, SideKind.SNOOP)
                 await rest.destroy_bridge(self.bridge_id)
+            case ContinueToFallback():
+                await rest.continue_in_dialplan(
+                    self.call_id, context=FALLBACK_CONTEXT, extension="s", priority=1
+                )
             case DialAgency(agency=agency):
                 await self._dial_agency(agency)
             case BridgeAgency(channel_id=channel_id):

@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from ari_app.actor import (
+    FALLBACK_CONTEXT,
     QUEUE_VARIABLE,
     AddAgency,
     CallActor,
@@ -33,7 +34,7 @@ from ari_app.ari.errors import AriError
 from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
-from ari_app.call import Adopted, HungUp, Party, PositionKnown
+from ari_app.call import Adopted, HandOver, HungUp, Party, PositionKnown
 from ari_app.router import Router
 from db.events import EventKind, RecordEvent
 from queues import events as acd_events
@@ -111,6 +112,8 @@ class SiagaApp:
         self._tick: asyncio.TimerHandle | None = None
         self._tick_at: float | None = None
         self.calls_started = 0
+        self.draining = False
+        self._no_calls = asyncio.Event()
 
     # -- life cycle
 
@@ -155,6 +158,24 @@ class SiagaApp:
         if self._connection is None:
             raise RuntimeError("SiagaApp.start() first")
         await asyncio.wait_for(self._connection.wait_connected(), timeout)
+
+    async def drain(self, timeout: float = 30.0, abort: asyncio.Event | None = None) -> None:
+        """Graceful shutdown: new calls and calls not yet with an operator go to the fallback;
+        conversations finish. Returns when none is left, after `timeout`, or on `abort`."""
+        self.draining = True
+        for actor in list(self.calls.values()):
+            actor.post(HandOver())
+        log.info("app.draining", calls=len(self.calls))
+        if self.calls:
+            waits = [asyncio.ensure_future(self._no_calls.wait())]
+            if abort is not None:
+                waits.append(asyncio.ensure_future(abort.wait()))
+            _, pending = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+        log.info("app.drained", calls_left=len(self.calls))
 
     async def stop(self) -> None:
         """Stop reading events. Calls stay up in Asterisk (a restarted app adopts them)."""
@@ -286,6 +307,16 @@ class SiagaApp:
             # A leg (operator, agency, supervisor, snoop) of a call this app no longer knows.
             await self._hangup_quietly(channel.id)
             return
+        if self.draining:
+            # Shutting down: new calls go to the dialplan fallback, which rings every operator.
+            log.info("app.new_call_to_fallback", call_id=channel.id)
+            try:
+                await self.rest.continue_in_dialplan(
+                    channel.id, context=FALLBACK_CONTEXT, extension="s", priority=1
+                )
+            except AriError as exc:
+                log.warning("app.fallback_failed", call_id=channel.id, error=str(exc))
+            return
         actor = self._new_actor(channel)
         await actor.deliver(event)
 
@@ -296,6 +327,7 @@ class SiagaApp:
         waited = (now_wall - channel.creationtime).total_seconds() if channel.creationtime else 0
         actor = CallActor(self, channel, arrival=self.clock() - max(0.0, waited))
         self.calls[channel.id] = actor
+        self._no_calls.clear()
         self.calls_started += 1
         actor.start()
         return actor
@@ -309,6 +341,8 @@ class SiagaApp:
     def call_finished(self, actor: CallActor) -> None:
         self.router.forget(actor)
         self.calls.pop(actor.call_id, None)
+        if not self.calls:
+            self._no_calls.set()
 
     # -- the ACD
 

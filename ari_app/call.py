@@ -79,6 +79,12 @@ class Adopted:
 
 
 @dataclass(frozen=True, slots=True)
+class HandOver:
+    """The app is shutting down: a call not yet with an operator goes to the dialplan fallback
+    (ring-all queue), which takes calls while the app is away."""
+
+
+@dataclass(frozen=True, slots=True)
 class DigitPressed:
     digit: str
     at: float  # monotonic seconds
@@ -165,6 +171,7 @@ class OperatorDigit:
 CallEvent = (
     Started
     | Adopted
+    | HandOver
     | DigitPressed
     | PromptFinished
     | TimerFired
@@ -294,6 +301,11 @@ class BridgeAgency:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinueToFallback:
+    """Leave the app: the caller's channel goes on in the dialplan's fallback context."""
+
+
+@dataclass(frozen=True, slots=True)
 class DropLeg:
     """Hang up a leg the call does not want (e.g. an agency answering after the call ended)."""
 
@@ -330,6 +342,7 @@ Command = (
     | DialAgency
     | BridgeAgency
     | DropLeg
+    | ContinueToFallback
     | Record
 )
 
@@ -385,6 +398,8 @@ class CallMachine:
                 return self._started(event)
             case Adopted():
                 return self._adopted(event)
+            case HandOver():
+                return self._hand_over()
             case DigitPressed():
                 return self._digit(event)
             case PromptFinished():
@@ -468,6 +483,18 @@ class CallMachine:
         self.state = CallState.QUEUED
         self.moh = True
         return [adopted, Enqueue(category.code, self.priority, flags), StartMoh()]
+
+    def _hand_over(self) -> list[Command]:
+        if self.state not in (CallState.IVR, CallState.QUEUED, CallState.OFFERED):
+            return []  # a conversation is finished, not moved
+        self.state = CallState.ENDED
+        commands: list[Command] = [*self._stop_playing()]
+        return commands + [
+            LeaveQueue(),
+            Record("call_ended", {"hangup_by": "system", "reason": "handed_to_fallback"}),
+            DestroyBridge(),
+            ContinueToFallback(),
+        ]
 
     def _has_category(self, code: str) -> bool:
         return any(c.code == code for c in self.config.categories)

@@ -86,9 +86,14 @@ def banner(config: Config, prompts: Path | None) -> str:
 
 async def run_stack(config: Config) -> int:
     stop = asyncio.Event()
+    abort = asyncio.Event()  # a second Ctrl-C / SIGTERM: stop now
+
+    def on_signal() -> None:
+        (abort if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     async with contextlib.AsyncExitStack() as stack:
         if config.database.embedded:
             await stack.enter_async_context(embedded_postgres(config))
@@ -111,5 +116,7 @@ async def run_stack(config: Config) -> int:
         stack.push_async_callback(runner.cleanup)
         print(banner(config, None), flush=True)
         await stop.wait()
-        log.info("stack.stopping")
+        log.info("stack.stopping", calls=len(app.calls))
+        await app.drain(timeout=30.0, abort=abort)
+        await writer.flush(timeout=10.0)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ari_app.actor import display_number
 from ari_app.call import CallState
 from queues.decisions import Offer
 from queues.states import OperatorState
@@ -110,3 +111,148 @@ async def test_app_killed_with_calls_up_is_replaced_and_adopts_them_all(
         row = await records.final(call_id)
         assert row["outcome"] == "answered"
         assert row["hangup_by"] == "operator"
+
+
+async def test_graceful_shutdown_hands_over_waiting_calls_and_lets_conversations_finish(
+    start_app, callers, ari, records, wait
+):
+    import asyncio
+
+    app = await start_app(operators=team(1))
+    talking = await callers.call(number="0813000001", digits="1", delay=0.2, hold=0)
+
+    async def connected():
+        actor = app.calls.get(talking)
+        return actor is not None and actor.machine.state is CallState.CONNECTED
+
+    await wait(connected, what="the conversation")
+    waiting = await callers.call(number="0813000002", digits="1", delay=0.2, hold=0)
+
+    async def queued():
+        actor = app.calls.get(waiting)
+        return actor is not None and actor.machine.state is CallState.QUEUED
+
+    await wait(queued, what="the waiting caller")
+    drain = asyncio.ensure_future(app.drain(timeout=30))
+    newcomer = await callers.call(number="0813000003", digits="1", delay=0.2, hold=0)
+
+    async def in_fallback(call_id):
+        try:
+            channel = await ari.get_channel(call_id)
+        except Exception:
+            return False
+        return channel.dialplan.context == "siaga-fallback"
+
+    await wait(lambda: in_fallback(waiting), what="the waiting caller handed to the fallback")
+    await wait(lambda: in_fallback(newcomer), what="the new caller sent to the fallback")
+    assert newcomer not in app.calls
+    await asyncio.sleep(1)
+    assert not drain.done(), "a conversation in progress is not cut"
+    assert app.calls[talking].machine.state is CallState.CONNECTED
+    await ari.hangup(next(iter(app.calls[talking].legs)))  # the operator finishes
+    await asyncio.wait_for(drain, 10)
+    assert (await records.final(talking))["outcome"] == "answered"
+    ended = await records.events(waiting, "call_ended")
+    assert [e["reason"] for e in ended] == ["handed_to_fallback"]
+
+
+async def test_hostile_caller_ids_are_stored_exactly_and_shown_harmlessly(
+    start_app, ari, stack_config, records, wait
+):
+    import uuid
+
+    app = await start_app(operators=team(1))
+    names = [
+        "'; DROP TABLE calls; --",
+        "<script>alert(1)</script>",
+        'quote " and \\ backslash',
+        "Ibu Sri ☎ 😀 ñ",
+        "x" * 4000,
+    ]
+    for name in names:
+        call_id = f"t-{uuid.uuid4().hex[:12]}"
+        await ari.originate_to_dialplan(
+            "Local/caller@siaga-test",
+            channel_id=call_id,
+            context="siaga-local",
+            extension=stack_config.asterisk.emergency_number,
+            variables={
+                "CALLERID(name)": name,
+                "CALLERID(num)": "+62<b>'812\"9",
+                "SIAGA_DTMF": "1",
+                "SIAGA_DELAY": "0.2",
+                "SIAGA_HOLD": "2",
+            },
+        )
+        channel = await ari.get_channel(call_id)
+        row = await records.final(call_id)
+        assert row["caller_name"] == channel.caller.name  # exactly as Asterisk received it
+        assert row["caller_number"] == channel.caller.number == "+62<b>'812\"9"
+        offered = await records.events(call_id, "call_offered")
+        assert [e["operator_id"] for e in offered] == ["op1"], "a human still took it"
+    # What the operator's phone shows is reduced to safe characters.
+    assert display_number("+62<b>'812\"9") == "+62b8129"
+    assert display_number("\x07\n") == "unknown"
+    assert app.connected
+
+
+async def test_dtmf_flood_does_not_disturb_the_call(start_app, callers, records, wait):
+    app = await start_app(operators=team(1))
+    flood = "1" + "2346780" * 7  # 50 digits, 20 ms apart
+    call_id = await callers.call(number="0814000001", digits=flood, delay=0.2, gap_ms=20, hold=3)
+    row = await records.final(call_id, timeout=40)
+    assert row["category"] == "medical"
+    steps = await records.events(call_id, "ivr_step")
+    assert [s["digit"] for s in steps] == ["1"], "the first digit decides; the rest is noise"
+    # The app is still serving: the next caller goes through normally.
+    other = await callers.call(number="0814000002", digits="2", delay=0.2, hold=2)
+    assert (await records.final(other))["category"] == "fire"
+    assert app.connected
+
+
+async def test_asterisk_crash_and_restart_closes_cut_calls_and_serves_new_ones(
+    start_app, asterisk, callers, records, wait
+):
+    import asyncio
+    import time
+
+    app = await start_app(operators=team(1))
+    talking = await callers.call(number="0815000001", digits="1", delay=0.2, hold=0)
+
+    async def connected():
+        actor = app.calls.get(talking)
+        return actor is not None and actor.machine.state is CallState.CONNECTED
+
+    await wait(connected, what="the conversation")
+    waiting = await callers.call(number="0815000002", digits="1", delay=0.2, hold=0)
+
+    async def queued():
+        actor = app.calls.get(waiting)
+        return actor is not None and actor.machine.state is CallState.QUEUED
+
+    await wait(queued, what="the waiting caller")
+    asterisk.process.kill()  # a crash: no hang-ups, no events
+    asterisk.process.wait()
+
+    async def down():
+        return not app.connected
+
+    await wait(down, what="the app to notice")
+    await asyncio.to_thread(asterisk.start)
+    ready = time.monotonic()
+
+    async def up():
+        return app.connected
+
+    await wait(up, timeout=10, what="the app to reconnect")
+    for call_id in (talking, waiting):
+        row = await records.final(call_id)
+        assert row["end_reason"] == "pbx_restart", dict(row)
+        assert row["hangup_by"] == "system"
+    fresh = await callers.call(number="0815000003", digits="1", delay=0.2, hold=5)
+
+    async def served():
+        return fresh in app.calls
+
+    await wait(served, timeout=5, what="a new call to be served")
+    assert time.monotonic() - ready < 5
