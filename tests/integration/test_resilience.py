@@ -256,3 +256,73 @@ async def test_asterisk_crash_and_restart_closes_cut_calls_and_serves_new_ones(
 
     await wait(served, timeout=5, what="a new call to be served")
     assert time.monotonic() - ready < 5
+
+
+async def test_database_outage_under_load_loses_nothing(
+    asterisk, stack_config, own_pg_cluster, callers, tmp_path, wait
+):
+    """PostgreSQL stops while calls go on; afterwards every record is there exactly once."""
+    import asyncio
+    import dataclasses
+
+    import asyncpg
+
+    from ari_app.app import SiagaApp
+    from db.migrate import migrate
+    from db.writer import RecordWriter
+
+    dsn = own_pg_cluster.dsn
+    await migrate(dsn)
+    writer = RecordWriter(dsn, tmp_path / "journal.jsonl", batch_ms=50, retry_max_s=0.5)
+    await writer.start()
+    config = dataclasses.replace(
+        stack_config,
+        operators=team(3),
+        database=dataclasses.replace(stack_config.database, url=dsn),
+    )
+    app = SiagaApp(config, writer, prompts_dir=asterisk.prompts_dir)
+    await app.start()
+    await app.wait_connected()
+    placed: list[str] = []
+    try:
+        for i in range(4):
+            placed.append(await callers.call(number=f"081600000{i}", digits="1", delay=0.2, hold=4))
+        await asyncio.to_thread(own_pg_cluster.stop, "immediate")
+        for i in range(4, 12):  # calls arrive, are answered and end while the database is down
+            placed.append(
+                await callers.call(number=f"081600000{i:02d}", digits="1", delay=0.2, hold=2)
+            )
+            await asyncio.sleep(0.5)
+
+        async def spooling():
+            return not writer.db_reachable and writer.spooled > 0
+
+        await wait(spooling, what="the writer to spool to its journal")
+
+        async def all_done():
+            return not app.calls
+
+        await wait(all_done, timeout=30, what="every call to finish")
+        await asyncio.to_thread(own_pg_cluster.start)
+        await writer.wait_replayed(timeout=30)
+        await writer.flush()
+    finally:
+        await app.stop()
+        await writer.close()
+    conn = await asyncpg.connect(dsn)
+    try:
+        arrivals = await conn.fetch(
+            "SELECT call_id, count(*) AS n FROM call_events WHERE kind='call_arrived'"
+            " GROUP BY call_id"
+        )
+        duplicates = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT event_id FROM call_events GROUP BY event_id"
+            " HAVING count(*) > 1) d"
+        )
+        outcomes = await conn.fetch("SELECT call_id, outcome FROM calls")
+    finally:
+        await conn.close()
+    assert {r["call_id"]: r["n"] for r in arrivals} == dict.fromkeys(placed, 1)
+    assert duplicates == 0
+    assert {r["call_id"] for r in outcomes} == set(placed)
+    assert all(r["outcome"] in ("answered", "abandoned") for r in outcomes), outcomes
