@@ -231,6 +231,7 @@ class CallActor:
         self.call_id = channel.id
         self.channel = channel
         self.arrival = arrival  # monotonic, at Asterisk's arrival of the call
+        self.started = app.clock()  # when the app got the call
         self.machine = CallMachine(self.call_id, app.config)
         self.inbox = Inbox()
         self.bridge_id = f"{self.call_id}-bridge"
@@ -382,6 +383,7 @@ class CallActor:
         self.leg_state[channel_id] = OperatorLeg.RINGING
         self.app.router.register(ResourceKind.CHANNEL, channel_id, self)
         await self._feed(OperatorRinging(operator_id))
+        self.app.metrics.rung(operator_id, self.app.clock())
         category = (self.machine.category or "call").upper()
         number = display_number(self.channel.caller.number)
         try:
@@ -460,6 +462,7 @@ class CallActor:
                 )
             case Answer():
                 await rest.answer(self.call_id)
+                self.app.metrics.answered(self.started, self.app.clock())
             case CreateBridge():
                 await rest.create_bridge(self.bridge_id, name=f"siaga-{self.call_id}"[:64])
                 await rest.add_channel(self.bridge_id, self.call_id)

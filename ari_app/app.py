@@ -35,6 +35,7 @@ from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
 from ari_app.call import Adopted, HandOver, HungUp, Party, PositionKnown
+from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import EventKind, RecordEvent
 from queues import events as acd_events
@@ -113,6 +114,7 @@ class SiagaApp:
         self._tick_at: float | None = None
         self.calls_started = 0
         self.draining = False
+        self.metrics = Metrics()
         self._no_calls = asyncio.Event()
 
     # -- life cycle
@@ -347,8 +349,17 @@ class SiagaApp:
     # -- the ACD
 
     def acd(self, event: acd_events.Event) -> list[Decision]:
-        decisions = self.acd_core.handle(event, self.clock())
+        now = self.clock()
+        decisions = self.acd_core.handle(event, now)
+        freed = {
+            d.operator_id
+            for d in decisions
+            if isinstance(d, OperatorStateChanged) and d.new is OperatorState.AVAILABLE
+        }
         for decision in decisions:
+            if isinstance(decision, Offer) and decision.operator_id in freed:
+                # An operator came free while callers waited: dispatch latency starts now.
+                self.metrics.freed_for_next_call(decision.operator_id, now)
             self._apply(decision)
         self._schedule_tick()
         return decisions

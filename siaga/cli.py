@@ -89,6 +89,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_stack(_config(args)))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from siaga.simulate import run
+
+    return run(
+        _config(args),
+        callers=args.callers,
+        operators=args.operators,
+        talk=args.talk,
+        rate=args.rate,
+        patience=args.patience,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siaga", description="Siaga 112 call distributor")
     parser.add_argument(
@@ -107,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
     ).set_defaults(func=cmd_run)
+
+    sim = sub.add_parser(
+        "simulate", help="simulated callers and operators on a private stack; prints JSON"
+    )
+    sim.add_argument("--callers", type=int, default=20)
+    sim.add_argument("--operators", type=int, default=5)
+    sim.add_argument("--talk", type=int, default=3, help="seconds each operator talks")
+    sim.add_argument("--rate", type=float, default=5.0, help="new callers per second")
+    sim.add_argument(
+        "--patience", type=float, default=60.0, help="seconds a caller waits before hanging up"
+    )
+    sim.set_defaults(func=cmd_simulate)
 
     ast = sub.add_parser("asterisk", help="the embedded Asterisk instance of `make run`")
     ast.add_argument("action", choices=("start", "stop", "status", "cli"))

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -28,16 +27,12 @@ from ari_app.ari.rest import AriRest
 from db.cluster import PgCluster
 from db.writer import RecordWriter
 from siaga.asterisk import AsteriskInstance
-from siaga.config import Config, ListenConfig, OperatorConfig, load_config
+from siaga.config import Config, load_config
 from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sipp import free_port
+from siaga.sandbox import sandbox_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 STACK_DB = "siaga_stack"
-
-
-def _tcp_port() -> int:
-    return free_port(socket.SOCK_STREAM)
 
 
 @pytest.fixture(scope="session")
@@ -56,48 +51,14 @@ async def stack_dsn(pg_cluster: PgCluster, pg_template: str) -> str:
     return pg_cluster.dsn_for(STACK_DB)
 
 
-def simulated_operators(
-    count: int, *, skills: dict[str, int], dial: str
-) -> tuple[OperatorConfig, ...]:
-    return tuple(
-        OperatorConfig(
-            id=f"sim{i}",
-            name=f"Simulated {i}",
-            sip_user=f"sim{i}",
-            sip_password="simulated-op",
-            skills=skills,
-            dial=dial,
-        )
-        for i in range(1, count + 1)
-    )
-
-
 @pytest.fixture(scope="session")
 def stack_config(stack_dsn: str) -> Config:
     """siaga.toml with ports of this test session's own, and fast timers for tests."""
-    base = load_config(EXAMPLE)
-    rtp = 30000 + (os.getpid() % 300) * 100
-    asterisk = dataclasses.replace(
-        base.asterisk,
-        ari_url=f"http://127.0.0.1:{_tcp_port()}",
-        ami_port=_tcp_port(),
-        sip_port=free_port(),
-        rtp_start=rtp,
-        rtp_end=rtp + 99,
-    )
+    base = sandbox_config(load_config(EXAMPLE), stack_dsn)
     ivr = dataclasses.replace(base.ivr, timeout_seconds=2.0)
     acd = dataclasses.replace(base.acd, ring_timeout_seconds=4.0, retry_after_busy_seconds=1.0)
     categories = tuple(dataclasses.replace(c, wrap_up_seconds=0.5) for c in base.categories)
-    return dataclasses.replace(
-        base,
-        categories=categories,
-        asterisk=asterisk,
-        database=dataclasses.replace(base.database, url=stack_dsn, embedded=False),
-        web=ListenConfig("127.0.0.1", _tcp_port()),
-        agi=ListenConfig("127.0.0.1", _tcp_port()),
-        ivr=ivr,
-        acd=acd,
-    )
+    return dataclasses.replace(base, categories=categories, ivr=ivr, acd=acd)
 
 
 @pytest.fixture(scope="session")

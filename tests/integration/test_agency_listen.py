@@ -12,17 +12,14 @@ import pytest
 from ari_app.actor import ListenMode
 from ari_app.call import CallState
 from siaga.config import AgencyConfig, OperatorConfig
+from siaga.sandbox import simulated_operator
 from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 
-SKILLS = {"medical": 1, "general": 1}
-
 
 def operator(name: str, dial: str) -> OperatorConfig:
-    return OperatorConfig(
-        id=name, name=name, sip_user=name, sip_password="simulated", skills=SKILLS, dial=dial
-    )
+    return simulated_operator(name, dial, skills=("medical", "general"))
 
 
 async def connected_call(app, wait, timeout=20.0):

@@ -12,32 +12,18 @@ from ari_app.call import CallState
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
+from siaga.sandbox import simulated_operator, simulated_operators
 from siaga.sipp import Sipp, SippPhone, caller_scenario
 
 pytestmark = pytest.mark.integration
 
-ALL_SKILLS = {
-    "medical": 1,
-    "fire": 1,
-    "police": 1,
-    "disaster": 1,
-    "general": 1,
-    "information": 1,
-    "complaint": 1,
-    "public_services": 1,
-    "screened": 1,
-}
-
 
 def simulated(name: str, dial: str) -> OperatorConfig:
-    """An operator whose phone is a Local channel in the siaga-test context."""
-    return OperatorConfig(
-        id=name, name=name, sip_user=name, sip_password="simulated", skills=ALL_SKILLS, dial=dial
-    )
+    return simulated_operator(name, dial)
 
 
 def simulated_team(count: int, dial: str) -> tuple[OperatorConfig, ...]:
-    return tuple(simulated(f"sim{i}", dial) for i in range(1, count + 1))
+    return simulated_operators(count, dial)
 
 
 def number() -> str:

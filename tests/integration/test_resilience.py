@@ -9,23 +9,14 @@ from ari_app.call import CallState
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
+from siaga.sandbox import simulated_operators
 
 pytestmark = pytest.mark.integration
 
-SKILLS = {"medical": 1}
-
 
 def team(count: int) -> tuple[OperatorConfig, ...]:
-    return tuple(
-        OperatorConfig(
-            id=f"op{i}",
-            name=f"op{i}",
-            sip_user=f"op{i}",
-            sip_password="simulated",
-            skills=SKILLS,
-            dial="Local/operator@siaga-test",
-        )
-        for i in range(1, count + 1)
+    return simulated_operators(
+        count, "Local/operator@siaga-test", prefix="op", skills=("medical", "fire")
     )
 
 
