@@ -35,6 +35,7 @@ from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
 from ari_app.call import Adopted, HandOver, HungUp, Party, PositionKnown
+from ari_app.callback import CallbackActor
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import EventKind, RecordEvent
@@ -49,7 +50,11 @@ from siaga.config import Config, OperatorConfig
 log = structlog.get_logger(__name__)
 
 
-LEG_KINDS = ("operator", "agency", "supervisor", "snoop")
+LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback")
+
+
+class CallbackUnavailableError(RuntimeError):
+    """A callback cannot be placed (not configured, or already running)."""
 
 
 class UnknownCallError(KeyError):
@@ -115,6 +120,7 @@ class SiagaApp:
         self.calls_started = 0
         self.draining = False
         self.metrics = Metrics()
+        self.callbacks: dict[str, CallbackActor] = {}
         self._no_calls = asyncio.Event()
 
     # -- life cycle
@@ -471,6 +477,17 @@ class SiagaApp:
     def listen(self, call_id: str, dial: str, mode: ListenMode) -> None:
         """Ring a supervisor's phone (`dial`, e.g. PJSIP/2001) to listen, whisper or barge."""
         self._live(call_id).post(Listen(dial, ListenMode(mode)))
+
+    def callback(self, call_id: str, number: str, operator_id: str) -> None:
+        """Ring an abandoned caller back: the operator's phone first, then the caller."""
+        if not self.config.asterisk.callback_dial:
+            raise CallbackUnavailableError("asterisk.callback_dial is not set in siaga.toml")
+        self._operator(operator_id)
+        if call_id in self.callbacks:
+            raise CallbackUnavailableError(f"a callback for {call_id} is already running")
+        actor = CallbackActor(self, call_id, number, operator_id)
+        self.callbacks[call_id] = actor
+        actor.start()
 
     def _live(self, call_id: str) -> CallActor:
         actor = self.calls.get(call_id)

@@ -60,6 +60,9 @@ class AsteriskConfig:
     rtp_end: int = 10999
     trunk_networks: tuple[str, ...] = ("127.0.0.0/8",)
     emergency_number: str = "112"
+    # How a caller is rung back (abandoned calls), with {number} for the caller's number,
+    # e.g. PJSIP/trunk/sip:{number}@carrier.example. "" = callbacks are off.
+    callback_dial: str = ""
 
     @property
     def http_host(self) -> str:
@@ -316,6 +319,12 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         rtp_end=rtp_end,
         trunk_networks=tuple(networks),
         emergency_number=number,
+        callback_dial=t.get("callback_dial", str, d.callback_dial),
+    )
+    t.check(
+        "callback_dial",
+        not result.callback_dial or "{number}" in result.callback_dial,
+        "must contain {number}, where the caller's number goes",
     )
     t.finish()
     return result

@@ -162,3 +162,49 @@ async def test_supervisor_listening_hears_the_conversation(
         assert rms > 0.002, f"the supervisor heard silence (RMS {rms})"  # silence is ~0
     finally:
         await caller.stop()
+
+
+async def test_callback_rings_the_operator_then_the_caller(
+    start_app, stack_config, ari, records, wait, callers
+):
+    import dataclasses
+
+    # First a caller who gave up waiting: nobody was there to take the call.
+    app = await start_app()
+    gave_up = await callers.call(number="0812555444", digits="1", delay=0.3, hold=3)
+    assert (await records.final(gave_up))["outcome"] == "abandoned"
+    await app.stop()
+
+    phone = Sipp(answer_scenario(ring_ms=300), stack_config.asterisk.sip_port, server=True)
+    await phone.start()
+    asterisk_config = dataclasses.replace(
+        stack_config.asterisk,
+        callback_dial=f"PJSIP/trunk/sip:{{number}}@127.0.0.1:{phone.local_port}",
+    )
+    app = await start_app(
+        operators=(operator("op", "Local/operator@siaga-test"),), asterisk=asterisk_config
+    )
+    try:
+        app.callback(gave_up, "0812555444", "op")
+
+        async def talking():
+            try:
+                bridge = await ari.get_bridge(f"cb-{gave_up}-bridge")
+            except Exception:
+                return False
+            return len(bridge.channels) == 2
+
+        await wait(talking, what="operator and caller to meet in the callback bridge")
+        assert "sip:0812555444@" in phone.messages()
+        await ari.hangup(f"cb-{gave_up}-caller")  # the caller hangs up after talking
+
+        async def done():
+            return gave_up not in app.callbacks
+
+        await wait(done, what="the callback to finish")
+        await records.journal.flush()
+        row = await records.db.fetchrow("SELECT * FROM callbacks WHERE call_id=$1", gave_up)
+        assert (row["status"], row["outcome"], row["owner"]) == ("done", "answered", "op")
+        assert app.snapshot().operators[0].state.value == "available"
+    finally:
+        await phone.stop()
