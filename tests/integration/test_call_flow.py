@@ -218,14 +218,21 @@ async def test_twenty_sip_callers_five_operators_nobody_lost(
     app = await start_app(operators=simulated_team(5, "Local/talk-2@siaga-test"))
     started_before = app.calls_started
     offers: list[str] = []
+    overtaken: list[tuple[str, str]] = []
     apply = app._apply
 
     def spy(decision):
         if isinstance(decision, Offer):
             offers.append(decision.call_id)
+            # Nobody still waiting may have arrived before the call being offered.
+            mine = app.calls[decision.call_id].arrival
+            for category in app.snapshot().categories:
+                for waiting in category.waiting:
+                    if app.calls[waiting.call_id].arrival < mine - 0.0005:
+                        overtaken.append((waiting.call_id, decision.call_id))
         apply(decision)
 
-    app._apply = spy  # the order in which the ACD offers calls
+    app._apply = spy  # the ACD's offers, checked against who was waiting at that moment
     caller = Sipp(
         caller_scenario(caller_id="0811000020", digits="1", delay_ms=800, hold_ms=12000),
         stack_config.asterisk.sip_port,
@@ -248,8 +255,6 @@ async def test_twenty_sip_callers_five_operators_nobody_lost(
     outcomes = sorted(r["outcome"] for r in rows)
     assert set(outcomes) <= {"answered", "abandoned"}, outcomes
     assert outcomes.count("answered") >= 10
-    # Same category and priority: offered in arrival order (a re-offer keeps its place).
-    arrived = {r["call_id"]: r["arrived_at"] for r in rows}
-    first_offers = list(dict.fromkeys(c for c in offers if c in arrived))
-    assert len(first_offers) == outcomes.count("answered") or len(first_offers) >= 10
-    assert [arrived[c] for c in first_offers] == sorted(arrived[c] for c in first_offers)
+    # Same category and priority: a waiting call is never overtaken by a later one.
+    assert len(set(offers)) >= outcomes.count("answered")
+    assert overtaken == []
