@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 CANNOT_SPEAK_WINDOW = 3.0
 CANNOT_SPEAK_PRIORITY = 0
 SCREENED_CATEGORY = "screened"
+POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (siaga/provision.py)
 
 
 class CallState(enum.StrEnum):
@@ -615,7 +616,12 @@ class CallMachine:
     def _announce_position(self, event: PositionKnown) -> list[Command]:
         if self.state not in (CallState.QUEUED, CallState.OFFERED) or self.playing:
             return []
-        hold = "hold_emergency" if self._is_emergency() else "hold_position"
+        if self._is_emergency():
+            hold = "hold_emergency"  # help is coming: a number in a queue would not comfort
+        elif 1 <= event.position <= POSITIONS_SPOKEN:
+            hold = f"position_{event.position}"
+        else:
+            hold = "position_many"
         commands: list[Command] = [
             Record("call_announced", {"position": event.position, "ewt_seconds": event.ewt_seconds})
         ]

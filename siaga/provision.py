@@ -102,11 +102,25 @@ def ensure_asterisk_root(cache: Path | None = None) -> Path:
     return root
 
 
+POSITIONS = 20  # "you are number N": spoken up to here, "many callers before you" beyond
+
+
 def prompt_texts() -> dict[str, dict[str, str]]:
-    """language -> prompt name -> text, from dialplan/prompts/prompts.toml."""
+    """language -> prompt name -> text, from dialplan/prompts/prompts.toml.
+
+    A text with `{n}` is a template: it becomes position_1 ... position_20."""
     raw = (resources.files("dialplan") / "prompts" / "prompts.toml").read_text(encoding="utf-8")
     data = tomllib.loads(raw)
-    return {lang: dict(data[lang]) for lang in LANGUAGES}
+    texts: dict[str, dict[str, str]] = {}
+    for lang in LANGUAGES:
+        texts[lang] = {}
+        for name, text in data[lang].items():
+            if "{n}" in text:
+                for n in range(1, POSITIONS + 1):
+                    texts[lang][f"{name}_{n}"] = text.format(n=n)
+            else:
+                texts[lang][name] = text
+    return texts
 
 
 def render_prompts(cache: Path | None = None) -> Path:

@@ -738,3 +738,19 @@ def test_a_whole_emergency_call_in_order() -> None:
     assert everything.count(StartMoh()) == 2
     assert everything.count(StopMoh()) == 2
     assert m.state is CallState.ENDED
+
+
+def test_a_waiting_non_emergency_caller_hears_their_position() -> None:
+    m = in_ivr()
+    feed(m, DigitPressed("5", 1.0), DigitPressed("1", 1.5))  # information
+    assert m.state is CallState.QUEUED
+    m.handle(PromptFinished(m.playing or ""))
+    commands = m.handle(PositionKnown(3, 90.0))
+    assert commands[-1] == Play(pid(4), ("position_3",), ID)
+    m.handle(PromptFinished(pid(4)))
+    assert m.handle(PositionKnown(42, None))[-1] == Play(pid(5), ("position_many",), ID)
+
+
+def test_a_waiting_emergency_caller_hears_that_help_is_coming_not_a_number() -> None:
+    m = on_moh()
+    assert m.handle(PositionKnown(3, 90.0))[-1] == Play(pid(3), ("hold_emergency",), ID)
