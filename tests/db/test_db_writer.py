@@ -15,7 +15,7 @@ from db import events as ev
 from db.calllog import CallFilter, active_caller_flags, call_timeline, list_calls
 from db.cluster import free_port
 from db.events import HangupBy, OperatorState, RecordEvent, Verdict
-from db.writer import BatchPath, BatchReport, RecordWriter
+from db.writer import BatchReport, RecordWriter
 
 T0 = datetime(2024, 5, 1, 1, 0, tzinfo=UTC)
 
@@ -45,8 +45,10 @@ async def test_ten_thousand_events_every_row_present(pg_dsn: str, tmp_path: Path
 
     stored = await fetch(pg_dsn, "SELECT event_id FROM call_events")
     assert {r["event_id"] for r in stored} == {e.event_id for e in events}
-    assert writer.written == 10_000 and writer.spooled == 0 and writer.replayed == 0
-    assert all(b.path is BatchPath.DB for b in batches) and len(batches) > 1
+    # Batched, and every event committed once: directly, or (on a loaded machine where the
+    # first connection is slow) through the journal and its replay.
+    assert writer.written + writer.replayed == 10_000 and writer.stats().duplicates == 0
+    assert len(batches) > 1
 
     calls = await fetch(
         pg_dsn,
