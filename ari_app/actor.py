@@ -174,15 +174,14 @@ _DIAL_STATUS = {
 
 
 def offer_failure(cause: int | None, dialstatus: str = "") -> OfferFailure:
-    if dialstatus in _DIAL_STATUS:
-        return _DIAL_STATUS[dialstatus]
+    # The Q.850 cause is the more precise (a 603 Decline reads NOANSWER as a dial status).
     if cause in _BUSY_CAUSES:
         return OfferFailure.BUSY
     if cause in _REJECTED_CAUSES:
         return OfferFailure.REJECTED
     if cause in _UNREACHABLE_CAUSES:
         return OfferFailure.UNREACHABLE
-    return OfferFailure.NO_ANSWER
+    return _DIAL_STATUS.get(dialstatus, OfferFailure.NO_ANSWER)
 
 
 def screened_start(channel: Channel) -> Started:
@@ -441,7 +440,15 @@ class CallActor:
         self.leg_state[leg.channel_id] = OperatorLeg.GONE
         self.app.router.unregister(ResourceKind.CHANNEL, leg.channel_id)
         if state is OperatorLeg.RINGING:
-            failure = offer_failure(cause, self.leg_dialstatus.get(leg.channel_id, ""))
+            dialstatus = self.leg_dialstatus.get(leg.channel_id, "")
+            failure = offer_failure(cause, dialstatus)
+            self.log.info(
+                "call.offer_failed",
+                operator=leg.operator_id,
+                cause=cause,
+                dialstatus=dialstatus,
+                failure=failure.value,
+            )
             await self._feed(OfferWithdrawn(leg.operator_id, failure.value))
             self.app.acd(acd.OfferFailed(self.call_id, leg.operator_id, failure))
         elif state is OperatorLeg.CONNECTED:

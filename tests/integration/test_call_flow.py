@@ -13,7 +13,7 @@ from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
 from siaga.sandbox import simulated_operator, simulated_operators
-from siaga.sipp import Sipp, SippPhone, caller_scenario
+from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -258,3 +258,39 @@ async def test_twenty_sip_callers_five_operators_nobody_lost(
     # Same category and priority: a waiting call is never overtaken by a later one.
     assert len(set(offers)) >= outcomes.count("answered")
     assert overtaken == []
+
+
+async def test_a_phone_that_rejects_is_not_a_miss_and_the_call_waits(
+    start_app, stack_config, callers, records, wait
+):
+    me = stack_config.operators[0]
+    phone = SippPhone(
+        me.sip_user,
+        me.sip_password,
+        stack_config.asterisk.sip_port,
+        answer=answer_scenario(ring_ms=100, respond=603),
+    )
+    await phone.start()
+    app = await start_app()
+    try:
+
+        async def registered():
+            return app.snapshot().operators[0].registered
+
+        await wait(registered, what="1001 to register")
+        call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=5)
+
+        async def rejected():
+            return [
+                e
+                for e in await records.events(call_id, "offer_failed")
+                if e["reason"] == "rejected"
+            ]
+
+        await wait(rejected, what="the rejection to be recorded")
+        view = app.snapshot().operators[0]
+        assert view.consecutive_misses == 0 and view.state is not OperatorState.PAUSED
+        assert app.calls[call_id].machine.state in (CallState.QUEUED, CallState.OFFERED)
+    finally:
+        await phone.unregister()
+        await phone.stop()
