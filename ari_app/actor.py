@@ -71,6 +71,7 @@ from ari_app.call import (
     PositionKnown,
     PromptFinished,
     Record,
+    Requeue,
     ResumeConversation,
     Started,
     StartMoh,
@@ -198,6 +199,9 @@ def screened_start(channel: Channel) -> Started:
         language=Language(lang) if lang in ("id", "en") else None,
     )
 
+
+# Commands on the caller's own channel: a 404/409 answer to one means the caller is gone.
+ON_THE_CALLERS_CHANNEL = (Answer, CreateBridge, EnableTalkDetect, Play, Enqueue)
 
 QUEUE_VARIABLE = "SIAGA_QUEUE"
 FALLBACK_CONTEXT = "siaga-fallback"
@@ -343,12 +347,17 @@ class CallActor:
                 try:
                     await self._execute(command)
                 except (AriNotFound, AriNotInStasis, AriUnprocessable) as exc:
+                    if not isinstance(command, ON_THE_CALLERS_CHANNEL):
+                        # A recording, music or an agency leg failing is no reason to drop
+                        # a 112 caller.
+                        self.log.warning(
+                            "call.command_failed", command=type(command).__name__, error=str(exc)
+                        )
+                        continue
                     # The caller hung up under us (design §2.4): a normal event, not a crash.
                     self.log.info(
                         "call.channel_gone", command=type(command).__name__, status=exc.status
                     )
-                    if isinstance(command, HangUp | DestroyBridge | StopPlayback | StopMoh):
-                        continue
                     pending.append(HungUp(Party.CALLER, "gone"))
                     break
                 except AriError as exc:
@@ -429,7 +438,7 @@ class CallActor:
             await self.app.rest.hangup(leg.channel_id)
             return
         self.leg_state[leg.channel_id] = OperatorLeg.CONNECTED
-        await self._feed(OperatorConnected(leg.operator_id, leg.channel_id))
+        await self._feed(OperatorConnected(leg.operator_id, leg.channel_id, self.app.clock()))
 
     async def _leg_ended(self, leg: Leg, cause: int | None) -> None:
         state = self.leg_state.get(leg.channel_id)
@@ -452,7 +461,7 @@ class CallActor:
             await self._feed(OfferWithdrawn(leg.operator_id, failure.value))
             self.app.acd(acd.OfferFailed(self.call_id, leg.operator_id, failure))
         elif state is OperatorLeg.CONNECTED:
-            await self._feed(HungUp(Party.OPERATOR, str(cause or "")))
+            await self._feed(HungUp(Party.OPERATOR, str(cause or ""), at=self.app.clock()))
 
     # -- commands
 
@@ -490,6 +499,18 @@ class CallActor:
                 self.timers = [h for h in self.timers if not h.cancelled()]
                 self.timers.append(
                     loop.call_later(seconds, self.post, TimerFired(timer, generation))
+                )
+            case Requeue():
+                self.app.acd(acd.CallEnded(self.call_id))
+                machine = self.machine
+                self.app.acd(
+                    acd.CallQueued(
+                        self.call_id,
+                        machine.category or "",
+                        self.arrival,
+                        machine.priority,
+                        frozenset(machine.flags),
+                    )
                 )
             case ResumeConversation():
                 self.app.acd(

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 CANNOT_SPEAK_WINDOW = 3.0
 CANNOT_SPEAK_PRIORITY = 0
 SCREENED_CATEGORY = "screened"
+GHOST_ANSWER_SECONDS = 2.0
 POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (siaga/provision.py)
 
 
@@ -128,6 +129,7 @@ class OperatorConnected:
 
     operator_id: str
     channel_id: str
+    at: float = 0.0  # monotonic seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,7 @@ class HungUp:
     party: Party
     cause: str = ""
     agency: str = ""
+    at: float = 0.0  # monotonic seconds; 0 when unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,13 @@ class Enqueue:
 
 
 @dataclass(frozen=True, slots=True)
+class Requeue:
+    """The operator hung up at once: end their part, and queue the call again in its place."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResumeConversation:
     """Tell the ACD this adopted call is connected to this operator."""
 
@@ -334,6 +344,7 @@ Command = (
     | Enqueue
     | ChangePriority
     | ResumeConversation
+    | Requeue
     | BridgeOperator
     | StartRecording
     | LeaveQueue
@@ -366,6 +377,8 @@ class CallMachine:
     moh: bool = False
     last_five_at: float | None = None
     operator_present: bool = False
+    connected_at: float | None = None
+    recording: bool = False
     agencies: set[str] = field(default_factory=set)  # answered and in the bridge
     dialing_agencies: set[str] = field(default_factory=set)
     operator_keys: str = ""
@@ -654,15 +667,20 @@ class CallMachine:
         self.state = CallState.CONNECTED
         self.operator_id = event.operator_id
         self.operator_present = True
+        self.connected_at = event.at
         self.ringing.clear()
         commands: list[Command] = [*self._stop_playing()]
         if self.moh:
             self.moh = False
             commands.append(StopMoh())
+        # The bridge is recorded once, from the first operator on (a requeued call goes on
+        # in the same recording).
+        recording: list[Command] = [] if self.recording else [StartRecording()]
+        self.recording = True
         return commands + [
             BridgeOperator(event.operator_id, event.channel_id),
             Record("call_connected", operator_id=event.operator_id),
-            StartRecording(),
+            *recording,
         ]
 
     # -- the end
@@ -704,6 +722,8 @@ class CallMachine:
         if event.party is Party.OPERATOR:
             if not self.operator_present:
                 return []
+            if self._ghost_answer(event):
+                return self._requeue_after_ghost_answer()
             if self.agencies:
                 self.operator_present = False
                 # The operator hands the caller over to the agency and leaves: the call goes
@@ -717,6 +737,26 @@ class CallMachine:
                     FinishCall(self.operator_id),
                 ]
         return self._end(event.party, event.cause)
+
+    def _ghost_answer(self, event: HungUp) -> bool:
+        # An operator whose phone answers and hangs up at once (a pocket answer, a faulty
+        # headset) must not end an emergency call: the caller goes back to their place.
+        if self.agencies or not self.connected_at or event.at <= 0:
+            return False  # 0 or None: the time is not known
+        return event.at - self.connected_at < GHOST_ANSWER_SECONDS
+
+    def _requeue_after_ghost_answer(self) -> list[Command]:
+        assert self.operator_id is not None and self.category is not None
+        operator_id, self.operator_id = self.operator_id, None
+        self.operator_present = False
+        self.connected_at = None
+        self.state = CallState.QUEUED
+        self.moh = True
+        return [
+            Record("offer_failed", {"reason": "hung_up_at_once"}, operator_id=operator_id),
+            Requeue(operator_id),
+            StartMoh(),
+        ]
 
     def _end(self, by: Party, cause: str) -> list[Command]:
         assert self.operator_id is not None

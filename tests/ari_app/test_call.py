@@ -36,6 +36,7 @@ from ari_app.call import (
     PositionKnown,
     PromptFinished,
     Record,
+    Requeue,
     Started,
     StartMoh,
     StartRecording,
@@ -754,3 +755,26 @@ def test_a_waiting_non_emergency_caller_hears_their_position() -> None:
 def test_a_waiting_emergency_caller_hears_that_help_is_coming_not_a_number() -> None:
     m = on_moh()
     assert m.handle(PositionKnown(3, 90.0))[-1] == Play(pid(3), ("hold_emergency",), ID)
+
+
+def test_an_operator_hanging_up_at_once_puts_the_caller_back_in_line() -> None:
+    m = on_moh()
+    feed(m, OperatorRinging("1001"), OperatorConnected("1001", "op-chan", at=100.0))
+    commands = m.handle(HungUp(Party.OPERATOR, "16", at=101.0))
+    assert commands == [
+        Record("offer_failed", {"reason": "hung_up_at_once"}, operator_id="1001"),
+        Requeue("1001"),
+        StartMoh(),
+    ]
+    assert m.state is CallState.QUEUED and m.operator_id is None
+    # The next operator takes the call normally.
+    feed(m, OperatorRinging("1002"), OperatorConnected("1002", "op-chan-2", at=110.0))
+    assert m.state is CallState.CONNECTED and m.operator_id == "1002"
+
+
+def test_an_operator_hanging_up_after_talking_ends_the_call() -> None:
+    m = on_moh()
+    feed(m, OperatorRinging("1001"), OperatorConnected("1001", "op-chan", at=100.0))
+    commands = m.handle(HungUp(Party.OPERATOR, "16", at=130.0))
+    assert m.state is CallState.ENDED
+    assert HangUp(Party.CALLER) in commands

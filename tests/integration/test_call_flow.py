@@ -294,3 +294,33 @@ async def test_a_phone_that_rejects_is_not_a_miss_and_the_call_waits(
     finally:
         await phone.unregister()
         await phone.stop()
+
+
+async def test_a_phone_answering_and_hanging_up_at_once_does_not_drop_the_caller(
+    start_app, callers, records, wait
+):
+    # A phone that answers and hangs up at once (a pocket answer, a faulty headset), and a
+    # second operator who is really there.
+    ghost = simulated("ghost", "Local/talk-0@siaga-test")
+    real = simulated("real", "Local/operator@siaga-test")
+    app = await start_app(operators=(ghost, real))
+    app.operator_pause("real", "break")
+    call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=30)
+
+    async def put_back():
+        return [
+            e
+            for e in await records.events(call_id, "offer_failed")
+            if e["reason"] == "hung_up_at_once"
+        ]
+
+    await wait(put_back, what="the call to be put back in line")
+    assert call_id in app.calls, "the caller is still there"
+    app.operator_ready("real")
+
+    async def with_real():
+        actor = app.calls.get(call_id)
+        return actor is not None and actor.machine.operator_id == "real"
+
+    await wait(with_real, what="the real operator to take the call")
+    assert app.calls[call_id].machine.state is CallState.CONNECTED
