@@ -25,6 +25,7 @@ from ari_app.actor import (
     CancelRing,
     Listen,
     ListenMode,
+    NotConnectedError,
     RingOperator,
     decode_queue_state,
 )
@@ -34,7 +35,7 @@ from ari_app.ari.errors import AriError
 from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
-from ari_app.call import Adopted, HandOver, HungUp, Party, PositionKnown
+from ari_app.call import Adopted, CallState, HandOver, HungUp, Party, PositionKnown
 from ari_app.callback import CallbackActor
 from ari_app.metrics import Metrics
 from ari_app.router import Router
@@ -476,7 +477,10 @@ class SiagaApp:
 
     def listen(self, call_id: str, dial: str, mode: ListenMode) -> None:
         """Ring a supervisor's phone (`dial`, e.g. PJSIP/2001) to listen, whisper or barge."""
-        self._live(call_id).post(Listen(dial, ListenMode(mode)))
+        actor = self._live(call_id)
+        if actor.machine.state is not CallState.CONNECTED:
+            raise NotConnectedError(f"call {call_id} is not connected to an operator")
+        actor.post(Listen(dial, ListenMode(mode)))
 
     def callback(self, call_id: str, number: str, operator_id: str) -> None:
         """Ring an abandoned caller back: the operator's phone first, then the caller."""

@@ -8,6 +8,7 @@ by side.
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import os
 import shutil
@@ -26,6 +27,15 @@ from siaga.config import Config
 from siaga.provision import ProvisionError, module_dir
 
 log = structlog.get_logger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent dies (Linux prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -90,8 +100,11 @@ class AsteriskInstance:
             return None
         return pid
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Start Asterisk in the foreground as a child process and wait until ARI answers."""
+    def start(self, timeout: float = 30.0, *, die_with_us: bool = True) -> None:
+        """Start Asterisk in the foreground as a child process and wait until ARI answers.
+
+        `die_with_us`: the kernel stops Asterisk if this process dies, even by SIGKILL, so a
+        killed test run or `siaga run` leaves no PBX behind (`siaga asterisk start` says no)."""
         if self.running_pid() is not None and self.ari_ready():
             log.info("asterisk.reused", instance=self.name)
             return
@@ -113,6 +126,7 @@ class AsteriskInstance:
             stdout=console,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+            preexec_fn=_die_with_parent if die_with_us else None,
         )
         console.close()
         deadline = time.monotonic() + timeout

@@ -13,6 +13,8 @@ from db.cli import register as register_db_commands
 from siaga.config import Config, ConfigError, load_config
 from siaga.logging import configure_logging
 from siaga.provision import ProvisionError
+from supervisor.cli import register as register_user_commands
+from supervisor.console import InsecureConsoleError
 
 EXIT_CONFIG = 2
 EXIT_PROVISION = 3
@@ -49,11 +51,13 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
+    from siaga.provision import render_prompts
     from siaga.stack import dev_asterisk
 
     instance = dev_asterisk(_config(args))
     if args.action == "start":
-        instance.start()
+        instance.prepare(render_prompts())
+        instance.start(die_with_us=False)
         print(f"Asterisk running (pid {instance.running_pid()}), log: {instance.log_file}")
     elif args.action == "stop":
         instance.stop()
@@ -143,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_postgres)
 
     register_db_commands(sub, _dsn)
+    register_user_commands(sub, _dsn, _config)
     return parser
 
 
@@ -155,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except ConfigError as exc:
         print(f"siaga: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except InsecureConsoleError as exc:
+        print(f"siaga: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ProvisionError as exc:
         print(f"siaga: {exc}", file=sys.stderr)

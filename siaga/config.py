@@ -41,6 +41,9 @@ class ConfigError(Exception):
 class CentreConfig:
     name: str = "Siaga 112"
     language: str = "id"
+    # Development mode: the console may create users with a known password. A config without
+    # the key is production: the console then refuses to start with such a password.
+    development: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +280,11 @@ def _env(name: str, value: str) -> str:
 def _centre(t: _Table) -> CentreConfig:
     language = t.get("language", str, "id")
     t.check("language", language in ("id", "en"), f"must be 'id' or 'en', not {language!r}")
-    result = CentreConfig(name=t.get("name", str, "Siaga 112"), language=language)
+    result = CentreConfig(
+        name=t.get("name", str, "Siaga 112"),
+        language=language,
+        development=t.get("development", bool, False),
+    )
     t.finish()
     return result
 

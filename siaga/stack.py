@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import structlog
 
@@ -21,6 +20,8 @@ from db.writer import RecordWriter
 from siaga.asterisk import AsteriskInstance
 from siaga.config import Config
 from siaga.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
+from supervisor.console import Console, ConsoleSettings
+from supervisor.live import AppCentre
 from supervisor.web import Health, create_app, start_site
 
 log = structlog.get_logger(__name__)
@@ -58,11 +59,13 @@ async def embedded_postgres(config: Config) -> AsyncIterator[PgCluster]:
         await asyncio.to_thread(cluster.stop)
 
 
-def banner(config: Config, prompts: Path | None) -> str:
+def banner(config: Config, console_logins: list[str]) -> str:
     ast = config.asterisk
     lines = [
         "",
         f"Siaga 112 is running: {config.centre.name}",
+        f"  console:       http://{config.web.host}:{config.web.port}/",
+        *(f"    {line}" for line in console_logins),
         f"  health:        http://{config.web.host}:{config.web.port}/healthz",
         f"  ARI:           {ast.ari_url}/ari (app {ast.app!r})",
         f"  database:      {config.database.url}",
@@ -99,9 +102,11 @@ async def run_stack(config: Config) -> int:
             await stack.enter_async_context(embedded_postgres(config))
         await migrate(config.database.url)
         prompts_dir = None
+        recordings_dir = None
         if config.asterisk.embedded:
             instance = await stack.enter_async_context(embedded_asterisk(config))
             prompts_dir = instance.prompts_dir
+            recordings_dir = instance.recordings_dir
         writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
@@ -112,9 +117,18 @@ async def run_stack(config: Config) -> int:
         def health() -> Health:
             return Health(ari_connected=app.connected, database_reachable=writer.db_reachable)
 
-        runner = await start_site(create_app(health), config.web.host, config.web.port)
+        console = Console(
+            ConsoleSettings(
+                dsn=config.database.url,
+                dev_mode=config.centre.development,
+                recordings_dir=recordings_dir,
+            ),
+            config,
+            AppCentre(app),
+        )
+        runner = await start_site(create_app(health, console), config.web.host, config.web.port)
         stack.push_async_callback(runner.cleanup)
-        print(banner(config, None), flush=True)
+        print(banner(config, console.dev_logins()), flush=True)
         await stop.wait()
         log.info("stack.stopping", calls=len(app.calls))
         await app.drain(timeout=30.0, abort=abort)

@@ -1,15 +1,21 @@
-"""The web server of the stack. For now: `/healthz`, which monitoring and `make run` users poll.
+"""The web server of the stack: `/healthz`, which monitoring and `make run` users poll, and the
+operator and supervisor console when a `Console` is given.
 
-It answers 200 only while ARI is connected and the database reachable: a centre whose app cannot
-see Asterisk, or cannot record calls, must show up red on the wall board, not green.
+`/healthz` answers 200 only while ARI is connected and the database reachable: a centre whose
+app cannot see Asterisk, or cannot record calls, must show up red on the wall board, not green.
+It never touches the console's database pool or sessions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from supervisor.console import Console
+from supervisor.http import install
+from supervisor.routes import ROUTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +41,27 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if health.ok else 503)
 
 
-def create_app(health: Callable[[], Health]) -> web.Application:
+def create_app(health: Callable[[], Health], console: Console | None = None) -> web.Application:
+    """The health endpoint, and the console's pages when `console` is given. The console is
+    started with the app (pool, user checks: raises `InsecureConsoleError` outside development
+    mode while a user has the development password) and closed with it."""
     app = web.Application()
     app[HEALTH_KEY] = health
     app.router.add_get("/healthz", healthz)
+    if console is not None:
+        install(app, console, ROUTES)
+
+        async def lifetime(_: web.Application) -> AsyncIterator[None]:
+            await console.start()
+            yield
+            await console.close()
+
+        app.cleanup_ctx.append(lifetime)
+
+        async def closing(_: web.Application) -> None:
+            console.closing.set()  # live streams end now instead of holding the shutdown
+
+        app.on_shutdown.append(closing)
     return app
 
 

@@ -1,0 +1,226 @@
+"""The live pictures sent to browsers, built from the ACD snapshot, the live calls and today's
+figures: pure functions returning JSON-ready dicts (the browser renders them as text)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from db.calllog import CallRow
+from db.reports import CallStats
+from queues.snapshot import OperatorView, Snapshot
+from siaga.config import Config
+from supervisor.live import LiveCall
+from supervisor.queries import HistoryCall
+
+JsonDict = dict[str, Any]
+TimeFormat = Callable[[datetime | None], str]
+
+
+def category_label(config: Config, code: str | None, lang: str) -> str:
+    if code is None:
+        return "-"
+    for category in config.categories:
+        if category.code == code:
+            return category.label_id if lang == "id" else category.label_en
+    return code
+
+
+def targets(config: Config) -> tuple[float, ...]:
+    """The distinct answer targets of the categories: the service level thresholds of today."""
+    return tuple(sorted({c.target_answer_seconds for c in config.categories}))
+
+
+def _sl_at(stats: CallStats | None, target: float) -> float | None:
+    if stats is None:
+        return None
+    for level in stats.service_levels:
+        if level.threshold_seconds == target:
+            return level.ratio
+    return None
+
+
+def operator_json(view: OperatorView, names: Mapping[str, str]) -> JsonDict:
+    return {
+        "id": view.operator_id,
+        "name": names.get(view.operator_id, view.operator_id),
+        "state": view.state.value,
+        "reason": view.reason,
+        "seconds": int(view.seconds_in_state),
+        "call_id": view.call_id,
+        "registered": view.registered,
+        "pending": view.pending,
+    }
+
+
+def board_view(
+    snapshot: Snapshot,
+    calls: Sequence[LiveCall],
+    today: Sequence[CallStats],
+    config: Config,
+    lang: str,
+) -> JsonDict:
+    """Per category: waiting calls with ages, longest wait, today's service level at the
+    category's target; every operator; the calls in progress; today's counts."""
+    by_category = {s.category: s for s in today if s.scope == "category"}
+    total = next((s for s in today if s.scope == "total"), None)
+    categories = []
+    for view in snapshot.categories:
+        target = view.target_answer_seconds
+        stats = by_category.get(view.code)
+        ages = [int(w.age_seconds) for w in view.waiting]
+        categories.append(
+            {
+                "code": view.code,
+                "label": category_label(config, view.code, lang),
+                "target": target,
+                "waiting": [
+                    {
+                        "call_id": w.call_id,
+                        "age": int(w.age_seconds),
+                        "priority": w.priority,
+                        "position": w.position,
+                        "flags": sorted(w.flags),
+                    }
+                    for w in view.waiting
+                ],
+                "longest": max(ages) if ages else None,
+                "offered": view.offered,
+                "connected": view.connected,
+                "sl": _sl_at(stats, target),
+                "answered": stats.answered if stats else 0,
+                "abandoned": stats.abandoned if stats else 0,
+            }
+        )
+    names = {op.id: op.name for op in config.operators}
+    live = sorted(
+        (c for c in calls if c.state not in ("ended", "abandoned")),
+        key=lambda c: -c.age_seconds,
+    )
+    operators = [operator_json(op, names) for op in snapshot.operators]
+    seen = {op.operator_id for op in snapshot.operators}
+    # Operators of siaga.toml the engine has not seen yet (never logged in): logged out.
+    operators += [
+        {
+            "id": op.id,
+            "name": op.name,
+            "state": "logged_out",
+            "reason": "",
+            "seconds": None,
+            "call_id": None,
+            "registered": None,
+            "pending": None,
+        }
+        for op in config.operators
+        if op.id not in seen
+    ]
+    return {
+        "categories": categories,
+        "operators": operators,
+        "calls": [
+            {
+                "call_id": c.call_id,
+                "number": c.caller_number,
+                "name": c.caller_name,
+                "category": category_label(config, c.category, lang) if c.category else None,
+                "state": c.state,
+                "operator_id": c.operator_id,
+                "operator": names.get(c.operator_id, c.operator_id) if c.operator_id else None,
+                "age": int(c.age_seconds),
+                "flags": sorted(c.flags),
+            }
+            for c in live
+        ],
+        "today": {
+            "received": total.received if total else 0,
+            "answered": total.answered if total else 0,
+            "abandoned": total.abandoned if total else 0,
+            "prank": total.prank if total else 0,
+            "silent": total.silent if total else 0,
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PopFacts:
+    """What the records know about a caller number, for the screen pop."""
+
+    history: Sequence[HistoryCall]
+    repeat_count: int
+    blocked: bool
+
+
+def screen_pop(
+    *,
+    call_id: str,
+    live: bool,
+    state: str,
+    category: str | None,
+    number: str,
+    name: str,
+    flags: Sequence[str],
+    facts: PopFacts,
+    config: Config,
+    lang: str,
+    fmt_time: TimeFormat,
+) -> JsonDict:
+    return {
+        "call_id": call_id,
+        "live": live,
+        "state": state,
+        "category": category_label(config, category, lang),
+        "number": number,
+        "name": name,
+        "flags": sorted(set(flags) | ({"blocked"} if facts.blocked else set())),
+        "repeat_count": facts.repeat_count,
+        "blocked": facts.blocked,
+        "history": [
+            {
+                "call_id": h.call_id,
+                "at": fmt_time(h.arrived_at),
+                "category": category_label(config, h.category, lang),
+                "outcome": h.outcome,
+                "verdict": h.verdict,
+                "notes": h.notes,
+            }
+            for h in facts.history
+        ],
+    }
+
+
+def pop_from_live(
+    call: LiveCall, facts: PopFacts, config: Config, lang: str, fmt_time: TimeFormat
+) -> JsonDict:
+    return screen_pop(
+        call_id=call.call_id,
+        live=True,
+        state=call.state,
+        category=call.category,
+        number=call.caller_number,
+        name=call.caller_name,
+        flags=sorted(call.flags),
+        facts=facts,
+        config=config,
+        lang=lang,
+        fmt_time=fmt_time,
+    )
+
+
+def pop_from_record(
+    row: CallRow, facts: PopFacts, config: Config, lang: str, fmt_time: TimeFormat
+) -> JsonDict:
+    return screen_pop(
+        call_id=row.call_id,
+        live=False,
+        state="ended",
+        category=row.category,
+        number=row.caller_number or "",
+        name=row.caller_name or "",
+        flags=row.flags,
+        facts=facts,
+        config=config,
+        lang=lang,
+        fmt_time=fmt_time,
+    )

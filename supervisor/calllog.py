@@ -1,0 +1,138 @@
+"""Pure helpers of the call log pages: reading the search form, and CSV cells that a
+spreadsheet will not run as formulas."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from db.calllog import CallRow
+from db.events import Outcome, Verdict
+from supervisor.queries import FLAG_CHOICES, LogFilter
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 .]*$")
+_CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+CSV_COLUMNS = (
+    "call_id",
+    "arrived_at",
+    "caller_number",
+    "caller_name",
+    "category",
+    "priority",
+    "operator_id",
+    "outcome",
+    "verdict",
+    "wait_seconds",
+    "talk_seconds",
+    "flags",
+    "agencies",
+    "hangup_by",
+    "end_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchForm:
+    """The search as the user typed it (shown back in the form) and as a query filter."""
+
+    values: Mapping[str, str]
+    flags: tuple[str, ...]
+    where: LogFilter
+    invalid: bool
+
+
+def valid_call_id(call_id: str) -> bool:
+    """Asterisk channel ids (and the tests' ids): safe as a file name."""
+    return _CALL_ID.match(call_id) is not None and ".." not in call_id
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_search(
+    query: Mapping[str, str],
+    flags: Iterable[str],
+    zone: ZoneInfo,
+    *,
+    categories: Iterable[str],
+    operator: str | None = None,
+) -> SearchForm:
+    """Read the call log's query string; an operator id given forces the operator filter."""
+    keys = ("number", "from", "to", "category", "operator", "outcome", "verdict")
+    values = {key: query.get(key, "").strip()[:64] for key in keys}
+    invalid = False
+    since = until = None
+    if values["from"]:
+        first = _day(values["from"])
+        invalid |= first is None
+        since = datetime.combine(first, time(), zone) if first else None
+    if values["to"]:
+        last = _day(values["to"])
+        invalid |= last is None
+        until = datetime.combine(last + timedelta(days=1), time(), zone) if last else None
+
+    def choice(key: str, allowed: Iterable[str]) -> str | None:
+        nonlocal invalid
+        value = values[key]
+        if not value:
+            return None
+        if value not in set(allowed):
+            invalid = True
+            return None
+        return value
+
+    chosen_flags = tuple(sorted({f for f in flags if f in FLAG_CHOICES}))
+    where = LogFilter(
+        since=since,
+        until=until,
+        number=values["number"] or None,
+        category=choice("category", categories),
+        operator=operator if operator is not None else (values["operator"] or None),
+        outcome=choice("outcome", [o.value for o in Outcome]),
+        verdict=choice("verdict", [v.value for v in Verdict]),
+        flags=chosen_flags,
+    )
+    return SearchForm(values=values, flags=chosen_flags, where=where, invalid=invalid)
+
+
+def csv_cell(value: object) -> str:
+    """Text for a CSV cell; text a spreadsheet would run as a formula gets a leading '."""
+    if value is None:
+        return ""
+    if isinstance(value, tuple | list):
+        value = ";".join(str(v) for v in value)
+    text = str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+def csv_row(row: CallRow, zone: ZoneInfo) -> list[str]:
+    arrived = row.arrived_at.astimezone(zone).isoformat() if row.arrived_at else None
+    values: dict[str, object] = {
+        "call_id": row.call_id,
+        "arrived_at": arrived,
+        "caller_number": row.caller_number,
+        "caller_name": row.caller_name,
+        "category": row.category,
+        "priority": row.priority,
+        "operator_id": row.operator_id,
+        "outcome": row.outcome,
+        "verdict": row.verdict,
+        "wait_seconds": row.wait_seconds,
+        "talk_seconds": row.talk_seconds,
+        "flags": row.flags,
+        "agencies": row.agencies,
+        "hangup_by": row.hangup_by,
+        "end_reason": row.end_reason,
+    }
+    return [csv_cell(values[column]) for column in CSV_COLUMNS]

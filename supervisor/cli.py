@@ -1,0 +1,179 @@
+"""`siaga user add|passwd|disable|enable|list`: the console's users. Registered on the main
+CLI's subparsers by `register(subparsers, get_dsn, get_config)`. Exit codes: 0 done, 1 refused
+(message on stderr). Every change is written to the console's audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from siaga.config import Config
+from supervisor import store
+from supervisor.roles import Role
+from supervisor.security import hash_password, password_problem, username_problem
+
+GetDsn = Callable[[argparse.Namespace], str]
+GetConfig = Callable[[argparse.Namespace], Config]
+
+
+class Refused(Exception):
+    """A user command that cannot be carried out, with the reason for the person typing."""
+
+
+def register(subparsers: Any, get_dsn: GetDsn, get_config: GetConfig | None = None) -> None:
+    user = subparsers.add_parser("user", help="web console users")
+    sub = user.add_subparsers(dest="user_command", required=True)
+
+    add = sub.add_parser("add", help="create a user (asks for the password)")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--operator", help="for --role operator: the operator's id in siaga.toml")
+    add.add_argument("--name", help="display name")
+    add.add_argument("--phone", help="dial string rung for listen/whisper/barge, e.g. PJSIP/2001")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(func=lambda args: _run(_add(args, get_dsn(args), get_config)))
+
+    passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(func=lambda args: _run(_passwd(args, get_dsn(args))))
+
+    disable = sub.add_parser("disable", help="refuse the user's logins and end their sessions")
+    disable.add_argument("username")
+    disable.set_defaults(func=lambda args: _run(_disable(args, get_dsn(args), True)))
+
+    enable = sub.add_parser("enable", help="allow a disabled user again")
+    enable.add_argument("username")
+    enable.set_defaults(func=lambda args: _run(_disable(args, get_dsn(args), False)))
+
+    listing = sub.add_parser("list", help="list the users")
+    listing.set_defaults(func=lambda args: _run(_list(get_dsn(args))))
+
+
+def _run(work: Awaitable[int]) -> int:
+    try:
+        return asyncio.run(_guarded(work))
+    except Refused as exc:
+        print(f"siaga user: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _guarded(work: Awaitable[int]) -> int:
+    try:
+        return await work
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise Refused(f"database: {exc}") from exc
+
+
+def read_password(username: str, from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"New password for {username}: ")
+        if getpass.getpass("Again: ") != password:
+            raise Refused("the passwords differ")
+    problem = password_problem(username, password)
+    if problem:
+        raise Refused(problem)
+    return password
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid{os.getuid()}"
+
+
+async def _audit(conn: Any, action: str, target: str, **detail: str) -> None:
+    await store.audit(conn, action, username=_actor(), role="cli", target=target, detail=detail)
+
+
+async def _add(args: argparse.Namespace, dsn: str, get_config: GetConfig | None) -> int:
+    problem = username_problem(args.username)
+    if problem:
+        raise Refused(problem)
+    role = Role(args.role)
+    operator_id = args.operator
+    if role is Role.OPERATOR and not operator_id:
+        raise Refused("an operator needs --operator ID (their id in siaga.toml)")
+    if role is not Role.OPERATOR and operator_id:
+        raise Refused("--operator is only for --role operator")
+    if operator_id and get_config is not None:
+        known = [op.id for op in get_config(args).operators]
+        if operator_id not in known:
+            raise Refused(f"no operator {operator_id!r} in siaga.toml (known: {', '.join(known)})")
+    password = read_password(args.username, args.password_stdin)
+    hashed = await asyncio.to_thread(hash_password, password)
+    conn = await asyncpg.connect(dsn)
+    try:
+        try:
+            await store.add_user(
+                conn,
+                args.username,
+                role,
+                hashed,
+                display_name=args.name,
+                operator_id=operator_id,
+                phone=args.phone,
+            )
+        except store.UserExistsError:
+            raise Refused(f"user {args.username!r} exists already") from None
+        await _audit(conn, "user_add", args.username, role=role.value)
+    finally:
+        await conn.close()
+    print(f"user {args.username} added ({role.value})")
+    return 0
+
+
+async def _passwd(args: argparse.Namespace, dsn: str) -> int:
+    password = read_password(args.username, args.password_stdin)
+    hashed = await asyncio.to_thread(hash_password, password)
+    conn = await asyncpg.connect(dsn)
+    try:
+        try:
+            await store.set_password(conn, args.username, hashed)
+        except store.UnknownUserError:
+            raise Refused(f"no user {args.username!r}") from None
+        await _audit(conn, "user_passwd", args.username)
+    finally:
+        await conn.close()
+    print(f"password of {args.username} changed; their sessions are ended")
+    return 0
+
+
+async def _disable(args: argparse.Namespace, dsn: str, disabled: bool) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        try:
+            await store.set_disabled(conn, args.username, disabled)
+        except store.UnknownUserError:
+            raise Refused(f"no user {args.username!r}") from None
+        await _audit(conn, "user_disable" if disabled else "user_enable", args.username)
+    finally:
+        await conn.close()
+    print(f"user {args.username} {'disabled' if disabled else 'enabled'}")
+    return 0
+
+
+async def _list(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        users = await store.list_users(conn)
+    finally:
+        await conn.close()
+    for user in users:
+        flags = (("disabled", user.disabled), ("dev-password", user.dev_default))
+        notes = [name for name, on in flags if on]
+        print(
+            f"{user.username}\t{user.role.value}\t{user.operator_id or '-'}\t"
+            f"{user.display_name or '-'}\t{' '.join(notes)}"
+        )
+    return 0

@@ -1,0 +1,142 @@
+"""What the console needs from the running centre, as a small Protocol, and its adapter over
+the ARI app (`SiagaApp`).
+
+Pages only ever talk to a `LiveCentre`: with the real app in `siaga run` and the integration
+tests, with a centre over the pure ACD core in the console's own tests. Records (dispositions,
+blocks, callbacks) go through `record()`, i.e. the app's journal, so the same ingest path
+derives the tables whether PostgreSQL is up or the journal is spooling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from ari_app.actor import ListenMode as AppListenMode
+from ari_app.app import CallbackUnavailableError, SiagaApp
+from db.events import RecordEvent
+from queues.snapshot import Snapshot
+
+
+class ListenMode(StrEnum):
+    LISTEN = "listen"  # hear both parties, nobody hears the supervisor
+    WHISPER = "whisper"  # the operator hears the supervisor, the caller does not
+    BARGE = "barge"  # all three talk
+
+
+class ActionUnavailableError(Exception):
+    """The running app does not offer this action (or not for this call right now)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call the app holds right now."""
+
+    call_id: str
+    caller_number: str
+    caller_name: str
+    category: str | None
+    state: str  # ari_app.call.CallState value: arrived, ivr, queued, offered, connected...
+    operator_id: str | None
+    flags: frozenset[str]
+    age_seconds: float  # since the arrival at Asterisk
+
+
+class LiveCentre(Protocol):
+    def snapshot(self) -> Snapshot: ...
+
+    def live_calls(self) -> Sequence[LiveCall]: ...
+
+    def operator_login(self, operator_id: str) -> None: ...
+
+    def operator_logout(self, operator_id: str) -> None: ...
+
+    def operator_pause(self, operator_id: str, reason: str) -> None: ...
+
+    def operator_ready(self, operator_id: str) -> None: ...
+
+    def record(self, event: RecordEvent) -> None:
+        """Append to the app's journal (never blocks, never raises on an outage)."""
+        ...
+
+    async def listen(self, supervisor: str, dial: str, call_id: str, mode: ListenMode) -> None:
+        """Ring `dial` (the supervisor's phone) and join it to the call in `mode`."""
+        ...
+
+    async def add_agency(self, call_id: str, agency: str, operator_id: str) -> None:
+        """Conference or transfer the call to an agency of siaga.toml ([[agencies]])."""
+        ...
+
+    async def call_back(self, operator_id: str, number: str, call_id: str) -> None:
+        """Ring the operator's phone, then `number` (a callback of abandoned call `call_id`);
+        the app records the callback's progress."""
+        ...
+
+
+def operator_call(centre: LiveCentre, operator_id: str) -> LiveCall | None:
+    """The call ringing or connected to this operator, if any."""
+    for call in centre.live_calls():
+        if call.operator_id == operator_id and call.state in ("offered", "connected"):
+            return call
+    return None
+
+
+class AppCentre:
+    """`LiveCentre` over the running `SiagaApp`."""
+
+    def __init__(self, app: SiagaApp) -> None:
+        self.app = app
+
+    def snapshot(self) -> Snapshot:
+        return self.app.snapshot()
+
+    def live_calls(self) -> list[LiveCall]:
+        now = self.app.clock()
+        return [
+            LiveCall(
+                call_id=actor.call_id,
+                caller_number=actor.channel.caller.number,
+                caller_name=actor.channel.caller.name,
+                category=actor.machine.category,
+                state=actor.machine.state.value,
+                operator_id=actor.machine.operator_id,
+                flags=frozenset(actor.machine.flags),
+                age_seconds=max(0.0, now - actor.arrival),
+            )
+            for actor in list(self.app.calls.values())
+        ]
+
+    def operator_login(self, operator_id: str) -> None:
+        self.app.operator_login(operator_id)
+
+    def operator_logout(self, operator_id: str) -> None:
+        self.app.operator_logout(operator_id)
+
+    def operator_pause(self, operator_id: str, reason: str) -> None:
+        self.app.operator_pause(operator_id, reason)
+
+    def operator_ready(self, operator_id: str) -> None:
+        self.app.operator_ready(operator_id)
+
+    def record(self, event: RecordEvent) -> None:
+        self.app.journal.write(event)
+
+    async def listen(self, supervisor: str, dial: str, call_id: str, mode: ListenMode) -> None:
+        try:
+            self.app.listen(call_id, dial, AppListenMode(mode.value))
+        except KeyError as exc:  # UnknownCallError: the call ended meanwhile
+            raise ActionUnavailableError(f"no live call {call_id}") from exc
+
+    async def add_agency(self, call_id: str, agency: str, operator_id: str) -> None:
+        try:
+            self.app.add_agency(call_id, agency)
+        except KeyError as exc:  # UnknownCallError, or an agency not in siaga.toml
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def call_back(self, operator_id: str, number: str, call_id: str) -> None:
+        try:
+            self.app.callback(call_id, number, operator_id)
+        except (CallbackUnavailableError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc

@@ -1,0 +1,267 @@
+// Siaga 112 console: renders the live board and the operator desk from server-sent events.
+// Every value from the server is set as text (textContent, attributes), never as HTML.
+"use strict";
+
+(function () {
+  const messages = JSON.parse(document.getElementById("messages").textContent);
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
+
+  function t(key) {
+    return Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+  }
+
+  function label(prefix, value) {
+    const key = prefix + value;
+    return Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : String(value);
+  }
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  function setText(id, text) {
+    const node = byId(id);
+    if (node && node.textContent !== text) node.textContent = text;
+  }
+
+  function clock(seconds) {
+    if (seconds === null || seconds === undefined) return "-";
+    const total = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(s).padStart(2, "0");
+  }
+
+  function flagsText(flags) {
+    return (flags || []).map((f) => label("flag.", f)).join(", ");
+  }
+
+  // A small form posting to `action` with the CSRF token and one button.
+  function actionForm(action, buttonText, fields) {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = action;
+    form.className = "inline";
+    const token = document.createElement("input");
+    token.type = "hidden";
+    token.name = "csrf";
+    token.value = csrf;
+    form.appendChild(token);
+    for (const [name, value] of Object.entries(fields || {})) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = name;
+      input.value = value;
+      form.appendChild(input);
+    }
+    const button = document.createElement("button");
+    button.textContent = buttonText;
+    form.appendChild(button);
+    return form;
+  }
+
+  // Updates a table body in place, one row per key: cells change as text, and a row's action
+  // cell is rebuilt only when its signature changes (a click is never lost to a re-render).
+  function syncRows(tbody, items, key, cells, actions) {
+    const existing = new Map();
+    for (const row of Array.from(tbody.rows)) existing.set(row.dataset.key, row);
+    const rows = items.map((item) => {
+      const k = key(item);
+      const texts = cells(item);
+      let row = existing.get(k);
+      if (!row) {
+        row = document.createElement("tr");
+        row.dataset.key = k;
+        for (let i = 0; i < texts.length + (actions ? 1 : 0); i++) {
+          row.appendChild(document.createElement("td"));
+        }
+      }
+      texts.forEach((text, i) => {
+        if (row.cells[i].textContent !== text) row.cells[i].textContent = text;
+      });
+      if (actions) {
+        const [signature, build] = actions(item);
+        const cell = row.cells[texts.length];
+        if (cell.dataset.signature !== signature) {
+          cell.dataset.signature = signature;
+          cell.replaceChildren(...build());
+        }
+      }
+      return row;
+    });
+    const sameOrder =
+      rows.length === tbody.rows.length && rows.every((row, i) => tbody.rows[i] === row);
+    if (!sameOrder) tbody.replaceChildren(...rows);
+  }
+
+  function live(url, render) {
+    const status = byId("board-status");
+    const source = new EventSource(url);
+    source.onmessage = (event) => {
+      if (status) status.hidden = true;
+      render(JSON.parse(event.data));
+    };
+    source.addEventListener("signed_out", () => {
+      source.close();
+      window.location.assign("/login");
+    });
+    source.onerror = () => {
+      if (status) status.hidden = false;
+    };
+  }
+
+  // -- the live board
+
+  function renderBoard(data) {
+    for (const node of document.querySelectorAll("#today [data-count]")) {
+      const value = String(data.today[node.dataset.count]);
+      if (node.textContent !== value) node.textContent = value;
+    }
+    syncRows(
+      byId("categories").tBodies[0],
+      data.categories,
+      (c) => c.code,
+      (c) => [
+        c.label,
+        String(c.waiting.length),
+        c.waiting.map((w) => clock(w.age) + (w.flags.length ? " (" + flagsText(w.flags) + ")" : "")).join(", "),
+        clock(c.longest),
+        (c.sl === null ? "-" : Math.round(100 * c.sl) + "%") +
+          " (" + t("board.target") + " " + c.target + " s)",
+      ],
+    );
+    const hasPhone = byId("live-calls").dataset.hasPhone === "yes";
+    syncRows(
+      byId("live-calls").tBodies[0],
+      data.calls,
+      (c) => c.call_id,
+      (c) => [
+        c.number || "-",
+        c.name || "",
+        c.category || "-",
+        label("call.", c.state),
+        c.operator || "",
+        clock(c.age),
+        flagsText(c.flags),
+      ],
+      (c) => [
+        c.state + (hasPhone ? "1" : "0"),
+        () =>
+          c.state === "connected" && hasPhone
+            ? ["listen", "whisper", "barge"].map((mode) =>
+                actionForm(
+                  "/board/calls/" + encodeURIComponent(c.call_id) + "/listen",
+                  t("board." + mode),
+                  { mode: mode },
+                ),
+              )
+            : [],
+      ],
+    );
+    syncRows(
+      byId("operators").tBodies[0],
+      data.operators,
+      (o) => o.id,
+      (o) => [
+        o.name,
+        label("state.", o.state) + (o.registered === false ? " · " + t("desk.unregistered") : ""),
+        clock(o.seconds),
+        o.state === "paused" ? label("pause.", o.reason) : "",
+      ],
+      (o) => [
+        o.state,
+        () => {
+          const base = "/board/operators/" + encodeURIComponent(o.id) + "/";
+          const forms = [];
+          if (o.state === "paused" || o.state === "wrap_up") forms.push(actionForm(base + "ready", t("board.ready")));
+          if (o.state !== "paused" && o.state !== "logged_out") forms.push(actionForm(base + "pause", t("board.pause")));
+          if (o.state !== "logged_out") forms.push(actionForm(base + "logout", t("board.logout")));
+          return forms;
+        },
+      ],
+    );
+  }
+
+  // -- the operator desk
+
+  let currentCall = null;
+  let historyKey = "";
+
+  function pendingText(pending) {
+    if (!pending) return "";
+    if (pending === "logout") return t("desk.pending") + ": " + t("desk.logout");
+    if (pending.startsWith("pause:")) {
+      return t("desk.pending") + ": " + t("desk.pause") + " (" + label("pause.", pending.slice(6)) + ")";
+    }
+    return "";
+  }
+
+  function renderDesk(data) {
+    const op = data.operator;
+    setText("op-state", label("state.", op ? op.state : "logged_out"));
+    setText("op-seconds", op ? clock(op.seconds) : "");
+    setText("op-reason", op && op.state === "paused" ? "(" + label("pause.", op.reason) + ")" : "");
+    setText("op-pending", op ? pendingText(op.pending) : "");
+    byId("op-unregistered").hidden = !op || op.registered;
+
+    const call = data.call;
+    byId("pop").hidden = !call;
+    byId("no-call").hidden = !!call;
+    if (!call) {
+      currentCall = null;
+      return;
+    }
+    if (call.call_id !== currentCall) {
+      byId("disposition").reset();
+      for (const input of document.querySelectorAll(".js-call-id")) input.value = call.call_id;
+      currentCall = call.call_id;
+      historyKey = "";
+    }
+    setText("pop-state", label("call.", call.state));
+    byId("pop-ended").hidden = call.live;
+    setText("pop-category", call.category);
+    setText("pop-number", call.number || "-");
+    setText("pop-name", call.name || "");
+    setText("pop-flags", flagsText(call.flags) || "-");
+    setText("pop-repeat", String(call.repeat_count));
+    byId("pop-blocked").hidden = !call.blocked;
+    const agencies = byId("agencies");
+    if (agencies) agencies.hidden = !(call.live && call.state === "connected");
+
+    const key = JSON.stringify(call.history);
+    if (key !== historyKey) {
+      historyKey = key;
+      const rows = call.history.map((h) => {
+        const row = document.createElement("tr");
+        for (const text of [
+          h.at,
+          h.category,
+          label("outcome.", h.outcome),
+          h.verdict ? label("verdict.", h.verdict) : "",
+          h.notes || "",
+        ]) {
+          const cell = document.createElement("td");
+          cell.textContent = text;
+          row.appendChild(cell);
+        }
+        return row;
+      });
+      if (!rows.length) {
+        const row = document.createElement("tr");
+        const cell = document.createElement("td");
+        cell.colSpan = 5;
+        cell.textContent = t("pop.no_history");
+        row.appendChild(cell);
+        rows.push(row);
+      }
+      byId("pop-history").tBodies[0].replaceChildren(...rows);
+    }
+  }
+
+  const page = document.body.dataset.page;
+  if (page === "board") live("/board/events", renderBoard);
+  if (page === "desk") live("/operator/events", renderDesk);
+})();

@@ -1,0 +1,143 @@
+"""Sign in, sign out, the language switch, the home redirect and the static files."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+
+from aiohttp import web
+
+from supervisor import store
+from supervisor.http import (
+    LANG_COOKIE,
+    PRE_CSRF_COOKIE,
+    SESSION_COOKIE,
+    client_of,
+    console_of,
+    form_of,
+    render,
+    require_session,
+    session_of,
+    set_cookie,
+)
+from supervisor.i18n import LANGUAGES
+from supervisor.roles import home_path
+from supervisor.security import (
+    hash_password,
+    needs_rehash,
+    new_token,
+    safe_next,
+    verify_password,
+)
+
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+
+def see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    if session is not None:
+        return see_other(home_path(session.user.role))
+    return render(
+        request, "login.html", next=safe_next(request.query.get("next")) or "", error=None
+    )
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    form = await form_of(request)
+    username = form.get("username", "").strip()[:64]
+    password = form.get("password", "")[:1024]
+    client = client_of(request)
+    target = safe_next(form.get("next"))
+
+    wait = console.limiter.retry_after(username, client)
+    if wait > 0:
+        await store.audit(
+            console.db, "login_throttled", username=username, role=None, client=client
+        )
+        response = render(
+            request, "login.html", status=429, next=target or "", error="login.throttled"
+        )
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+
+    found = await store.find_user(console.db, username) if username else None
+    stored = found[1] if found is not None and not found[0].disabled else None
+    ok = await asyncio.to_thread(verify_password, stored, password)
+    if not ok or found is None or stored is None:
+        console.limiter.failed(username, client)
+        await store.audit(console.db, "login_failed", username=username, role=None, client=client)
+        return render(request, "login.html", status=401, next=target or "", error="login.failed")
+
+    user = found[0]
+    console.limiter.succeeded(username)
+    if needs_rehash(stored):
+        await store.rehash_password(
+            console.db, user.user_id, await asyncio.to_thread(hash_password, password)
+        )
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        await store.delete_session(console.db, old)
+    token = new_token()
+    await store.create_session(
+        console.db, user.user_id, token, new_token(), console.settings.session_lifetime, client
+    )
+    await store.audit(
+        console.db, "login", username=user.username, role=user.role.value, client=client
+    )
+    response = see_other(target or home_path(user.role))
+    set_cookie(request, response, SESSION_COOKIE, token)
+    response.del_cookie(PRE_CSRF_COOKIE, path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = require_session(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await store.delete_session(console.db, token)
+    await store.audit(
+        console.db,
+        "logout",
+        username=session.user.username,
+        role=session.user.role.value,
+        client=client_of(request),
+    )
+    response = see_other("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def set_language(request: web.Request) -> web.StreamResponse:
+    form = await form_of(request)
+    lang = form.get("lang", "")
+    response = see_other(safe_next(form.get("next")) or "/")
+    if lang in LANGUAGES:
+        set_cookie(request, response, LANG_COOKIE, lang)
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    return see_other(home_path(require_session(request).user.role))
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    folder = resources.files("supervisor").joinpath("static")
+    if "/" in name or name.startswith(".") or suffix not in _STATIC_TYPES:
+        raise web.HTTPNotFound()
+    entry = folder.joinpath(name)
+    if not entry.is_file():
+        raise web.HTTPNotFound()
+    return web.Response(
+        body=entry.read_bytes(),
+        content_type=_STATIC_TYPES[suffix],
+        charset="utf-8" if suffix != ".svg" else None,
+        headers={"Cache-Control": "max-age=300"},
+    )

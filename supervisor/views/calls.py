@@ -1,0 +1,142 @@
+"""The call log: search, CSV export, a call's page with its timeline and dispositions, and its
+recording (supervisors only, every access audited)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from aiohttp import web
+
+from db.calllog import CallRow, call_timeline
+from db.events import Outcome, Verdict
+from supervisor import queries, store
+from supervisor.calllog import CSV_COLUMNS, SearchForm, csv_row, parse_search, valid_call_id
+from supervisor.http import client_of, console_of, render, require_session
+from supervisor.queries import FLAG_CHOICES
+from supervisor.roles import Permission, allowed
+
+PAGE_LIMIT = 500
+EXPORT_LIMIT = 100_000
+
+
+def _search(request: web.Request) -> SearchForm:
+    console = console_of(request)
+    user = require_session(request).user
+    own = None if allowed(user.role, Permission.CALLS_ALL) else (user.operator_id or "")
+    return parse_search(
+        request.query,
+        request.query.getall("flag", []),
+        console.zone,
+        categories=[c.code for c in console.config.categories],
+        operator=own,
+    )
+
+
+async def log(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    user = require_session(request).user
+    search = _search(request)
+    rows = await queries.search_calls(console.db, search.where, limit=PAGE_LIMIT)
+    return render(
+        request,
+        "calls.html",
+        rows=rows,
+        search=search,
+        own_only=not allowed(user.role, Permission.CALLS_ALL),
+        may_export=allowed(user.role, Permission.EXPORT),
+        categories=console.config.categories,
+        operators=console.config.operators,
+        outcomes=[o.value for o in Outcome],
+        verdicts=[v.value for v in Verdict],
+        flag_choices=FLAG_CHOICES,
+        query_string=request.query_string,
+        limit=PAGE_LIMIT,
+    )
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = require_session(request)
+    search = _search(request)
+    rows = await queries.search_calls(console.db, search.where, limit=EXPORT_LIMIT)
+    await store.audit(
+        console.db,
+        "calls_export",
+        username=session.user.username,
+        role=session.user.role.value,
+        client=client_of(request),
+        detail={"query": request.query_string, "rows": len(rows)},
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        writer.writerow(csv_row(row, console.zone))
+    stamp = console.now().strftime("%Y%m%d-%H%M%S")
+    return web.Response(
+        body=buffer.getvalue().encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="siaga-calls-{stamp}.csv"'},
+    )
+
+
+def recording_path(recordings_dir: Path | None, call_id: str) -> Path | None:
+    """The call's recording file if it exists (only for a safe call id)."""
+    if recordings_dir is None or not valid_call_id(call_id):
+        return None
+    path = recordings_dir / f"{call_id}.wav"
+    return path if path.is_file() else None
+
+
+async def _visible_call(request: web.Request, call_id: str) -> CallRow:
+    console = console_of(request)
+    user = require_session(request).user
+    row = await queries.get_call(console.db, call_id) if valid_call_id(call_id) else None
+    if row is None:
+        raise web.HTTPNotFound()
+    if not allowed(user.role, Permission.CALLS_ALL) and (
+        user.operator_id is None or row.operator_id != user.operator_id
+    ):
+        raise web.HTTPForbidden()
+    return row
+
+
+async def detail(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    user = require_session(request).user
+    row = await _visible_call(request, request.match_info["call_id"])
+    may_listen = allowed(user.role, Permission.RECORDINGS)
+    recording = recording_path(console.settings.recordings_dir, row.call_id) if may_listen else None
+    return render(
+        request,
+        "call.html",
+        call=row,
+        category=next((c for c in console.config.categories if c.code == row.category), None),
+        timeline=await call_timeline(console.db, row.call_id),
+        dispositions=await queries.dispositions(console.db, row.call_id),
+        may_listen=may_listen,
+        has_recording=recording is not None,
+    )
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = require_session(request)
+    row = await _visible_call(request, request.match_info["call_id"])
+    path = recording_path(console.settings.recordings_dir, row.call_id)
+    # Audited before anything is served, found or not: the audit must never miss a playback.
+    await store.audit(
+        console.db,
+        "recording_play",
+        username=session.user.username,
+        role=session.user.role.value,
+        target=row.call_id,
+        client=client_of(request),
+        detail={"found": path is not None, "range": request.headers.get("Range", "")},
+    )
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
