@@ -1,1 +1,9 @@
-"""FastAGI server: caller screening and operator feature codes."""
+"""FastAGI and AMI around the ARI app: what Asterisk asks or tells outside Stasis().
+
+- `server.AgiServer`: `screen` (caller screening before Stasis, records -> channel variables)
+  and `feature` (operator feature codes from the softphone -> the app's operator API).
+- `screening`, `features`: the pure rules behind them; `records`: their SQL.
+- `fallback.FallbackRecorder`: calls the dialplan fallback took while the app was away, from AMI;
+  `queuelog`: the same from Asterisk's queue_log, for the time the whole app was down.
+- `cli`: `siaga block`, `siaga unblock`, `siaga blocks`.
+"""

@@ -505,7 +505,9 @@ class CallMachine:
         commands: list[Command] = [*self._stop_playing()]
         return commands + [
             LeaveQueue(),
-            Record("call_ended", {"hangup_by": "system", "reason": "handed_to_fallback"}),
+            # Not an end: the dialplan fallback goes on with the call, and the fallback
+            # recorder (AMI) writes what happens next under the same call id.
+            Record("flag_set", {"flag": "handed_to_fallback"}),
             DestroyBridge(),
             ContinueToFallback(),
         ]

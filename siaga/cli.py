@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agi.cli import register as register_block_commands
 from db.cli import register as register_db_commands
 from siaga.config import Config, ConfigError, load_config
 from siaga.logging import configure_logging
@@ -147,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     pg.set_defaults(func=cmd_postgres)
 
     register_db_commands(sub, _dsn)
+    register_block_commands(
+        sub, _dsn, default_hours=lambda args: _config(args).screening.block_hours
+    )
     register_user_commands(sub, _dsn, _config)
     return parser
 

@@ -90,6 +90,13 @@ class ListenConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScreeningConfig:
+    block_hours: float = 24.0  # how long `siaga block` blocks by default
+    auto_block_pranks: int = 0  # block after this many prank verdicts in 24 h; 0 = never
+    history_days: int = 30  # prank/silent verdicts this recent flag the number
+
+
+@dataclass(frozen=True, slots=True)
 class AcdSettings:
     strategy: str = "longest_idle"
     ring_timeout_seconds: float = 20.0
@@ -170,6 +177,7 @@ class Config:
     categories: tuple[CategoryConfig, ...]
     ivr: IvrConfig
     agencies: tuple[AgencyConfig, ...] = field(default=())
+    screening: ScreeningConfig = field(default=ScreeningConfig())
 
     def category(self, code: str) -> CategoryConfig:
         for category in self.categories:
@@ -384,6 +392,19 @@ def _acd(t: _Table) -> AcdSettings:
     return result
 
 
+def _screening(t: _Table) -> ScreeningConfig:
+    d = ScreeningConfig()
+    auto = t.get("auto_block_pranks", int, d.auto_block_pranks)
+    t.check("auto_block_pranks", auto >= 0, "must be 0 (off) or more")
+    days = t.get("history_days", int, d.history_days)
+    t.check("history_days", 1 <= days <= 366, "must be between 1 and 366")
+    hours = _positive(t, "block_hours", d.block_hours)
+    t.check("block_hours", hours <= 24 * 366, "must be at most 8784 (a year)")
+    result = ScreeningConfig(block_hours=hours, auto_block_pranks=auto, history_days=days)
+    t.finish()
+    return result
+
+
 def _operator(t: _Table) -> OperatorConfig:
     op_id = t.get("id", str)
     t.check("id", _SIP_USER_RE.match(op_id) is not None, _SIP_USER_RULE)
@@ -522,6 +543,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         categories=tuple(categories),
         ivr=_ivr(root.table("ivr", required=True), {c.code for c in categories}),
         agencies=tuple(agencies),
+        screening=_screening(root.table("screening")),
     )
     root.finish()
     return config

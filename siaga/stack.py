@@ -10,9 +10,15 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import structlog
 
+from agi.fallback import FallbackRecorder
+from agi.queuelog import reconcile_queue_log
+from agi.screening import ScreeningSettings
+from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from db.cluster import PgCluster
 from db.migrate import migrate
@@ -110,9 +116,27 @@ async def run_stack(config: Config) -> int:
         writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
+        if config.asterisk.embedded:
+            # Calls the dialplan fallback took while this process was down: from queue_log.
+            queue_log = instance.outside(instance.layout.log_dir) / "queue_log"
+            since = datetime.now(UTC) - timedelta(days=7)
+            await reconcile_queue_log(queue_log, config, writer, since=since)
+        recorder = FallbackRecorder(config, writer)  # AMI: fallback calls from now on
+        await recorder.start()
+        stack.push_async_callback(recorder.stop)
+        pool = await asyncpg.create_pool(config.database.url, min_size=0, max_size=4)
+        stack.push_async_callback(pool.close)
         app = SiagaApp(config, writer, prompts_dir=prompts_dir)
         await app.start()
         stack.push_async_callback(app.stop)
+        screening = ScreeningSettings(
+            block_hours=config.screening.block_hours,
+            auto_block_pranks=config.screening.auto_block_pranks,
+            history_days=config.screening.history_days,
+        )
+        agi = AgiServer(config, pool, app, settings=screening, prompts_dir=prompts_dir)
+        await agi.start()
+        stack.push_async_callback(agi.stop)
 
         def health() -> Health:
             return Health(ari_connected=app.connected, database_reachable=writer.db_reachable)

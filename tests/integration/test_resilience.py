@@ -143,8 +143,8 @@ async def test_graceful_shutdown_hands_over_waiting_calls_and_lets_conversations
     await ari.hangup(next(iter(app.calls[talking].legs)))  # the operator finishes
     await asyncio.wait_for(drain, 10)
     assert (await records.final(talking))["outcome"] == "answered"
-    ended = await records.events(waiting, "call_ended")
-    assert [e["reason"] for e in ended] == ["handed_to_fallback"]
+    flags = await records.events(waiting, "flag_set")
+    assert [e["flag"] for e in flags] == ["handed_to_fallback"]
 
 
 async def test_hostile_caller_ids_are_stored_exactly_and_shown_harmlessly(

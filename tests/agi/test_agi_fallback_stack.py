@@ -1,0 +1,134 @@
+"""The dialplan fallback on the real stack, with the ARI app stopped: a SIP caller to 112 is
+answered and rings the operators' phones (queue siaga-fallback, ring-all); nobody answering
+sends the call to the partner centre. Every such call is recorded with flag `fallback`, from AMI
+while the recorder runs, or from Asterisk's queue_log at the next start."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from agi.fallback import FallbackRecorder, fact_id
+from agi.queuelog import reconcile_queue_log
+from db.writer import RecordWriter
+from siaga.sipp import Sipp, SippPhone, caller_scenario
+
+pytestmark = pytest.mark.integration
+
+
+def fresh_number() -> str:
+    return f"0814{uuid.uuid4().int % 10**8:08d}"
+
+
+@pytest.fixture
+async def recorder(stack_config, journal, asterisk):
+    recorder = FallbackRecorder(stack_config, journal)
+    await recorder.start()
+    await recorder.wait_connected(10)
+    yield recorder
+    await recorder.stop()
+
+
+async def in_database(writer: RecordWriter) -> None:
+    """Everything written is in PostgreSQL (under load a batch may go through the journal)."""
+    await writer.flush(timeout=10)
+    await writer.wait_replayed(timeout=20)
+
+
+async def ended_call(db, journal, number: str, wait, what: str) -> asyncpg.Record:
+    async def ended():
+        await journal.flush()
+        row = await db.fetchrow("SELECT * FROM calls WHERE caller_number = $1", number)
+        return row if row is not None and row["ended_at"] is not None else None
+
+    row: asyncpg.Record = await wait(ended, timeout=20, what=what)
+    return row
+
+
+async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
+    recorder, stack_config, asterisk, journal, records, db, wait, pg_dsn, tmp_path, idle_pbx
+):
+    operator = stack_config.operators[0]
+    phone = SippPhone(operator.sip_user, operator.sip_password, stack_config.asterisk.sip_port)
+    await phone.start()
+    number = fresh_number()
+    # Answered at once by the fallback; the prompt, the ring, a few seconds of talk, then BYE.
+    caller = Sipp(
+        caller_scenario(caller_id=number, delay_ms=500, hold_ms=11000),
+        stack_config.asterisk.sip_port,
+    )
+    await caller.start()
+    try:
+        await caller.wait(timeout=40)
+    finally:
+        await caller.stop()
+        await phone.unregister()
+        await phone.stop()
+    assert "INVITE" in phone.uas.messages(), "the operator's phone was rung"
+
+    # Recorded from AMI while it happened.
+    row = await ended_call(db, journal, number, wait, "the fallback call to end in the records")
+    assert "fallback" in row["flags"]
+    assert row["operator_id"] == "1001"
+    assert row["outcome"] == "answered"
+    assert row["hangup_by"] == "caller"
+    assert row["arrived_at"] < row["connected_at"] < row["ended_at"]
+    call_id = row["call_id"]
+
+    # The same call reconciled from queue_log into an empty database, as after a crash of the
+    # whole app: the same call, with the same facts.
+    queue_log = asterisk.outside(asterisk.layout.log_dir) / "queue_log"
+    fresh = RecordWriter(pg_dsn, tmp_path / "fresh.jsonl", batch_ms=50)
+    await fresh.start()
+    try:
+        assert await reconcile_queue_log(queue_log, stack_config, fresh) > 0
+        await in_database(fresh)
+    finally:
+        await fresh.close()
+    other = await asyncpg.connect(pg_dsn)
+    try:
+        again = await other.fetchrow("SELECT * FROM calls WHERE call_id = $1", call_id)
+    finally:
+        await other.close()
+    assert again is not None, "queue_log holds the call under the same id"
+    assert again["caller_number"] == number
+    assert "fallback" in again["flags"]
+    assert again["operator_id"] == "1001"
+    assert again["outcome"] == "answered"
+    assert again["hangup_by"] == "caller"
+
+    # Reconciling into the database the recorder wrote adds no second copy of any fact.
+    await in_database(journal)
+    before = await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1", call_id)
+    await reconcile_queue_log(queue_log, stack_config, journal)
+    await in_database(journal)
+    after = await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1", call_id)
+    assert after == before
+    arrived = await db.fetchval(
+        "SELECT event_id FROM call_events WHERE call_id = $1 AND kind = 'call_arrived'", call_id
+    )
+    assert arrived == fact_id(call_id, "arrived")
+
+
+async def test_nobody_answering_overflows_to_the_partner_centre(
+    recorder, stack_config, journal, db, wait, idle_pbx
+):
+    number = fresh_number()
+    # No operator's phone is registered: the queue times out, the partner answers (and talks 3 s).
+    caller = Sipp(
+        caller_scenario(caller_id=number, delay_ms=500, hold_ms=30000),
+        stack_config.asterisk.sip_port,
+    )
+    await caller.start()
+    try:
+        await caller.wait(timeout=60)
+    finally:
+        await caller.stop()
+
+    row = await ended_call(db, journal, number, wait, "the overflowed call to end in the records")
+    assert {"fallback", "overflow"} <= set(row["flags"])
+    assert row["agencies"] == ["overflow"]
+    assert row["outcome"] == "fallback"
+    assert row["operator_id"] is None
