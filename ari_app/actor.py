@@ -500,6 +500,10 @@ class CallActor:
                 self.timers.append(
                     loop.call_later(seconds, self.post, TimerFired(timer, generation))
                 )
+            case Requeue() if self.app.draining:
+                # Shutting down: no operator of ours will take it; the fallback will.
+                self.app.acd(acd.CallEnded(self.call_id))
+                self.post(HandOver())
             case Requeue():
                 self.app.acd(acd.CallEnded(self.call_id))
                 machine = self.machine

@@ -131,7 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--callers", type=int, default=20)
     sim.add_argument("--operators", type=int, default=5)
-    sim.add_argument("--talk", type=int, default=3, help="seconds each operator talks")
+    sim.add_argument(
+        "--talk",
+        type=int,
+        default=3,
+        help="seconds each operator talks (under 2 s counts as a phone answering and hanging up)",
+    )
     sim.add_argument("--rate", type=float, default=5.0, help="new callers per second")
     sim.add_argument(
         "--patience", type=float, default=60.0, help="seconds a caller waits before hanging up"

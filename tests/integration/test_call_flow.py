@@ -215,7 +215,7 @@ async def test_unregistered_operator_is_never_offered(start_app, stack_config, c
 async def test_twenty_sip_callers_five_operators_nobody_lost(
     start_app, stack_config, records, db, wait
 ):
-    app = await start_app(operators=simulated_team(5, "Local/talk-2@siaga-test"))
+    app = await start_app(operators=simulated_team(5, "Local/talk-3@siaga-test"))
     started_before = app.calls_started
     offers: list[str] = []
     overtaken: list[tuple[str, str]] = []

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 async def test_simulated_callers_all_reach_simulated_operators(provisioned):
     result = await simulate(
-        load_config(EXAMPLE), callers=6, operators=2, talk=1, rate=6, patience=40
+        load_config(EXAMPLE), callers=6, operators=2, talk=3, rate=6, patience=40
     )
     assert result["every_call_accounted_for"], result
     assert result["outcomes"] == {"answered": 6}
