@@ -94,29 +94,7 @@ async def list_calls(db: Queryable, where: CallFilter, *, limit: int = 1000) -> 
         Outcome(where.outcome).value if where.outcome else None,
         limit,
     )
-    return [
-        CallRow(
-            call_id=row["call_id"],
-            caller_number=row["caller_number"],
-            caller_name=row["caller_name"],
-            arrived_at=row["arrived_at"],
-            connected_at=row["connected_at"],
-            abandoned_at=row["abandoned_at"],
-            ended_at=row["ended_at"],
-            category=row["category"],
-            priority=row["priority"],
-            operator_id=row["operator_id"],
-            outcome=row["outcome"],
-            wait_seconds=_float(row["wait_seconds"]),
-            talk_seconds=_float(row["talk_seconds"]),
-            hangup_by=row["hangup_by"],
-            end_reason=row["end_reason"],
-            flags=tuple(row["flags"]),
-            agencies=tuple(row["agencies"]),
-            verdict=row["verdict"],
-        )
-        for row in rows
-    ]
+    return [call_row(row) for row in rows]
 
 
 async def call_timeline(db: Queryable, call_id: str) -> list[TimelineEntry]:
@@ -144,6 +122,30 @@ async def active_caller_flags(db: Queryable, number: str) -> list[CallerFlag]:
         number,
     )
     return [CallerFlag(**dict(row)) for row in rows]
+
+
+def call_row(row: Any) -> CallRow:
+    """A `calls` row (with the latest verdict as `verdict`) as a CallRow."""
+    return CallRow(
+        call_id=row["call_id"],
+        caller_number=row["caller_number"],
+        caller_name=row["caller_name"],
+        arrived_at=row["arrived_at"],
+        connected_at=row["connected_at"],
+        abandoned_at=row["abandoned_at"],
+        ended_at=row["ended_at"],
+        category=row["category"],
+        priority=row["priority"],
+        operator_id=row["operator_id"],
+        outcome=row["outcome"],
+        wait_seconds=_float(row["wait_seconds"]),
+        talk_seconds=_float(row["talk_seconds"]),
+        hangup_by=row["hangup_by"],
+        end_reason=row["end_reason"],
+        flags=tuple(row["flags"]),
+        agencies=tuple(row["agencies"]),
+        verdict=row["verdict"],
+    )
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -8,9 +8,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
-from db.calllog import CallerFlag, CallRow
+from db.calllog import CallerFlag, CallRow, call_row
 from db.reports import CallStats, Period, call_stats
 from supervisor.store import Db
 
@@ -98,35 +97,12 @@ async def search_calls(db: Db, where: LogFilter, *, limit: int = 500) -> list[Ca
         list(where.flags),
         limit,
     )
-    return [_call_row(row) for row in rows]
+    return [call_row(row) for row in rows]
 
 
 async def get_call(db: Db, call_id: str) -> CallRow | None:
     row = await db.fetchrow(_ONE, call_id)
-    return None if row is None else _call_row(row)
-
-
-def _call_row(row: Any) -> CallRow:
-    return CallRow(
-        call_id=row["call_id"],
-        caller_number=row["caller_number"],
-        caller_name=row["caller_name"],
-        arrived_at=row["arrived_at"],
-        connected_at=row["connected_at"],
-        abandoned_at=row["abandoned_at"],
-        ended_at=row["ended_at"],
-        category=row["category"],
-        priority=row["priority"],
-        operator_id=row["operator_id"],
-        outcome=row["outcome"],
-        wait_seconds=_float(row["wait_seconds"]),
-        talk_seconds=_float(row["talk_seconds"]),
-        hangup_by=row["hangup_by"],
-        end_reason=row["end_reason"],
-        flags=tuple(row["flags"]),
-        agencies=tuple(row["agencies"]),
-        verdict=row["verdict"],
-    )
+    return None if row is None else call_row(row)
 
 
 async def dispositions(db: Db, call_id: str) -> list[Disposition]:
