@@ -7,7 +7,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 
 from db.calllog import CallerFlag, CallRow, call_row
 from db.reports import CallStats, Period, call_stats
@@ -252,7 +251,3 @@ async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...])
     """The total first, then one row per category (report_calls of 003_reports.sql)."""
     stats = await call_stats(db, Period.day(day, tz), tz=tz, thresholds=thresholds or (10.0,))
     return [s for s in stats if s.scope in ("total", "category")]
-
-
-def _float(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
