@@ -327,7 +327,8 @@ class Acd:
 
     # ---- call events ---------------------------------------------------------------------
 
-    def _on_call_queued(self, event: CallQueued) -> None:
+    def _new_call(self, event: CallQueued | CallAdopted) -> _Call:
+        """Check a call entering the engine and build it (not yet stored)."""
         call_id = _check_id(event.call_id, "call_id")
         if not isinstance(event.category, str) or not self.config.has_category(event.category):
             raise UnknownCategory(f"call {call_id}: no category named {event.category!r}")
@@ -348,7 +349,7 @@ class Acd:
         priority = category.priority if event.priority is None else event.priority
         seq = next(self._call_seq)
         arrival = float(event.arrival)
-        call = _Call(
+        return _Call(
             call_id=call_id,
             category=category,
             priority=priority,
@@ -360,6 +361,10 @@ class Acd:
             category_since=arrival,
             visited={category.code},
         )
+
+    def _on_call_queued(self, event: CallQueued) -> None:
+        call = self._new_call(event)
+        call_id, arrival, seq = call.call_id, call.arrival, call.seq
         self._calls[call_id] = call
         escalation = self.config.escalation_after_seconds
         if escalation is not None:
@@ -405,36 +410,13 @@ class Acd:
             self._call_over(self._ops[call.operator_id], call)
 
     def _on_call_adopted(self, event: CallAdopted) -> None:
-        call_id = _check_id(event.call_id, "call_id")
-        if not isinstance(event.category, str) or not self.config.has_category(event.category):
-            raise UnknownCategory(f"call {call_id}: no category named {event.category!r}")
-        if not _is_time(event.arrival) or event.arrival > self._now:
-            raise InvalidEvent(f"call {call_id}: arrival must be a finite time before now")
-        if event.priority is not None:
-            _check_priority(event.priority, call_id)
-        if call_id in self._calls:
-            raise DuplicateCall(f"call {call_id} is already {self._calls[call_id].place}")
         op = self._logged_in(event.operator_id, "take an adopted call")
         if op.state is not _AVAILABLE:
-            raise InvalidEvent(f"operator {op.operator_id} is {op.state}, cannot take {call_id}")
-        category = self.config.category(event.category)
-        priority = category.priority if event.priority is None else event.priority
-        seq = next(self._call_seq)
-        arrival = float(event.arrival)
-        call = _Call(
-            call_id=call_id,
-            category=category,
-            priority=priority,
-            priority_explicit=event.priority is not None,
-            arrival=arrival,
-            seq=seq,
-            flags=frozenset(event.flags),
-            key=(priority, arrival, seq, call_id),
-            category_since=arrival,
-            visited={category.code},
-            place=CallPlace.CONNECTED,
-            operator_id=op.operator_id,
-        )
+            raise InvalidEvent(f"operator {op.operator_id} is {op.state}, cannot take a call")
+        call = self._new_call(event)
+        call.place = CallPlace.CONNECTED
+        call.operator_id = op.operator_id
+        call_id, category = call.call_id, call.category
         self._calls[call_id] = call
         op.answered_at = self._now
         op.handled_category = category.code

@@ -3,10 +3,15 @@ so that none of them collides with a running `make run`."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import shutil
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 
+from siaga.asterisk import AsteriskInstance
 from siaga.config import Config, ListenConfig, OperatorConfig
 from siaga.sipp import free_port
 
@@ -65,3 +70,18 @@ def simulated_operators(
     count: int, dial: str, prefix: str = "sim", skills: tuple[str, ...] = SIMULATED_SKILLS
 ) -> tuple[OperatorConfig, ...]:
     return tuple(simulated_operator(f"{prefix}{i}", dial, skills) for i in range(1, count + 1))
+
+
+@contextlib.contextmanager
+def running_asterisk(
+    root: Path, prompts: Path, name: str, config: Config
+) -> Iterator[AsteriskInstance]:
+    """An Asterisk instance of its own, started, then stopped and its folders removed."""
+    instance = AsteriskInstance(root, name, config)
+    instance.prepare(prompts)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)

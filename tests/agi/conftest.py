@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from agi.server import AgiServer
 from db.cluster import PgCluster
 from siaga.asterisk import AsteriskInstance
 from siaga.config import Config, load_config
-from siaga.sandbox import sandbox_config
+from siaga.sandbox import running_asterisk, sandbox_config
 
 # The shared stack fixtures, found by pytest under these names; `stack_dsn`, `stack_config`
 # and `asterisk` below replace theirs for this folder.
@@ -79,14 +78,8 @@ def stack_config(stack_dsn: str) -> Config:
 @pytest.fixture(scope="session")
 def asterisk(provisioned: tuple[Path, Path], stack_config: Config) -> Iterator[AsteriskInstance]:
     root, prompts = provisioned
-    instance = AsteriskInstance(root, f"agi-{os.getpid()}", stack_config)
-    instance.prepare(prompts)
-    instance.start()
-    try:
+    with running_asterisk(root, prompts, f"agi-{os.getpid()}", stack_config) as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from db.writer import RecordWriter
 from siaga.asterisk import AsteriskInstance
 from siaga.config import Config, load_config
 from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sandbox import sandbox_config
+from siaga.sandbox import running_asterisk, sandbox_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 STACK_DB = "siaga_stack"
@@ -64,14 +63,8 @@ def stack_config(stack_dsn: str) -> Config:
 @pytest.fixture(scope="session")
 def asterisk(provisioned: tuple[Path, Path], stack_config: Config) -> Iterator[AsteriskInstance]:
     root, prompts = provisioned
-    instance = AsteriskInstance(root, f"test-{os.getpid()}", stack_config)
-    instance.prepare(prompts)
-    instance.start()
-    try:
+    with running_asterisk(root, prompts, f"test-{os.getpid()}", stack_config) as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
