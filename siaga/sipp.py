@@ -55,6 +55,19 @@ _SDP = """v=0
       a=sendrecv"""
 
 
+# The answer to a request that ends the dialog (BYE): echo its headers, no body.
+_OK = """  <send><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]></send>
+"""
+
+
 def caller_scenario(
     *,
     number: str = "112",
@@ -112,16 +125,7 @@ def caller_scenario(
             f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE / "g711a.pcap"}"/></action></nop>\n'
         )
     steps.append(f"""  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <nop next="end"/>
+{_OK}  <nop next="end"/>
   <label id="hangup"/>
   <send retrans="500"><![CDATA[
       BYE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
@@ -240,15 +244,13 @@ def _dtmf_steps(digits: str, gap_ms: int) -> str:
 def answer_scenario(
     *,
     ring_ms: int = 200,
-    talk_ms: int = 0,
     respond: int = 200,
     digits: str = "",
     digits_after_ms: int = 1000,
 ) -> str:
-    """An operator's phone: rings, then answers (or answers `respond`, e.g. 486 busy, 603 reject).
-
-    talk_ms == 0: stays in the call until the far end hangs up. Otherwise hangs up after talk_ms.
-    """
+    """An operator's phone: rings, then answers (or answers `respond`, e.g. 486 busy, 603
+    reject) and stays in the call until the far end hangs up; `digits` are pressed after
+    `digits_after_ms` (feature keys such as *1)."""
     ringing = f"""  <recv request="INVITE" crlf="true"/>
   <send><![CDATA[
       SIP/2.0 180 Ringing
@@ -297,45 +299,9 @@ def answer_scenario(
     if digits:
         # Feature keys pressed on the operator's phone during the call (e.g. *1: police).
         answer += f'  <pause milliseconds="{digits_after_ms}"/>\n' + _dtmf_steps(digits, 400)
-    if talk_ms == 0:
-        ending = """  <recv request="BYE"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-</scenario>
-"""
-    else:
-        ending = f"""  <recv request="BYE" timeout="{talk_ms}" ontimeout="hangup"/>
-  <send><![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-    ]]></send>
-  <nop next="end"/>
-  <label id="hangup"/>
-  <send retrans="500"><![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-    ]]></send>
-  <recv response="200" crlf="true"/>
-  <label id="end"/>
-</scenario>
+    # Stays in the call until the far end hangs up.
+    ending = f"""  <recv request="BYE"/>
+{_OK}</scenario>
 """
     return _header("siaga operator answers") + ringing + answer + ending
 
