@@ -14,6 +14,9 @@ from siaga.sandbox import simulated_operators
 pytestmark = pytest.mark.integration
 
 
+OUTAGE_SECONDS = 60
+
+
 def team(count: int) -> tuple[OperatorConfig, ...]:
     return simulated_operators(
         count, "Local/operator@siaga-test", prefix="op", skills=("medical", "fire")
@@ -279,11 +282,14 @@ async def test_database_outage_under_load_loses_nothing(
         for i in range(4):
             placed.append(await callers.call(number=f"081600000{i}", digits="1", delay=0.2, hold=4))
         await asyncio.to_thread(own_pg_cluster.stop, "immediate")
-        for i in range(4, 12):  # calls arrive, are answered and end while the database is down
+        down_since = asyncio.get_running_loop().time()
+        # For a full minute, calls arrive, are answered and end while the database is down.
+        for i in range(4, 4 + OUTAGE_SECONDS // 5):
             placed.append(
-                await callers.call(number=f"081600000{i:02d}", digits="1", delay=0.2, hold=2)
+                await callers.call(number=f"08160000{i:02d}", digits="1", delay=0.2, hold=2)
             )
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(5)
+        assert asyncio.get_running_loop().time() - down_since >= OUTAGE_SECONDS
 
         async def spooling():
             return not writer.db_reachable and writer.spooled > 0
