@@ -347,6 +347,12 @@ class CallActor:
                 try:
                     await self._execute(command)
                 except (AriNotFound, AriNotInStasis, AriUnprocessable) as exc:
+                    if isinstance(command, BridgeOperator):
+                        # The operator's leg vanished before it joined: not a conversation
+                        # (nothing recorded as connected); the caller goes back in line.
+                        self.log.info("call.operator_gone_before_bridge", status=exc.status)
+                        pending.append(HungUp(Party.OPERATOR, "gone", at=self.app.clock()))
+                        break
                     if not isinstance(command, ON_THE_CALLERS_CHANNEL):
                         # A recording, music or an agency leg failing is no reason to drop
                         # a 112 caller.

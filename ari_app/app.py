@@ -51,6 +51,7 @@ from siaga.config import Config, OperatorConfig
 log = structlog.get_logger(__name__)
 
 
+ARI_CONNECTIONS = 200
 LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback")
 
 
@@ -150,7 +151,9 @@ class SiagaApp:
         ari = AriConfig(
             username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
         )
-        self._session = aiohttp.ClientSession()
+        # Well below Asterisk's HTTP session limit (http.conf), so a burst queues here
+        # instead of Asterisk dropping connections.
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=ARI_CONNECTIONS))
         self._rest = AriRest.from_session(self._session, ari)
         self.acd_engine = Acd(acd_config(self.config), self.clock())
         if self.config.acd.login_on_start:

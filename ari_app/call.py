@@ -28,6 +28,7 @@ CANNOT_SPEAK_WINDOW = 3.0
 CANNOT_SPEAK_PRIORITY = 0
 SCREENED_CATEGORY = "screened"
 GHOST_ANSWER_SECONDS = 2.0
+IVR_GUARD_SECONDS = 90.0  # a language switch and a sub-menu, prompts and timeouts, fit in it
 POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (siaga/provision.py)
 
 
@@ -47,6 +48,9 @@ class CallState(enum.StrEnum):
 
 class Timer(enum.StrEnum):
     IVR_TIMEOUT = "ivr_timeout"
+    # A prompt that fails or never reports its end must not keep a silent caller in the menus
+    # for ever: from the call's start, however its prompts fare, IVR_GUARD_SECONDS at most.
+    IVR_GUARD = "ivr_guard"
 
 
 class Party(enum.StrEnum):
@@ -471,7 +475,8 @@ class CallMachine:
                 else self.config.ivr.no_input
             )
             return commands + self._classified(Classified(category, frozenset()), "blocked")
-        return commands + self._play_menu(self.ivr.start())
+        guard = StartTimer(Timer.IVR_GUARD, IVR_GUARD_SECONDS, self._arm(Timer.IVR_GUARD))
+        return [*commands, *self._play_menu(self.ivr.start()), guard]
 
     def _adopted(self, event: Adopted) -> list[Command]:
         if self.state is not CallState.ARRIVED:
@@ -555,7 +560,10 @@ class CallMachine:
         if event.generation != self._armed.get(event.timer):
             return []  # cancelled or superseded: a digit or a new prompt came first
         del self._armed[event.timer]
-        if event.timer is Timer.IVR_TIMEOUT and self.state is CallState.IVR and self.ivr:
+        if event.timer in (Timer.IVR_TIMEOUT, Timer.IVR_GUARD) and (
+            self.state is CallState.IVR and self.ivr
+        ):
+            self._armed.clear()
             steps_before = len(self.ivr.steps)
             outcome = self.ivr.timed_out()
             commands = self._steps(self.ivr.steps[steps_before:])
@@ -752,6 +760,7 @@ class CallMachine:
         operator_id, self.operator_id = self.operator_id, None
         self.operator_present = False
         self.connected_at = None
+        self.recording = False  # a live recording goes on; a new one only if it had not begun
         self.state = CallState.QUEUED
         self.moh = True
         return [

@@ -145,6 +145,7 @@ def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
         CreateBridge(),
         EnableTalkDetect(),
         Play(pid(1), ("main",), ID),
+        StartTimer(Timer.IVR_GUARD, 90.0, 1),
     ]
     assert m.state is CallState.IVR
     assert m.playing == pid(1)
@@ -162,13 +163,13 @@ def test_blocked_caller_is_warned_and_queued_last_never_dropped() -> None:
 
 def test_started_in_the_callers_last_language() -> None:
     commands = started(machine(), language=EN)
-    assert commands[-1] == Play(pid(1), ("main",), EN)
+    assert commands[-2] == Play(pid(1), ("main",), EN)
 
 
 def test_centre_language_is_the_default() -> None:
     config = dataclasses.replace(CONFIG, centre=dataclasses.replace(CONFIG.centre, language="en"))
     commands = started(machine(config))
-    assert commands[-1] == Play(pid(1), ("main",), EN)
+    assert commands[-2] == Play(pid(1), ("main",), EN)
 
 
 def test_a_second_started_changes_nothing() -> None:
@@ -178,9 +179,21 @@ def test_a_second_started_changes_nothing() -> None:
     assert m.playing == pid(1)
 
 
-def test_no_timer_runs_while_the_menu_plays() -> None:
+def test_no_timeout_runs_while_the_menu_plays_only_the_guard() -> None:
     commands = started(machine())
-    assert not [c for c in commands if isinstance(c, StartTimer)]
+    timers = [c for c in commands if isinstance(c, StartTimer)]
+    assert [t.timer for t in timers] == [Timer.IVR_GUARD]
+
+
+def test_a_menu_whose_prompt_never_ends_still_reaches_a_human() -> None:
+    # The prompt failed and no PlaybackFinished ever comes: the guard routes the silent caller.
+    m = machine()
+    guard = next(c for c in started(m) if isinstance(c, StartTimer))
+    commands = m.handle(TimerFired(Timer.IVR_GUARD, guard.generation))
+    assert m.state is CallState.QUEUED
+    assert Enqueue("general", CONFIG.category("general").priority, frozenset({"silent"})) in (
+        commands
+    )
 
 
 # ---- barge-in, timer, prompts -------------------------------------------------------------

@@ -413,7 +413,9 @@ def check_ivr_timer(trace: Trace) -> None:
     armed: int | None = None
     generations: list[int] = []
     for s in trace.steps:
-        starts = [c for c in s.commands if isinstance(c, StartTimer)]
+        starts = [
+            c for c in s.commands if isinstance(c, StartTimer) and c.timer is Timer.IVR_TIMEOUT
+        ]
         no_input = any(
             isinstance(c, Record) and c.kind == "ivr_step" and c.data["input"] == "no_input"
             for c in s.commands

@@ -1,0 +1,380 @@
+"""The real stack for the stack benchmark: a PostgreSQL cluster in a temporary folder, an
+Asterisk instance of the benchmark's own (bench-<pid>, free ports, 127.0.0.1 only), the extra
+dialplan and queues the app_queue side needs, an AMI observer, and /proc readings.
+
+Both systems under test ring the same simulated operators: `Local/<n>@siaga-bench-op`, which
+rings BENCH_RING s, answers, talks BENCH_TALK s plus a random part of up to BENCH_JITTER_MS
+ms, and hangs up (globals set per phase). The
+app_queue side's callers go to `siaga-bench-queue`, whose extension is the queue's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import resource
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from db.cluster import PgCluster
+from db.migrate import migrate
+from siaga.asterisk import AsteriskInstance
+from siaga.config import CategoryConfig, Config, ListenConfig, OperatorConfig, load_config
+from siaga.provision import ensure_asterisk_root, render_prompts
+from siaga.sipp import free_port
+
+log = structlog.get_logger(__name__)
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "siaga.toml"
+OPERATOR_CONTEXT = "siaga-bench-op"
+QUEUE_CONTEXT = "siaga-bench-queue"
+CALLER_ENDPOINT = "Local/caller@siaga-test"
+# Durable settings (fsync and synchronous_commit on, as in production).
+PG_SETTINGS = {"shared_buffers": "128MB", "max_connections": "40"}
+
+EXTRA_DIALPLAN = f"""
+; ---- appended by the benchmark (bench/stack_env.py) ----
+[globals]
+BENCH_RING=0.2
+BENCH_TALK=1
+BENCH_JITTER_MS=0
+
+[{OPERATOR_CONTEXT}]
+; A simulated operator's phone, the same for Siaga and app_queue.
+exten => _X!,1,Ringing()
+ same => n,Wait(${{BENCH_RING}})
+ same => n,Answer()
+ ; Talk times vary: BENCH_TALK s plus up to BENCH_JITTER_MS ms, at random.
+ same => n,Wait($[${{BENCH_TALK}} + ${{RAND(0,${{BENCH_JITTER_MS}})}} / 1000])
+ same => n,Hangup()
+
+[{QUEUE_CONTEXT}]
+; Plain app_queue: answer and queue; the extension is the queue's name.
+exten => _b.,1,Answer()
+ same => n,Queue(${{EXTEN}})
+ same => n,Hangup()
+"""
+
+
+def queue_name(operators: int) -> str:
+    return f"bench-{operators}"
+
+
+def queue_section(operators: int) -> str:
+    members = "\n".join(
+        f"member => Local/{i}@{OPERATOR_CONTEXT},0,op{i}" for i in range(1, operators + 1)
+    )
+    return f"""
+[{queue_name(operators)}]
+strategy = leastrecent
+timeout = 15
+retry = 1
+wrapuptime = 0
+ringinuse = no
+autofill = yes
+joinempty = yes
+leavewhenempty = no
+announce-frequency = 0
+periodic-announce-frequency = 0
+announce-holdtime = no
+announce-position = no
+reportholdtime = no
+musicclass = default
+{members}
+"""
+
+
+def _tcp_port() -> int:
+    return free_port(socket.SOCK_STREAM)
+
+
+def base_config() -> Config:
+    """siaga.toml with ports of the benchmark's own (everything on 127.0.0.1)."""
+    base = load_config(EXAMPLE)
+    rtp = 40000 + (os.getpid() % 200) * 100
+    asterisk = dataclasses.replace(
+        base.asterisk,
+        ari_url=f"http://127.0.0.1:{_tcp_port()}",
+        ami_port=_tcp_port(),
+        sip_port=free_port(),
+        rtp_start=rtp,
+        rtp_end=rtp + 99,
+    )
+    return dataclasses.replace(
+        base,
+        asterisk=asterisk,
+        web=ListenConfig("127.0.0.1", _tcp_port()),
+        agi=ListenConfig("127.0.0.1", _tcp_port()),
+    )
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """What the app process needs to build its configuration (passed as JSON)."""
+
+    ari_url: str
+    ami_port: int
+    sip_port: int
+    rtp_start: int
+    database_url: str
+    prompts_dir: str
+    operators: int
+    spool: str
+    timeline: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def app_config(spec: AppSpec) -> Config:
+    """The app's configuration: simulated operators with every skill, no wrap-up."""
+    base = load_config(EXAMPLE)
+    skills = {c.skill: 1 for c in base.categories}
+    operators = tuple(
+        OperatorConfig(
+            id=f"op{i}",
+            name=f"Bench {i}",
+            sip_user=f"bench{i}",
+            sip_password="bench-operator",
+            skills=skills,
+            dial=f"Local/{i}@{OPERATOR_CONTEXT}",
+        )
+        for i in range(1, spec.operators + 1)
+    )
+    categories: tuple[CategoryConfig, ...] = tuple(
+        dataclasses.replace(c, wrap_up_seconds=0.0) for c in base.categories
+    )
+    asterisk = dataclasses.replace(
+        base.asterisk,
+        ari_url=spec.ari_url,
+        ami_port=spec.ami_port,
+        sip_port=spec.sip_port,
+        rtp_start=spec.rtp_start,
+        rtp_end=spec.rtp_start + 99,
+    )
+    return dataclasses.replace(
+        base,
+        operators=operators,
+        categories=categories,
+        asterisk=asterisk,
+        database=dataclasses.replace(base.database, url=spec.database_url, embedded=False),
+        acd=dataclasses.replace(base.acd, ring_timeout_seconds=15.0),
+    )
+
+
+@dataclass
+class BenchStack:
+    """PostgreSQL + Asterisk for one benchmark run; `close()` stops both, whatever happened."""
+
+    config: Config
+    queue_sizes: tuple[int, ...]
+    http_sessionlimit: int | None = None  # None: Asterisk's default (100), as shipped
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-bench-")))
+    cluster: PgCluster | None = None
+    asterisk: AsteriskInstance | None = None
+
+    @property
+    def dsn(self) -> str:
+        if self.cluster is None:
+            raise RuntimeError("BenchStack.start() first")
+        return self.cluster.dsn
+
+    async def start(self) -> None:
+        os.chmod(self.folder, 0o755)  # PostgreSQL runs as `postgres` when we are root
+        _raise_file_limit()
+        port = free_port(socket.SOCK_STREAM)
+        self.cluster = PgCluster(self.folder / "pg", port, settings=PG_SETTINGS)
+        await asyncio.to_thread(self.cluster.start)
+        await migrate(self.cluster.dsn)
+        root = await asyncio.to_thread(ensure_asterisk_root)
+        prompts = await asyncio.to_thread(render_prompts)
+        self.asterisk = AsteriskInstance(root, f"bench-{os.getpid()}", self.config)
+        await asyncio.to_thread(self.asterisk.prepare, prompts)
+        self._write_bench_config(self.asterisk)
+        await asyncio.to_thread(self.asterisk.start)
+
+    def _write_bench_config(self, instance: AsteriskInstance) -> None:
+        etc = instance.outside(instance.layout.etc_dir)
+        with (etc / "extensions.conf").open("a", encoding="utf-8") as out:
+            out.write(EXTRA_DIALPLAN)
+        with (etc / "queues.conf").open("a", encoding="utf-8") as out:
+            for size in sorted(set(self.queue_sizes)):
+                out.write(queue_section(size))
+        if self.http_sessionlimit is not None:
+            with (etc / "http.conf").open("a", encoding="utf-8") as out:
+                out.write(f"sessionlimit = {self.http_sessionlimit}\n")
+        with (etc / "modules.conf").open("a", encoding="utf-8") as out:
+            out.write("load = func_rand.so ; the benchmark's random talk times\n")
+        manager = etc / "manager.conf"
+        text = manager.read_text(encoding="utf-8")
+        # Asterisk's own clock on every AMI event: both systems are timed by the same observer.
+        manager.write_text(text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1))
+
+    def set_operator_times(self, ring: float, talk: float, jitter: float = 0.0) -> None:
+        """Ring `ring` s, talk `talk` s plus a random 0..`jitter` s (Asterisk's RAND)."""
+        if self.asterisk is None:
+            raise RuntimeError("BenchStack.start() first")
+        self.asterisk.cli(f"dialplan set global BENCH_RING {ring}")
+        self.asterisk.cli(f"dialplan set global BENCH_TALK {talk}")
+        self.asterisk.cli(f"dialplan set global BENCH_JITTER_MS {int(jitter * 1000)}")
+
+    def hang_up_all(self) -> None:
+        if self.asterisk is not None and self.asterisk.running_pid() is not None:
+            with contextlib.suppress(Exception):
+                self.asterisk.cli("channel request hangup all", timeout=30)
+
+    def close(self) -> None:
+        try:
+            if self.asterisk is not None:
+                self.asterisk.stop()
+                shutil.rmtree(self.asterisk.outside(self.asterisk.layout.base), ignore_errors=True)
+        finally:
+            try:
+                if self.cluster is not None:
+                    self.cluster.stop("immediate")
+            finally:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _raise_file_limit() -> None:
+    """Hundreds of bridges and timers: Asterisk (our child) inherits the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ---- AMI observer -------------------------------------------------------------------------
+
+WATCHED = ("Newchannel", "Hangup", "DialBegin", "BridgeEnter", "QueueCallerJoin")
+
+
+@dataclass(frozen=True, slots=True)
+class AmiEvent:
+    name: str
+    at: float  # Asterisk's wall clock (timestampevents), seconds since the epoch
+    uniqueid: str
+    channel: str
+    dest_uniqueid: str = ""
+    dest_channel: str = ""
+
+
+class AmiObserver:
+    """Reads AMI events (Asterisk's timestamps) for both systems: the same yardstick."""
+
+    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+        self.host, self.port, self.user, self.secret = host, port, user, secret
+        self.events: list[AmiEvent] = []
+        self.alive: set[str] = set()  # channels created and not hung up yet
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def start(self) -> None:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        self._writer = writer
+        await reader.readline()  # banner
+        self._send(
+            {
+                "Action": "Login",
+                "Username": self.user,
+                "Secret": self.secret,
+                "Events": "call,agent",
+            }
+        )
+        self._send(
+            {"Action": "Filter", "Operation": "Add", "Filter": "Event: (" + "|".join(WATCHED) + ")"}
+        )
+        await writer.drain()
+        self._task = asyncio.get_running_loop().create_task(self._read(reader))
+
+    def _send(self, fields: dict[str, str]) -> None:
+        assert self._writer is not None
+        text = "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+        self._writer.write(text.encode())
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        block: dict[str, str] = {}
+        while True:
+            raw = await reader.readline()
+            if not raw:
+                return
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            if line:
+                key, _, value = line.partition(": ")
+                block.setdefault(key, value)
+                continue
+            name = block.get("Event", "")
+            if name == "Newchannel":
+                self.alive.add(block.get("Uniqueid", ""))
+            elif name == "Hangup":
+                self.alive.discard(block.get("Uniqueid", ""))
+            if name in WATCHED:
+                self.events.append(
+                    AmiEvent(
+                        name=name,
+                        at=float(block.get("Timestamp", "0") or 0) or time.time(),
+                        uniqueid=block.get("Uniqueid", ""),
+                        channel=block.get("Channel", ""),
+                        dest_uniqueid=block.get("DestUniqueid", ""),
+                        dest_channel=block.get("DestChannel", ""),
+                    )
+                )
+            elif block.get("Response") == "Error":
+                log.warning("ami.error", message=block.get("Message"))
+            block = {}
+
+    def since(self, start: float) -> list[AmiEvent]:
+        return [e for e in self.events if e.at >= start]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+
+
+# ---- /proc readings -----------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
