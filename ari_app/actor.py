@@ -540,6 +540,9 @@ class CallActor:
                 await rest.set_variable(
                     self.call_id, QUEUE_VARIABLE, encode_queue_state(category, priority, flags)
                 )
+                # Talk detection only tells `spoke` from `silent` in the menus; it runs a DSP
+                # on every audio frame, so it stops once the call is queued.
+                await rest.set_variable(self.call_id, "TALK_DETECT(remove)", "")
             case ChangePriority(priority=priority):
                 await rest.set_variable(
                     self.call_id,
