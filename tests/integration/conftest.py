@@ -163,7 +163,7 @@ def callers(ari: AriRest, stack_config: Config) -> Callers:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, what: str = "condition"
+    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str = "condition"
 ) -> Any:
     """Poll until predicate() is truthy; fail with `what` when it never is."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -220,7 +220,7 @@ class Records:
             for r in rows
         ]
 
-    async def final(self, call_id: str, timeout: float = 20.0) -> asyncpg.Record:
+    async def final(self, call_id: str, timeout: float = 30.0) -> asyncpg.Record:
         """The call's row once it is no longer ongoing."""
 
         async def done() -> asyncpg.Record | None:
