@@ -12,33 +12,43 @@ from typing import Any
 from db.events import JSON, Outcome
 from db.reports import Queryable
 
-_CALLS = """
+_SELECT = """
 SELECT c.call_id, c.caller_number, c.caller_name, c.arrived_at, c.connected_at, c.abandoned_at,
        c.ended_at, c.category, c.priority, c.operator_id, c.outcome, c.wait_seconds,
        c.talk_seconds, c.hangup_by, c.end_reason, c.flags, c.agencies, v.verdict
 FROM calls c
 LEFT JOIN call_verdicts v USING (call_id)
-WHERE ($1::timestamptz IS NULL OR c.arrived_at >= $1)
+"""
+_ONE = _SELECT + "WHERE c.call_id = $1"
+_CALLS = (
+    _SELECT
+    + """WHERE ($1::timestamptz IS NULL OR c.arrived_at >= $1)
   AND ($2::timestamptz IS NULL OR c.arrived_at < $2)
   AND ($3::text IS NULL OR strpos(c.caller_number, $3) > 0)
   AND ($4::text IS NULL OR c.category = $4)
   AND ($5::text IS NULL OR c.operator_id = $5)
   AND ($6::text IS NULL OR c.outcome = $6)
+  AND ($7::text IS NULL OR v.verdict = $7)
+  AND c.flags @> $8::text[]
 ORDER BY c.arrived_at DESC NULLS LAST, c.call_id
-LIMIT $7
+LIMIT $9
 """
+)
 
 
 @dataclass(frozen=True)
 class CallFilter:
-    """All given conditions must hold; `number` matches any part of the number as received."""
+    """All given conditions must hold; `number` matches any part of the number as received;
+    `flags`: every listed flag is on the call."""
 
     since: datetime | None = None
     until: datetime | None = None
     number: str | None = None
     category: str | None = None
     operator: str | None = None
-    outcome: Outcome | None = None
+    outcome: str | None = None
+    verdict: str | None = None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,9 +102,16 @@ async def list_calls(db: Queryable, where: CallFilter, *, limit: int = 1000) -> 
         where.category,
         where.operator,
         Outcome(where.outcome).value if where.outcome else None,
+        where.verdict,
+        list(where.flags),
         limit,
     )
     return [call_row(row) for row in rows]
+
+
+async def get_call(db: Queryable, call_id: str) -> CallRow | None:
+    rows = await db.fetch(_ONE, call_id)
+    return call_row(rows[0]) if rows else None
 
 
 async def call_timeline(db: Queryable, call_id: str) -> list[TimelineEntry]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from db.calllog import CallRow
+from db.calllog import CallFilter, CallRow
 from db.events import Outcome, Verdict
-from supervisor.queries import FLAG_CHOICES, LogFilter
+from supervisor.queries import FLAG_CHOICES
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?[0-9][0-9 .]*$")
@@ -42,7 +42,7 @@ class SearchForm:
 
     values: Mapping[str, str]
     flags: tuple[str, ...]
-    where: LogFilter
+    where: CallFilter
     invalid: bool
 
 
@@ -91,7 +91,7 @@ def parse_search(
         return value
 
     chosen_flags = tuple(sorted({f for f in flags if f in FLAG_CHOICES}))
-    where = LogFilter(
+    where = CallFilter(
         since=since,
         until=until,
         number=values["number"] or None,

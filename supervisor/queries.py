@@ -8,49 +8,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from db.calllog import CallerFlag, CallRow, call_row
+from db.calllog import CallerFlag, CallRow, get_call
 from db.reports import CallStats, Period, call_stats
 from supervisor.store import Db
 
 BLOCK_FLAG = "blocked"  # caller_flags.flag of a block (screening marks such calls "blocked")
 FLAG_CHOICES = ("silent", "cannot_speak", "repeat", "blocked", "fallback", "overflow")
-
-_SELECT = """
-SELECT c.call_id, c.caller_number, c.caller_name, c.arrived_at, c.connected_at, c.abandoned_at,
-       c.ended_at, c.category, c.priority, c.operator_id, c.outcome, c.wait_seconds,
-       c.talk_seconds, c.hangup_by, c.end_reason, c.flags, c.agencies, v.verdict
-FROM calls c
-LEFT JOIN call_verdicts v USING (call_id)
-"""
-_ONE = _SELECT + "WHERE c.call_id = $1"
-_LOG = (
-    _SELECT
-    + """WHERE ($1::timestamptz IS NULL OR c.arrived_at >= $1)
-  AND ($2::timestamptz IS NULL OR c.arrived_at < $2)
-  AND ($3::text IS NULL OR strpos(c.caller_number, $3) > 0)
-  AND ($4::text IS NULL OR c.category = $4)
-  AND ($5::text IS NULL OR c.operator_id = $5)
-  AND ($6::text IS NULL OR c.outcome = $6)
-  AND ($7::text IS NULL OR v.verdict = $7)
-  AND c.flags @> $8::text[]
-ORDER BY c.arrived_at DESC NULLS LAST, c.call_id
-LIMIT $9
-"""
-)
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    """All given conditions hold; `flags`: every listed flag is on the call."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    number: str | None = None
-    category: str | None = None
-    operator: str | None = None
-    outcome: str | None = None
-    verdict: str | None = None
-    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,27 +44,6 @@ class Callback:
     status: str
     owner: str | None
     called_again: bool  # the number got through to an operator since
-
-
-async def search_calls(db: Db, where: LogFilter, *, limit: int = 500) -> list[CallRow]:
-    rows = await db.fetch(
-        _LOG,
-        where.since,
-        where.until,
-        where.number,
-        where.category,
-        where.operator,
-        where.outcome,
-        where.verdict,
-        list(where.flags),
-        limit,
-    )
-    return [call_row(row) for row in rows]
-
-
-async def get_call(db: Db, call_id: str) -> CallRow | None:
-    row = await db.fetchrow(_ONE, call_id)
-    return None if row is None else call_row(row)
 
 
 async def dispositions(db: Db, call_id: str) -> list[Disposition]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from db import calllog as calllog_db
 from db.calllog import CallRow, call_timeline
 from db.events import Outcome, Verdict
 from supervisor import queries, store
@@ -38,7 +39,7 @@ async def log(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     user = require_session(request).user
     search = _search(request)
-    rows = await queries.search_calls(console.db, search.where, limit=PAGE_LIMIT)
+    rows = await calllog_db.list_calls(console.db, search.where, limit=PAGE_LIMIT)
     return render(
         request,
         "calls.html",
@@ -60,7 +61,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     session = require_session(request)
     search = _search(request)
-    rows = await queries.search_calls(console.db, search.where, limit=EXPORT_LIMIT)
+    rows = await calllog_db.list_calls(console.db, search.where, limit=EXPORT_LIMIT)
     await store.audit(
         console.db,
         "calls_export",
@@ -94,7 +95,7 @@ def recording_path(recordings_dir: Path | None, call_id: str) -> Path | None:
 async def _visible_call(request: web.Request, call_id: str) -> CallRow:
     console = console_of(request)
     user = require_session(request).user
-    row = await queries.get_call(console.db, call_id) if valid_call_id(call_id) else None
+    row = await calllog_db.get_call(console.db, call_id) if valid_call_id(call_id) else None
     if row is None:
         raise web.HTTPNotFound()
     if not allowed(user.role, Permission.CALLS_ALL) and (
