@@ -100,12 +100,12 @@ async def test_operator_adds_agency_with_star_1_from_the_phone(
         call_id = await callers.call(number="0812555222", digits="1", delay=0.3, hold=60)
 
         async def joined():
-            actor = app.calls.get(call_id)
-            return actor is not None and "fire" in actor.machine.agencies
+            # The record is written once the agency's leg is in the bridge.
+            return await records.events(call_id, "agency_added")
 
-        await wait(joined, timeout=20, what="*1 on the operator's phone to add the agency")
-        events = await records.events(call_id, "agency_added")
+        events = await wait(joined, timeout=20, what="*1 on the operator's phone to add the agency")
         assert [e["agency"] for e in events] == ["fire"]
+        assert "fire" in app.calls[call_id].machine.agencies
     finally:
         await phone.unregister()
         await phone.stop()
