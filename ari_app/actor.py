@@ -35,7 +35,7 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.models import Channel
-from ari_app.ari.rest import IfExists, SnoopDirection
+from ari_app.ari.rest import SnoopDirection
 from ari_app.call import (
     Adopted,
     AgencyAnswered,
@@ -75,7 +75,6 @@ from ari_app.call import (
     ResumeConversation,
     Started,
     StartMoh,
-    StartRecording,
     StartTimer,
     StopMoh,
     StopPlayback,
@@ -409,6 +408,10 @@ class CallActor:
                 caller_id=f'"{category} {number}" <{number}>',
                 timeout=int(self.app.config.acd.ring_timeout_seconds) + 5,
                 variables={"SIAGA_CALL_ID": self.call_id},
+                # The caller's codecs, not "any audio": offered everything, a Local or
+                # multi-codec phone picks another format (slin192 for Local) and every frame
+                # between the two is translated. It also shares the caller's linkedid.
+                originator=self.call_id,
             )
         except AriError as exc:
             # No registered contact ("Allocation failed") or any refusal: the phone is not
@@ -554,10 +557,6 @@ class CallActor:
                 self.app.acd(acd.CallPriorityChanged(self.call_id, priority))
             case BridgeOperator(channel_id=channel_id):
                 await rest.add_channel(self.bridge_id, channel_id)
-            case StartRecording():
-                await rest.record_bridge(
-                    self.bridge_id, self.call_id, format="wav", if_exists=IfExists.OVERWRITE
-                )
             case LeaveQueue():
                 self.app.acd(acd.CallHungUp(self.call_id))
                 for leg in self._live_legs():
@@ -613,6 +612,7 @@ class CallActor:
                 app_args=f"agency,{self.call_id},{code}",
                 caller_id=f'"112 {number}" <{number}>',
                 timeout=60,
+                originator=self.call_id,
             )
         except AriError as exc:
             self.log.warning("call.agency_unreachable", agency=code, error=str(exc))

@@ -278,11 +278,6 @@ class BridgeOperator:
 
 
 @dataclass(frozen=True, slots=True)
-class StartRecording:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class LeaveQueue:
     """Tell the ACD the caller is gone (waiting or ringing operators)."""
 
@@ -350,7 +345,6 @@ Command = (
     | ResumeConversation
     | Requeue
     | BridgeOperator
-    | StartRecording
     | LeaveQueue
     | FinishCall
     | HangUp
@@ -382,7 +376,6 @@ class CallMachine:
     last_five_at: float | None = None
     operator_present: bool = False
     connected_at: float | None = None
-    recording: bool = False
     agencies: set[str] = field(default_factory=set)  # answered and in the bridge
     dialing_agencies: set[str] = field(default_factory=set)
     operator_keys: str = ""
@@ -683,14 +676,10 @@ class CallMachine:
         if self.moh:
             self.moh = False
             commands.append(StopMoh())
-        # The bridge is recorded once, from the first operator on (a requeued call goes on
-        # in the same recording).
-        recording: list[Command] = [] if self.recording else [StartRecording()]
-        self.recording = True
+        # No recording to start: the dialplan records every call from its arrival on.
         return commands + [
             BridgeOperator(event.operator_id, event.channel_id),
             Record("call_connected", operator_id=event.operator_id),
-            *recording,
         ]
 
     # -- the end
@@ -760,7 +749,6 @@ class CallMachine:
         operator_id, self.operator_id = self.operator_id, None
         self.operator_present = False
         self.connected_at = None
-        self.recording = False  # a live recording goes on; a new one only if it had not begun
         self.state = CallState.QUEUED
         self.moh = True
         return [

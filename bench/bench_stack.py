@@ -55,6 +55,7 @@ from ari_app.ari.errors import AriError
 from ari_app.ari.rest import AriRest
 from bench.stack_env import (
     CALLER_ENDPOINT,
+    CALLER_FORMATS,
     OPERATOR_CONTEXT,
     QUEUE_CONTEXT,
     AmiEvent,
@@ -444,6 +445,7 @@ class Bench:
                     "SIAGA_DELAY": str(DIGIT_DELAY),
                     "SIAGA_HOLD": str(patience),
                 },
+                formats=CALLER_FORMATS,
             )
         except AriError as exc:
             placed.failed = str(exc)[:200]

@@ -38,6 +38,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "siaga.toml"
 OPERATOR_CONTEXT = "siaga-bench-op"
 QUEUE_CONTEXT = "siaga-bench-queue"
 CALLER_ENDPOINT = "Local/caller@siaga-test"
+# Callers arrive as a trunk brings them: G.711 A-law (Indonesia's E1 networks). A Local
+# channel offered no format picks slin192 and costs Asterisk a resampler on every frame.
+CALLER_FORMATS = ("alaw",)
 # Durable settings (fsync and synchronous_commit on, as in production).
 PG_SETTINGS = {"shared_buffers": "128MB", "max_connections": "40"}
 

@@ -243,11 +243,13 @@ class AriRest:
         caller_id: str | None = None,
         timeout: int | None = None,
         variables: Mapping[str, str] | None = None,
+        formats: Sequence[str] | None = None,
     ) -> Channel:
         """Dial `endpoint` and, once it answers, run `extension@context` on the new channel.
 
         Used for test and simulated callers: `Local/caller@siaga-test` answers and sends DTMF
-        while its other half runs the emergency number's dialplan like a trunk call.
+        while its other half runs the emergency number's dialplan like a trunk call. Without
+        `formats` Asterisk offers a Local channel every audio format and it picks slin192.
         """
         params = _params(
             endpoint=endpoint,
@@ -257,6 +259,7 @@ class AriRest:
             priority=priority,
             callerId=caller_id,
             timeout=timeout,
+            formats=formats,
         )
         body = {"variables": dict(variables)} if variables else None
         return await self._typed(

@@ -39,7 +39,6 @@ from ari_app.call import (
     Requeue,
     Started,
     StartMoh,
-    StartRecording,
     StartTimer,
     StopMoh,
     StopPlayback,
@@ -537,14 +536,13 @@ def test_ringing_in_the_ivr_is_ignored() -> None:
     assert m.state is CallState.IVR
 
 
-def test_connection_stops_music_and_bridges_and_records() -> None:
+def test_connection_stops_music_and_bridges_and_writes_the_record() -> None:
     m = on_moh()
     m.handle(OperatorRinging("1001"))
     assert m.handle(OperatorConnected("1001", "op-chan")) == [
         StopMoh(),
         BridgeOperator("1001", "op-chan"),
         Record("call_connected", operator_id="1001"),
-        StartRecording(),
     ]
     assert m.state is CallState.CONNECTED
     assert m.operator_id == "1001"
@@ -557,7 +555,6 @@ def test_connection_during_a_prompt_stops_the_prompt() -> None:
         StopPlayback(pid(2)),
         BridgeOperator("1002", "op-chan"),
         Record("call_connected", operator_id="1002"),
-        StartRecording(),
     ]
     assert m.handle(PromptFinished(pid(2))) == []  # its late end starts no music
 

@@ -4,7 +4,12 @@ and priority, ringing operators' phones, the bridge, hang-ups and the records of
 from __future__ import annotations
 
 import dataclasses
+import math
 import uuid
+import wave
+from array import array
+from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -324,3 +329,52 @@ async def test_a_phone_answering_and_hanging_up_at_once_does_not_drop_the_caller
 
     await wait(with_real, what="the real operator to take the call")
     assert app.calls[call_id].machine.state is CallState.CONNECTED
+
+
+TONE_HZ = 1004  # Milliwatt(), the simulated operator's "voice" (siaga-test, beep-N)
+
+
+def audio_windows(path: Path, seconds: float = 0.05) -> list[tuple[float, float]]:
+    """(RMS as a share of full scale, zero crossings per second) of each `seconds` of a wav."""
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        samples = array("h", wav.readframes(wav.getnframes()))
+    size = int(rate * seconds)
+    windows = []
+    for start in range(0, len(samples) - size + 1, size):
+        chunk = samples[start : start + size]
+        rms = math.sqrt(sum(x * x for x in chunk) / size) / 32768
+        crossings = sum(1 for a, b in pairwise(chunk) if (a < 0) != (b < 0))
+        windows.append((rms, crossings / seconds))
+    return windows
+
+
+async def test_every_call_is_recorded_from_its_arrival_with_the_conversation(
+    start_app, asterisk, callers, records, wait
+):
+    # The operator answers and "speaks" a 1004 Hz tone for 3 s, then hangs up.
+    await start_app(operators=(simulated("tone", "Local/beep-3@siaga-test"),))
+    call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=30)
+    row = await records.final(call_id)
+    assert row["outcome"] == "answered"
+    wav = asterisk.recordings_dir / f"{call_id}.wav"
+
+    async def written():  # MixMonitor fills in the RIFF size when it closes the file
+        head = wav.read_bytes()[:8] if wav.exists() else b""
+        return len(head) == 8 and int.from_bytes(head[4:], "little") > 36
+
+    await wait(written, what=f"the recording {wav.name} to be closed")
+    windows = audio_windows(wav)
+    seconds = 0.05
+    # The tone: a steady run of windows at 2 x 1004 zero crossings per second (speech can
+    # touch that rate in a window or two, never for long).
+    is_tone = [rms > 0.1 and abs(rate - 2 * TONE_HZ) < 60 for rms, rate in windows]
+    longest = first_tone = current = 0
+    for index, tone in enumerate(is_tone):
+        current = current + 1 if tone else 0
+        if current > longest:
+            longest, first_tone = current, index - current + 1
+    assert longest * seconds >= 2.0, "the conversation (the operator's tone) is recorded"
+    before = [rms for rms, _ in windows[:first_tone]]
+    # What the caller heard before the operator came (the menu, "help is coming") is there too.
+    assert sum(1 for rms in before if rms > 0.01) * seconds >= 0.2, before
