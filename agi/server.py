@@ -32,6 +32,15 @@ ENV_TIMEOUT = 2.0
 SESSION_TIMEOUT = 30.0  # a feature code plays a short prompt; nothing takes longer
 
 
+def screening_settings(config: Config) -> ScreeningSettings:
+    """The screening knobs of siaga.toml `[screening]`."""
+    return ScreeningSettings(
+        block_hours=config.screening.block_hours,
+        auto_block_pranks=config.screening.auto_block_pranks,
+        history_days=config.screening.history_days,
+    )
+
+
 class AgiServer:
     def __init__(
         self,
@@ -47,7 +56,7 @@ class AgiServer:
         self.pool = pool
         # Assignable: the stack may hand the app over once it runs.
         self.operators = operators
-        self.settings = settings or ScreeningSettings()
+        self.settings = settings or screening_settings(config)
         self.prompts_dir = prompts_dir
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sip_users = features.operators_by_sip_user(config)

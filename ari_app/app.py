@@ -52,6 +52,21 @@ log = structlog.get_logger(__name__)
 
 
 ARI_CONNECTIONS = 200
+# The event types the app acts on. Asterisk sends no others: ChannelVarset, ChannelDialplan,
+# ChannelStateChange and the like are most of the traffic, each a websocket frame to write,
+# read and parse for nothing.
+WANTED_EVENTS = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelDtmfReceived",
+    "ChannelTalkingStarted",
+    "ChannelHangupRequest",
+    "ChannelDestroyed",
+    "PlaybackFinished",
+    "Dial",
+    "EndpointStateChange",
+    "ApplicationReplaced",
+)
 LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback")
 
 
@@ -212,6 +227,10 @@ class SiagaApp:
 
     async def _on_connected(self) -> None:
         app = self.config.asterisk.app
+        try:
+            await self.rest.filter_events(app, WANTED_EVENTS)
+        except AriError as exc:  # an Asterisk without event filters sends everything: fine
+            log.warning("app.event_filter_failed", error=str(exc))
         try:
             await self.rest.subscribe(app, "endpoint:PJSIP")
             for endpoint in await self.rest.list_endpoints():

@@ -407,6 +407,7 @@ class Bench:
             ami_port=ast.ami_port,
             sip_port=ast.sip_port,
             rtp_start=ast.rtp_start,
+            agi_port=self.stack.config.agi.port,
             database_url=self.stack.dsn,
             prompts_dir=str(self.stack.asterisk.prompts_dir if self.stack.asterisk else ""),
             operators=operators,
@@ -685,7 +686,8 @@ class Bench:
         events = self.ami.since(since)
         rss = peak_rss_mb(app_pid) if app_pid else None
         await self.idle()
-        timeline = first_times((await self.stop_app()).get("rows", [])) if system == SIAGA else {}
+        dump = await self.stop_app() if system == SIAGA else {}
+        timeline = first_times(dump.get("rows", []))
         calls = traces(events, set(all_ids))
         queued_at = (
             timeline.get("queued", {})
@@ -763,6 +765,7 @@ class Bench:
         }
         if record is not None:
             result["records"] = record
+            result["screening"] = {k: dump.get(k) for k in ("screened", "unscreened")}
         log.info("ramp", system=system, highest_held=highest_held, stopped_after=stopped_after)
         return result
 
@@ -805,8 +808,7 @@ class Bench:
         cpu1 = _cpus(app_pid, ast_pid)
         rss = peak_rss_mb(app_pid) if app_pid else None
         await self.idle()
-        if system == SIAGA:
-            await self.stop_app()
+        dump = await self.stop_app() if system == SIAGA else {}
         events = self.ami.since(since)
         calls = traces(events, set(ids))
         wait_of = dict(zip(ids, patience, strict=True))
@@ -873,6 +875,7 @@ class Bench:
                 connected
             )
             result["records"] = record
+            result["screening"] = {k: dump.get(k) for k in ("screened", "unscreened")}
         log.info(
             "burst",
             system=system,

@@ -3,7 +3,8 @@ measured apart from the load generator). Started by bench/bench_stack.py:
 
     python -m bench.siaga_proc SPEC.json
 
-SPEC.json holds an `AppSpec`. The process prints `ready` once ARI is connected, runs until
+SPEC.json holds an `AppSpec`. Like `siaga run`, it serves the dialplan's screening (FastAGI)
+beside the ARI app. The process prints `ready` once ARI is connected, runs until
 SIGTERM (or the end of its stdin: the benchmark is gone), then stops the app, flushes the
 records and writes its timeline (when, on the wall clock, each call reached each step inside
 the app) to the spec's `timeline` file.
@@ -21,6 +22,9 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import asyncpg
+
+from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from ari_app.ari.events import (
     AriEvent,
@@ -109,7 +113,10 @@ async def run(spec: AppSpec) -> None:
     config = app_config(spec)
     writer = RecordWriter(spec.database_url, Path(spec.spool))
     await writer.start()
-    app = SiagaApp(config, writer, prompts_dir=PurePosixPath(spec.prompts_dir))
+    prompts_dir = PurePosixPath(spec.prompts_dir)
+    app = SiagaApp(config, writer, prompts_dir=prompts_dir)
+    pool = await asyncpg.create_pool(spec.database_url, min_size=0, max_size=4)
+    agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
     timeline = Timeline()
     instrument_events(app, timeline)
     stop = asyncio.Event()
@@ -122,12 +129,15 @@ async def run(spec: AppSpec) -> None:
     ).start()
     try:
         await app.start()
+        await agi.start()
         instrument_rest(app, timeline)
         await app.wait_connected(20)
         print("ready", flush=True)
         await stop.wait()
     finally:
+        await agi.stop()
         await app.stop()
+        await pool.close()
         await writer.close(timeout=30)
         stats = writer.stats()
         dump = Path(spec.timeline).write_text
@@ -137,6 +147,8 @@ async def run(spec: AppSpec) -> None:
                 {
                     "rows": timeline.rows,
                     "calls_started": app.calls_started,
+                    "screened": agi.screened,
+                    "unscreened": agi.unscreened,
                     "writer": {
                         "enqueued": stats.enqueued,
                         "written": stats.written,

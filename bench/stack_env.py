@@ -128,6 +128,7 @@ class AppSpec:
     ami_port: int
     sip_port: int
     rtp_start: int
+    agi_port: int
     database_url: str
     prompts_dir: str
     operators: int
@@ -170,6 +171,7 @@ def app_config(spec: AppSpec) -> Config:
         categories=categories,
         asterisk=asterisk,
         database=dataclasses.replace(base.database, url=spec.database_url, embedded=False),
+        agi=ListenConfig("127.0.0.1", spec.agi_port),
         acd=dataclasses.replace(base.acd, ring_timeout_seconds=15.0),
     )
 

@@ -17,7 +17,6 @@ import structlog
 
 from agi.fallback import FallbackRecorder
 from agi.queuelog import reconcile_queue_log
-from agi.screening import ScreeningSettings
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from db.cluster import PgCluster
@@ -129,12 +128,7 @@ async def run_stack(config: Config) -> int:
         app = SiagaApp(config, writer, prompts_dir=prompts_dir)
         await app.start()
         stack.push_async_callback(app.stop)
-        screening = ScreeningSettings(
-            block_hours=config.screening.block_hours,
-            auto_block_pranks=config.screening.auto_block_pranks,
-            history_days=config.screening.history_days,
-        )
-        agi = AgiServer(config, pool, app, settings=screening, prompts_dir=prompts_dir)
+        agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
         await agi.start()
         stack.push_async_callback(agi.stop)
 

@@ -277,15 +277,22 @@ class Application:
     bridge_ids: tuple[str, ...] = ()
     endpoint_ids: tuple[str, ...] = ()
     device_names: tuple[str, ...] = ()
+    events_allowed: tuple[str, ...] = ()  # event types; empty: no filter
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Application:
+        allowed = data.get("events_allowed")
         return cls(
             name=req_str(data, "name"),
             channel_ids=str_tuple(data, "channel_ids"),
             bridge_ids=str_tuple(data, "bridge_ids"),
             endpoint_ids=str_tuple(data, "endpoint_ids"),
             device_names=str_tuple(data, "device_names"),
+            events_allowed=tuple(
+                str(item.get("type", ""))
+                for item in (allowed if isinstance(allowed, list) else [])
+                if isinstance(item, dict)
+            ),
         )
 
 

@@ -531,6 +531,16 @@ class AriRest:
             _params(eventSource=sources),
         )
 
+    async def filter_events(self, app: str, allowed: Sequence[str]) -> Application:
+        """Have Asterisk send `app` only these event types; the others never reach the socket."""
+        return await self._typed(
+            _one(Application.from_json),
+            "PUT",
+            ari_path("applications", app, "eventFilter"),
+            None,
+            {"allowed": [{"type": kind} for kind in allowed]},
+        )
+
     # -- shared by channels and bridges -----------------------------------------------------
 
     async def _play(

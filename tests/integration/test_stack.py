@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from ari_app.app import WANTED_EVENTS
 from ari_app.ari.errors import AriNotFound
 from ari_app.ari.events import AriEvent, ChannelDtmfReceived, StasisStart
 from ari_app.ari.models import ChannelState
@@ -36,6 +37,12 @@ async def test_local_call_to_112_enters_stasis_and_is_answered(app, callers, ari
     bridges = await wait(bridged, what="the caller to wait in the call's own bridge")
     assert bridges[0].id == app.calls[call_id].bridge_id
     assert app.calls[call_id].machine.state.value == "ivr"
+
+
+async def test_asterisk_sends_the_app_only_the_events_it_acts_on(app, ari, stack_config):
+    application = await ari.get_application(stack_config.asterisk.app)
+
+    assert set(application.events_allowed) == set(WANTED_EVENTS)
 
 
 async def test_sip_caller_reaches_the_app_with_rfc4733_dtmf(app, stack_config, journal, db, wait):

@@ -454,6 +454,25 @@ async def test_asterisk_info_and_applications(fake: FakeAri, rest: AriRest) -> N
     assert request.param("eventSource") == "endpoint:PJSIP/1001,endpoint:PJSIP/1002"
 
 
+async def test_event_filter_sends_the_allowed_types(fake: FakeAri, rest: AriRest) -> None:
+    app_json = {
+        "name": "siaga",
+        "channel_ids": [],
+        "bridge_ids": [],
+        "endpoint_ids": [],
+        "device_names": [],
+        "events_allowed": [{"type": "StasisStart"}, {"type": "Dial"}],
+        "events_disallowed": [],
+    }
+    fake.reply("PUT", "/applications/siaga/eventFilter", 200, app_json)
+
+    app = await rest.filter_events("siaga", ["StasisStart", "Dial"])
+
+    assert app.events_allowed == ("StasisStart", "Dial")
+    [request] = fake.sent("PUT", "/applications/siaga/eventFilter")
+    assert request.body == {"allowed": [{"type": "StasisStart"}, {"type": "Dial"}]}
+
+
 async def test_concurrent_calls_share_one_session(fake: FakeAri, rest: AriRest) -> None:
     await asyncio.gather(*(rest.answer(f"c{i}") for i in range(50)))
 
