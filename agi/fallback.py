@@ -16,6 +16,7 @@ start (agi/queuelog.py) and this recorder write each fact once between them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping
@@ -36,6 +37,19 @@ FALLBACK_FLAG = "fallback"
 USER_EVENT = "SiagaFallback"
 # The AMI event classes the recorder needs (manager.conf `read=` must allow them).
 AMI_EVENT_CLASSES = "call,agent,user"
+# The only events the tracker reads. AMI sends a session every event of its classes (dozens
+# per call: Newexten, VarSet, Newstate...) unless the session asks for less.
+AMI_EVENTS = (
+    "UserEvent",
+    "Hangup",
+    "DialEnd",
+    "QueueCallerJoin",
+    "QueueCallerAbandon",
+    "AgentCalled",
+    "AgentRingNoAnswer",
+    "AgentConnect",
+    "AgentComplete",
+)
 
 STALE_AFTER = timedelta(hours=12)
 _NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
@@ -270,6 +284,12 @@ class FallbackTracker:
         return out
 
 
+def _filter_reply(reply: asyncio.Future[Any]) -> None:
+    ok = not reply.cancelled() and reply.exception() is None and reply.result().success
+    if not ok:  # every event still arrives and the tracker ignores the rest: only slower
+        log.warning("fallback.ami_filter_refused")
+
+
 class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's client, which must not reconnect once we have stopped it."""
 
@@ -303,6 +323,7 @@ class FallbackRecorder:
         self._manager: _Manager | None = None
         self._task: asyncio.Task[None] | None = None
         self.recorded = 0
+        self.received: collections.Counter[str] = collections.Counter()  # by event name
 
     @property
     def connected(self) -> bool:
@@ -344,6 +365,10 @@ class FallbackRecorder:
 
     def _on_login(self, manager: Any) -> None:
         log.info("fallback.ami_connected")
+        reply = manager.send_action(
+            {"Action": "Filter", "Operation": "Add", "Filter": f"Event: ({'|'.join(AMI_EVENTS)})"}
+        )
+        reply.add_done_callback(_filter_reply)
         self._logged_in.set()
 
     def _on_disconnect(self, manager: Any, exc: Any) -> None:
@@ -353,7 +378,9 @@ class FallbackRecorder:
 
     def _on_event(self, manager: Any, message: Any) -> None:
         # panoramisk calls this from its protocol: only hand over, never block or raise.
-        self._events.put_nowait({str(k): _text(v) for k, v in message.items()})
+        event = {str(k): _text(v) for k, v in message.items()}
+        self.received[event.get("Event", "")] += 1
+        self._events.put_nowait(event)
 
     async def _run(self) -> None:
         while True:

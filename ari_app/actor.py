@@ -499,10 +499,12 @@ class CallActor:
                 await rest.play(self.call_id, media, playback_id=playback_id)
             case StopPlayback(playback_id=playback_id):
                 await rest.stop_playback(playback_id)
+            # Music on the caller's channel, not the bridge's: bridge music is an extra
+            # "Announcer" channel with a thread of its own for every waiting caller.
             case StartMoh():
-                await rest.start_bridge_moh(self.bridge_id)
+                await rest.start_moh(self.call_id)
             case StopMoh():
-                await rest.stop_bridge_moh(self.bridge_id)
+                await rest.stop_moh(self.call_id)
             case StartTimer(timer=timer, seconds=seconds, generation=generation):
                 loop = asyncio.get_running_loop()
                 self.timers = [h for h in self.timers if not h.cancelled()]

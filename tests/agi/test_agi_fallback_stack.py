@@ -68,8 +68,10 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
         await phone.stop()
     assert "INVITE" in phone.uas.messages(), "the operator's phone was rung"
 
-    # Recorded from AMI while it happened.
+    # Recorded from AMI while it happened, from the few events the recorder asked for.
     row = await ended_call(db, journal, number, wait, "the fallback call to end in the records")
+    assert recorder.received["UserEvent"] > 0 and recorder.received["AgentConnect"] > 0
+    assert not {"Newexten", "VarSet", "Newchannel", "Newstate"} & set(recorder.received)
     assert "fallback" in row["flags"]
     assert row["operator_id"] == "1001"
     assert row["outcome"] == "answered"

@@ -332,9 +332,10 @@ async def test_a_phone_answering_and_hanging_up_at_once_does_not_drop_the_caller
 
 
 TONE_HZ = 1004  # Milliwatt(), the simulated operator's "voice" (siaga-test, beep-N)
+WINDOW = 0.05  # seconds of audio per window in audio_windows()
 
 
-def audio_windows(path: Path, seconds: float = 0.05) -> list[tuple[float, float]]:
+def audio_windows(path: Path, seconds: float = WINDOW) -> list[tuple[float, float]]:
     """(RMS as a share of full scale, zero crossings per second) of each `seconds` of a wav."""
     with wave.open(str(path)) as wav:
         rate = wav.getframerate()
@@ -349,6 +350,18 @@ def audio_windows(path: Path, seconds: float = 0.05) -> list[tuple[float, float]
     return windows
 
 
+async def recording_of(call_id, asterisk, wait) -> list[tuple[float, float]]:
+    """The call's recording, once MixMonitor has closed it, as audio windows."""
+    wav = asterisk.recordings_dir / f"{call_id}.wav"
+
+    async def closed():  # MixMonitor fills in the RIFF size when it closes the file
+        head = wav.read_bytes()[:8] if wav.exists() else b""
+        return len(head) == 8 and int.from_bytes(head[4:], "little") > 36
+
+    await wait(closed, what=f"the recording {wav.name} to be closed")
+    return audio_windows(wav)
+
+
 async def test_every_call_is_recorded_from_its_arrival_with_the_conversation(
     start_app, asterisk, callers, records, wait
 ):
@@ -357,15 +370,7 @@ async def test_every_call_is_recorded_from_its_arrival_with_the_conversation(
     call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=30)
     row = await records.final(call_id)
     assert row["outcome"] == "answered"
-    wav = asterisk.recordings_dir / f"{call_id}.wav"
-
-    async def written():  # MixMonitor fills in the RIFF size when it closes the file
-        head = wav.read_bytes()[:8] if wav.exists() else b""
-        return len(head) == 8 and int.from_bytes(head[4:], "little") > 36
-
-    await wait(written, what=f"the recording {wav.name} to be closed")
-    windows = audio_windows(wav)
-    seconds = 0.05
+    windows = await recording_of(call_id, asterisk, wait)
     # The tone: a steady run of windows at 2 x 1004 zero crossings per second (speech can
     # touch that rate in a window or two, never for long).
     is_tone = [rms > 0.1 and abs(rate - 2 * TONE_HZ) < 60 for rms, rate in windows]
@@ -374,7 +379,23 @@ async def test_every_call_is_recorded_from_its_arrival_with_the_conversation(
         current = current + 1 if tone else 0
         if current > longest:
             longest, first_tone = current, index - current + 1
-    assert longest * seconds >= 2.0, "the conversation (the operator's tone) is recorded"
+    assert longest * WINDOW >= 2.0, "the conversation (the operator's tone) is recorded"
     before = [rms for rms, _ in windows[:first_tone]]
     # What the caller heard before the operator came (the menu, "help is coming") is there too.
-    assert sum(1 for rms in before if rms > 0.01) * seconds >= 0.2, before
+    assert sum(1 for rms in before if rms > 0.01) * WINDOW >= 0.2, before
+
+
+async def test_a_waiting_caller_never_sits_in_silence(app, asterisk, callers, records, wait):
+    # Nobody can take the call (1001 and 1002 are not registered): the caller waits 12 s,
+    # hears that help is coming, then music, and hangs up.
+    call_id = await callers.call(number=number(), digits="1", delay=0.3, hold=12)
+    assert (await records.final(call_id))["outcome"] == "abandoned"
+    windows = await recording_of(call_id, asterisk, wait)
+    assert len(windows) * WINDOW >= 12.0, "the whole wait is recorded"
+    longest = current = 0
+    for rms, _ in windows:
+        current = current + 1 if rms < 0.002 else 0
+        longest = max(longest, current)
+    # Pauses between sentences and the music's own fade-in are short; no music would leave
+    # the caller in silence for the last ~7 s.
+    assert longest * WINDOW < 2.0, f"{longest * WINDOW:.2f} s of silence in a row while waiting"
