@@ -122,8 +122,10 @@ FULL = Plan(
     dispatch_talk=TALK,
     overhead_calls=8,
     overhead_operators=8,
-    ramp_rates=(10, 20, 30, 40, 50, 75, 100),
-    ramp_step_seconds=4.0,
+    ramp_rates=(10, 20, 30, 40, 50, 60, 75, 100),
+    # Long enough that a rate the machine cannot keep up with shows as a growing backlog; in
+    # 4 s steps a backlog of a few seconds still passed for "held".
+    ramp_step_seconds=10.0,
     ramp_talk=TALK,
     burst_calls=1000,
     burst_seconds=60.0,
@@ -139,7 +141,7 @@ QUICK = Plan(
     overhead_calls=8,
     overhead_operators=8,
     ramp_rates=(10, 25, 50),
-    ramp_step_seconds=3.0,
+    ramp_step_seconds=5.0,
     ramp_talk=TALK,
     burst_calls=200,
     burst_seconds=20.0,
@@ -1179,6 +1181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="repetitions of dispatch and overhead")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
     parser.add_argument("--burst-calls", type=int)
+    parser.add_argument("--step-seconds", type=float, help="length of each ramp step")
+    parser.add_argument(
+        "--rates", help="comma-separated ramp rates in calls/s (default 10,...,100)"
+    )
     parser.add_argument(
         "--http-sessionlimit",
         type=int,
@@ -1196,6 +1202,10 @@ def main(argv: list[str] | None = None) -> int:
         plan = _replace(plan, runs=args.runs)
     if args.burst_calls:
         plan = _replace(plan, burst_calls=args.burst_calls)
+    if args.step_seconds:
+        plan = _replace(plan, ramp_step_seconds=args.step_seconds)
+    if args.rates:
+        plan = _replace(plan, ramp_rates=tuple(float(r) for r in args.rates.split(",")))
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     began = time.monotonic()
     results = asyncio.run(run(plan, parts, args.keep, args.http_sessionlimit))

@@ -4,7 +4,7 @@ measured apart from the load generator). Started by bench/bench_stack.py:
     python -m bench.siaga_proc SPEC.json
 
 SPEC.json holds an `AppSpec`. Like `siaga run`, it serves the dialplan's screening (FastAGI)
-beside the ARI app. The process prints `ready` once ARI is connected, runs until
+and watches the fallback queue over AMI beside the ARI app (only the web console is left out). The process prints `ready` once ARI is connected, runs until
 SIGTERM (or the end of its stdin: the benchmark is gone), then stops the app, flushes the
 records and writes its timeline (when, on the wall clock, each call reached each step inside
 the app) to the spec's `timeline` file.
@@ -24,6 +24,7 @@ from typing import Any
 
 import asyncpg
 
+from agi.fallback import FallbackRecorder
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from ari_app.ari.events import (
@@ -117,6 +118,7 @@ async def run(spec: AppSpec) -> None:
     app = SiagaApp(config, writer, prompts_dir=prompts_dir)
     pool = await asyncpg.create_pool(spec.database_url, min_size=0, max_size=4)
     agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
+    fallback = FallbackRecorder(config, writer)
     timeline = Timeline()
     instrument_events(app, timeline)
     stop = asyncio.Event()
@@ -128,6 +130,7 @@ async def run(spec: AppSpec) -> None:
         target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True
     ).start()
     try:
+        await fallback.start()
         await app.start()
         await agi.start()
         instrument_rest(app, timeline)
@@ -137,6 +140,7 @@ async def run(spec: AppSpec) -> None:
     finally:
         await agi.stop()
         await app.stop()
+        await fallback.stop()
         await pool.close()
         await writer.close(timeout=30)
         stats = writer.stats()
