@@ -4,10 +4,11 @@ measured apart from the load generator). Started by bench/bench_stack.py:
     python -m bench.siaga_proc SPEC.json
 
 SPEC.json holds an `AppSpec`. Like `siaga run`, it serves the dialplan's screening (FastAGI)
-and watches the fallback queue over AMI beside the ARI app (only the web console is left out). The process prints `ready` once ARI is connected, runs until
-SIGTERM (or the end of its stdin: the benchmark is gone), then stops the app, flushes the
-records and writes its timeline (when, on the wall clock, each call reached each step inside
-the app) to the spec's `timeline` file.
+and watches the fallback queue over AMI beside the ARI app (only the web console is left
+out). The process prints `ready` once ARI is connected, runs until SIGTERM (or the end of its
+stdin: the benchmark is gone), then stops the app, flushes the records and writes its
+timeline (when, on the wall clock, each call reached each step inside the app) to the spec's
+`timeline` file.
 """
 
 from __future__ import annotations
