@@ -541,7 +541,9 @@ class CallActor:
             case Enqueue(category=category, priority=priority, flags=flags):
                 self.app.acd(acd.CallQueued(self.call_id, category, self.arrival, priority, flags))
                 # Kept on the channel, so that an app restarted after a crash can re-queue the
-                # call in its place (Asterisk keeps the call; the app's memory is gone).
+                # call in its place (Asterisk keeps the call; the app's memory is gone). Set
+                # before the hold prompt starts: a channel's variable set while it plays a
+                # prompt waits for the prompt's end (one control thread per channel).
                 await rest.set_variable(
                     self.call_id, QUEUE_VARIABLE, encode_queue_state(category, priority, flags)
                 )
