@@ -97,6 +97,7 @@ class OfferFailure(StrEnum):
     BUSY = "busy"
     REJECTED = "rejected"
     UNREACHABLE = "unreachable"
+    HUNG_UP_AT_ONCE = "hung_up_at_once"  # answered and hung up within 2 s: no answer
 
 
 class Outcome(StrEnum):

@@ -14,7 +14,7 @@ from db_support import fetch, fetchval, write_all
 from db import events as ev
 from db.calllog import CallFilter, active_caller_flags, call_timeline, list_calls
 from db.cluster import free_port
-from db.events import HangupBy, OperatorState, RecordEvent, Verdict
+from db.events import HangupBy, OfferFailure, OperatorState, RecordEvent, Verdict
 from db.writer import BatchReport, RecordWriter
 
 T0 = datetime(2024, 5, 1, 1, 0, tzinfo=UTC)
@@ -110,6 +110,59 @@ async def test_calls_row_does_not_depend_on_arrival_order(pg_dsn: str, tmp_path:
     assert shape["agencies"] == ("ambulance",)
     assert shape["operator_id"] == "op1" and shape["outcome"] == "answered"
     assert shape["arrived_at"] == T0 and float(shape["wait_seconds"]) == 6.0
+
+
+async def test_a_phone_that_hung_up_at_once_did_not_answer_the_call(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    s = timedelta(seconds=1)
+
+    def ghost_then(call_id: str) -> list[RecordEvent]:
+        return [
+            ev.call_arrived(call_id, "081200001111", at=T0),
+            ev.call_classified(call_id, "medical", priority=1, at=T0 + 2 * s),
+            ev.call_queued(call_id, category="medical", at=T0 + 2 * s),
+            ev.call_offered(call_id, "pocket", at=T0 + 3 * s),
+            ev.call_connected(call_id, "pocket", at=T0 + 4 * s),
+            ev.offer_failed(call_id, "pocket", OfferFailure.HUNG_UP_AT_ONCE, at=T0 + 5 * s),
+        ]
+
+    answered = [
+        *ghost_then("ghost-answered"),
+        ev.call_offered("ghost-answered", "real", at=T0 + 8 * s),
+        ev.call_connected("ghost-answered", "real", at=T0 + 12 * s),
+        ev.call_ended("ghost-answered", HangupBy.CALLER, at=T0 + 60 * s),
+    ]
+    abandoned = [
+        *ghost_then("ghost-abandoned"),
+        ev.call_abandoned("ghost-abandoned", position=1, at=T0 + 20 * s),
+    ]
+    # The same pocket phone answering again later, for real, is an answer.
+    again = [
+        *ghost_then("ghost-again"),
+        ev.call_offered("ghost-again", "pocket", at=T0 + 9 * s),
+        ev.call_connected("ghost-again", "pocket", at=T0 + 10 * s),
+        ev.call_ended("ghost-again", HangupBy.OPERATOR, at=T0 + 40 * s),
+    ]
+    await write_all(pg_dsn, [*reversed(answered), *abandoned, *again], tmp_path / "j.jsonl")
+
+    rows = {
+        r["call_id"]: r
+        for r in await fetch(
+            pg_dsn,
+            "SELECT call_id, outcome, connected_at, operator_id, wait_seconds, talk_seconds"
+            " FROM calls",
+        )
+    }
+    real = rows["ghost-answered"]
+    assert (real["outcome"], real["operator_id"]) == ("answered", "real")
+    assert real["connected_at"] == T0 + 12 * s
+    assert (float(real["wait_seconds"]), float(real["talk_seconds"])) == (12.0, 48.0)
+    gone = rows["ghost-abandoned"]
+    assert (gone["outcome"], gone["connected_at"], gone["operator_id"]) == ("abandoned", None, None)
+    assert float(gone["wait_seconds"]) == 20.0
+    later = rows["ghost-again"]
+    assert (later["operator_id"], later["connected_at"]) == ("pocket", T0 + 10 * s)
 
 
 async def test_derived_tables(pg_dsn: str, tmp_path: Path) -> None:
