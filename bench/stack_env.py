@@ -30,6 +30,7 @@ from db.migrate import migrate
 from siaga.asterisk import AsteriskInstance
 from siaga.config import CategoryConfig, Config, ListenConfig, OperatorConfig, load_config
 from siaga.provision import ensure_asterisk_root, render_prompts
+from siaga.sandbox import sandbox_config
 from siaga.sipp import free_port
 
 log = structlog.get_logger(__name__)
@@ -96,28 +97,10 @@ musicclass = default
 """
 
 
-def _tcp_port() -> int:
-    return free_port(socket.SOCK_STREAM)
-
-
 def base_config() -> Config:
     """siaga.toml with ports of the benchmark's own (everything on 127.0.0.1)."""
     base = load_config(EXAMPLE)
-    rtp = 40000 + (os.getpid() % 200) * 100
-    asterisk = dataclasses.replace(
-        base.asterisk,
-        ari_url=f"http://127.0.0.1:{_tcp_port()}",
-        ami_port=_tcp_port(),
-        sip_port=free_port(),
-        rtp_start=rtp,
-        rtp_end=rtp + 99,
-    )
-    return dataclasses.replace(
-        base,
-        asterisk=asterisk,
-        web=ListenConfig("127.0.0.1", _tcp_port()),
-        agi=ListenConfig("127.0.0.1", _tcp_port()),
-    )
+    return sandbox_config(base, base.database.url, rtp_base=40000)
 
 
 @dataclass(frozen=True)

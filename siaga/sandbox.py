@@ -32,9 +32,11 @@ def _tcp_port() -> int:
     return free_port(socket.SOCK_STREAM)
 
 
-def sandbox_config(base: Config, dsn: str) -> Config:
-    """`base` with ports of its own (SIP, ARI, AMI, RTP, web, AGI) and the given database."""
-    rtp = 30000 + (os.getpid() % 300) * 100
+def sandbox_config(base: Config, dsn: str, rtp_base: int = 30000) -> Config:
+    """`base` with ports of its own (SIP, ARI, AMI, RTP, web, AGI) and the given database.
+
+    Instances in one process need `rtp_base`s 10,000 apart (the 100 ports are picked by pid)."""
+    rtp = rtp_base + (os.getpid() % 100) * 100
     asterisk = dataclasses.replace(
         base.asterisk,
         ari_url=f"http://127.0.0.1:{_tcp_port()}",

@@ -9,7 +9,6 @@ import asyncio
 import dataclasses
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,9 +25,9 @@ from ari_app.ari.rest import AriRest
 from db.cluster import PgCluster
 from db.writer import RecordWriter
 from siaga.asterisk import AsteriskInstance
-from siaga.config import Config, ListenConfig, OperatorConfig, load_config
+from siaga.config import Config, load_config
 from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sipp import free_port
+from siaga.sandbox import sandbox_config, simulated_operator
 from supervisor import store
 from supervisor.console import Console, ConsoleSettings
 from supervisor.live import ActionUnavailableError, AppCentre, ListenMode
@@ -40,24 +39,6 @@ pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 XSS = "<script>alert(1)</script>"
-SKILLS = {
-    c: 1
-    for c in (
-        "medical",
-        "fire",
-        "police",
-        "disaster",
-        "general",
-        "information",
-        "complaint",
-        "public_services",
-        "screened",
-    )
-}
-
-
-def _tcp_port() -> int:
-    return free_port(socket.SOCK_STREAM)
 
 
 @dataclasses.dataclass
@@ -79,31 +60,15 @@ async def stack(pg_cluster: PgCluster, pg_template: str, tmp_path: Path) -> Asyn
     await admin.close()
     dsn = pg_cluster.dsn_for(name)
 
-    base = load_config(EXAMPLE)
-    rtp = 40000 + (os.getpid() % 200) * 100
+    # A second Asterisk beside the integration tests' own: RTP ports of its own too.
+    base = sandbox_config(load_config(EXAMPLE), dsn, rtp_base=50000)
     config = dataclasses.replace(
         base,
-        asterisk=dataclasses.replace(
-            base.asterisk,
-            ari_url=f"http://127.0.0.1:{_tcp_port()}",
-            ami_port=_tcp_port(),
-            sip_port=free_port(),
-            rtp_start=rtp,
-            rtp_end=rtp + 99,
-        ),
-        database=dataclasses.replace(base.database, url=dsn, embedded=False),
-        web=ListenConfig("127.0.0.1", _tcp_port()),
-        agi=ListenConfig("127.0.0.1", _tcp_port()),
         ivr=dataclasses.replace(base.ivr, timeout_seconds=2.0),
         acd=dataclasses.replace(base.acd, login_on_start=False),
         operators=(
-            OperatorConfig(
-                id="sim1",
-                name="Operator Simulasi",
-                sip_user="sim1",
-                sip_password="simulated-op",
-                skills=SKILLS,
-                dial="Local/operator@siaga-test",
+            dataclasses.replace(
+                simulated_operator("sim1", "Local/operator@siaga-test"), name="Operator Simulasi"
             ),
         ),
     )
