@@ -3,9 +3,13 @@ a call wait, and without losing one when PostgreSQL is down, slow or the process
 
 - `write(event)` appends to an in-memory queue and returns: no await, no I/O, no exception.
   Call it from the event loop's thread.
-- One task takes whatever has queued while the previous commit ran (at most `max_batch`) and
-  commits it with one `ingest_events(...)` call (002_ingest.sql): inserts are idempotent on
-  event_id and the derived rows are re-computed from the events.
+- One task takes whatever has queued (at most `max_batch`) and commits it with one
+  `ingest_events(...)` call (002_ingest.sql): inserts are idempotent on event_id and the
+  derived rows are re-computed from the events.
+- It lets a batch gather for `gather_ms` after its first event. Each commit re-plans and
+  re-derives the calls it touches, so committing each event as it comes cost PostgreSQL about
+  four commits per call and as much CPU as the app itself (bench/README.md). `flush()`,
+  `close()` and a full batch cut the wait short.
 - If that fails or takes longer than `batch_ms`, the batch is appended to the journal file
   (fsync'd). From then on every new batch goes behind it in the journal, so the database
   receives events in the order they were written; the journal is replayed, oldest first, as
@@ -83,6 +87,7 @@ class RecordWriter:
         spool_path: Path,
         *,
         batch_ms: int = 200,
+        gather_ms: int = 100,
         max_batch: int = 1000,
         replay_timeout_s: float = 10.0,
         connect_timeout_s: float = 1.0,
@@ -94,6 +99,7 @@ class RecordWriter:
         self._dsn = dsn
         self._journal = Journal(spool_path)
         self._commit_timeout = batch_ms / 1000
+        self._gather = gather_ms / 1000
         self._max_batch = max_batch
         self._replay_timeout = replay_timeout_s
         self._connect_timeout = connect_timeout_s
@@ -104,6 +110,8 @@ class RecordWriter:
 
         self._queue: collections.deque[tuple[float, RecordEvent]] = collections.deque()
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # commit what is gathered now
+        self._hurry_until = 0  # ... and everything enqueued up to this count
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
@@ -174,12 +182,16 @@ class RecordWriter:
             self._queue.append((time.monotonic(), event))
             self._enqueued += 1
             self._wake.set()
+            if len(self._queue) >= self._max_batch:
+                self._hurry.set()
         except Exception:
             log.exception("record_write_failed", event_id=str(getattr(event, "event_id", "?")))
 
     async def flush(self, timeout: float | None = None) -> None:
         """Wait until every event written so far is durable: in PostgreSQL or the journal."""
         target = self._enqueued
+        self._hurry_until = max(self._hurry_until, target)
+        self._hurry.set()
         self._wake.set()
         async with asyncio.timeout(timeout), self._progress:
             await self._progress.wait_for(lambda: self._settled >= target)
@@ -187,12 +199,16 @@ class RecordWriter:
     async def wait_replayed(self, timeout: float | None = None) -> None:
         """Wait until memory and journal are both empty: everything is in PostgreSQL."""
         async with asyncio.timeout(timeout), self._progress:
-            await self._progress.wait_for(lambda: not self._queue and not self._backlog)
+            # Settled, not merely out of memory: a batch may be in flight.
+            await self._progress.wait_for(
+                lambda: self._settled >= self._enqueued and not self._backlog
+            )
 
     async def close(self, timeout: float = 10.0) -> None:
         """Make everything in memory durable, then stop. A journal backlog stays on disk for
         the next start."""
         self._closing = True
+        self._hurry.set()
         self._wake.set()
         if self._task is not None:
             try:
@@ -244,7 +260,22 @@ class RecordWriter:
             if not self._backlog:
                 await self._health_check()
 
+    async def _gather_batch(self) -> None:
+        """Wait until the oldest queued event is `gather_ms` old, unless hurried."""
+        if self._backlog or len(self._queue) >= self._max_batch:
+            return  # behind the journal only the order matters: no waiting there
+        if self._settled >= self._hurry_until and not self._closing:
+            self._hurry.clear()
+        if self._hurry.is_set():
+            return
+        delay = self._queue[0][0] + self._gather - time.monotonic()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), delay)
+
     async def _drain_memory(self) -> None:
+        if self._queue:
+            await self._gather_batch()
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
             try:

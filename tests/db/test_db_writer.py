@@ -3,6 +3,7 @@ tables, the journal when the database is unreachable, hostile strings, refused d
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import random
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,53 @@ async def test_ten_thousand_events_every_row_present(pg_dsn: str, tmp_path: Path
         {"outcome": "answered", "n": 1000, "lo": 10, "hi": 10, "w": 6, "t": 60}
     ]
     assert await fetchval(pg_dsn, "SELECT count(*) FROM dispositions") == 1000
+
+
+async def test_events_coming_one_by_one_are_committed_in_few_batches(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    # Calls' events trickle in; a commit per event would make PostgreSQL re-plan and
+    # re-derive the same calls over and over.
+    batches: list[BatchReport] = []
+    writer = RecordWriter(pg_dsn, tmp_path / "j.jsonl", gather_ms=300, on_batch=batches.append)
+    await writer.start()
+    events = [e for n in range(6) for e in lifecycle(f"trickle-{n}", T0)]
+    for event in events:
+        writer.write(event)
+        await asyncio.sleep(0.005)
+    await writer.wait_replayed(timeout=10)
+    await writer.close()
+    assert sum(b.size for b in batches) == len(events) == 60
+    assert len(batches) <= 3, [b.size for b in batches]
+    assert await fetchval(pg_dsn, "SELECT count(*) FROM calls WHERE events = 10") == 6
+
+
+async def test_flush_and_a_full_batch_do_not_wait_for_the_gathering(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    batches: list[BatchReport] = []
+    full = asyncio.Event()
+
+    def seen(report: BatchReport) -> None:
+        batches.append(report)
+        full.set()
+
+    hour = 3_600_000
+    writer = RecordWriter(pg_dsn, tmp_path / "j.jsonl", gather_ms=hour, max_batch=10, on_batch=seen)
+    await writer.start()
+    try:
+        events = lifecycle("hurried", T0)
+        writer.write(events[0])
+        await writer.flush(timeout=10)  # an hour's gathering would time this out
+        assert [b.size for b in batches] == [1]
+        full.clear()
+        for event in events[1:] + lifecycle("hurried-2", T0)[:1]:
+            writer.write(event)
+        await asyncio.wait_for(full.wait(), 10)
+        assert [b.size for b in batches] == [1, 10]
+    finally:
+        await writer.close()  # and closing commits what is still gathering
+    assert await fetchval(pg_dsn, "SELECT count(*) FROM call_events") == 11
 
 
 async def test_same_event_twice_is_stored_once(pg_dsn: str, tmp_path: Path) -> None:
