@@ -66,6 +66,7 @@ from bench.stack_env import (
     cpu_seconds,
     peak_rss_mb,
     queue_name,
+    server_cpu_seconds,
 )
 from siaga.logging import configure_logging
 
@@ -536,11 +537,12 @@ class Bench:
         await asyncio.to_thread(self.stack.set_operator_times, RING, plan.dispatch_talk, 1.0)
         app_pid = (await self.start_app(ops, f"dispatch-{run}")).pid if system == SIAGA else None
         ast_pid = self.stack.asterisk.running_pid() if self.stack.asterisk else None
+        pg_pid = self.stack.postgres_pid()
         since = time.time()
-        cpu0 = _cpus(app_pid, ast_pid)
+        cpu0 = _cpus(app_pid, ast_pid, pg_pid)
         ids = await self.keep_waiting(system, f"d{run}", ops, plan.dispatch_seconds)
         loaded = since + 2.0  # from here on callers wait in the queue whenever one frees
-        cpu = _delta(cpu0, _cpus(app_pid, ast_pid))
+        cpu = _delta(cpu0, _cpus(app_pid, ast_pid, pg_pid))
         events = self.ami.since(since)
         await self.idle()
         latencies = dispatch_latencies(events, loaded)
@@ -663,20 +665,21 @@ class Bench:
         await asyncio.to_thread(self.stack.set_operator_times, RING, plan.ramp_talk, 0.2)
         app_pid = (await self.start_app(ops, "ramp")).pid if system == SIAGA else None
         ast_pid = self.stack.asterisk.running_pid() if self.stack.asterisk else None
+        pg_pid = self.stack.postgres_pid()
         since = time.time()
-        cpu0 = _cpus(app_pid, ast_pid)
+        cpu0 = _cpus(app_pid, ast_pid, pg_pid)
         step_ids: list[list[str]] = []
         step_cpu: list[dict[str, float]] = []
         stopped_after: float | None = None
         for index, rate in enumerate(plan.ramp_rates):
-            before = _cpus(app_pid, ast_pid)
+            before = _cpus(app_pid, ast_pid, pg_pid)
             count = int(rate * plan.ramp_step_seconds)
             offsets = [i / rate for i in range(count)]
             ids = await self.place_schedule(
                 system, f"r{index}", offsets, ops, [patience] * count, step=index
             )
             step_ids.append(ids)
-            step_cpu.append(_delta(before, _cpus(app_pid, ast_pid)))
+            step_cpu.append(_delta(before, _cpus(app_pid, ast_pid, pg_pid)))
             # Live verdict (Asterisk's view only): every call of the step offered in time?
             await asyncio.sleep(1.5)
             if not self._step_looks_held(system, ids, since):
@@ -684,7 +687,7 @@ class Bench:
                 break
         all_ids = [i for ids in step_ids for i in ids]
         await self.wait_ended(all_ids, since, patience + 15)
-        cpu1 = _cpus(app_pid, ast_pid)
+        cpu1 = _cpus(app_pid, ast_pid, pg_pid)
         events = self.ami.since(since)
         rss = peak_rss_mb(app_pid) if app_pid else None
         await self.idle()
@@ -791,6 +794,7 @@ class Bench:
         await asyncio.to_thread(self.stack.set_operator_times, RING, plan.burst_talk, 0.5)
         app_pid = (await self.start_app(ops, "burst")).pid if system == SIAGA else None
         ast_pid = self.stack.asterisk.running_pid() if self.stack.asterisk else None
+        pg_pid = self.stack.postgres_pid()
         rng = random.Random(112)
         rate = plan.burst_calls / plan.burst_seconds
         offsets: list[float] = []
@@ -802,12 +806,12 @@ class Bench:
         # the ones not answered by then abandon; none is hung up on by the system.
         patience = [round(rng.uniform(5.0, plan.burst_patience), 1) for _ in offsets]
         since = time.time()
-        cpu0 = _cpus(app_pid, ast_pid)
+        cpu0 = _cpus(app_pid, ast_pid, pg_pid)
         ids = await self.place_schedule(system, "b", offsets, ops, patience)
         drain = plan.burst_patience + 10
         await self.wait_ended(ids, since, plan.burst_seconds + drain)
         cutoff = time.time()
-        cpu1 = _cpus(app_pid, ast_pid)
+        cpu1 = _cpus(app_pid, ast_pid, pg_pid)
         rss = peak_rss_mb(app_pid) if app_pid else None
         await self.idle()
         dump = await self.stop_app() if system == SIAGA else {}
@@ -896,10 +900,13 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _cpus(app_pid: int | None, ast_pid: int | None) -> dict[str, float]:
+def _cpus(app_pid: int | None, ast_pid: int | None, pg_pid: int | None) -> dict[str, float]:
     out = {"asterisk": cpu_seconds(ast_pid) if ast_pid else 0.0, "bench": cpu_seconds(os.getpid())}
     if app_pid:
         out["app"] = cpu_seconds(app_pid)
+    if pg_pid:
+        # The records are part of what a Siaga call costs (app_queue writes none).
+        out["postgres"] = server_cpu_seconds(pg_pid)
     return out
 
 
@@ -1109,7 +1116,7 @@ def markdown(result: dict[str, Any]) -> str:
             q["highest_held_rate"],
             " calls/s",
         )
-        for key in ("app", "asterisk"):
+        for key in ("app", "asterisk", "postgres"):
             row(
                 f"cost in the ramp: {key} CPU per 1,000 calls",
                 s["cpu_s_per_1000_calls"].get(key),

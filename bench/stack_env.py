@@ -207,6 +207,15 @@ class BenchStack:
         # Asterisk's own clock on every AMI event: both systems are timed by the same observer.
         manager.write_text(text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1))
 
+    def postgres_pid(self) -> int | None:
+        """The postmaster's pid (the first line of postmaster.pid)."""
+        if self.cluster is None:
+            return None
+        try:
+            return int((self.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def set_operator_times(self, ring: float, talk: float, jitter: float = 0.0) -> None:
         """Ring `ring` s, talk `talk` s plus a random 0..`jitter` s (Asterisk's RAND)."""
         if self.asterisk is None:
@@ -338,14 +347,34 @@ class AmiObserver:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads)."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (field 3 is fields[0])."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
+        return None
+    return text.rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads)."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU of a server and of every process it forked (PostgreSQL's backends, which come and
+    go with the app's connections): the live ones, plus those it has already reaped."""
+    fields = _stat(pid)
+    if fields is None:
         return 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+    total = sum(int(f) for f in fields[11:15]) / _TICK  # utime stime cutime cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            child = _stat(int(entry.name))
+            if child is not None and child[1] == str(pid):  # its parent is the server
+                total += (int(child[11]) + int(child[12])) / _TICK
+    return total
 
 
 def peak_rss_mb(pid: int) -> float:
