@@ -1149,13 +1149,13 @@ def markdown(result: dict[str, Any]) -> str:
         row("burst: records rows / missing", f"{rec.get('rows')} / {rec.get('missing')}", "-")
         for p in ("p50", "p90", "p99", "max"):
             row(f"burst: wait to connect {p}", s["wait_s"][p], q["wait_s"][p], " s")
-        row("burst: app CPU per 1,000 calls", s["cpu_s_per_1000_calls"].get("app"), None, " s")
-        row(
-            "burst: Asterisk CPU per 1,000 calls",
-            s["cpu_s_per_1000_calls"].get("asterisk"),
-            q["cpu_s_per_1000_calls"].get("asterisk"),
-            " s",
-        )
+        for key in ("app", "asterisk", "postgres"):
+            row(
+                f"burst: {key} CPU per 1,000 calls",
+                s["cpu_s_per_1000_calls"].get(key),
+                q["cpu_s_per_1000_calls"].get(key),
+                " s",
+            )
         row("app peak RSS (burst)", s["app_peak_rss_mb"], None, " MB")
     if "sustained" in r:
         lines += ["", "Ramp steps (calls/s: Siaga p99 queued -> offer, lost | app_queue):", ""]
