@@ -302,33 +302,52 @@ def traces(events: Sequence[AmiEvent], call_ids: set[str]) -> dict[str, CallTrac
     return out
 
 
-def dispatch_latencies(events: Sequence[AmiEvent], after: float) -> list[float]:
-    """Operator phone hangs up -> next operator channel created, matched first in first out."""
-    marks = sorted(
-        (e.at, kind)
-        for e in events
-        for kind in (
-            ("free" if e.name == "Hangup" and is_member(e.channel, ";2") else ""),
-            ("offer" if e.name == "Newchannel" and is_member(e.channel, ";1") else ""),
-        )
-        if kind
-    )
-    pending: deque[float] = deque()
+def operator_of(channel: str) -> str:
+    """'Local/7@siaga-bench-op-0000001f;2' -> '7': the simulated operator's number."""
+    return channel.removeprefix("Local/").split("@", 1)[0]
+
+
+def dispatch_latencies(
+    events: Sequence[AmiEvent], after: float, queued_at: dict[str, float]
+) -> tuple[list[float], int]:
+    """Each operator's phone hanging up -> that operator's next call offered (their next
+    operator channel created).
+
+    Paired by operator, not first in first out: one stray hang-up (a channel of the phase
+    before, torn down late) would shift every later pair. Only where a caller was waiting
+    when the phone hung up: if the call offered next joined the queue after that, the operator
+    sat idle in between, which is the idle-operator case (part 2), not dispatch. Returns the
+    latencies and how many such pairs were left out. `queued_at`: call id -> when it joined
+    the queue (Siaga's timeline, app_queue's QueueCallerJoin).
+    """
+    member_call: dict[str, str] = {}
+    for e in events:
+        if e.name == "DialBegin" and is_member(e.dest_channel, ";1"):
+            member_call[e.dest_uniqueid] = e.uniqueid  # app_queue dialling a member
+    freed: dict[str, float] = {}  # operator -> when the phone hung up, until the next offer
     out: list[float] = []
-    for at, kind in marks:
-        if kind == "free":
-            pending.append(at)
-        elif pending:
-            freed = pending.popleft()
-            if freed >= after:
-                out.append(at - freed)
-    return out
+    idle = 0
+    for e in sorted(events, key=lambda e: e.at):
+        if e.name == "Hangup" and is_member(e.channel, ";2"):
+            freed[operator_of(e.channel)] = e.at
+        elif e.name == "Newchannel" and is_member(e.channel, ";1"):
+            at = freed.pop(operator_of(e.channel), None)
+            if at is None or at < after:
+                continue
+            # Siaga's legs are <call id>-opN; app_queue's members are known by DialBegin.
+            call = member_call.get(e.uniqueid) or e.uniqueid.rsplit("-op", 1)[0]
+            if queued_at.get(call, at) > at:
+                idle += 1
+            else:
+                out.append(e.at - at)
+    return out, idle
 
 
 def siaga_dispatch_breakdown(
-    events: Sequence[AmiEvent], t: dict[str, dict[str, float]], after: float
+    events: Sequence[AmiEvent], rows: Sequence[Sequence[Any]], after: float
 ) -> dict[str, Any]:
     """Where Siaga's dispatch time goes: Asterisk -> app -> ACD -> originate -> Asterisk."""
+    t = first_times(rows)
     phone_down = {
         e.uniqueid.removesuffix(";2"): e.at
         for e in events
@@ -338,6 +357,17 @@ def siaga_dispatch_breakdown(
         e.uniqueid: e.at for e in events if e.name == "Newchannel" and is_member(e.channel, ";1")
     }
     gone, sent, offers = t.get("leg_gone", {}), t.get("originate_sent", {}), t.get("offer", {})
+    every_offer: dict[str, list[float]] = {}
+    for step, ident, at in rows:
+        if step == "offer":
+            every_offer.setdefault(ident, []).append(at)
+
+    def last(leg: str, sent_at: float) -> float | None:
+        """The offer this leg was rung for: a call offered again (the first phone did not
+        answer) has several."""
+        before = [at for at in every_offer.get(leg.rsplit("-op", 1)[0], []) if at <= sent_at]
+        return max(before) if before else None
+
     pending: deque[float] = deque()
     decide: list[float] = []
     marks = sorted([(at, 0) for at in gone.values()] + [(at, 1) for at in offers.values()])
@@ -354,11 +384,7 @@ def siaga_dispatch_breakdown(
         ),
         "app_event_to_offer_decision": summary_ms(decide),
         "offer_decision_to_originate_sent": summary_ms(
-            [
-                at - offers[leg.rsplit("-op", 1)[0]]
-                for leg, at in sent.items()
-                if leg.rsplit("-op", 1)[0] in offers and at >= after
-            ]
+            [at - offer for leg, at in sent.items() if at >= after and (offer := last(leg, at))]
         ),
         "originate_sent_to_channel": summary_ms(
             [created[leg] - at for leg, at in sent.items() if leg in created and at >= after]
@@ -545,17 +571,21 @@ class Bench:
         cpu = _delta(cpu0, _cpus(app_pid, ast_pid, pg_pid))
         events = self.ami.since(since)
         await self.idle()
-        latencies = dispatch_latencies(events, loaded)
+        rows = (await self.stop_app()).get("rows", []) if system == SIAGA else []
+        queued_at = (
+            first_times(rows).get("queued", {})
+            if system == SIAGA
+            else {e.uniqueid: e.at for e in events if e.name == "QueueCallerJoin"}
+        )
+        latencies, idle = dispatch_latencies(events, loaded, queued_at)
         result: dict[str, Any] = {
             "callers": len(ids),
             **summary_ms(latencies),
+            "left_out_operator_was_idle": idle,
             "cpu_percent": {k: round(v / plan.dispatch_seconds * 100) for k, v in cpu.items()},
         }
         if system == SIAGA:
-            timeline = await self.stop_app()
-            result["inside_siaga_ms"] = siaga_dispatch_breakdown(
-                events, first_times(timeline.get("rows", [])), loaded
-            )
+            result["inside_siaga_ms"] = siaga_dispatch_breakdown(events, rows, loaded)
             arrived = [
                 i for i in ids if i in {e.uniqueid for e in events if e.name == "Newchannel"}
             ]

@@ -40,6 +40,7 @@ from db.writer import RecordWriter
 from queues import events as acd_events
 from queues.decisions import Decision, Offer
 from siaga.logging import configure_logging
+from siaga.stack import freeze_startup_heap
 
 
 class Timeline:
@@ -136,6 +137,7 @@ async def run(spec: AppSpec) -> None:
         await agi.start()
         instrument_rest(app, timeline)
         await app.wait_connected(20)
+        freeze_startup_heap()  # as `siaga run` does
         print("ready", flush=True)
         await stop.wait()
     finally:

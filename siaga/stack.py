@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,14 @@ async def embedded_postgres(config: Config) -> AsyncIterator[PgCluster]:
         yield cluster
     finally:
         await asyncio.to_thread(cluster.stop)
+
+
+def freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, config, templates, clients) out of the garbage
+    collector's full passes: with it, each pass stopped the event loop ~15 ms, ringing an
+    operator that much later when it fell between an operator's hang-up and the next offer."""
+    gc.collect()
+    gc.freeze()
 
 
 def banner(config: Config, console_logins: list[str]) -> str:
@@ -146,6 +155,7 @@ async def run_stack(config: Config) -> int:
         )
         runner = await start_site(create_app(health, console), config.web.host, config.web.port)
         stack.push_async_callback(runner.cleanup)
+        freeze_startup_heap()
         print(banner(config, console.dev_logins()), flush=True)
         await stop.wait()
         log.info("stack.stopping", calls=len(app.calls))
