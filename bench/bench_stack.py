@@ -1105,6 +1105,16 @@ def markdown(result: dict[str, Any]) -> str:
         rat = f"{q / s:.2g}x" if both and q / s < 10 else f"{q / s:,.0f}x" if both else "-"
         lines.append(f"| {name} | {_f(s, unit)} | {_f(q, unit)} | {rat} |")
 
+    def cost(label: str, part: str, s: dict[str, Any], q: dict[str, Any]) -> None:
+        for key in ("app", "asterisk", "postgres"):
+            row(
+                f"{label}: {key} CPU per 1,000 calls",
+                s["cpu_s_per_1000_calls"].get(key),
+                q["cpu_s_per_1000_calls"].get(key),
+                " s",
+            )
+        row(f"app peak RSS ({part})", s["app_peak_rss_mb"], None, " MB")
+
     if "dispatch" in r:
         d = r["dispatch"]
         title = (
@@ -1146,14 +1156,7 @@ def markdown(result: dict[str, Any]) -> str:
             q["highest_held_rate"],
             " calls/s",
         )
-        for key in ("app", "asterisk", "postgres"):
-            row(
-                f"cost in the ramp: {key} CPU per 1,000 calls",
-                s["cpu_s_per_1000_calls"].get(key),
-                q["cpu_s_per_1000_calls"].get(key),
-                " s",
-            )
-        row("app peak RSS (ramp)", s["app_peak_rss_mb"], None, " MB")
+        cost("cost in the ramp", "ramp", s, q)
     if "burst" in r:
         s, q = r["burst"][SIAGA], r["burst"][APP_QUEUE]
         lines.append(
@@ -1179,14 +1182,7 @@ def markdown(result: dict[str, Any]) -> str:
         row("burst: records rows / missing", f"{rec.get('rows')} / {rec.get('missing')}", "-")
         for p in ("p50", "p90", "p99", "max"):
             row(f"burst: wait to connect {p}", s["wait_s"][p], q["wait_s"][p], " s")
-        for key in ("app", "asterisk", "postgres"):
-            row(
-                f"burst: {key} CPU per 1,000 calls",
-                s["cpu_s_per_1000_calls"].get(key),
-                q["cpu_s_per_1000_calls"].get(key),
-                " s",
-            )
-        row("app peak RSS (burst)", s["app_peak_rss_mb"], None, " MB")
+        cost("burst", "burst", s, q)
     if "sustained" in r:
         lines += ["", "Ramp steps (calls/s: Siaga p99 queued -> offer, lost | app_queue):", ""]
         lines.append("| rate | Siaga p99 ms | Siaga lost | app_queue p99 ms | app_queue lost |")
