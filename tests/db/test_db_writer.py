@@ -77,7 +77,8 @@ async def test_events_coming_one_by_one_are_committed_in_few_batches(
     await writer.wait_replayed(timeout=10)
     await writer.close()
     assert sum(b.size for b in batches) == len(events) == 60
-    assert len(batches) <= 3, [b.size for b in batches]
+    # About 0.3 s of trickle: 1-2 batches; without gathering it took 58. Room for a slow CI.
+    assert len(batches) <= 6, [b.size for b in batches]
     assert await fetchval(pg_dsn, "SELECT count(*) FROM calls WHERE events = 10") == 6
 
 
