@@ -33,6 +33,8 @@ CONFIG_FILES = (
     "queues.conf",
     "features.conf",
     "indications.conf",
+    "cdr.conf",
+    "stasis.conf",
 )
 
 

@@ -168,3 +168,59 @@ async def test_every_call_leaves_a_row(app, callers, journal, db, wait):
 
     assert await wait(closed, what="the call to be closed") == "abandoned"
     await asyncio.sleep(0)
+
+
+async def _ami_events(config, seconds: float, start) -> list[dict[str, str]]:
+    """Every AMI event of the dialplan class for `seconds` after `start()` ran (raw AMI)."""
+    ast = config.asterisk
+    reader, writer = await asyncio.open_connection(ast.ami_host, ast.ami_port)
+    await reader.readline()  # banner
+    login = f"Action: Login\r\nUsername: {ast.ami_user}\r\nSecret: {ast.ami_password}\r\n"
+    writer.write(f"{login}Events: dialplan\r\n\r\n".encode())
+    await writer.drain()
+    events: list[dict[str, str]] = []
+
+    async def read() -> None:
+        block: dict[str, str] = {}
+        while raw := await reader.readline():
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            if line:
+                key, _, value = line.partition(": ")
+                block.setdefault(key, value)
+            elif block:
+                events.append(block)
+                block = {}
+
+    task = asyncio.get_running_loop().create_task(read())
+    try:
+        await start()
+        await asyncio.sleep(seconds)
+    finally:
+        task.cancel()
+        writer.close()
+    return events
+
+
+async def test_asterisk_keeps_no_cdrs_and_publishes_no_variable_sets(asterisk, ari, stack_config):
+    # Both cost Asterisk CPU on every channel of every call, and nothing in Siaga reads them:
+    # the call records are the app's own, and ChannelVarset / VarSet events were dropped
+    # unread (bench/README.md, "Reading the figures").
+    assert "Logging:                    Disabled" in asterisk.cli("cdr show status")
+
+    channel_id = f"varset-{uuid.uuid4().hex[:8]}"
+
+    async def call() -> None:
+        await ari.originate_to_dialplan(
+            "Local/caller@siaga-test",
+            channel_id=channel_id,
+            context="siaga-test",
+            extension="echo",
+            variables={"SIAGA_DELAY": "0", "SIAGA_HOLD": "1", "SIAGA_PROBE": "x"},
+        )
+
+    events = await _ami_events(stack_config, 2.0, call)
+    ours = [e for e in events if channel_id in e.get("Uniqueid", "")]
+    # The dialplan class does reach this session (the channel's steps), variable sets do not.
+    assert any(e.get("Event") == "Newexten" for e in ours), events[-5:]
+    assert not [e for e in events if e.get("Event") == "VarSet"]
+    await ari.hangup(channel_id)
