@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import asyncpg
+
 from agi.screening import ActiveBlock, CallerFacts, ScreeningSettings, number_variants
 from db.events import RecordEvent, caller_flag_cleared, caller_flag_set
 
@@ -78,6 +80,18 @@ class Queryable(Protocol):
     async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
 
     async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """The AGI server's statements run one by one in autocommit and leave no session state
+    (no SET, LISTEN, cursor or advisory lock) behind; asyncpg still rolls back a transaction
+    left open before it calls this."""
+
+
+async def agi_pool(dsn: str) -> asyncpg.Pool:
+    """The AGI server's connections. asyncpg's default reset on release (RESET ALL, UNLISTEN,
+    CLOSE ALL, advisory unlock) is a round trip to PostgreSQL for every screened call."""
+    return await asyncpg.create_pool(dsn, min_size=0, max_size=4, reset=_nothing_to_reset)
 
 
 @dataclass(frozen=True, slots=True)

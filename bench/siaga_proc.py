@@ -23,9 +23,8 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import asyncpg
-
 from agi.fallback import FallbackRecorder
+from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from ari_app.ari.events import (
@@ -118,7 +117,7 @@ async def run(spec: AppSpec) -> None:
     await writer.start()
     prompts_dir = PurePosixPath(spec.prompts_dir)
     app = SiagaApp(config, writer, prompts_dir=prompts_dir)
-    pool = await asyncpg.create_pool(spec.database_url, min_size=0, max_size=4)
+    pool = await agi_pool(spec.database_url)
     agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
     fallback = FallbackRecorder(config, writer)
     timeline = Timeline()

@@ -13,11 +13,11 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import structlog
 
 from agi.fallback import FallbackRecorder
 from agi.queuelog import reconcile_queue_log
+from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from db.cluster import PgCluster
@@ -133,7 +133,7 @@ async def run_stack(config: Config) -> int:
         recorder = FallbackRecorder(config, writer)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)
-        pool = await asyncpg.create_pool(config.database.url, min_size=0, max_size=4)
+        pool = await agi_pool(config.database.url)
         stack.push_async_callback(pool.close)
         app = SiagaApp(config, writer, prompts_dir=prompts_dir)
         await app.start()

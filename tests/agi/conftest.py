@@ -18,6 +18,7 @@ import asyncpg
 import integration.conftest as shared
 import pytest
 
+from agi.records import agi_pool
 from agi.server import AgiServer
 from db.cluster import PgCluster
 from siaga.asterisk import AsteriskInstance
@@ -84,7 +85,7 @@ def asterisk(provisioned: tuple[Path, Path], stack_config: Config) -> Iterator[A
 
 @pytest.fixture(scope="session")
 async def pool(stack_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(stack_dsn, min_size=1, max_size=4)
+    pool = await agi_pool(stack_dsn)
     yield pool
     await pool.close()
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agi.records import block, ingest, list_blocks
+from agi.records import block, caller_facts, ingest, list_blocks
 from agi.screening import ScreeningSettings
 from ari_app.ari.events import AriEvent, StasisStart
 from db.events import RecordEvent, Verdict, call_arrived, disposition, ivr_step
@@ -189,3 +189,13 @@ async def test_slow_database_leaves_the_call_unscreened_not_late(
     start = await start_of(seen, call_id, wait)
     assert not start.channel.channelvars.get("SIAGA_FLAGS")
     assert agi_server.unscreened == 1 and agi_server.screened == 0
+
+
+async def test_a_screening_costs_one_statement_not_two(pool):
+    # asyncpg's default release resets the session (RESET ALL, UNLISTEN...): one more round
+    # trip to PostgreSQL for every call to 112.
+    seen: list[str] = []
+    async with pool.acquire() as connection:
+        connection.add_query_logger(lambda query: seen.append(query.query))
+        await caller_facts(connection, fresh_number(), datetime.now(UTC), ScreeningSettings())
+    assert len(seen) == 1, seen
