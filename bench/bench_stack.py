@@ -123,7 +123,7 @@ FULL = Plan(
     dispatch_talk=TALK,
     overhead_calls=8,
     overhead_operators=8,
-    ramp_rates=(10, 20, 30, 40, 50, 60, 75, 100),
+    ramp_rates=(10, 20, 30, 40, 50, 60, 75, 90, 100),
     # Long enough that a rate the machine cannot keep up with shows as a growing backlog; in
     # 4 s steps a backlog of a few seconds still passed for "held".
     ramp_step_seconds=10.0,
