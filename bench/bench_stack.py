@@ -1187,15 +1187,19 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", "Ramp steps (calls/s: Siaga p99 queued -> offer, lost | app_queue):", ""]
         lines.append("| rate | Siaga p99 ms | Siaga lost | app_queue p99 ms | app_queue lost |")
         lines.append("| --- | --- | --- | --- | --- |")
-        qs = {st["rate"]: st for st in r["sustained"][APP_QUEUE]["steps"]}
-        for st in r["sustained"][SIAGA]["steps"]:
-            other = qs.get(st["rate"], {})
-            lines.append(
-                f"| {_f(st['rate'])} | {_f(st['queued_to_operator_channel_ms']['p99'])} "
-                f"| {st['lost']} | "
-                f"{_f(other.get('queued_to_operator_channel_ms', {}).get('p99'))} "
-                f"| {_f(other.get('lost'))} |"
-            )
+        # Each system's ramp stops after its first lost step: a rate only one reached has a
+        # "-" (not run) on the other side.
+        steps = {
+            system: {st["rate"]: st for st in r["sustained"][system]["steps"]}
+            for system in (SIAGA, APP_QUEUE)
+        }
+        for rate in sorted(steps[SIAGA].keys() | steps[APP_QUEUE].keys()):
+            cells = []
+            for system in (SIAGA, APP_QUEUE):
+                st = steps[system].get(rate, {})
+                p99 = st.get("queued_to_operator_channel_ms", {}).get("p99")
+                cells += [_f(p99), _f(st.get("lost"))]
+            lines.append(f"| {_f(rate)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
