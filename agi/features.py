@@ -2,7 +2,7 @@
 app's operator API (the one the console uses), and say which prompt confirms it.
 
     *11    log in                *13    pause (reason "pause")
-    *12    log out               *13N   pause with reason N (see PAUSE_REASONS)
+    *12    log out               *13N   pause with reason N ([acd.pause_reasons])
     *14    ready: unpause, or end wrap-up early
 
 The operator is the PJSIP endpoint that dials (its `sip_user`), never a number typed in.
@@ -17,20 +17,9 @@ from typing import Protocol
 
 import structlog
 
-from siaga.config import Config
+from siaga.config import PAUSE_REASONS, Config
 
 log = structlog.get_logger(__name__)
-
-PAUSE_REASONS: Mapping[str, str] = {
-    "1": "break",
-    "2": "meal",
-    "3": "prayer",
-    "4": "training",
-    "5": "meeting",
-    "6": "admin",
-    "7": "technical",
-    "9": "other",
-}
 
 
 class OperatorControl(Protocol):
@@ -76,8 +65,8 @@ _DONE_PROMPTS: Mapping[Action, tuple[str, str]] = {
 _FAILED_PROMPTS = ("op_refused", "beeperr")
 
 
-def parse(code: str) -> Feature | None:
-    """`code` is what follows the star: "11", "132"..."""
+def parse(code: str, pause_reasons: Mapping[str, str] = PAUSE_REASONS) -> Feature | None:
+    """`code` is what follows the star: "11", "132"...; `pause_reasons` maps N of *13N."""
     code = code.strip().lstrip("*")
     match code:
         case "11":
@@ -88,8 +77,8 @@ def parse(code: str) -> Feature | None:
             return Feature(Action.PAUSE, "pause")
         case "14":
             return Feature(Action.READY)
-    if len(code) == 3 and code.startswith("13") and code[2] in PAUSE_REASONS:
-        return Feature(Action.PAUSE, PAUSE_REASONS[code[2]])
+    if len(code) == 3 and code.startswith("13") and code[2] in pause_reasons:
+        return Feature(Action.PAUSE, pause_reasons[code[2]])
     return None
 
 

@@ -179,7 +179,7 @@ class AgiServer:
 
     async def _feature(self, request: AgiRequest, session: AgiSession) -> None:
         code = request.args[0] if request.args else ""
-        feature = features.parse(code)
+        feature = features.parse(code, self.config.acd.pause_reasons)
         endpoint = features.endpoint_of(request.channel, request.caller_number)
         operator_id = self._sip_users.get(endpoint)
         outcome = features.apply(self.operators, operator_id, feature)

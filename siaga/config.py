@@ -110,6 +110,26 @@ class AcdSettings:
     # While the app is away (fallback queue), nobody answering within the queue timeout sends
     # the call here: a partner centre's dial string, e.g. PJSIP/trunk/sip:112@partner. "" = none.
     overflow_dial: str = ""
+    # Why an operator pauses: the digit N of the phone's *13N -> the reason's code, which the
+    # console offers too and the records and reports keep.
+    pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(PAUSE_REASONS))
+
+
+# Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
+PAUSE_REASONS: Mapping[str, str] = {
+    "1": "break",
+    "2": "meal",
+    "3": "prayer",
+    "4": "training",
+    "5": "meeting",
+    "6": "admin",
+    "7": "technical",
+    "8": "briefing",
+    "9": "other",
+}
+# Reasons the system gives itself: plain *13, a supervisor's pause, too many missed rings, an
+# operator calling a caller back.
+SYSTEM_PAUSE_REASONS = frozenset({"pause", "supervisor", "no_answer", "callback"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,9 +407,25 @@ def _acd(t: _Table) -> AcdSettings:
         ),
         login_on_start=t.get("login_on_start", bool, d.login_on_start),
         overflow_dial=t.get("overflow_dial", str, d.overflow_dial),
+        pause_reasons=_pause_reasons(t.table("pause_reasons"), d.pause_reasons),
     )
     t.finish()
     return result
+
+
+def _pause_reasons(t: _Table, default: Mapping[str, str]) -> Mapping[str, str]:
+    if not t.data:
+        return default
+    reasons: dict[str, str] = {}
+    for digit in sorted(t.data):
+        code = t.get(digit, str)
+        t.check(digit, len(digit) == 1 and digit in "0123456789", "must be one digit 0-9")
+        t.check(digit, _CODE_RE.match(code) is not None, "must be lower-case letters, digits, _")
+        t.check(digit, code not in SYSTEM_PAUSE_REASONS, f"{code!r} is the system's own reason")
+        t.check(digit, code not in reasons.values(), f"{code!r} has another digit already")
+        reasons[digit] = code
+    t.finish()
+    return reasons
 
 
 def _screening(t: _Table) -> ScreeningConfig:

@@ -14,7 +14,7 @@ import structlog
 from aiohttp import web
 
 from supervisor.console import Console
-from supervisor.i18n import catalogue, language, translate
+from supervisor.i18n import catalogue, label, language, translate
 from supervisor.roles import Permission, allowed
 from supervisor.security import csrf_matches, new_token, origin_allowed
 from supervisor.store import Session, load_session
@@ -279,6 +279,9 @@ def render(
     def t(key: str) -> str:
         return translate(key, lang)
 
+    def label_of(prefix: str, value: str) -> str:
+        return label(prefix, value, lang)
+
     nav = [
         {"href": href, "key": key, "current": request.path.startswith(href)}
         for href, key, permission in NAV
@@ -286,6 +289,7 @@ def render(
     ]
     body = _env.get_template(template).render(
         t=t,
+        label=label_of,
         lang=lang,
         user=session.user if session else None,
         csrf=csrf,

@@ -102,11 +102,17 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     # pause reasons
     "pause.break": ("istirahat", "break"),
     "pause.meal": ("makan", "meal"),
-    "pause.briefing": ("briefing", "briefing"),
+    "pause.prayer": ("sholat", "prayer"),
     "pause.training": ("pelatihan", "training"),
+    "pause.meeting": ("rapat", "meeting"),
+    "pause.admin": ("administrasi", "paperwork"),
+    "pause.technical": ("gangguan teknis", "technical problem"),
+    "pause.briefing": ("briefing", "briefing"),
+    "pause.other": ("lainnya", "other"),
+    "pause.pause": ("jeda", "paused"),
     "pause.supervisor": ("oleh supervisor", "by supervisor"),
     "pause.no_answer": ("tak menjawab", "no answer"),
-    "pause.other": ("lainnya", "other"),
+    "pause.callback": ("menelepon balik", "calling back"),
     # operator desk
     "desk.title": ("Meja operator", "Operator desk"),
     "desk.state": ("Status", "State"),
@@ -280,6 +286,11 @@ def translate(key: str, lang: str) -> str:
     if pair is None:
         return key
     return pair[0] if lang == "id" else pair[1]
+
+
+def label(prefix: str, value: str, lang: str) -> str:
+    """The message for `prefix + value`, or the value itself (e.g. a centre's own pause reason)."""
+    return translate(prefix + value, lang) if prefix + value in MESSAGES else value
 
 
 def catalogue(lang: str) -> dict[str, str]:

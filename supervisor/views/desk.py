@@ -24,7 +24,6 @@ from supervisor.http import (
 from supervisor.live import ActionUnavailableError, operator_call
 from supervisor.sse import stream
 
-PAUSE_REASONS = ("break", "meal", "briefing", "training", "other")
 VERDICTS = tuple(v.value for v in Verdict)
 MAX_NOTES = 2000
 MAX_LOCATION = 500
@@ -48,7 +47,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         operator_name=console.operator_name(operator_id),
         known=console.known_operator(operator_id),
         verdicts=VERDICTS,
-        pause_reasons=PAUSE_REASONS,
+        pause_reasons=tuple(console.config.acd.pause_reasons.values()),
         agencies=console.config.agencies,
         callbacks=await queries.callbacks(console.db),
     )
@@ -133,7 +132,7 @@ async def set_state(request: web.Request) -> web.StreamResponse:
                 centre.operator_ready(operator_id)
         elif action == "pause":
             reason = form.get("reason", "")
-            if reason not in PAUSE_REASONS:
+            if reason not in console.config.acd.pause_reasons.values():
                 raise redirect("/operator", "invalid")
             centre.operator_pause(operator_id, reason)
         elif action == "logout":

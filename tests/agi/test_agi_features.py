@@ -43,13 +43,22 @@ class FakeControl:
         ("132", Feature(Action.PAUSE, "meal")),
         ("14", Feature(Action.READY)),
         ("10", None),
-        ("138", None),  # no reason 8
+        ("133", Feature(Action.PAUSE, "prayer")),
+        ("138", Feature(Action.PAUSE, "briefing")),
+        ("130", None),  # no reason 0
         ("1411", None),
         ("", None),
     ],
 )
 def test_parse(code, feature):
     assert features.parse(code) == feature
+
+
+def test_pause_digits_follow_the_centres_own_reasons():
+    reasons = {"1": "radio_check", "5": "prayer"}
+    assert features.parse("131", reasons) == Feature(Action.PAUSE, "radio_check")
+    assert features.parse("135", reasons) == Feature(Action.PAUSE, "prayer")
+    assert features.parse("132", reasons) is None
 
 
 def test_endpoint_of_pjsip_channel_and_local_channel():

@@ -140,3 +140,35 @@ def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.toml")
     assert "cannot read" in info.value.reason
+
+
+def test_pause_reasons_default_when_the_table_is_left_out():
+    data = example()
+    del data["acd"]["pause_reasons"]
+    reasons = parse_config(data).acd.pause_reasons
+    assert reasons == load_config(EXAMPLE).acd.pause_reasons
+    assert reasons["3"] == "prayer" and reasons["9"] == "other"
+
+
+def test_a_centre_chooses_its_own_pause_reasons():
+    data = example()
+    data["acd"]["pause_reasons"] = {"1": "break", "2": "radio_check"}
+    assert parse_config(data).acd.pause_reasons == {"1": "break", "2": "radio_check"}
+
+
+@pytest.mark.parametrize(
+    ("reasons", "key", "reason"),
+    [
+        ({"12": "break"}, "acd.pause_reasons.12", "one digit"),
+        ({"1": "Coffee Break"}, "acd.pause_reasons.1", "lower-case"),
+        ({"1": "no_answer"}, "acd.pause_reasons.1", "system's own reason"),
+        ({"1": "break", "2": "break"}, "acd.pause_reasons.2", "another digit"),
+        ({"1": 5}, "acd.pause_reasons.1", "must be a string"),
+    ],
+)
+def test_bad_pause_reason_is_named(reasons, key, reason):
+    data = example()
+    data["acd"]["pause_reasons"] = reasons
+    error = refused(data)
+    assert error.key == key
+    assert reason in error.reason

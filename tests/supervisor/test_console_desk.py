@@ -32,6 +32,16 @@ async def test_the_operator_sets_their_own_state(sign_in, centre):
         assert r.headers["Location"] == "/operator?msg=invalid"
 
 
+async def test_the_operator_page_offers_the_pause_reasons_the_phone_knows(sign_in, centre):
+    op1 = await sign_in("op1")
+    _, page = await op1.text("/operator")
+    assert '<option value="prayer">sholat</option>' in page  # *133 on the phone
+    assert '<option value="briefing">briefing</option>' in page  # *138
+    await op1.post("/operator/state", {"action": "ready"})
+    await op1.post("/operator/state", {"action": "pause", "reason": "prayer"})
+    assert state_of(centre, "1001").reason == "prayer"
+
+
 async def test_screen_pop_shows_the_call_and_the_numbers_past(sign_in, centre, writer, db):
     number = "081311112222"
     # an earlier call from the same number, disposed as a prank, and an active block
