@@ -96,6 +96,23 @@ class ScreeningConfig:
     history_days: int = 30  # prank/silent verdicts this recent flag the number
 
 
+# Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
+PAUSE_REASONS: Mapping[str, str] = {
+    "1": "break",
+    "2": "meal",
+    "3": "prayer",
+    "4": "training",
+    "5": "meeting",
+    "6": "admin",
+    "7": "technical",
+    "8": "briefing",
+    "9": "other",
+}
+# Reasons the system gives itself: plain *13, a supervisor's pause, too many missed rings, an
+# operator calling a caller back.
+SYSTEM_PAUSE_REASONS = frozenset({"pause", "supervisor", "no_answer", "callback"})
+
+
 @dataclass(frozen=True, slots=True)
 class AcdSettings:
     strategy: str = "longest_idle"
@@ -113,23 +130,6 @@ class AcdSettings:
     # Why an operator pauses: the digit N of the phone's *13N -> the reason's code, which the
     # console offers too and the records and reports keep.
     pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(PAUSE_REASONS))
-
-
-# Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
-PAUSE_REASONS: Mapping[str, str] = {
-    "1": "break",
-    "2": "meal",
-    "3": "prayer",
-    "4": "training",
-    "5": "meeting",
-    "6": "admin",
-    "7": "technical",
-    "8": "briefing",
-    "9": "other",
-}
-# Reasons the system gives itself: plain *13, a supervisor's pause, too many missed rings, an
-# operator calling a caller back.
-SYSTEM_PAUSE_REASONS = frozenset({"pause", "supervisor", "no_answer", "callback"})
 
 
 @dataclass(frozen=True, slots=True)
