@@ -558,7 +558,8 @@ class CallActor:
                         self.machine.category or "", priority, frozenset(self.machine.flags)
                     ),
                 )
-                self.app.acd(acd.CallPriorityChanged(self.call_id, priority))
+                flags = frozenset(self.machine.flags)  # e.g. cannot_speak, for the live board
+                self.app.acd(acd.CallPriorityChanged(self.call_id, priority, flags))
             case BridgeOperator(channel_id=channel_id):
                 await rest.add_channel(self.bridge_id, channel_id)
             case LeaveQueue():

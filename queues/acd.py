@@ -338,10 +338,7 @@ class Acd:
             raise InvalidEvent(f"call {call_id}: arrival {event.arrival} is after now {self._now}")
         if event.priority is not None:
             _check_priority(event.priority, call_id)
-        if not isinstance(event.flags, frozenset) or not all(
-            isinstance(f, str) for f in event.flags
-        ):
-            raise InvalidEvent(f"call {call_id}: flags must be a frozenset of strings")
+        _check_flags(event.flags, call_id)
         if call_id in self._calls:
             raise DuplicateCall(f"call {call_id} is already {self._calls[call_id].place}")
 
@@ -380,10 +377,14 @@ class Acd:
     def _on_priority_changed(self, event: CallPriorityChanged) -> None:
         call_id = _check_id(event.call_id, "call_id")
         _check_priority(event.priority, call_id)
+        if event.flags is not None:
+            _check_flags(event.flags, call_id)
         call = self._calls.get(call_id)
         if call is None:
             log.debug("stale event ignored", call_id=call_id, kind="CallPriorityChanged")
             return
+        if event.flags is not None:
+            call.flags = event.flags
         waiting = call.place is CallPlace.WAITING
         if waiting:
             self._take_from_lines(call)
@@ -935,6 +936,11 @@ def _check_id(value: object, name: str) -> str:
 def _check_priority(value: object, call_id: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidEvent(f"call {call_id}: priority must be an integer, not {value!r}")
+
+
+def _check_flags(flags: object, call_id: str) -> None:
+    if not isinstance(flags, frozenset) or not all(isinstance(f, str) for f in flags):
+        raise InvalidEvent(f"call {call_id}: flags must be a frozenset of strings")
 
 
 def _check_skills(skills: object, operator_id: str) -> dict[str, int]:

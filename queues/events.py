@@ -48,6 +48,7 @@ class CallPriorityChanged:
 
     call_id: str
     priority: int
+    flags: frozenset[str] | None = None  # the call's flags now, if they changed with it
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,11 @@ async def test_caller_pressing_55_while_queued_jumps_to_the_top(
     async def on_top():
         # The live board (what the console shows) has it at the top priority.
         waiting = [w for c in app.snapshot().categories for w in c.waiting if w.call_id == call_id]
-        return [w.priority for w in waiting] == [CANNOT_SPEAK_PRIORITY]
+        return [(w.priority, "cannot_speak" in w.flags) for w in waiting] == [
+            (CANNOT_SPEAK_PRIORITY, True)
+        ]
 
-    await wait(on_top, what="the call at priority 0 on the live board")
+    await wait(on_top, what="the call at priority 0, flagged, on the live board")
 
     async def recorded():
         return await records.events(call_id, "flag_set")

@@ -196,6 +196,20 @@ def test_priority_change_moves_a_waiting_call_to_the_top_keeping_its_arrival(
     assert (view.call_id, view.priority, view.age_seconds) == ("silent", 0, 10)
 
 
+def test_a_priority_change_carries_the_calls_new_flags_to_the_board(centre: Centre) -> None:
+    centre.login("1001", info=1)
+    centre.busy("1001", "info")
+    centre.call("mute", "info", age=10)
+    centre(CallPriorityChanged("mute", 0, frozenset({"silent", "cannot_speak"})))
+    view = next(w for v in centre.acd.snapshot().categories for w in v.waiting)
+    assert view.flags == {"silent", "cannot_speak"}
+    centre(CallPriorityChanged("mute", 1))  # no flags given: they stay
+    view = next(w for v in centre.acd.snapshot().categories for w in v.waiting)
+    assert (view.priority, view.flags) == (1, {"silent", "cannot_speak"})
+    with pytest.raises(InvalidEvent):
+        centre(CallPriorityChanged("mute", 0, frozenset({1})))  # type: ignore[arg-type]
+
+
 def test_a_call_queued_with_an_explicit_priority_ignores_the_category_priority(
     centre: Centre,
 ) -> None:
