@@ -33,6 +33,7 @@ from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
 from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
+from ari_app.ari.lean import LeanTransport
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
 from ari_app.call import Adopted, CallState, HandOver, HungUp, Party, PositionKnown
@@ -129,7 +130,8 @@ class SiagaApp:
         self.calls: dict[str, CallActor] = {}
         self.router = Router(self._on_new_channel)
         self.acd_engine: Acd | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # the event websocket's
+        self._transport: LeanTransport | None = None  # REST requests
         self._rest: AriRest | None = None
         self._connection: AriConnection | None = None
         self._tick: asyncio.TimerHandle | None = None
@@ -169,7 +171,8 @@ class SiagaApp:
         # Well below Asterisk's HTTP session limit (http.conf), so a burst queues here
         # instead of Asterisk dropping connections.
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=ARI_CONNECTIONS))
-        self._rest = AriRest.from_session(self._session, ari)
+        self._transport = LeanTransport(ari, max_connections=ARI_CONNECTIONS)
+        self._rest = AriRest(self._transport, timeout=ari.request_timeout)
         self.acd_engine = Acd(acd_config(self.config), self.clock())
         if self.config.acd.login_on_start:
             for op in self.config.operators:
@@ -214,6 +217,8 @@ class SiagaApp:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._transport is not None:
+            await self._transport.close()
         if self._session is not None:
             await self._session.close()
 

@@ -5,6 +5,7 @@ errors.py      the AriError tree and the one status -> exception mapping
 models.py      Channel, Bridge, Playback, LiveRecording, Endpoint... snapshots
 events.py      typed events, parse_event() that never raises, routing_ids
 transport.py   how a request reaches Asterisk (aiohttp by default; swappable)
+lean.py        LeanTransport: keep-alive HTTP/1.1 sockets, the app's REST transport
 rest.py        AriRest: the REST calls we use
 connection.py  AriConnection: the reconnecting, ordered event reader
 """
@@ -54,6 +55,7 @@ from ari_app.ari.events import (
     parse_event,
     parse_message,
 )
+from ari_app.ari.lean import LeanTransport
 from ari_app.ari.models import (
     Application,
     AsteriskInfo,
@@ -126,6 +128,7 @@ __all__ = [
     "Event",
     "HangupReason",
     "IfExists",
+    "LeanTransport",
     "LiveRecording",
     "MalformedEvent",
     "Playback",

@@ -1,4 +1,7 @@
-"""AriRest against an in-process fake ARI server: what goes on the wire, what comes back."""
+"""AriRest against an in-process fake ARI server: what goes on the wire, what comes back.
+
+Every test runs over both transports: aiohttp's (the websocket's session, tools) and the
+lean keep-alive one the app sends its REST requests with (ari_app/ari/lean.py)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from ari_app.ari import (
     ChannelState,
     EndpointState,
     HangupReason,
+    LeanTransport,
     PlaybackState,
     RecordingState,
     SnoopDirection,
@@ -42,19 +46,33 @@ async def fake() -> AsyncIterator[FakeAri]:
         yield server
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
 def config_for(url: str, *, password: str = PASSWORD, request_timeout: float = 1.0) -> AriConfig:
     return AriConfig(username=USERNAME, password=password, url=url, request_timeout=request_timeout)
 
 
+MakeRest = Callable[[AriConfig], AriRest]
+
+
+@pytest.fixture(params=["aiohttp", "lean"])
+async def make_rest(request: pytest.FixtureRequest) -> AsyncIterator[MakeRest]:
+    """An AriRest for a config, over the transport of this run; all closed at the end."""
+    async with aiohttp.ClientSession() as session:
+        leans: list[LeanTransport] = []
+
+        def make(config: AriConfig) -> AriRest:
+            if request.param == "aiohttp":
+                return AriRest.from_session(session, config)
+            leans.append(LeanTransport(config))
+            return AriRest(leans[-1], timeout=config.request_timeout)
+
+        yield make
+        for transport in leans:
+            await transport.close()
+
+
 @pytest.fixture
-def rest(fake: FakeAri, session: aiohttp.ClientSession) -> AriRest:
-    return AriRest.from_session(session, config_for(fake.url))
+def rest(fake: FakeAri, make_rest: MakeRest) -> AriRest:
+    return make_rest(config_for(fake.url))
 
 
 # -- credentials ----------------------------------------------------------------------------
@@ -73,10 +91,8 @@ async def test_credentials_travel_in_the_authorization_header_only(
     assert "api_key" not in dict(request.query)
 
 
-async def test_wrong_password_raises_auth_error(
-    fake: FakeAri, session: aiohttp.ClientSession
-) -> None:
-    rest = AriRest.from_session(session, config_for(fake.url, password="wrong"))
+async def test_wrong_password_raises_auth_error(fake: FakeAri, make_rest: MakeRest) -> None:
+    rest = make_rest(config_for(fake.url, password="wrong"))
 
     with pytest.raises(AriAuthError) as caught:
         await rest.list_channels()
@@ -170,8 +186,8 @@ async def test_hangup_other_errors_still_raise(fake: FakeAri, rest: AriRest) -> 
         await rest.hangup("c1", HangupReason.NORMAL)
 
 
-async def test_timeout_is_unavailable(fake: FakeAri, session: aiohttp.ClientSession) -> None:
-    rest = AriRest.from_session(session, config_for(fake.url, request_timeout=0.1))
+async def test_timeout_is_unavailable(fake: FakeAri, make_rest: MakeRest) -> None:
+    rest = make_rest(config_for(fake.url, request_timeout=0.1))
     fake.reply("GET", "/channels", 200, [], delay=1.0)
 
     with pytest.raises(AriUnavailable) as caught:
@@ -181,11 +197,11 @@ async def test_timeout_is_unavailable(fake: FakeAri, session: aiohttp.ClientSess
     assert "timed out" in caught.value.message
 
 
-async def test_connection_refused_is_unavailable(session: aiohttp.ClientSession) -> None:
+async def test_connection_refused_is_unavailable(make_rest: MakeRest) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    rest = AriRest.from_session(session, config_for(f"http://127.0.0.1:{port}"))
+    rest = make_rest(config_for(f"http://127.0.0.1:{port}"))
 
     with pytest.raises(AriUnavailable) as caught:
         await rest.asterisk_info()
