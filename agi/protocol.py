@@ -115,7 +115,7 @@ class AgiSession:
             return result
 
     async def set_variable(self, name: str, value: str) -> None:
-        await self.command(f"SET VARIABLE {name} {quote(value)}")
+        await self.command(f"SET VARIABLE {quote(name)} {quote(value)}")
 
     async def stream_file(self, path: str) -> bool:
         """Play a sound file (no extension); False when Asterisk could not open it."""

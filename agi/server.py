@@ -1,10 +1,10 @@
 """The FastAGI server: `screen` (caller screening before Stasis) and `feature` (operator feature
 codes). Started with the stack; one asyncio server, one short session per AGI() call.
 
-The dialplan (dialplan/templates/extensions.conf) runs `screen` on a Local channel of its own
-and gives it at most 500 ms, so a slow or hung server never holds a 112 caller; the server
-keeps its own budget too (`ScreeningSettings.budget_seconds`), so a slow database costs a
-screening, not a late one.
+The dialplan (dialplan/templates/extensions.conf) runs `screen` on a Local channel of its own,
+with the caller's channel as its argument, and gives it at most 500 ms, so a slow or hung
+server never holds a 112 caller; the server keeps its own budget too
+(`ScreeningSettings.budget_seconds`), so a slow database costs a screening, not a late one.
 """
 
 from __future__ import annotations
@@ -141,8 +141,13 @@ class AgiServer:
             log.warning("agi.screen_unavailable", number=number, error=f"{type(exc).__name__}")
             return
         result = screen(facts, self.settings)
+        # The dialplan passes the caller's channel: the results go straight into its SHARED()
+        # variables, without a dialplan priority each on this leg.
+        caller = request.args[0] if request.args else ""
         for name, value in result.variables().items():
-            await session.set_variable(name, value)
+            if value in ("", "0"):
+                continue  # a first-time caller's: unset reads the same, with no round trip
+            await session.set_variable(f"SHARED({name},{caller})" if caller else name, value)
         self.screened += 1
         log.info(
             "agi.screened",

@@ -24,10 +24,20 @@ def test_screening_is_bounded_and_points_at_the_agi_server():
     ext = files["extensions.conf"]
     assert "Dial(Local/screen@siaga-screen/n,0.5)" in ext
     assert ext.index("Dial(Local/screen@siaga-screen") < ext.index("Stasis(siaga)")
-    assert "AGI(agi://127.0.0.1:14573/screen)" in ext
+    # The screening leg gets the caller's channel; the AGI server sets its SHARED() variables.
+    assert "AGI(agi://127.0.0.1:14573/screen,${SIAGA_SCREEN_FOR})" in ext
+    assert "_SIAGA_SCREEN_FOR=${CHANNEL}" in ext
     assert "AGI(agi://127.0.0.1:14573/feature,${EXTEN})" in ext
-    # SHARED() carries the results back from the screening leg.
     assert "load = func_global.so" in files["modules.conf"]
+
+
+def test_the_screening_leg_runs_no_priority_but_agi_and_hangup():
+    # Each priority costs Asterisk a snapshot and an AMI event on every call to 112.
+    ext = rendered()["extensions.conf"]
+    leg = ext[ext.index("[siaga-screen]") : ext.index("[siaga-fallback]")]
+    steps = [line for line in leg.splitlines() if line.startswith(("exten", " same"))]
+    assert len(steps) == 2
+    assert "AGI(agi://" in steps[0] and steps[1].endswith("Hangup()")
 
 
 def test_fallback_plays_the_prompt_queues_and_overflows():

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agi.protocol import AgiSession
 from agi.records import block, caller_facts, ingest, list_blocks
 from agi.screening import ScreeningSettings
 from ari_app.ari.events import AriEvent, StasisStart
@@ -94,6 +95,28 @@ async def test_repeat_caller_reaches_the_app_with_count_history_and_language(
     # The caller's last language is the one the IVR speaks (no 9 pressed).
     await wait(english_menu, what="the IVR to run in English")
     assert agi_server.screened >= 1
+
+
+async def test_a_first_time_caller_is_screened_without_a_variable_to_set(
+    start_app, agi_server, callers, wait, monkeypatch
+):
+    sets: list[str] = []
+    original = AgiSession.set_variable
+
+    async def spy(session: AgiSession, name: str, value: str) -> None:
+        sets.append(name)
+        await original(session, name, value)
+
+    monkeypatch.setattr(AgiSession, "set_variable", spy)
+    app = await start_app()
+    seen = stasis_starts(app)
+    call_id = await callers.call(number=fresh_number(), hold=5)
+
+    start = await start_of(seen, call_id, wait)
+    assert agi_server.screened == 1
+    assert sets == []  # nothing to say about a number never seen: no round trip
+    assert not start.channel.channelvars.get("SIAGA_FLAGS")
+    assert start.channel.channelvars.get("SIAGA_REPEAT") in ("", "0", None)
 
 
 async def test_blocked_caller_is_warned_and_still_reaches_an_operator(
