@@ -9,10 +9,13 @@ body straight from the socket.
 
 What a transport must do (transport.py): send one request, return the raw status and body;
 no HTTP answer at all (refused, reset, closed, timed out, unparsable) raises `AriUnavailable`.
-A connection is reused only after a complete response. A request sent on a reused
-connection that the server had already closed (keep-alive expiry) is retried once on a new
-one: the server never read it. A request that timed out is never retried (it may have
-happened).
+A socket goes back to the pool only after a complete response; any error, timeout or
+cancellation mid-exchange closes it. A reused socket that gives no byte of answer was most
+likely closed by the server as idle (keep-alive expiry), but the server may also have read the
+request first: only idempotent requests (GET, PUT, DELETE) are sent again, once, on a new
+socket. A POST (originate, answer, play...) is never sent twice: it fails as unavailable, and
+the caller decides (another operator, the next command). Idle sockets are dropped before
+Asterisk's keep-alive runs out, so that case stays rare.
 """
 
 from __future__ import annotations
@@ -38,13 +41,14 @@ IDLE_SECONDS = 10.0
 IDLE_LIMIT = 32
 MAX_HEADER_LINES = 100
 MAX_BODY_BYTES = 64 * 1024 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 
 class _Closed(Exception):
     """The server closed the socket before any byte of the response came back."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # hashed by identity: one per socket
 class _Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
@@ -73,6 +77,7 @@ class LeanTransport:
             "Accept: application/json\r\n"
         )
         self._idle: deque[_Connection] = deque()
+        self._busy: set[_Connection] = set()
         # Requests beyond this wait here for a socket, instead of Asterisk refusing sessions
         # over its limit (http.conf `sessionlimit`).
         self._slots = asyncio.Semaphore(max_connections)
@@ -84,28 +89,38 @@ class LeanTransport:
         payload = self._encode(request)
         try:
             async with asyncio.timeout(request.timeout), self._slots:
+                if self._closed:  # closed while this request waited for a slot
+                    raise _Closed
                 connection, reused = await self._acquire()
                 try:
                     return await self._exchange(connection, payload)
                 except _Closed:
-                    if not reused:
+                    if not reused or request.method not in IDEMPOTENT:
                         raise
-                # The server had closed the idle socket: it never saw this request.
                 return await self._exchange(await self._open(), payload)
         except TimeoutError as exc:
             raise AriUnavailable(
                 request.method, request.path, None, f"timed out after {request.timeout}s"
             ) from exc
-        except (_Closed, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (
+            _Closed,
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as exc:
             reason = "connection closed" if isinstance(exc, _Closed) else str(exc)
             raise AriUnavailable(
                 request.method, request.path, None, f"{type(exc).__name__}: {reason}"
             ) from exc
 
     async def close(self) -> None:
+        """Close every socket; requests under way fail as unavailable."""
         self._closed = True
         while self._idle:
             self._idle.popleft().close()
+        for connection in list(self._busy):
+            connection.close()
 
     # -- one exchange
 
@@ -127,6 +142,7 @@ class LeanTransport:
         """Write the request, read the whole response; the socket goes back only if clean."""
         reader = connection.reader
         reusable = False
+        self._busy.add(connection)
         try:
             try:
                 connection.writer.write(payload)
@@ -138,17 +154,22 @@ class LeanTransport:
                     raise _Closed from exc
                 raise
             status, length, chunked, keep_alive = _parse_head(head)
+            while 100 <= status < 200:  # interim answers (100 Continue...): the real one follows
+                status, length, chunked, keep_alive = _parse_head(
+                    await reader.readuntil(b"\r\n\r\n")
+                )
             if chunked:
                 body = await _read_chunked(reader)
             elif length is not None:
                 body = await reader.readexactly(length) if length else b""
-            elif status in (204, 304) or 100 <= status < 200:
+            elif status in (204, 304):
                 body = b""
             else:
-                body, keep_alive = await reader.read(MAX_BODY_BYTES), False  # until close
+                body, keep_alive = await _read_to_close(reader), False
             reusable = keep_alive
             return AriResponse(status=status, body=body)
         finally:
+            self._busy.discard(connection)
             if reusable and not self._closed:
                 self._release(connection)
             else:
@@ -202,6 +223,18 @@ def _parse_head(head: bytes) -> tuple[int, int | None, bool, bool]:
         elif name == "connection":
             keep_alive = value == "keep-alive" or (keep_alive and value != "close")
     return status, length, chunked, keep_alive
+
+
+async def _read_to_close(reader: asyncio.StreamReader) -> bytes:
+    """A body without a length: everything up to the server's close."""
+    parts: list[bytes] = []
+    total = 0
+    while chunk := await reader.read(65536):
+        total += len(chunk)
+        if total > MAX_BODY_BYTES:
+            raise ValueError("body too large")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
