@@ -63,7 +63,9 @@ from bench.stack_env import (
     AppSpec,
     BenchStack,
     base_config,
+    busy_percent,
     cpu_seconds,
+    machine_cpu_seconds,
     peak_rss_mb,
     queue_name,
     server_cpu_seconds,
@@ -701,8 +703,10 @@ class Bench:
         step_ids: list[list[str]] = []
         step_cpu: list[dict[str, float]] = []
         stopped_after: float | None = None
+        step_busy: list[float | None] = []
         for index, rate in enumerate(plan.ramp_rates):
             before = _cpus(app_pid, ast_pid, pg_pid)
+            machine_before = machine_cpu_seconds()
             count = int(rate * plan.ramp_step_seconds)
             offsets = [i / rate for i in range(count)]
             ids = await self.place_schedule(
@@ -710,6 +714,9 @@ class Bench:
             )
             step_ids.append(ids)
             step_cpu.append(_delta(before, _cpus(app_pid, ast_pid, pg_pid)))
+            # Everything on the machine, simulated phones included: a step that is not held
+            # at ~100% ran out of CPU, not out of logic.
+            step_busy.append(busy_percent(machine_before, machine_cpu_seconds()))
             # Live verdict (Asterisk's view only): every call of the step offered in time?
             await asyncio.sleep(1.5)
             if not self._step_looks_held(system, ids, since):
@@ -776,6 +783,7 @@ class Bench:
                         ]
                     ),
                     "held": held,
+                    "machine_busy_percent": step_busy[index],
                     "cpu_s_per_1000": {
                         k: round(v / len(ids) * 1000, 1) for k, v in cpu.items() if ids
                     },
@@ -1184,9 +1192,17 @@ def markdown(result: dict[str, Any]) -> str:
             row(f"burst: wait to connect {p}", s["wait_s"][p], q["wait_s"][p], " s")
         cost("burst", "burst", s, q)
     if "sustained" in r:
-        lines += ["", "Ramp steps (calls/s: Siaga p99 queued -> offer, lost | app_queue):", ""]
-        lines.append("| rate | Siaga p99 ms | Siaga lost | app_queue p99 ms | app_queue lost |")
-        lines.append("| --- | --- | --- | --- | --- |")
+        lines += [
+            "",
+            "Ramp steps (calls/s: p99 queued -> offer, lost calls, and how busy the whole "
+            "machine's CPU was while the step's calls arrived):",
+            "",
+        ]
+        lines.append(
+            "| rate | Siaga p99 ms | Siaga lost | Siaga CPU busy "
+            "| app_queue p99 ms | app_queue lost | app_queue CPU busy |"
+        )
+        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         # Each system's ramp stops after its first lost step: a rate only one reached has a
         # "-" (not run) on the other side.
         steps = {
@@ -1198,7 +1214,8 @@ def markdown(result: dict[str, Any]) -> str:
             for system in (SIAGA, APP_QUEUE):
                 st = steps[system].get(rate, {})
                 p99 = st.get("queued_to_operator_channel_ms", {}).get("p99")
-                cells += [_f(p99), _f(st.get("lost"))]
+                busy = st.get("machine_busy_percent")
+                cells += [_f(p99), _f(st.get("lost")), "-" if busy is None else f"{busy:.0f}%"]
             lines.append(f"| {_f(rate)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
