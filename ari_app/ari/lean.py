@@ -1,6 +1,6 @@
 """A lean HTTP/1.1 transport for ARI's REST requests: keep-alive sockets, nothing else.
 
-Every call to 112 costs about fifteen REST requests. aiohttp is a general client (cookies,
+Every call to 112 costs fourteen REST requests. aiohttp is a general client (cookies,
 redirects, proxies, tracing, multipart...) and spends 150-250 µs of the app's CPU on each,
 more than Asterisk spends serving it. ARI needs little of that: small JSON bodies, answered
 with a Content-Length, over a handful of keep-alive connections to one local server. This
