@@ -48,6 +48,7 @@ async def test_db_migrate(pg_empty_dsn: str, capsys: pytest.CaptureFixture[str])
         "applied 004_ingest_custom_plans.sql",
         "applied 010_console.sql",
         "applied 011_ghost_answers.sql",
+        "applied 012_cached_plans.sql",
     ]
     code, out, _ = await run(pg_empty_dsn, capsys, "db", "migrate")
     assert (code, out) == (0, "schema up to date\n")
