@@ -80,7 +80,7 @@ SYSTEMS = (SIAGA, APP_QUEUE)
 TARGET_DISPATCH_P99_MS = 20.0
 TARGET_RATE = 100.0
 TARGET_OFFER_P99_MS = 1000.0
-DIGIT_DELAY = 0.3  # the Siaga caller presses 1 this long after answer (barge-in)
+DIGIT_DELAY = 0.3  # the Siaga caller presses 1 this long after the menu starts (barge-in)
 RING = 0.2
 # Operators talk at least this long: Siaga takes a hang-up within 2 s of answering for a
 # ghost answer (pocket answer, faulty headset) and puts the caller back in the queue.
@@ -860,7 +860,8 @@ class Bench:
         connected = {i for i, c in calls.items() if c.connected is not None}
         gone = {i for i, c in calls.items() if c.ended is not None and c.ended <= cutoff}
         # Abandoned: hung up unanswered once the caller's patience ran out (the caller's side
-        # waits DIGIT_DELAY s before its patience starts). Dropped: gone unanswered before.
+        # waits at least DIGIT_DELAY s before its patience starts). Dropped: gone unanswered
+        # before.
         abandoned = {
             i
             for i in (arrived & gone) - connected

@@ -38,7 +38,8 @@ log = structlog.get_logger(__name__)
 EXAMPLE = Path(__file__).resolve().parents[1] / "siaga.toml"
 OPERATOR_CONTEXT = "siaga-bench-op"
 QUEUE_CONTEXT = "siaga-bench-queue"
-CALLER_ENDPOINT = "Local/caller@siaga-test"
+CALLER_CONTEXT = "siaga-bench-caller"
+CALLER_ENDPOINT = f"Local/caller@{CALLER_CONTEXT}"
 # Callers arrive as a trunk brings them: G.711 A-law (Indonesia's E1 networks). A Local
 # channel offered no format picks slin192 and costs Asterisk a resampler on every frame.
 CALLER_FORMATS = ("alaw",)
@@ -59,6 +60,20 @@ exten => _X!,1,Ringing()
  same => n,Answer()
  ; Talk times vary: BENCH_TALK s plus up to BENCH_JITTER_MS ms, at random.
  same => n,Wait($[${{BENCH_TALK}} + ${{RAND(0,${{BENCH_JITTER_MS}})}} / 1000])
+ same => n,Hangup()
+
+[{CALLER_CONTEXT}]
+; A simulated caller, the far half of the Local channel placed by the benchmark. It answers;
+; with a digit to press (SIAGA_DTMF: Siaga's callers) it waits to hear the menu (0.1 s of
+; sound), then SIAGA_DELAY s, and presses it, as a person does. Pressing on a clock started at
+; its own answer would, on a loaded machine, press before its call had reached the app: the
+; digit would be lost and the caller would sit through the whole menu. Then it stays SIAGA_HOLD
+; s (its patience) and hangs up.
+exten => caller,1,Answer()
+ same => n,ExecIf($["${{SIAGA_DTMF}}" != ""]?WaitForNoise(100,1,30))
+ same => n,Wait(${{SIAGA_DELAY}})
+ same => n,ExecIf($["${{SIAGA_DTMF}}" != ""]?SendDTMF(${{SIAGA_DTMF}},250))
+ same => n,Wait(${{SIAGA_HOLD}})
  same => n,Hangup()
 
 [{QUEUE_CONTEXT}]
@@ -202,6 +217,7 @@ class BenchStack:
                 out.write(f"sessionlimit = {self.http_sessionlimit}\n")
         with (etc / "modules.conf").open("a", encoding="utf-8") as out:
             out.write("load = func_rand.so ; the benchmark's random talk times\n")
+            out.write("load = app_waitforsilence.so ; WaitForNoise(): callers hear the menu\n")
         manager = etc / "manager.conf"
         text = manager.read_text(encoding="utf-8")
         # Asterisk's own clock on every AMI event: both systems are timed by the same observer.
