@@ -51,6 +51,7 @@ from ari_app.call import (
     Command,
     ContinueToFallback,
     CreateBridge,
+    DeferHold,
     DestroyBridge,
     DialAgency,
     DigitPressed,
@@ -60,6 +61,7 @@ from ari_app.call import (
     FinishCall,
     HandOver,
     HangUp,
+    HoldDue,
     HungUp,
     LeaveQueue,
     OfferWithdrawn,
@@ -73,11 +75,13 @@ from ari_app.call import (
     Record,
     Requeue,
     ResumeConversation,
+    SaveQueueState,
     Started,
     StartMoh,
     StartTimer,
     StopMoh,
     StopPlayback,
+    StopTalkDetect,
     TimerFired,
 )
 from ari_app.ivr import Language
@@ -200,7 +204,14 @@ def screened_start(channel: Channel) -> Started:
 
 
 # Commands on the caller's own channel: a 404/409 answer to one means the caller is gone.
-ON_THE_CALLERS_CHANNEL = (Answer, CreateBridge, EnableTalkDetect, Play, Enqueue)
+ON_THE_CALLERS_CHANNEL = (
+    Answer,
+    CreateBridge,
+    EnableTalkDetect,
+    Play,
+    SaveQueueState,
+    StopTalkDetect,
+)
 
 QUEUE_VARIABLE = "SIAGA_QUEUE"
 FALLBACK_CONTEXT = "siaga-fallback"
@@ -329,7 +340,7 @@ class CallActor:
                 await self._ring(operator_id)
             case CancelRing(operator_id=operator_id, reason=reason):
                 await self._cancel_ring(operator_id, reason)
-            case TimerFired() | PositionKnown() | Adopted() | HungUp() | HandOver():
+            case TimerFired() | PositionKnown() | Adopted() | HungUp() | HandOver() | HoldDue():
                 await self._feed(item)
             case AddAgency(agency=agency):
                 await self._feed(AgencyRequested(agency))
@@ -540,16 +551,15 @@ class CallActor:
                 )
             case Enqueue(category=category, priority=priority, flags=flags):
                 self.app.acd(acd.CallQueued(self.call_id, category, self.arrival, priority, flags))
-                # Kept on the channel, so that an app restarted after a crash can re-queue the
-                # call in its place (Asterisk keeps the call; the app's memory is gone). Set
-                # before the hold prompt starts: a channel's variable set while it plays a
-                # prompt waits for the prompt's end (one control thread per channel).
+            case SaveQueueState(category=category, priority=priority, flags=flags):
                 await rest.set_variable(
                     self.call_id, QUEUE_VARIABLE, encode_queue_state(category, priority, flags)
                 )
-                # Talk detection only tells `spoke` from `silent` in the menus; it runs a DSP
-                # on every audio frame, so it stops once the call is queued.
+            case StopTalkDetect():
                 await rest.set_variable(self.call_id, "TALK_DETECT(remove)", "")
+            case DeferHold():
+                # Behind the ACD's offer, if it made one while this call was being queued.
+                self.post(HoldDue())
             case ChangePriority(priority=priority):
                 await rest.set_variable(
                     self.call_id,

@@ -176,6 +176,11 @@ class OperatorDigit:
     digit: str
 
 
+@dataclass(frozen=True, slots=True)
+class HoldDue:
+    """Fed back by the shell for `DeferHold`, once the decisions already waiting are done."""
+
+
 CallEvent = (
     Started
     | Adopted
@@ -192,6 +197,7 @@ CallEvent = (
     | AgencyRequested
     | AgencyAnswered
     | OperatorDigit
+    | HoldDue
 )
 
 # ---- commands -----------------------------------------------------------------------------
@@ -244,9 +250,37 @@ class StartTimer:
 
 @dataclass(frozen=True, slots=True)
 class Enqueue:
+    """Put the call in the ACD's queue (which may offer it to an operator at once)."""
+
     category: str
     priority: int
     flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveQueueState:
+    """Keep the call's place on its channel, so that an app restarted after a crash can queue
+    it again where it was (Asterisk keeps the call; the app's memory is gone)."""
+
+    category: str
+    priority: int
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StopTalkDetect:
+    """Talk detection only tells `spoke` from `silent` in the menus, and it runs a DSP on
+    every audio frame: it stops once the call is queued."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeferHold:
+    """Feed `HoldDue` back once the decisions already waiting for this call are carried out.
+
+    Queued, a call may be offered at once; the operator's phone must not wait behind the
+    caller's own requests (the place kept on the channel, the hold prompt). Those go one at a
+    time through the caller's channel and, on a loaded Asterisk, take far longer than the
+    originate that rings the operator."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +375,9 @@ Command = (
     | StopMoh
     | StartTimer
     | Enqueue
+    | SaveQueueState
+    | StopTalkDetect
+    | DeferHold
     | ChangePriority
     | ResumeConversation
     | Requeue
@@ -377,6 +414,7 @@ class CallMachine:
     operator_present: bool = False
     connected_at: float | None = None
     agencies: set[str] = field(default_factory=set)  # answered and in the bridge
+    hold_due: str | None = None  # the hold prompt of a call just queued (DeferHold)
     dialing_agencies: set[str] = field(default_factory=set)
     operator_keys: str = ""
     _playbacks: int = 0
@@ -437,6 +475,8 @@ class CallMachine:
                 return self._agency_answered(event)
             case OperatorDigit():
                 return self._operator_digit(event.digit)
+            case HoldDue():
+                return self._hold()
 
     # -- arrival and IVR
 
@@ -494,7 +534,13 @@ class CallMachine:
             ]
         self.state = CallState.QUEUED
         self.moh = True
-        return [adopted, Enqueue(category.code, self.priority, flags), StartMoh()]
+        return [
+            adopted,
+            Enqueue(category.code, self.priority, flags),
+            SaveQueueState(category.code, self.priority, flags),
+            StopTalkDetect(),
+            StartMoh(),
+        ]
 
     def _hand_over(self) -> list[Command]:
         if self.state not in (CallState.IVR, CallState.QUEUED, CallState.OFFERED):
@@ -598,7 +644,21 @@ class CallMachine:
             Enqueue(category.code, self.priority, flags),
             Record("call_queued", {"category": category.code, "priority": self.priority}),
         ]
-        hold = prompt or ("hold_emergency" if self._is_emergency() else "hold_position")
+        self.hold_due = prompt or ("hold_emergency" if self._is_emergency() else "hold_position")
+        return [*commands, DeferHold()]
+
+    def _hold(self) -> list[Command]:
+        hold, self.hold_due = self.hold_due, None
+        if hold is None or self.state not in (CallState.QUEUED, CallState.OFFERED):
+            return []  # connected, gone or handed over meanwhile
+        commands: list[Command] = [
+            # In this order: a channel's variable set while it plays a prompt waits for the
+            # prompt's end (one control thread per channel).
+            SaveQueueState(self.category or "", self.priority or 0, frozenset(self.flags)),
+            StopTalkDetect(),
+        ]
+        if self.playing is not None or self.moh:
+            return commands  # something else is playing already (e.g. the 55 confirmation)
         return commands + self._play((hold,), self.language)
 
     def _is_emergency(self) -> bool:
@@ -632,6 +692,8 @@ class CallMachine:
     def _announce_position(self, event: PositionKnown) -> list[Command]:
         if self.state not in (CallState.QUEUED, CallState.OFFERED) or self.playing:
             return []
+        if self.hold_due is not None:
+            return []  # the hold prompt comes first, as when it is playing
         if self._is_emergency():
             hold = "hold_emergency"  # help is coming: a number in a queue would not comfort
         elif 1 <= event.position <= POSITIONS_SPOKEN:

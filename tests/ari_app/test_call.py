@@ -20,12 +20,14 @@ from ari_app.call import (
     ChangePriority,
     Command,
     CreateBridge,
+    DeferHold,
     DestroyBridge,
     DigitPressed,
     EnableTalkDetect,
     Enqueue,
     FinishCall,
     HangUp,
+    HoldDue,
     HungUp,
     LeaveQueue,
     OfferWithdrawn,
@@ -37,11 +39,13 @@ from ari_app.call import (
     PromptFinished,
     Record,
     Requeue,
+    SaveQueueState,
     Started,
     StartMoh,
     StartTimer,
     StopMoh,
     StopPlayback,
+    StopTalkDetect,
     Timer,
     TimerFired,
 )
@@ -103,10 +107,19 @@ def armed() -> tuple[CallMachine, int]:
     return m, commands[0].generation
 
 
+def settle(m: CallMachine, commands: list[Command]) -> list[Command]:
+    """The commands of an event, and, if it deferred the hold, those of `HoldDue` (the actor
+    feeds it back once the ACD's offer, if any, is out)."""
+    if DeferHold() not in commands:
+        return commands
+    assert commands[-1] == DeferHold()
+    return commands[:-1] + m.handle(HoldDue())
+
+
 def queued(digit: str = "1") -> CallMachine:
     """Classified by one barge-in digit; the hold prompt (playback 2) is playing."""
     m = in_ivr()
-    m.handle(DigitPressed(digit, 1.0))
+    settle(m, m.handle(DigitPressed(digit, 1.0)))
     assert m.state is CallState.QUEUED
     assert m.playing == pid(2)
     return m
@@ -152,7 +165,7 @@ def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
 
 def test_blocked_caller_is_warned_and_queued_last_never_dropped() -> None:
     m = machine()
-    commands = started(m, flags=frozenset({"blocked"}))
+    commands = settle(m, started(m, flags=frozenset({"blocked"})))
     screened = CONFIG.category("screened")
     assert Enqueue("screened", screened.priority, frozenset({"blocked"})) in commands
     assert commands[-1] == Play(pid(1), ("blocked",), ID)
@@ -210,10 +223,16 @@ def test_barge_in_stops_the_prompt_before_anything_else_plays() -> None:
         ),
         Enqueue("medical", 1, frozenset()),
         Record("call_queued", {"category": "medical", "priority": 1}),
-        Play(pid(2), ("hold_emergency",), ID),
+        DeferHold(),
     ]
     assert m.state is CallState.QUEUED
     assert (m.category, m.priority) == ("medical", 1)
+    # Once the ACD's offer (if any) is out, the caller's channel: its place, then the hold.
+    assert m.handle(HoldDue()) == [
+        SaveQueueState("medical", 1, frozenset()),
+        StopTalkDetect(),
+        Play(pid(2), ("hold_emergency",), ID),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -278,10 +297,11 @@ def test_silent_caller_goes_to_general_flagged_silent_and_is_never_hung_up() -> 
         ),
         Enqueue("general", 2, frozenset({"silent"})),
         Record("call_queued", {"category": "general", "priority": 2}),
-        Play(pid(2), ("hold_emergency",), ID),
+        DeferHold(),
     ]
     assert m.state is CallState.QUEUED
     assert m.flags == {"silent"}
+    assert m.handle(HoldDue())[-1] == Play(pid(2), ("hold_emergency",), ID)
     assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
 
 
@@ -347,7 +367,7 @@ def test_classification_enqueues_with_the_category_priority(
     m = in_ivr()
     commands: list[Command] = []
     for i, digit in enumerate(digits):
-        commands = m.handle(DigitPressed(digit, float(i)))
+        commands = settle(m, m.handle(DigitPressed(digit, float(i))))
     assert [c for c in commands if isinstance(c, Enqueue)] == [
         Enqueue(category, priority, frozenset())
     ]
@@ -373,7 +393,7 @@ def test_started_flags_go_with_the_enqueue() -> None:
 
 def test_english_caller_hears_the_hold_prompt_in_english() -> None:
     m = in_ivr()
-    commands = feed(m, DigitPressed("9", 1.0), DigitPressed("4", 2.0))
+    commands = settle(m, feed(m, DigitPressed("9", 1.0), DigitPressed("4", 2.0)))
     assert commands[-1] == Play(pid(3), ("hold_emergency",), EN)
     assert the_record(commands, "call_classified").data["language"] == "en"
 
@@ -496,6 +516,49 @@ def test_position_announcement_never_interrupts_a_prompt() -> None:
     assert m.handle(PositionKnown(1, None)) == []
     m2 = in_ivr()
     assert m2.handle(PositionKnown(1, None)) == []
+
+
+# ---- queued: the operator's phone first, then the caller's channel ------------------------
+
+
+def test_an_offer_made_on_queueing_goes_out_before_the_hold() -> None:
+    m = in_ivr()
+    commands = m.handle(DigitPressed("1", 1.0))
+    assert commands[-1] == DeferHold()
+    assert not [c for c in commands if isinstance(c, Play | SaveQueueState | StopTalkDetect)]
+    # The actor rings the operator the ACD chose, then feeds HoldDue back.
+    assert m.handle(OperatorRinging("1001")) == [Record("call_offered", operator_id="1001")]
+    assert m.handle(HoldDue()) == [
+        SaveQueueState("medical", 1, frozenset()),
+        StopTalkDetect(),
+        Play(pid(2), ("hold_emergency",), ID),
+    ]
+    assert m.state is CallState.OFFERED
+    assert m.handle(HoldDue()) == []  # once only
+
+
+def test_hold_due_after_the_caller_hung_up_does_nothing() -> None:
+    m = in_ivr()
+    feed(m, DigitPressed("1", 1.0), HungUp(Party.CALLER, "16"))
+    assert m.handle(HoldDue()) == []
+
+
+def test_55_before_the_hold_keeps_its_prompt_and_saves_the_new_priority() -> None:
+    m = in_ivr()
+    feed(m, DigitPressed("1", 1.0), DigitPressed("5", 2.0), DigitPressed("5", 2.5))
+    assert m.playing == pid(2)  # "we know you cannot speak"
+    assert m.handle(HoldDue()) == [
+        SaveQueueState("medical", 0, frozenset({"cannot_speak"})),
+        StopTalkDetect(),
+    ]
+    assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
+
+
+def test_a_position_known_before_the_hold_waits_for_it() -> None:
+    m = in_ivr()
+    feed(m, DigitPressed("5", 1.0), DigitPressed("1", 1.5))  # information
+    assert m.handle(PositionKnown(3, 90.0)) == []
+    assert m.handle(HoldDue())[-1] == Play(pid(3), ("hold_position",), ID)
 
 
 # ---- offers and connection ----------------------------------------------------------------
@@ -719,6 +782,7 @@ def test_a_whole_emergency_call_in_order() -> None:
         Started("081234567890", "Budi"),
         PromptFinished(pid(1)),
         DigitPressed("3", 4.0),
+        HoldDue(),
         PromptFinished(pid(1)),  # stale: the prompt had finished already
         PromptFinished(pid(2)),
         PositionKnown(2, 20.0),
@@ -753,7 +817,7 @@ def test_a_whole_emergency_call_in_order() -> None:
 
 def test_a_waiting_non_emergency_caller_hears_their_position() -> None:
     m = in_ivr()
-    feed(m, DigitPressed("5", 1.0), DigitPressed("1", 1.5))  # information
+    feed(m, DigitPressed("5", 1.0), DigitPressed("1", 1.5), HoldDue())  # information
     assert m.state is CallState.QUEUED
     m.handle(PromptFinished(m.playing or ""))
     commands = m.handle(PositionKnown(3, 90.0))

@@ -28,11 +28,13 @@ from ari_app.call import (
     ChangePriority,
     Command,
     CreateBridge,
+    DeferHold,
     DestroyBridge,
     DigitPressed,
     Enqueue,
     FinishCall,
     HangUp,
+    HoldDue,
     HungUp,
     LeaveQueue,
     OfferWithdrawn,
@@ -112,6 +114,7 @@ event_spec: st.SearchStrategy[Spec] = st.one_of(
     st.tuples(st.just("position"), st.integers(0, 5), st.sampled_from([None, 0.0, 30.0])),
     st.tuples(st.just("hangup"), st.sampled_from(Party), st.sampled_from(["", "16", "gone"])),
     st.tuples(st.just("repeat")),  # the previous event again, exactly
+    st.tuples(st.just("hold_due")),  # a duplicate (or, before any DeferHold, a stray) HoldDue
     started_spec,  # a duplicate (or, without the first Started, a late) Started
 )
 # A call's usual story, each chapter optional (shrinking drops them); noise is mixed in below.
@@ -198,14 +201,32 @@ class Trace:
 
 
 def run(script: list[Spec]) -> Trace:
-    """Resolve and feed the script; what it resolves to depends only on earlier commands."""
+    """Resolve and feed the script; what it resolves to depends only on earlier commands.
+
+    Like the actor, it feeds HoldDue back after a DeferHold: at once, or after the next event
+    if that is an operator ringing (the ACD's offer made as the call was queued)."""
     m = CallMachine(CALL, CONFIG)
     trace = Trace()
     plays: list[str] = []  # every Play id so far
     timers: list[int] = []  # every StartTimer generation so far
     clock = 100.0
     previous: CallEvent | None = None
+    hold_owed = False
+
+    def feed(event: CallEvent) -> None:
+        nonlocal hold_owed
+        before = m.state
+        commands = m.handle(event)  # no exception may escape
+        assert isinstance(commands, list), (event, commands)
+        trace.steps.append(Step(before, event, commands, m.state))
+        plays.extend(c.playback_id for c in commands if isinstance(c, Play))
+        timers.extend(c.generation for c in commands if isinstance(c, StartTimer))
+        hold_owed = hold_owed or DeferHold() in commands
+
     for spec in script:
+        if hold_owed and spec[0] != "ringing":
+            hold_owed = False
+            feed(HoldDue())
         event: CallEvent
         match spec:
             case ("started", flags, language):
@@ -245,15 +266,18 @@ def run(script: list[Spec]) -> Trace:
                 if previous is None:
                     continue
                 event = previous
+            case ("hold_due",):
+                event = HoldDue()
             case _:
                 raise AssertionError(f"bad spec {spec!r}")
-        before = m.state
-        commands = m.handle(event)  # no exception may escape
-        assert isinstance(commands, list), (event, commands)
-        trace.steps.append(Step(before, event, commands, m.state))
-        plays += [c.playback_id for c in commands if isinstance(c, Play)]
-        timers += [c.generation for c in commands if isinstance(c, StartTimer)]
+        ringing_first = hold_owed
+        feed(event)
+        if ringing_first:
+            hold_owed = False
+            feed(HoldDue())
         previous = event
+    if hold_owed:
+        feed(HoldDue())
     return trace
 
 
@@ -297,11 +321,14 @@ def check_forward(trace: Trace, allowed: set[tuple[CallState, CallState]]) -> No
 
 def check_playback(trace: Trace) -> None:
     """At most one Play at a time, stopped before the next; music only when nothing plays; a
-    waiting caller always hears something; a connected caller hears neither."""
+    waiting caller always hears something (but while its operator is rung first, between
+    DeferHold and HoldDue); a connected caller hears neither."""
     active: set[str] = set()
     ever: set[str] = set()
     moh = False
+    hold_due = False
     for s in trace.steps:
+        hold_due = (hold_due or DeferHold() in s.commands) and not isinstance(s.event, HoldDue)
         if isinstance(s.event, PromptFinished):
             active.discard(s.event.playback_id)  # Asterisk says it ended (or it never was)
         for c in s.commands:
@@ -321,7 +348,7 @@ def check_playback(trace: Trace) -> None:
                 assert moh, fail(trace, "StopMoh without music")
                 moh = False
         if s.after in WAITING:
-            assert active or moh, fail(trace, "a waiting caller hears nothing")
+            assert active or moh or hold_due, fail(trace, "a waiting caller hears nothing")
         if s.after is S.CONNECTED:
             assert not active and not moh, fail(trace, "prompt or music in a conversation")
 

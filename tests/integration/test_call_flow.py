@@ -122,6 +122,45 @@ async def test_priority_fire_before_earlier_non_emergency(start_app, callers, re
     assert fire_row["connected_at"] < info_row["connected_at"]
 
 
+async def test_an_idle_operator_is_rung_before_the_callers_channel_is_touched_again(
+    start_app, callers, records, wait, monkeypatch
+):
+    # The caller's own requests (its place kept on the channel, talk detection off, the hold
+    # prompt) go one at a time through its channel; on a loaded Asterisk each takes far longer
+    # than the originate. The operator's phone must not wait behind them.
+    app = await start_app(operators=simulated_team(1, "Local/talk-2@siaga-test"))
+    sent: list[str] = []
+    rest = app.rest
+    originate, set_variable, play = rest.originate, rest.set_variable, rest.play
+
+    async def originate_spy(endpoint, **kwargs):
+        sent.append("originate")
+        return await originate(endpoint, **kwargs)
+
+    async def set_variable_spy(channel_id, variable, value):
+        sent.append(variable)
+        return await set_variable(channel_id, variable, value)
+
+    async def play_spy(channel_id, media, **kwargs):
+        sent.append("play " + ",".join(m.rsplit("/", 1)[-1] for m in media))
+        return await play(channel_id, media, **kwargs)
+
+    monkeypatch.setattr(rest, "originate", originate_spy)
+    monkeypatch.setattr(rest, "set_variable", set_variable_spy)
+    monkeypatch.setattr(rest, "play", play_spy)
+    call_id = await callers.call(number=number(), digits="1", delay=0.5, hold=10)
+    await state_of(app, call_id, CallState.CONNECTED, wait)
+    menu = next(i for i, request in enumerate(sent) if request.startswith("play "))
+    after_menu = sent[menu + 1 :]
+    assert after_menu[:4] == [
+        "originate",
+        "SIAGA_QUEUE",
+        "TALK_DETECT(remove)",
+        "play hold_emergency",
+    ], sent
+    assert (await records.final(call_id))["outcome"] == "answered"
+
+
 async def test_no_input_goes_to_general_flagged_silent(app, callers, records):
     # The timeout runs from the end of the menu prompt (about 13 s of speech).
     call_id = await callers.call(number=number(), digits="", hold=22)
