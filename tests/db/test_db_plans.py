@@ -9,24 +9,12 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from db_support import fetch
 
+from agi.records import ingest
 from db import events as ev
 from db.cluster import SERVER_USER
 from db.events import RecordEvent
-from db.writer import _INGEST
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-
-
-async def _ingest(conn: asyncpg.Connection, events: list[RecordEvent]) -> None:
-    await conn.fetchval(
-        _INGEST,
-        [e.event_id for e in events],
-        [e.kind.value for e in events],
-        [e.call_id for e in events],
-        [e.operator_id for e in events],
-        [e.at for e in events],
-        [e.data_json for e in events],
-    )
 
 
 def _call(call_id: str, start: datetime) -> list[RecordEvent]:
@@ -50,7 +38,7 @@ async def test_ingest_plans_are_generic_and_by_index_on_an_empty_database(pg_dsn
         )
         for n in range(3):
             logged.clear()
-            await _ingest(conn, _call(f"call-{n}", T0 + timedelta(minutes=n)))
+            await ingest(conn, _call(f"call-{n}", T0 + timedelta(minutes=n)))
     finally:
         await conn.close()
 
