@@ -45,11 +45,13 @@ from ari_app.call import (
     PositionKnown,
     PromptFinished,
     Record,
+    SaveQueueState,
     Started,
     StartMoh,
     StartTimer,
     StopMoh,
     StopPlayback,
+    StopTalkDetect,
     Timer,
     TimerFired,
 )
@@ -357,6 +359,22 @@ def check_queue_commands(trace: Trace) -> None:
     commands = trace.commands()
     enqueues = [i for i, s in enumerate(trace.steps) for c in s.commands if isinstance(c, Enqueue)]
     assert len(enqueues) <= 1, fail(trace, "enqueued twice")
+    # The queued call's own requests come once, after the step that queued it (the operator is
+    # rung first), and its place is kept before a prompt starts: a variable set on a channel
+    # playing a prompt waits for the prompt's end.
+    talk_off = [i for i, s in enumerate(trace.steps) if StopTalkDetect() in s.commands]
+    assert len(talk_off) <= 1, fail(trace, "talk detection stopped twice")
+    assert all(enqueues and i > enqueues[0] for i in talk_off), fail(trace, "before Enqueue")
+    waiting_at_hold = [
+        i for i, s in enumerate(trace.steps) if isinstance(s.event, HoldDue) and s.before in WAITING
+    ]
+    if enqueues and waiting_at_hold and waiting_at_hold[0] > enqueues[0]:
+        assert talk_off == waiting_at_hold[:1], fail(trace, "HoldDue in a waiting call")
+    for s in trace.steps:
+        kinds = [type(c) for c in s.commands if isinstance(c, SaveQueueState | Play)]
+        assert kinds in ([], [SaveQueueState], [Play], [SaveQueueState, Play]), fail(
+            trace, "a place kept after a prompt started"
+        )
     queued_at = [
         i
         for i, s in enumerate(trace.steps)
