@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
-PACKAGES := agi ari_app db dialplan queues siaga supervisor bench
+PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed bench
 
 .PHONY: run test setup system lint bench clean
 

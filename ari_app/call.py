@@ -29,7 +29,7 @@ CANNOT_SPEAK_PRIORITY = 0
 SCREENED_CATEGORY = "screened"
 GHOST_ANSWER_SECONDS = 2.0
 IVR_GUARD_SECONDS = 90.0  # a language switch and a sub-menu, prompts and timeouts, fit in it
-POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (siaga/provision.py)
+POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (pbx/provision.py)
 
 
 class CallState(enum.StrEnum):

@@ -40,11 +40,11 @@ import asyncpg
 import structlog
 
 from db import events as ev
-from db.cluster import PgCluster, free_port
 from db.events import HangupBy, OperatorState, RecordEvent, Verdict
 from db.journal import Journal
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
+from testbed.cluster import PgCluster, free_port
 
 TARGET_RATE = 5000
 TARGET_P99_MS = 250.0

@@ -39,7 +39,7 @@ from db.writer import RecordWriter
 from queues import events as acd_events
 from queues.decisions import Decision, Offer
 from siaga.logging import configure_logging
-from siaga.stack import freeze_startup_heap
+from stack.run import freeze_startup_heap
 
 
 class Timeline:

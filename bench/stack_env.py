@@ -25,13 +25,13 @@ from typing import Any
 
 import structlog
 
-from db.cluster import PgCluster
 from db.migrate import migrate
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
+from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import CategoryConfig, Config, ListenConfig, OperatorConfig, load_config
-from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sandbox import sandbox_config
-from siaga.sipp import free_port
+from testbed.cluster import PgCluster
+from testbed.sandbox import sandbox_config
+from testbed.sipp import free_port
 
 log = structlog.get_logger(__name__)
 

@@ -1,1 +1,2 @@
-"""Siaga 112: provisioning, configuration and the `siaga` command line."""
+"""Siaga 112's configuration (`siaga.toml`) and logging: the leaf every package may import;
+it imports none of them."""

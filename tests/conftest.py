@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 import pytest  # noqa: E402
 
-from db.cluster import PgCluster, free_port  # noqa: E402
 from db.migrate import migrate  # noqa: E402
+from testbed.cluster import PgCluster, free_port  # noqa: E402
 
 # Durability is not what these tests measure; synchronous_commit stays on because the outage
 # tests rely on a commit surviving `pg_ctl stop -m immediate`.

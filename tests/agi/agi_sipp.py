@@ -3,7 +3,7 @@ call answered, then Asterisk hangs up (a feature code ends by itself)."""
 
 from __future__ import annotations
 
-from siaga.sipp import _SDP, _header
+from testbed.sipp import _SDP, _header
 
 
 def operator_dial_scenario(*, user: str, password: str, number: str, wait_ms: int = 15000) -> str:

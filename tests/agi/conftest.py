@@ -20,10 +20,10 @@ import pytest
 
 from agi.records import agi_pool
 from agi.server import AgiServer
-from db.cluster import PgCluster
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
 from siaga.config import Config, load_config
-from siaga.sandbox import running_asterisk, sandbox_config
+from testbed.cluster import PgCluster
+from testbed.sandbox import running_asterisk, sandbox_config
 
 # The shared stack fixtures, found by pytest under these names; `stack_dsn`, `stack_config`
 # and `asterisk` below replace theirs for this folder.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ari_app.call import CANNOT_SPEAK_PRIORITY, CallState
-from siaga.sandbox import simulated_operators
+from testbed.sandbox import simulated_operators
 
 pytestmark = pytest.mark.integration
 

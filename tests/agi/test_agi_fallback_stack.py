@@ -13,7 +13,7 @@ import pytest
 from agi.fallback import FallbackRecorder, fact_id
 from agi.queuelog import reconcile_queue_log
 from db.writer import RecordWriter
-from siaga.sipp import Sipp, SippPhone, caller_scenario
+from testbed.sipp import Sipp, SippPhone, caller_scenario
 
 pytestmark = pytest.mark.integration
 

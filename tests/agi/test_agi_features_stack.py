@@ -10,7 +10,7 @@ import pytest
 from agi_sipp import operator_dial_scenario
 
 from queues.states import OperatorState
-from siaga.sipp import Sipp
+from testbed.sipp import Sipp
 
 pytestmark = pytest.mark.integration
 

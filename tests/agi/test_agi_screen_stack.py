@@ -16,7 +16,7 @@ from agi.records import block, caller_facts, ingest, list_blocks
 from agi.screening import ScreeningSettings
 from ari_app.ari.events import AriEvent, StasisStart
 from db.events import RecordEvent, Verdict, call_arrived, disposition, ivr_step
-from siaga.sandbox import simulated_operators
+from testbed.sandbox import simulated_operators
 
 pytestmark = pytest.mark.integration
 

@@ -55,7 +55,7 @@ async def test_db_migrate(pg_empty_dsn: str, capsys: pytest.CaptureFixture[str])
 
 
 async def test_unreachable_database_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
-    from db.cluster import free_port
+    from testbed.cluster import free_port
 
     dead = f"postgresql://siaga@127.0.0.1:{free_port()}/siaga"
     code, out, err = await run(dead, capsys, "calls")

@@ -1,4 +1,4 @@
-"""db.cluster: a private PostgreSQL cluster, idempotent, loud when it cannot start."""
+"""testbed.cluster: a private PostgreSQL cluster, idempotent, loud when it cannot start."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from db.cluster import ClusterError, PgCluster
+from testbed.cluster import ClusterError, PgCluster
 
 
 async def test_lifecycle_is_idempotent_and_data_survives_a_crash_stop(

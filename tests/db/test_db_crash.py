@@ -12,8 +12,8 @@ from pathlib import Path
 from db_support import fetch, fetchval
 from db_writer_child import event
 
-from db.cluster import free_port
 from db.writer import RecordWriter
+from testbed.cluster import free_port
 
 CHILD = Path(__file__).with_name("db_writer_child.py")
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ from pathlib import Path
 from db_support import fetch
 
 from db import events as ev
-from db.cluster import PgCluster
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
+from testbed.cluster import PgCluster
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from db_support import fetch
 
 from agi.records import ingest
 from db import events as ev
-from db.cluster import SERVER_USER
 from db.events import RecordEvent
+from testbed.cluster import SERVER_USER
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ from db_support import fetch, fetchval, write_all
 
 from db import events as ev
 from db.calllog import CallFilter, active_caller_flags, call_timeline, list_calls
-from db.cluster import free_port
 from db.events import HangupBy, OfferFailure, OperatorState, RecordEvent, Verdict
 from db.writer import BatchReport, RecordWriter
+from testbed.cluster import free_port
 
 T0 = datetime(2024, 5, 1, 1, 0, tzinfo=UTC)
 

@@ -23,12 +23,12 @@ import pytest
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
-from db.cluster import PgCluster
 from db.writer import RecordWriter
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
+from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
-from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sandbox import running_asterisk, sandbox_config
+from testbed.cluster import PgCluster
+from testbed.sandbox import running_asterisk, sandbox_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 STACK_DB = "siaga_stack"

@@ -12,8 +12,8 @@ import pytest
 from ari_app.actor import ListenMode
 from ari_app.call import CallState
 from siaga.config import AgencyConfig, OperatorConfig
-from siaga.sandbox import simulated_operator
-from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
+from testbed.sandbox import simulated_operator
+from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from ari_app.call import CallState
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
-from siaga.sandbox import simulated_operator, simulated_operators
-from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
+from testbed.sandbox import simulated_operator, simulated_operators
+from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from ari_app.call import CallState
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
-from siaga.sandbox import simulated_operators
+from testbed.sandbox import simulated_operators
 
 pytestmark = pytest.mark.integration
 
@@ -369,7 +369,7 @@ async def test_app_process_killed_with_sigkill_is_replaced_without_losing_a_call
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "siaga.cli",
+            "stack.cli",
             "--config",
             str(config),
             "run",

@@ -6,7 +6,7 @@ import pytest
 from conftest import EXAMPLE
 
 from siaga.config import load_config
-from siaga.simulate import simulate
+from testbed.simulate import simulate
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from ari_app.app import WANTED_EVENTS
 from ari_app.ari.errors import AriNotFound
 from ari_app.ari.events import AriEvent, ChannelDtmfReceived, StasisStart
 from ari_app.ari.models import ChannelState
-from siaga.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
+from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 

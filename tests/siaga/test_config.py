@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from siaga.cli import EXIT_CONFIG, main
 from siaga.config import ConfigError, load_config, parse_config
+from stack.cli import EXIT_CONFIG, main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 

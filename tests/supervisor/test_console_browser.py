@@ -22,18 +22,18 @@ from console_support import PASSWORD
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
-from db.cluster import PgCluster
 from db.writer import RecordWriter
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
+from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
-from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sandbox import sandbox_config, simulated_operator
 from supervisor import store
 from supervisor.console import Console, ConsoleSettings
 from supervisor.live import ActionUnavailableError, AppCentre, ListenMode
 from supervisor.roles import Role
 from supervisor.security import hash_password
 from supervisor.web import Health, create_app, start_site
+from testbed.cluster import PgCluster
+from testbed.sandbox import sandbox_config, simulated_operator
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from dialplan import render
+from pbx.provision import ProvisionError, module_dir
 from siaga.config import Config
-from siaga.provision import ProvisionError, module_dir
 
 log = structlog.get_logger(__name__)
 

@@ -244,7 +244,7 @@ class PgCluster:
         }
         text = "".join(f"{key} = {_conf_quote(value)}\n" for key, value in settings.items())
         conf = self.data_dir / "siaga.conf"
-        conf.write_text("# Written by db/cluster.py at each start.\n" + text, encoding="utf-8")
+        conf.write_text("# Written by testbed/cluster.py at each start.\n" + text, encoding="utf-8")
         self._give_to_server_user(conf)
 
     def _give_to_server_user(self, path: Path) -> None:

@@ -27,13 +27,13 @@ import asyncpg
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
-from db.cluster import PgCluster, free_port
 from db.migrate import migrate
 from db.writer import RecordWriter
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
+from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config
-from siaga.provision import ensure_asterisk_root, render_prompts
-from siaga.sandbox import sandbox_config, simulated_operators
+from testbed.cluster import PgCluster, free_port
+from testbed.sandbox import sandbox_config, simulated_operators
 
 EMERGENCY_DIGITS = "12340"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from agi.cli import register as register_block_commands
 from db.cli import register as register_db_commands
+from pbx.provision import ProvisionError
 from siaga.config import Config, ConfigError, load_config
 from siaga.logging import configure_logging
-from siaga.provision import ProvisionError
 from supervisor.cli import register as register_user_commands
 from supervisor.console import InsecureConsoleError
 
@@ -43,7 +43,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from siaga.provision import ensure_asterisk_root, render_prompts
+    from pbx.provision import ensure_asterisk_root, render_prompts
 
     root = ensure_asterisk_root()
     prompts = render_prompts()
@@ -52,8 +52,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
-    from siaga.provision import render_prompts
-    from siaga.stack import dev_asterisk
+    from pbx.provision import render_prompts
+    from stack.run import dev_asterisk
 
     instance = dev_asterisk(_config(args))
     if args.action == "start":
@@ -72,7 +72,7 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
 
 
 def cmd_postgres(args: argparse.Namespace) -> int:
-    from siaga.stack import dev_postgres
+    from stack.run import dev_postgres
 
     cluster = dev_postgres(_config(args))
     if args.action == "start":
@@ -89,13 +89,13 @@ def cmd_postgres(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from siaga.stack import run_stack
+    from stack.run import run_stack
 
     return asyncio.run(run_stack(_config(args)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from siaga.simulate import run
+    from testbed.simulate import run
 
     return run(
         _config(args),

@@ -20,15 +20,15 @@ from agi.queuelog import reconcile_queue_log
 from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
-from db.cluster import PgCluster
 from db.migrate import migrate
 from db.writer import RecordWriter
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
+from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config
-from siaga.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from supervisor.console import Console, ConsoleSettings
 from supervisor.live import AppCentre
 from supervisor.web import Health, create_app, start_site
+from testbed.cluster import PgCluster
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from siaga.asterisk import AsteriskInstance
+from pbx.asterisk import AsteriskInstance
 from siaga.config import Config, ListenConfig, OperatorConfig
-from siaga.sipp import free_port
+from testbed.sipp import free_port
 
 SIMULATED_SKILLS = (
     "medical",

@@ -1,0 +1,1 @@
+"""The Asterisk we run: its root folder (built once), its prompts, its process."""

@@ -1,0 +1,1 @@
+"""The `siaga` command line and the running stack: the root that wires every package together."""
