@@ -9,11 +9,12 @@ import uuid
 
 import asyncpg
 import pytest
+from integration.conftest import WINDOW, recording_of
 
 from agi.fallback import FallbackRecorder, fact_id
 from agi.queuelog import reconcile_queue_log
 from db.writer import RecordWriter
-from testbed.sipp import Sipp, SippPhone, caller_scenario
+from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -51,10 +52,16 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
     recorder, stack_config, asterisk, journal, records, db, wait, pg_dsn, tmp_path, idle_pbx
 ):
     operator = stack_config.operators[0]
-    phone = SippPhone(operator.sip_user, operator.sip_password, stack_config.asterisk.sip_port)
+    # The phone rings 3 s before it answers: the caller hears the fallback prompt meanwhile.
+    phone = SippPhone(
+        operator.sip_user,
+        operator.sip_password,
+        stack_config.asterisk.sip_port,
+        answer=answer_scenario(ring_ms=3000),
+    )
     await phone.start()
     number = fresh_number()
-    # Answered at once by the fallback; the prompt, the ring, a few seconds of talk, then BYE.
+    # Answered at once by the fallback; the ring with the prompt, a few seconds of talk, BYE.
     caller = Sipp(
         caller_scenario(caller_id=number, delay_ms=500, hold_ms=11000),
         stack_config.asterisk.sip_port,
@@ -78,6 +85,17 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
     assert row["hangup_by"] == "caller"
     assert row["arrived_at"] < row["connected_at"] < row["ended_at"]
     call_id = row["call_id"]
+    # The phone rings at once; the fallback prompt plays to the caller meanwhile (the queue's
+    # music class announces it), not before.
+    offered = await db.fetchval(
+        "SELECT min(at) FROM call_events WHERE call_id = $1 AND kind = 'call_offered'", call_id
+    )
+    assert (offered - row["arrived_at"]).total_seconds() < 1.0
+    windows = await recording_of(call_id, asterisk, wait)
+    ringing = windows[: int((row["connected_at"] - row["arrived_at"]).total_seconds() / WINDOW)]
+    # The caller sends no audio and the phone none before it answers: what the recording holds
+    # while the phone rings is what the caller heard, the prompt.
+    assert sum(1 for rms, _ in ringing if rms > 0.01) * WINDOW >= 1.0, ringing
 
     # The same call reconciled from queue_log into an empty database, as after a crash of the
     # whole app: the same call, with the same facts.

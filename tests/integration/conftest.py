@@ -10,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
 import os
 import uuid
+import wave
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +238,33 @@ class Records:
 @pytest.fixture
 def records(journal: RecordWriter, db: asyncpg.Connection) -> Records:
     return Records(journal, db)
+
+
+WINDOW = 0.05  # seconds of audio per window in audio_windows()
+
+
+def audio_windows(path: Path, seconds: float = WINDOW) -> list[tuple[float, float]]:
+    """(RMS as a share of full scale, zero crossings per second) of each `seconds` of a wav."""
+    with wave.open(str(path)) as wav:
+        rate = wav.getframerate()
+        samples = array("h", wav.readframes(wav.getnframes()))
+    size = int(rate * seconds)
+    windows = []
+    for start in range(0, len(samples) - size + 1, size):
+        chunk = samples[start : start + size]
+        rms = math.sqrt(sum(x * x for x in chunk) / size) / 32768
+        crossings = sum(1 for a, b in pairwise(chunk) if (a < 0) != (b < 0))
+        windows.append((rms, crossings / seconds))
+    return windows
+
+
+async def recording_of(call_id, asterisk, wait) -> list[tuple[float, float]]:
+    """The call's recording, once MixMonitor has closed it, as audio windows."""
+    wav = asterisk.recordings_dir / f"{call_id}.wav"
+
+    async def closed():  # MixMonitor fills in the RIFF size when it closes the file
+        head = wav.read_bytes()[:8] if wav.exists() else b""
+        return len(head) == 8 and int.from_bytes(head[4:], "little") > 36
+
+    await wait(closed, what=f"the recording {wav.name} to be closed")
+    return audio_windows(wav)
