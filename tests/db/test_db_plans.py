@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from db_support import fetch
 
-from agi.records import ingest
 from db import events as ev
 from db.events import RecordEvent
+from db.ingest import ingest
 from testbed.cluster import SERVER_USER
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
