@@ -1,4 +1,5 @@
-"""Supervisor and Kominfo figures, computed in SQL (003_reports.sql) and returned as dataclasses.
+"""Supervisor and Kominfo figures, computed in SQL (db/functions/reports.sql) and returned as
+dataclasses.
 
 Definitions:
 - a call counts in the period (and hour/day/month bucket, in the report's time zone) of its

@@ -1,5 +1,6 @@
 """How PostgreSQL runs the writer's ingest: plans made once per connection, by index, even
-on an empty database (012_cached_plans.sql). Seen through auto_explain's nested plans."""
+on an empty database (db/functions/refresh_calls.sql). Seen through auto_explain's nested
+plans."""
 
 from __future__ import annotations
 
