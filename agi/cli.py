@@ -1,6 +1,6 @@
 """`siaga block`, `siaga unblock`, `siaga blocks`: registered on the main CLI's subparsers by
-`register(subparsers, get_dsn)`. Exit codes: 0 done, 1 database error or nothing to unblock,
-2 bad arguments.
+`register(subparsers, get_dsn)`. Exit codes (given by `stack/cli.py` for what the handlers
+raise, db/command.py): 0 done, 1 database error or nothing to unblock, 2 bad arguments.
 
 A block is time-limited, has a reason and an author, and is audited: blocking and unblocking
 append events to the journal, nothing is ever deleted. A blocked caller is still answered (a
@@ -10,12 +10,10 @@ warning first, then the lowest priority), never dropped.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import getpass
 import json
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +22,7 @@ import asyncpg
 
 from agi.records import Block, block, list_blocks, unblock
 from agi.screening import is_anonymous, national_form
+from db.command import CommandError, run_database_command
 from db.reports import DEFAULT_TZ
 
 GetDsn = Callable[[argparse.Namespace], str]
@@ -44,13 +43,15 @@ def register(
     p.add_argument("--hours", type=_hours, help=f"how long (default {DEFAULT_HOURS:g})")
     p.add_argument("--reason", required=True, help="why, for the audit trail")
     p.add_argument("--by", default=None, help="author (default: the login name)")
-    p.set_defaults(func=lambda args: _run(_block(get_dsn(args), args, hours_of(args))))
+    p.set_defaults(
+        func=lambda args: run_database_command(_block(get_dsn(args), args, hours_of(args)))
+    )
 
     u = subparsers.add_parser("unblock", help="lift every active block on a caller number")
     u.add_argument("number")
     u.add_argument("--reason", default=None)
     u.add_argument("--by", default=None, help="author (default: the login name)")
-    u.set_defaults(func=lambda args: _run(_unblock(get_dsn(args), args)))
+    u.set_defaults(func=lambda args: run_database_command(_unblock(get_dsn(args), args)))
 
     b = subparsers.add_parser("blocks", help="list blocked caller numbers")
     b.add_argument("--number", help="only this number (any written form)")
@@ -58,7 +59,7 @@ def register(
     b.add_argument("--limit", type=int, default=1000)
     b.add_argument("--tz", default=DEFAULT_TZ, help="time zone for display")
     b.add_argument("--json", action="store_true", help="JSON for machines")
-    b.set_defaults(func=lambda args: _run(_blocks(get_dsn(args), args)))
+    b.set_defaults(func=lambda args: run_database_command(_blocks(get_dsn(args), args)))
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -89,8 +90,7 @@ async def _unblock(dsn: str, args: argparse.Namespace) -> int:
     finally:
         await conn.close()
     if not cleared:
-        print(f"siaga: {number} has no active block", file=sys.stderr)
-        return 1
+        raise CommandError(f"{number} has no active block")
     for item in cleared:
         print(f"unblocked {item.number} (block {item.flag_id})")
     return 0
@@ -110,20 +110,6 @@ async def _blocks(dsn: str, args: argparse.Namespace) -> int:
     else:
         print(blocks_table(rows, now, ZoneInfo(args.tz)))
     return 0
-
-
-def _run(work: Awaitable[int]) -> int:
-    async def guarded() -> int:
-        try:
-            return await work
-        except argparse.ArgumentTypeError as exc:
-            print(f"siaga: {exc}", file=sys.stderr)
-            return 2
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            print(f"siaga: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-
-    return asyncio.run(guarded())
 
 
 # -- output ----------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from typing import Any, Protocol
 import structlog
 from panoramisk import Manager
 
-from db.events import EventKind, HangupBy, OfferFailure, RecordEvent
+from db.events import EventKind, HangupBy, RecordEvent
+from queues.states import OfferFailure
 from siaga.config import Config
 
 log = structlog.get_logger(__name__)

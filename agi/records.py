@@ -1,29 +1,24 @@
 """Reading and writing the records screening and blocking need.
 
-Writes go through `ingest_events()` (db/migrations/002_ingest.sql), the function the record
-writer commits with: a block set here is an event in `call_events` like any other, audited and
-never deleted, and the `caller_flags` row is derived from it.
+Writes go through `db.ingest.ingest`, as the record writer's do: a block set here is an event in
+`call_events` like any other, audited and never deleted, and the `caller_flags` row is derived
+from it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 import asyncpg
 
 from agi.screening import ActiveBlock, CallerFacts, ScreeningSettings, number_variants
 from db.events import RecordEvent, caller_flag_cleared, caller_flag_set
+from db.ingest import ingest
+from db.queryable import Queryable
 
 BLOCKED = "blocked"
-
-_INGEST = (
-    "SELECT ingest_events($1::uuid[], $2::text[], $3::text[], $4::text[],"
-    " $5::timestamptz[], $6::jsonb[])"
-)
 
 # One round trip. Verdicts are each call's latest disposition (like the call_verdicts view),
 # looked up through the number's own calls so that the index on caller_number does the work.
@@ -72,16 +67,6 @@ LIMIT $4
 """
 
 
-class Queryable(Protocol):
-    """An asyncpg connection or pool."""
-
-    async def fetch(self, query: str, *args: Any, timeout: float | None = None) -> list[Any]: ...
-
-    async def fetchrow(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
-
-    async def fetchval(self, query: str, *args: Any, timeout: float | None = None) -> Any: ...
-
-
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     """The AGI server's statements run one by one in autocommit and leave no session state
     (no SET, LISTEN, cursor or advisory lock) behind; asyncpg still rolls back a transaction
@@ -128,20 +113,6 @@ async def caller_facts(
         last_language=row["last_language"],
         block=block,
     )
-
-
-async def ingest(db: Queryable, events: Sequence[RecordEvent]) -> int:
-    """Commit events now, idempotently, through the writer's own ingest function."""
-    inserted: int = await db.fetchval(
-        _INGEST,
-        [e.event_id for e in events],
-        [e.kind.value for e in events],
-        [e.call_id for e in events],
-        [e.operator_id for e in events],
-        [e.at for e in events],
-        [e.data_json for e in events],
-    )
-    return inserted
 
 
 def block_event(

@@ -22,8 +22,10 @@ import structlog
 from agi import features
 from agi.features import OperatorControl
 from agi.protocol import AgiError, AgiRequest, AgiSession, read_request
-from agi.records import Queryable, block_event, caller_facts, ingest
+from agi.records import block_event, caller_facts
 from agi.screening import Screening, ScreeningSettings, is_anonymous, screen
+from db.ingest import ingest
+from db.queryable import Queryable
 from siaga.config import Config
 
 log = structlog.get_logger(__name__)

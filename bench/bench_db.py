@@ -40,10 +40,11 @@ import asyncpg
 import structlog
 
 from db import events as ev
-from db.events import HangupBy, OperatorState, RecordEvent, Verdict
+from db.events import HangupBy, RecordEvent, Verdict
 from db.journal import Journal
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
+from queues.states import OperatorState
 from testbed.cluster import PgCluster, free_port
 
 TARGET_RATE = 5000

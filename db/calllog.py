@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from db.events import JSON, Outcome
-from db.reports import Queryable
+from db.queryable import Queryable
 
 _SELECT = """
 SELECT c.call_id, c.caller_number, c.caller_name, c.arrived_at, c.connected_at, c.abandoned_at,

@@ -1,14 +1,13 @@
 """`siaga db migrate`, `siaga calls` and `siaga report`: registered on the main CLI's
-subparsers by `register(subparsers, get_dsn)`. Each handler takes the parsed args and returns an
-exit code: 0 ok, 1 the database failed or refused (message on stderr)."""
+subparsers by `register(subparsers, get_dsn)`. Each handler takes the parsed args and returns 0;
+what goes wrong is raised (db/command.py) and reported by `stack/cli.py`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,8 +16,9 @@ import asyncpg
 
 from db import render
 from db.calllog import CallFilter, list_calls
+from db.command import run_database_command
 from db.events import Outcome
-from db.migrate import MigrationError, migrate
+from db.migrate import migrate
 from db.reports import DEFAULT_TZ, Bucket, Period, build_report
 
 GetDsn = Callable[[argparse.Namespace], str]
@@ -30,7 +30,7 @@ def register(subparsers: Any, get_dsn: GetDsn) -> None:
     db_parser = subparsers.add_parser("db", help="database administration")
     db_sub = db_parser.add_subparsers(dest="db_command", required=True)
     migrate_parser = db_sub.add_parser("migrate", help="apply pending schema migrations")
-    migrate_parser.set_defaults(func=lambda args: _run(_migrate(get_dsn(args))))
+    migrate_parser.set_defaults(func=lambda args: run_database_command(_migrate(get_dsn(args))))
 
     calls = subparsers.add_parser("calls", help="the call log")
     calls.add_argument("--since", help="ISO date/time (local to --tz) or age like 2h, 30m, 7d")
@@ -42,7 +42,7 @@ def register(subparsers: Any, get_dsn: GetDsn) -> None:
     calls.add_argument("--limit", type=int, default=1000)
     calls.add_argument("--tz", default=DEFAULT_TZ, type=_zone, help="time zone for input/display")
     calls.add_argument("--json", action="store_true", help="JSON for machines")
-    calls.set_defaults(func=lambda args: _run(_calls(get_dsn(args), args)))
+    calls.set_defaults(func=lambda args: run_database_command(_calls(get_dsn(args), args)))
 
     report = subparsers.add_parser("report", help="service level and operator report")
     when = report.add_mutually_exclusive_group(required=True)
@@ -59,7 +59,7 @@ def register(subparsers: Any, get_dsn: GetDsn) -> None:
         "--csv", action="store_true", help="call rows (operator rows with --operators)"
     )
     report.add_argument("--operators", action="store_true", help="with --csv: operator rows")
-    report.set_defaults(func=lambda args: _run(_report(get_dsn(args), args)))
+    report.set_defaults(func=lambda args: run_database_command(_report(get_dsn(args), args)))
 
 
 # -- handlers --------------------------------------------------------------------------------
@@ -119,22 +119,6 @@ async def _report(dsn: str, args: argparse.Namespace) -> int:
         out = render.report_table(report)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     return 0
-
-
-def _run(work: Awaitable[int]) -> int:
-    async def guarded() -> int:
-        try:
-            return await work
-        except argparse.ArgumentTypeError as exc:
-            print(f"siaga: {exc}", file=sys.stderr)
-            return 2
-        except MigrationError as exc:
-            print(f"siaga: {exc}", file=sys.stderr)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            print(f"siaga: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-
-    return asyncio.run(guarded())
 
 
 # -- argument types --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Kinds and their `data` keys (all optional unless marked *):
 - call_queued: category, position
 - call_announced: position, ewt_seconds
 - call_offered (operator_id*): -
-- offer_failed (operator_id*): reason* (no_answer/busy/rejected/unreachable)
+- offer_failed (operator_id*): reason* (OfferFailure or RecordOnlyFailure)
 - call_connected (operator_id*): - ; the first one is the answer
 - call_transferred: agency, to ; agency_added: agency
 - call_ended: hangup_by (caller/operator/system), reason (normal/pbx_restart/...)
@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeAlias
+
+from queues.states import OfferFailure, OperatorState
 
 JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | None
 
@@ -67,15 +69,6 @@ class EventKind(StrEnum):
     CALLER_FLAG_CLEARED = "caller_flag_cleared"
 
 
-class OperatorState(StrEnum):
-    LOGGED_OUT = "logged_out"
-    AVAILABLE = "available"
-    OFFERED = "offered"
-    ON_CALL = "on_call"
-    WRAP_UP = "wrap_up"
-    PAUSED = "paused"
-
-
 class Verdict(StrEnum):
     EMERGENCY = "emergency"
     NON_EMERGENCY = "non_emergency"
@@ -92,12 +85,16 @@ class HangupBy(StrEnum):
     SYSTEM = "system"
 
 
-class OfferFailure(StrEnum):
-    NO_ANSWER = "no_answer"
-    BUSY = "busy"
-    REJECTED = "rejected"
-    UNREACHABLE = "unreachable"
-    HUNG_UP_AT_ONCE = "hung_up_at_once"  # answered and hung up within 2 s: no answer
+class RecordOnlyFailure(StrEnum):
+    """`offer_failed` reasons the records know and the ACD does not; the others are the ACD's
+    own `OfferFailure`."""
+
+    # Answered and hung up within 2 s: taken back as no answer. The ACD sees the caller
+    # requeued, not a failed offer.
+    HUNG_UP_AT_ONCE = "hung_up_at_once"
+
+
+_OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
 
 
 class Outcome(StrEnum):
@@ -267,14 +264,20 @@ def call_offered(call_id: str, operator_id: str, *, at: datetime | None = None) 
 
 
 def offer_failed(
-    call_id: str, operator_id: str, reason: OfferFailure, *, at: datetime | None = None
+    call_id: str,
+    operator_id: str,
+    reason: OfferFailure | RecordOnlyFailure,
+    *,
+    at: datetime | None = None,
 ) -> RecordEvent:
+    if reason not in _OFFER_FAILED_REASONS:
+        raise ValueError(f"{reason!r} is not an offer failure")
     return RecordEvent.new(
         EventKind.OFFER_FAILED,
         call_id=call_id,
         operator_id=operator_id,
         at=at,
-        reason=OfferFailure(reason).value,
+        reason=str(reason),
     )
 
 

@@ -1,5 +1,14 @@
-"""Plain SQL migrations: `db/migrations/NNN_name.sql`, applied in order, each in its own
-transaction together with its row in `schema_migrations`."""
+"""The schema: plain SQL migrations, then the SQL functions.
+
+- `db/migrations/NNN_name.sql` (tables, indexes, views, triggers, data fixes) are applied once
+  each, in order, each in its own transaction together with its row in `schema_migrations`.
+  An applied migration is never edited (its checksum is checked).
+- `db/functions/*.sql` hold the current definition of every SQL function, one file per concern,
+  all `CREATE OR REPLACE`. They are applied again on every run, after the migrations, in name
+  order and in one transaction: a function is changed by editing its file, and a fresh database
+  and an old one end up with the same functions. A migration runs before them, so it sees the
+  functions as they were before the run.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +55,12 @@ class Migration:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class FunctionFile:
+    name: str
+    sql: str
+
+
 def load_migrations() -> list[Migration]:
     folder = resources.files("db").joinpath("migrations")
     found: list[Migration] = []
@@ -60,8 +75,19 @@ def load_migrations() -> list[Migration]:
     return found
 
 
+def load_functions() -> list[FunctionFile]:
+    folder = resources.files("db").joinpath("functions")
+    found = [
+        FunctionFile(entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    return sorted(found, key=lambda f: f.name)
+
+
 async def migrate(dsn: str) -> list[str]:
-    """Apply the pending migrations; return their names (empty when up to date)."""
+    """Apply the pending migrations and then the functions; return the names of the migrations
+    applied (empty when up to date)."""
     conn = await asyncpg.connect(dsn)
     try:
         return await migrate_connection(conn)
@@ -93,6 +119,9 @@ async def migrate_connection(conn: asyncpg.Connection) -> list[str]:
                 )
             log.info("migration_applied", name=migration.name)
             done.append(migration.name)
+        async with conn.transaction():
+            for functions in load_functions():
+                await conn.execute(functions.sql)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)

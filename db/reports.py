@@ -1,4 +1,5 @@
-"""Supervisor and Kominfo figures, computed in SQL (003_reports.sql) and returned as dataclasses.
+"""Supervisor and Kominfo figures, computed in SQL (db/functions/reports.sql) and returned as
+dataclasses.
 
 Definitions:
 - a call counts in the period (and hour/day/month bucket, in the report's time zone) of its
@@ -20,18 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
+
+from db.queryable import Queryable
 
 DEFAULT_TZ = "Asia/Jakarta"
 DEFAULT_THRESHOLDS: tuple[int, ...] = (10, 15, 20)
 DEFAULT_SHORT_ABANDON_SECONDS = 5
-
-
-class Queryable(Protocol):
-    """An asyncpg Connection or Pool."""
-
-    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
 
 
 class Bucket(StrEnum):

@@ -4,8 +4,8 @@ a call wait, and without losing one when PostgreSQL is down, slow or the process
 - `write(event)` appends to an in-memory queue and returns: no await, no I/O, no exception.
   Call it from the event loop's thread.
 - One task takes whatever has queued (at most `max_batch`) and commits it with one
-  `ingest_events(...)` call (002_ingest.sql): inserts are idempotent on event_id and the
-  derived rows are re-computed from the events.
+  `db.ingest.ingest(...)`: inserts are idempotent on event_id and the derived rows are
+  re-computed from the events.
 - It lets a batch gather for `gather_ms` after its first event. Each commit re-plans and
   re-derives the calls it touches, so committing each event as it comes cost PostgreSQL about
   four commits per call and as much CPU as the app itself (bench/README.md). `flush()`,
@@ -35,14 +35,11 @@ import asyncpg
 import structlog
 
 from db.events import RecordEvent
+from db.ingest import ingest
 from db.journal import Journal
 
 log = structlog.get_logger(__name__)
 
-_INGEST = (
-    "SELECT ingest_events($1::uuid[], $2::text[], $3::text[], $4::text[],"
-    " $5::timestamptz[], $6::jsonb[])"
-)
 _DATA_ERROR_CLASSES = ("22", "23")
 
 
@@ -379,22 +376,12 @@ class RecordWriter:
 
     async def _ingest(self, conn: Any, events: Sequence[RecordEvent], timeout: float) -> int:
         try:
-            inserted: int = await conn.fetchval(
-                _INGEST,
-                [e.event_id for e in events],
-                [e.kind.value for e in events],
-                [e.call_id for e in events],
-                [e.operator_id for e in events],
-                [e.at for e in events],
-                [e.data_json for e in events],
-                timeout=timeout,
-            )
+            return await ingest(conn, events, timeout=timeout)
         except asyncpg.PostgresError as exc:
             sqlstate = getattr(exc, "sqlstate", None) or ""
             if sqlstate[:2] in _DATA_ERROR_CLASSES:
                 raise _DataRefused(f"{sqlstate} {exc}") from exc
             raise
-        return inserted
 
     # -- connection --------------------------------------------------------------------------
 

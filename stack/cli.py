@@ -11,14 +11,19 @@ from pathlib import Path
 
 from agi.cli import register as register_block_commands
 from db.cli import register as register_db_commands
+from db.command import EXIT_FAILED, CommandError
+from db.migrate import MigrationError
 from pbx.provision import ProvisionError
 from siaga.config import Config, ConfigError, load_config
 from siaga.logging import configure_logging
 from supervisor.cli import register as register_user_commands
 from supervisor.console import InsecureConsoleError
 
+# EXIT_FAILED (1): a command that could not be carried out (db/command.py).
+EXIT_USAGE = 2  # as argparse's own
 EXIT_CONFIG = 2
 EXIT_PROVISION = 3
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -164,20 +169,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_format)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command. The errors a person can act on become one line on stderr and
+    an exit code; any other error is a bug and keeps its traceback."""
     try:
         result: int = args.func(args)
         return result
-    except ConfigError as exc:
-        print(f"siaga: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except InsecureConsoleError as exc:
-        print(f"siaga: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ProvisionError as exc:
-        print(f"siaga: {exc}", file=sys.stderr)
-        return EXIT_PROVISION
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:
+        message, code = f"configuration error: {exc}", EXIT_CONFIG
+    except InsecureConsoleError as exc:
+        message, code = str(exc), EXIT_CONFIG
+    except ProvisionError as exc:
+        message, code = str(exc), EXIT_PROVISION
+    except argparse.ArgumentTypeError as exc:
+        message, code = str(exc), EXIT_USAGE
+    except (CommandError, MigrationError) as exc:
+        message, code = str(exc), EXIT_FAILED
+    print(f"siaga: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """`siaga user add|passwd|disable|enable|list`: the console's users. Registered on the main
 CLI's subparsers by `register(subparsers, get_dsn, get_config)`. Exit codes: 0 done, 1 refused
-(message on stderr). Every change is written to the console's audit."""
+(a `CommandError`, db/command.py, which `stack/cli.py` prints). Every change is written to the
+console's audit."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
+from db.command import CommandError, run_database_command
 from siaga.config import Config
 from supervisor import store
 from supervisor.roles import Role
@@ -21,10 +23,6 @@ from supervisor.security import hash_password, password_problem, username_proble
 
 GetDsn = Callable[[argparse.Namespace], str]
 GetConfig = Callable[[argparse.Namespace], Config]
-
-
-class Refused(Exception):
-    """A user command that cannot be carried out, with the reason for the person typing."""
 
 
 def register(subparsers: Any, get_dsn: GetDsn, get_config: GetConfig | None = None) -> None:
@@ -38,38 +36,27 @@ def register(subparsers: Any, get_dsn: GetDsn, get_config: GetConfig | None = No
     add.add_argument("--name", help="display name")
     add.add_argument("--phone", help="dial string rung for listen/whisper/barge, e.g. PJSIP/2001")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.set_defaults(func=lambda args: _run(_add(args, get_dsn(args), get_config)))
+    add.set_defaults(func=lambda args: run_database_command(_add(args, get_dsn(args), get_config)))
 
     passwd = sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     passwd.add_argument("username")
     passwd.add_argument("--password-stdin", action="store_true")
-    passwd.set_defaults(func=lambda args: _run(_passwd(args, get_dsn(args))))
+    passwd.set_defaults(func=lambda args: run_database_command(_passwd(args, get_dsn(args))))
 
     disable = sub.add_parser("disable", help="refuse the user's logins and end their sessions")
     disable.add_argument("username")
-    disable.set_defaults(func=lambda args: _run(_disable(args, get_dsn(args), True)))
+    disable.set_defaults(
+        func=lambda args: run_database_command(_disable(args, get_dsn(args), True))
+    )
 
     enable = sub.add_parser("enable", help="allow a disabled user again")
     enable.add_argument("username")
-    enable.set_defaults(func=lambda args: _run(_disable(args, get_dsn(args), False)))
+    enable.set_defaults(
+        func=lambda args: run_database_command(_disable(args, get_dsn(args), False))
+    )
 
     listing = sub.add_parser("list", help="list the users")
-    listing.set_defaults(func=lambda args: _run(_list(get_dsn(args))))
-
-
-def _run(work: Awaitable[int]) -> int:
-    try:
-        return asyncio.run(_guarded(work))
-    except Refused as exc:
-        print(f"siaga user: {exc}", file=sys.stderr)
-        return 1
-
-
-async def _guarded(work: Awaitable[int]) -> int:
-    try:
-        return await work
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise Refused(f"database: {exc}") from exc
+    listing.set_defaults(func=lambda args: run_database_command(_list(get_dsn(args))))
 
 
 def read_password(username: str, from_stdin: bool) -> str:
@@ -78,10 +65,10 @@ def read_password(username: str, from_stdin: bool) -> str:
     else:
         password = getpass.getpass(f"New password for {username}: ")
         if getpass.getpass("Again: ") != password:
-            raise Refused("the passwords differ")
+            raise CommandError("the passwords differ")
     problem = password_problem(username, password)
     if problem:
-        raise Refused(problem)
+        raise CommandError(problem)
     return password
 
 
@@ -99,17 +86,19 @@ async def _audit(conn: Any, action: str, target: str, **detail: str) -> None:
 async def _add(args: argparse.Namespace, dsn: str, get_config: GetConfig | None) -> int:
     problem = username_problem(args.username)
     if problem:
-        raise Refused(problem)
+        raise CommandError(problem)
     role = Role(args.role)
     operator_id = args.operator
     if role is Role.OPERATOR and not operator_id:
-        raise Refused("an operator needs --operator ID (their id in siaga.toml)")
+        raise CommandError("an operator needs --operator ID (their id in siaga.toml)")
     if role is not Role.OPERATOR and operator_id:
-        raise Refused("--operator is only for --role operator")
+        raise CommandError("--operator is only for --role operator")
     if operator_id and get_config is not None:
         known = [op.id for op in get_config(args).operators]
         if operator_id not in known:
-            raise Refused(f"no operator {operator_id!r} in siaga.toml (known: {', '.join(known)})")
+            raise CommandError(
+                f"no operator {operator_id!r} in siaga.toml (known: {', '.join(known)})"
+            )
     password = read_password(args.username, args.password_stdin)
     hashed = await asyncio.to_thread(hash_password, password)
     conn = await asyncpg.connect(dsn)
@@ -125,7 +114,7 @@ async def _add(args: argparse.Namespace, dsn: str, get_config: GetConfig | None)
                 phone=args.phone,
             )
         except store.UserExistsError:
-            raise Refused(f"user {args.username!r} exists already") from None
+            raise CommandError(f"user {args.username!r} exists already") from None
         await _audit(conn, "user_add", args.username, role=role.value)
     finally:
         await conn.close()
@@ -141,7 +130,7 @@ async def _passwd(args: argparse.Namespace, dsn: str) -> int:
         try:
             await store.set_password(conn, args.username, hashed)
         except store.UnknownUserError:
-            raise Refused(f"no user {args.username!r}") from None
+            raise CommandError(f"no user {args.username!r}") from None
         await _audit(conn, "user_passwd", args.username)
     finally:
         await conn.close()
@@ -155,7 +144,7 @@ async def _disable(args: argparse.Namespace, dsn: str, disabled: bool) -> int:
         try:
             await store.set_disabled(conn, args.username, disabled)
         except store.UnknownUserError:
-            raise Refused(f"no user {args.username!r}") from None
+            raise CommandError(f"no user {args.username!r}") from None
         await _audit(conn, "user_disable" if disabled else "user_enable", args.username)
     finally:
         await conn.close()

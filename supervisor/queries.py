@@ -190,6 +190,6 @@ async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> 
 
 
 async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...]) -> list[CallStats]:
-    """The total first, then one row per category (report_calls of 003_reports.sql)."""
+    """The total first, then one row per category (report_calls, db/functions/reports.sql)."""
     stats = await call_stats(db, Period.day(day, tz), tz=tz, thresholds=thresholds or (10.0,))
     return [s for s in stats if s.scope in ("total", "category")]

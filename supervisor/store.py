@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from db.queryable import Queryable
 from supervisor.roles import Role
 from supervisor.security import token_digest
 
@@ -17,14 +18,8 @@ from supervisor.security import token_digest
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
-class Db(Protocol):
-    """An asyncpg Connection or Pool."""
-
-    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
-
-    async def fetchrow(self, query: str, *args: Any) -> Any: ...
-
-    async def fetchval(self, query: str, *args: Any) -> Any: ...
+class Db(Queryable, Protocol):
+    """An asyncpg Connection or Pool, which the console also writes with."""
 
     async def execute(self, query: str, *args: Any) -> str: ...
 

@@ -14,6 +14,7 @@ import pytest
 from agi import cli
 from agi.records import caller_facts, list_blocks
 from agi.screening import ScreeningSettings
+from stack.cli import run_command
 
 
 def run(dsn: str, *argv: str) -> int:
@@ -21,8 +22,7 @@ def run(dsn: str, *argv: str) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     cli.register(sub, lambda args: dsn, default_hours=lambda args: 12.0)
     args = parser.parse_args(list(argv))
-    result: int = args.func(args)
-    return result
+    return run_command(args)
 
 
 async def in_thread(dsn: str, *argv: str) -> int:

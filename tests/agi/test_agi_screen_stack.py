@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agi.protocol import AgiSession
-from agi.records import block, caller_facts, ingest, list_blocks
+from agi.records import block, caller_facts, list_blocks
 from agi.screening import ScreeningSettings
 from ari_app.ari.events import AriEvent, StasisStart
 from db.events import RecordEvent, Verdict, call_arrived, disposition, ivr_step
+from db.ingest import ingest
 from testbed.sandbox import simulated_operators
 
 pytestmark = pytest.mark.integration

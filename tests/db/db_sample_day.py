@@ -23,7 +23,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from db import events as ev
-from db.events import HangupBy, OfferFailure, OperatorState, RecordEvent, Verdict
+from db.events import HangupBy, RecordEvent, Verdict
+from queues.states import OfferFailure, OperatorState
 
 TZ = "Asia/Jakarta"
 ZONE = ZoneInfo(TZ)

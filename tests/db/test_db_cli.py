@@ -14,6 +14,7 @@ import pytest
 from db_support import write_all
 
 from db import cli
+from stack.cli import run_command
 
 
 def parser_for(dsn: str) -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def parser_for(dsn: str) -> argparse.ArgumentParser:
 async def run(dsn: str, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     args = parser_for(dsn).parse_args(list(argv))
     # Handlers call asyncio.run themselves, as they do under the real CLI: give them a thread.
-    code = await asyncio.to_thread(args.func, args)
+    code = await asyncio.to_thread(run_command, args)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from db import events as ev
-from db.events import EventKind, RecordEvent
+from db.events import EventKind, RecordEvent, RecordOnlyFailure
+from queues.states import OfferFailure, OperatorState
 
 json_values = st.recursive(
     st.none()
@@ -48,10 +49,21 @@ def test_helpers_put_documented_keys_in_data_and_drop_absent_ones() -> None:
     event = ev.call_classified("c1", "medical", priority=1, flags=["silent"])
     assert event.kind is EventKind.CALL_CLASSIFIED
     assert event.data == {"category": "medical", "priority": 1, "flags": ["silent"]}
-    failed = ev.offer_failed("c1", "op1", ev.OfferFailure.NO_ANSWER)
+    failed = ev.offer_failed("c1", "op1", OfferFailure.NO_ANSWER)
     assert failed.operator_id == "op1" and failed.data == {"reason": "no_answer"}
-    state = ev.operator_state("op1", ev.OperatorState.PAUSED, reason="toilet")
+    state = ev.operator_state("op1", OperatorState.PAUSED, reason="toilet")
     assert state.call_id is None and state.data == {"state": "paused", "reason": "toilet"}
+
+
+def test_states_and_offer_failures_are_recorded_as_the_strings_already_stored() -> None:
+    # Rows in PostgreSQL and the SQL that derives and reports on them hold these strings.
+    states = [ev.operator_state("op1", state).data["state"] for state in OperatorState]
+    assert states == ["logged_out", "available", "offered", "on_call", "wrap_up", "paused"]
+    failures = [*OfferFailure, *RecordOnlyFailure]
+    reasons = [ev.offer_failed("c1", "op1", reason).data["reason"] for reason in failures]
+    assert reasons == ["no_answer", "busy", "rejected", "unreachable", "hung_up_at_once"]
+    with pytest.raises(ValueError, match="not an offer failure"):
+        ev.offer_failed("c1", "op1", "answered")  # type: ignore[arg-type]
 
 
 def test_nul_and_lone_surrogates_become_replacement_characters() -> None:

@@ -1,13 +1,23 @@
-"""Migrations against a real PostgreSQL: from zero, idempotent, refusing a newer schema."""
+"""Migrations and functions against a real PostgreSQL: from zero, idempotent, refusing a newer
+schema; every SQL function live as its file in db/functions says, on a fresh database and an old
+one alike."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 
 import asyncpg
 import pytest
 
-from db.migrate import MigrationError, SchemaTooNewError, load_migrations, migrate, pending
+from db.migrate import (
+    MigrationError,
+    SchemaTooNewError,
+    load_functions,
+    load_migrations,
+    migrate,
+    pending,
+)
 
 TABLES = {
     "schema_migrations",
@@ -116,3 +126,89 @@ async def test_call_events_is_append_only(pg_dsn: str) -> None:
         assert await conn.fetchval("SELECT count(*) FROM call_events WHERE kind = 'x'") == 1
     finally:
         await conn.close()
+
+
+_FUNCTION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(.*?\bAS \$\$(.*?)\$\$;", re.DOTALL)
+_LIVE_FUNCTIONS = """
+SELECT p.proname, p.prosrc, pg_get_functiondef(p.oid) AS definition
+FROM pg_proc p
+WHERE p.pronamespace = 'public'::regnamespace
+ORDER BY p.proname
+"""
+
+
+async def _functions(dsn: str) -> dict[str, asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return {row["proname"]: row for row in await conn.fetch(_LIVE_FUNCTIONS)}
+    finally:
+        await conn.close()
+
+
+async def _migrations_alone(dsn: str) -> None:
+    """A database as the code before db/functions left it: the migrations and nothing else."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " checksum text NOT NULL, applied_at timestamptz(3) NOT NULL DEFAULT now())"
+        )
+        for migration in load_migrations():
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+    finally:
+        await conn.close()
+
+
+def test_function_files_only_create_or_replace() -> None:
+    for functions in load_functions():
+        assert "CREATE OR REPLACE FUNCTION" in functions.sql, functions.name
+        assert not re.search(r"CREATE\s+FUNCTION", functions.sql), functions.name
+
+
+async def test_every_live_function_is_the_one_its_file_defines(pg_dsn: str) -> None:
+    defined = {
+        name: body
+        for functions in load_functions()
+        for name, body in _FUNCTION.findall(functions.sql)
+    }
+    live = await _functions(pg_dsn)
+    assert sorted(live) == sorted(defined)  # no function is left to the migrations alone
+    for name, body in defined.items():
+        assert live[name]["prosrc"] == body, name
+
+
+async def test_functions_are_applied_again_on_every_run(pg_dsn: str) -> None:
+    before = await _functions(pg_dsn)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            "CREATE OR REPLACE FUNCTION siaga_int(p text) RETURNS integer"
+            " LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$"
+        )
+        await conn.execute("ALTER FUNCTION refresh_calls(text[]) RESET ALL")
+    finally:
+        await conn.close()
+    assert await _functions(pg_dsn) != before
+
+    assert await migrate(pg_dsn) == []
+    assert await _functions(pg_dsn) == before
+    assert await migrate(pg_dsn) == []
+    assert await _functions(pg_dsn) == before
+
+
+async def test_an_old_database_gets_the_functions_of_a_fresh_one(
+    pg_dsn: str, pg_empty_dsn: str
+) -> None:
+    await _migrations_alone(pg_empty_dsn)
+    assert await migrate(pg_empty_dsn) == []
+    old, fresh = await _functions(pg_empty_dsn), await _functions(pg_dsn)
+    assert {name: row["definition"] for name, row in old.items()} == {
+        name: row["definition"] for name, row in fresh.items()
+    }

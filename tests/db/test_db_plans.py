@@ -1,5 +1,6 @@
 """How PostgreSQL runs the writer's ingest: plans made once per connection, by index, even
-on an empty database (012_cached_plans.sql). Seen through auto_explain's nested plans."""
+on an empty database (db/functions/refresh_calls.sql). Seen through auto_explain's nested
+plans."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from db_support import fetch
 
-from agi.records import ingest
 from db import events as ev
 from db.events import RecordEvent
+from db.ingest import ingest
 from testbed.cluster import SERVER_USER
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)

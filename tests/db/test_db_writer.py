@@ -14,8 +14,9 @@ from db_support import fetch, fetchval, write_all
 
 from db import events as ev
 from db.calllog import CallFilter, active_caller_flags, call_timeline, list_calls
-from db.events import HangupBy, OfferFailure, OperatorState, RecordEvent, Verdict
+from db.events import HangupBy, RecordEvent, RecordOnlyFailure, Verdict
 from db.writer import BatchReport, RecordWriter
+from queues.states import OperatorState
 from testbed.cluster import free_port
 
 T0 = datetime(2024, 5, 1, 1, 0, tzinfo=UTC)
@@ -173,7 +174,7 @@ async def test_a_phone_that_hung_up_at_once_did_not_answer_the_call(
             ev.call_queued(call_id, category="medical", at=T0 + 2 * s),
             ev.call_offered(call_id, "pocket", at=T0 + 3 * s),
             ev.call_connected(call_id, "pocket", at=T0 + 4 * s),
-            ev.offer_failed(call_id, "pocket", OfferFailure.HUNG_UP_AT_ONCE, at=T0 + 5 * s),
+            ev.offer_failed(call_id, "pocket", RecordOnlyFailure.HUNG_UP_AT_ONCE, at=T0 + 5 * s),
         ]
 
     answered = [

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from stack.cli import run_command
 from supervisor import store
 from supervisor.cli import register
 from supervisor.security import DEV_PASSWORD, verify_password
@@ -23,7 +24,7 @@ def user_cli(pg_dsn, console_config, monkeypatch, capsys):
     async def run(*argv: str, password: str | None = None) -> tuple[int, str, str]:
         args = parser.parse_args(list(argv))
         monkeypatch.setattr(sys, "stdin", io.StringIO((password or "") + "\n"))
-        code = await asyncio.to_thread(args.func, args)
+        code = await asyncio.to_thread(run_command, args)
         out, err = capsys.readouterr()
         return code, out, err
 
