@@ -40,11 +40,17 @@ def test_the_screening_leg_runs_no_priority_but_agi_and_hangup():
     assert "AGI(agi://" in steps[0] and steps[1].endswith("Hangup()")
 
 
-def test_fallback_plays_the_prompt_queues_and_overflows():
+def test_fallback_rings_at_once_speaks_while_ringing_and_overflows():
     config = load_config(EXAMPLE)
     acd = dataclasses.replace(config.acd, overflow_dial="PJSIP/112@partner")
-    ext = rendered(acd=acd)["extensions.conf"]
-    assert "Playback(/srv/siaga/t/prompts/id/fallback)" in ext
-    assert "Queue(siaga-fallback,t,,," in ext
+    files = rendered(acd=acd)
+    ext = files["extensions.conf"]
+    fallback = ext[ext.index("[siaga-fallback]") :]
+    # Nothing is played to the caller before the queue rings the operators...
+    assert "Playback(" not in fallback[: fallback.index("Queue(siaga-fallback,t,,,")]
+    # ...the queue's music class announces the fallback prompt from the first moment.
+    assert "musicclass = siaga-fallback" in files["queues.conf"].split("[siaga-fallback]")[1]
+    moh = files["musiconhold.conf"].split("[siaga-fallback]")[1]
+    assert "announcement = /srv/siaga/t/prompts/id/fallback" in moh
     assert "Dial(PJSIP/112@partner," in ext
     assert "UserEvent(SiagaFallback,Step: arrived" in ext

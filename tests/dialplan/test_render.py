@@ -55,18 +55,6 @@ def test_emergency_number_enters_stasis_with_a_fallback():
     assert '"${STASISSTATUS}" = "FAILED"' in ext
 
 
-def test_the_fallback_rings_first_and_speaks_while_the_phones_ring():
-    files = render.render(load_config(EXAMPLE), LAYOUT)
-    fallback = files["extensions.conf"].split("[siaga-fallback]")[1].split("\n[")[0]
-    # Nothing is played to the caller before the queue rings the operators...
-    assert "Playback(" not in fallback.split("Queue(siaga-fallback")[0]
-    # ...the queue's music class announces the fallback prompt from the first moment.
-    queue = files["queues.conf"].split("[siaga-fallback]")[1]
-    assert "musicclass = siaga-fallback" in queue
-    moh = files["musiconhold.conf"].split("[siaga-fallback]")[1]
-    assert "announcement = /srv/siaga/t/prompts/id/fallback" in moh
-
-
 def test_hostile_operator_name_cannot_break_out_of_its_line():
     config = load_config(EXAMPLE)
     evil = dataclasses.replace(config.operators[0], name='Bad"\n[trunk]\ntype=endpoint;x,y')
