@@ -30,10 +30,10 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "login.password": ("Kata sandi", "Password"),
     "login.submit": ("Masuk", "Sign in"),
     "login.failed": ("Nama pengguna atau kata sandi salah.", "Wrong user name or password."),
-    "login.throttled": (
-        "Terlalu banyak percobaan gagal. Coba lagi nanti.",
-        "Too many failed attempts. Try again later.",
-    ),
+    "login.throttled": ("Terlalu banyak percobaan gagal.", "Too many failed attempts."),
+    # {seconds}: filled in by the login page
+    "login.retry_in": ("Coba lagi dalam {seconds} detik.", "Try again in {seconds} seconds."),
+    "login.retry_in_one": ("Coba lagi dalam 1 detik.", "Try again in 1 second."),
     # errors
     "error.forbidden": ("Anda tidak berhak membuka halaman ini.", "You may not open this page."),
     "error.not_found": ("Tidak ditemukan.", "Not found."),

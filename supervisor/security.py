@@ -1,16 +1,44 @@
 """The pure security decisions of the console: passwords, tokens, CSRF, login throttling,
-redirect targets. No HTTP and no database here, so each rule is tested on its own."""
+redirect targets. No HTTP and no database here, so each rule is tested on its own.
+
+Login throttling slows guessing down without locking the real user out. A lock on the user
+name (the rule before: five failures, then even the right password refused for five minutes)
+lets anyone who knows an operator's name keep them off the console in the middle of a shift.
+So nothing is locked; failed attempts earn growing delays (`Backoff`: a few free, then 1 s
+doubling to a cap) on three counts, and an attempt waits for the longest that applies:
+
+- per user at a source (3 free, cap 30 s) and per source (10 free, since several operators
+  share a desk PC; cap 30 s): one address guessing, at one name or at many, soon gets one try
+  per 30 s. The real user is only held here by failures made at their own desk.
+- per user, from anywhere (5 free, cap 5 s): many addresses guessing one name together get at
+  most one try per 5 s between them. Anyone else may type that name, so this delay is capped
+  low and it does not apply at a source where that user has signed in before (within 30 days):
+  the operator at their own desk is never held by guessing done elsewhere, and at a new desk
+  waits a few seconds at worst (unless many addresses keep taking every slot).
+
+Why not spare any address that has no failures of its own instead of the user's known ones?
+Fresh addresses are cheap (a host picks any address of its IPv6 /64; botnets; DHCP), so that
+would give every new address a free guess at every name; an address where the user already
+proved their password is not something a guesser can make. IPv6 sources count per /64.
+
+An attempt is counted as failed when it is let through, before the password is checked, so
+guesses sent in parallel do not all pass before the first is judged; a success takes it back.
+Held attempts are not counted (a user retrying early does not lengthen their own wait).
+"""
 
 from __future__ import annotations
 
 import collections
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -100,62 +128,160 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+class Limit(Enum):
+    """Which count holds a login attempt back."""
+
+    SOURCE = "source"
+    USER = "user"
+    USER_AT_SOURCE = "user_at_source"
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """No wait for the first `free` failures, then `first_seconds` doubling up to `cap_seconds`."""
+
+    free: int
+    first_seconds: float
+    cap_seconds: float
+
+    def seconds(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return min(self.cap_seconds, self.first_seconds * 2.0 ** min(failures - self.free, 62))
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A login attempt refused unseen: it may come back in `seconds`."""
+
+    seconds: float
+    by: Limit
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A login attempt let through; it counts as a failure until `LoginLimiter.succeeded`, so
+    that guesses sent in parallel do not all slip through before the first one is judged."""
+
+    user: str
+    source: str
+    at: float
+
+
+# ("user", name), ("source", address group) or ("pair", name, address group): tuples, so that
+# no name typed into the form can pass for another kind of key.
+_Key = tuple[str, ...]
+
+
+def address_group(address: str) -> str:
+    """The source a login attempt is counted against: the IPv4 address, or the IPv6 /64 (a
+    host picks any address of its /64 at will, so single IPv6 addresses would count nothing)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 @dataclass
 class LoginLimiter:
-    """Failed logins per user name and per client address within a sliding window.
+    """Growing delays for failed logins per source, per user at a source, and per user (the
+    reasoning is in this module's docstring). In memory: a restart forgets, and the oldest
+    keys go first when `max_keys` is reached."""
 
-    A name is locked after `per_user` failures, an address after `per_client` (several users
-    share a console PC); a success clears the name's count. Memory is bounded: the oldest keys
-    go first when `max_keys` is reached.
-    """
-
-    per_user: int = 5
-    per_client: int = 20
-    window_seconds: float = 300.0
+    per_source: Backoff = Backoff(free=10, first_seconds=1.0, cap_seconds=30.0)
+    per_user_at_source: Backoff = Backoff(free=3, first_seconds=1.0, cap_seconds=30.0)
+    per_user: Backoff = Backoff(free=5, first_seconds=1.0, cap_seconds=5.0)
+    # How long a failure counts; long next to the caps, or a patient guesser would never reach
+    # them (at one guess per 30 s a source still has 30 failures in the window).
+    memory_seconds: float = 900.0
+    # How long a source where the user signed in stays theirs (exempt from the per-user delay).
+    known_seconds: float = 30 * 24 * 3600.0
     max_keys: int = 10_000
     clock: Callable[[], float] = time.monotonic
-    _failures: collections.OrderedDict[str, collections.deque[float]] = field(
+    _failures: collections.OrderedDict[_Key, collections.deque[float]] = field(
         default_factory=collections.OrderedDict
     )
+    _known: collections.OrderedDict[_Key, float] = field(default_factory=collections.OrderedDict)
 
-    def retry_after(self, username: str, client: str) -> float:
-        """Seconds until a login attempt is allowed again; 0 when it is allowed now."""
+    def admit(self, username: str, client: str) -> Admitted | Held:
+        """Let the attempt through (counted as failed until it succeeds) or hold it back."""
         now = self.clock()
-        waits = [
-            self._wait(key, limit, now)
-            for key, limit in (
-                (self._user_key(username), self.per_user),
-                (self._client_key(client), self.per_client),
-            )
-        ]
-        return max(waits)
-
-    def failed(self, username: str, client: str) -> None:
-        now = self.clock()
-        for key in (self._user_key(username), self._client_key(client)):
-            times = self._failures.pop(key, collections.deque())
+        held = self._hold(username, client, now)
+        if held is not None:
+            return held
+        user, source = _user_of(username), address_group(client)
+        for key in (("user", user), ("source", source), ("pair", user, source)):
+            times = self._failures.pop(key, None) or collections.deque(maxlen=_MAX_COUNTED)
             times.append(now)
             self._failures[key] = times
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
+        _trim(self._failures, self.max_keys)
+        return Admitted(user, source, now)
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(self._user_key(username), None)
+    def retry_after(self, username: str, client: str) -> float:
+        """Seconds until this user may try again from this client; 0 when it may now."""
+        held = self._hold(username, client, self.clock())
+        return held.seconds if held is not None else 0.0
 
-    def _wait(self, key: str, limit: int, now: float) -> float:
+    def succeeded(self, attempt: Admitted) -> None:
+        """The password was right: the attempt was no failure, the user's own failures at this
+        source are forgiven, and the source becomes one of the user's known sources. The
+        source's count of other names is kept (a user signing in as themselves must not wipe
+        the trail of their guesses at others)."""
+        pair: _Key = ("pair", attempt.user, attempt.source)
+        self._failures.pop(pair, None)
+        for key in (("user", attempt.user), ("source", attempt.source)):
+            times = self._failures.get(key)
+            if times is not None and attempt.at in times:
+                times.remove(attempt.at)
+        self._known.pop(pair, None)
+        self._known[pair] = attempt.at
+        _trim(self._known, self.max_keys)
+
+    def _hold(self, username: str, client: str, now: float) -> Held | None:
+        user, source = _user_of(username), address_group(client)
+        pair: _Key = ("pair", user, source)
+        checks: list[tuple[Limit, _Key, Backoff]] = [
+            (Limit.USER_AT_SOURCE, pair, self.per_user_at_source),
+            (Limit.SOURCE, ("source", source), self.per_source),
+        ]
+        if not self._is_known(pair, now):
+            checks.append((Limit.USER, ("user", user), self.per_user))
+        longest: Held | None = None
+        for limit, key, backoff in checks:
+            wait = self._wait(key, backoff, now)
+            if wait > 0 and (longest is None or wait > longest.seconds):
+                longest = Held(wait, limit)
+        return longest
+
+    def _wait(self, key: _Key, backoff: Backoff, now: float) -> float:
         times = self._failures.get(key)
-        if not times:
+        if times is None:
             return 0.0
-        while times and times[0] <= now - self.window_seconds:
+        while times and times[0] <= now - self.memory_seconds:
             times.popleft()
-        if len(times) < limit:
+        if not times:
+            del self._failures[key]
             return 0.0
-        return times[-limit] + self.window_seconds - now
+        return max(0.0, times[-1] + backoff.seconds(len(times)) - now)
 
-    @staticmethod
-    def _user_key(username: str) -> str:
-        return "user:" + username.strip().lower()
+    def _is_known(self, pair: _Key, now: float) -> bool:
+        since = self._known.get(pair)
+        return since is not None and now - since < self.known_seconds
 
-    @staticmethod
-    def _client_key(client: str) -> str:
-        return "client:" + client
+
+# A count beyond this changes no delay (every cap is reached long before); it bounds memory.
+_MAX_COUNTED = 64
+
+
+def _user_of(username: str) -> str:
+    return username.strip().lower()
+
+
+def _trim(keys: collections.OrderedDict[_Key, Any], max_keys: int) -> None:
+    while len(keys) > max_keys:
+        keys.popitem(last=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from importlib import resources
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from supervisor.http import (
 from supervisor.i18n import LANGUAGES
 from supervisor.roles import home_path
 from supervisor.security import (
+    Held,
     hash_password,
     needs_rehash,
     new_token,
@@ -41,9 +43,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     session = session_of(request)
     if session is not None:
         return see_other(home_path(session.user.role))
-    return render(
-        request, "login.html", next=safe_next(request.query.get("next")) or "", error=None
-    )
+    return _login_form(request, 200, safe_next(request.query.get("next")))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -54,27 +54,39 @@ async def login(request: web.Request) -> web.StreamResponse:
     client = client_of(request)
     target = safe_next(form.get("next"))
 
-    wait = console.limiter.retry_after(username, client)
-    if wait > 0:
+    attempt = console.limiter.admit(username, client)
+    if isinstance(attempt, Held):
+        wait = max(1, math.ceil(attempt.seconds))
         await store.audit(
-            console.db, "login_throttled", username=username, role=None, client=client
+            console.db,
+            "login_throttled",
+            username=username,
+            role=None,
+            client=client,
+            detail={"delay_seconds": round(attempt.seconds, 1), "limit": attempt.by.value},
         )
-        response = render(
-            request, "login.html", status=429, next=target or "", error="login.throttled"
-        )
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        response = _login_form(request, 429, target, "login.throttled", retry_seconds=wait)
+        response.headers["Retry-After"] = str(wait)
         return response
 
     found = await store.find_user(console.db, username) if username else None
     stored = found[1] if found is not None and not found[0].disabled else None
     ok = await asyncio.to_thread(verify_password, stored, password)
     if not ok or found is None or stored is None:
-        console.limiter.failed(username, client)
-        await store.audit(console.db, "login_failed", username=username, role=None, client=client)
-        return render(request, "login.html", status=401, next=target or "", error="login.failed")
+        # The delay the next attempt of this name from this client will meet.
+        delay = console.limiter.retry_after(username, client)
+        await store.audit(
+            console.db,
+            "login_failed",
+            username=username,
+            role=None,
+            client=client,
+            detail={"delay_seconds": round(delay, 1)},
+        )
+        return _login_form(request, 401, target, "login.failed")
 
     user = found[0]
-    console.limiter.succeeded(username)
+    console.limiter.succeeded(attempt)
     if needs_rehash(stored):
         await store.rehash_password(
             console.db, user.user_id, await asyncio.to_thread(hash_password, password)
@@ -93,6 +105,28 @@ async def login(request: web.Request) -> web.StreamResponse:
     set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(PRE_CSRF_COOKIE, path="/")
     return response
+
+
+def _login_form(
+    request: web.Request,
+    status: int,
+    target: str | None,
+    error: str | None = None,
+    *,
+    retry_seconds: int | None = None,
+) -> web.Response:
+    retry = None
+    if retry_seconds is not None:
+        retry = "login.retry_in_one" if retry_seconds == 1 else "login.retry_in"
+    return render(
+        request,
+        "login.html",
+        status=status,
+        next=target or "",
+        error=error,
+        retry=retry,
+        retry_seconds=retry_seconds,
+    )
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

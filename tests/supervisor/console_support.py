@@ -135,12 +135,14 @@ class PureCentre:
 
 
 class Browser:
-    """One user's browser: its own cookies; posts carry the page's CSRF token."""
+    """One user's browser: its own cookies; posts carry the page's CSRF token. `source` is the
+    loopback address it connects from (127.0.0.2, ...), for a desk other than the default."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, source: str | None = None) -> None:
         self.base_url = base_url
+        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
         self.session = aiohttp.ClientSession(
-            base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True)
+            base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector
         )
         self.csrf = ""
 

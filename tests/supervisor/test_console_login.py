@@ -4,6 +4,7 @@ sessions that end, and no development password outside development mode."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -60,19 +61,98 @@ async def test_wrong_passwords_are_refused_and_audited(anonymous, users, db):
     ]
 
 
-async def test_guessing_is_throttled_even_with_the_right_password_after(served, users, db):
-    served.console.limiter = LoginLimiter(per_user=3, per_client=10, window_seconds=60)
+class Clock:
+    """The login limiter's clock, moved by the test (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_right_password_at_the_users_own_desk_works_while_their_name_is_guessed(
+    served, users
+):
+    clock = Clock()
+    served.console.limiter = LoginLimiter(clock=clock)
+    desk = Browser(served.url, source="127.0.0.2")
+    assert (await desk.login("op1")).status == 303  # op1's desk, at the start of the shift
+    await desk.close()
+    guesser = Browser(served.url, source="127.0.0.3")
+    for _ in range(5):
+        clock.now += 31
+        assert (await guesser.login("op1", "not the password")).status == 401
+    desk = Browser(served.url, source="127.0.0.2")
+    assert (await desk.login("op1")).status == 303, "not locked out by someone else's guesses"
+    await desk.close()
+    # at a desk op1 never used, the wait is a few seconds, not minutes
+    elsewhere = Browser(served.url, source="127.0.0.4")
+    response = await elsewhere.login("op1")
+    assert response.status == 429
+    wait = int(response.headers["Retry-After"])
+    assert 1 <= wait <= 5
+    clock.now += wait
+    assert (await elsewhere.login("op1")).status == 303
+    await elsewhere.close()
+    await guesser.close()
+
+
+async def test_one_address_guessing_waits_longer_and_longer(served, users):
+    clock = Clock()
+    served.console.limiter = LoginLimiter(clock=clock)
     browser = Browser(served.url)
-    for _ in range(3):
-        assert (await browser.login("op1", "not the password")).status == 401
+    browser.session.cookie_jar.update_cookies({"siaga_lang": "en"})
+    waits = []
+    for _ in range(40):
+        response = await browser.login("op1", "not the password")
+        if response.status == 429:
+            wait = int(response.headers["Retry-After"])
+            unit = "second" if wait == 1 else "seconds"
+            assert f"Try again in {wait} {unit}." in await response.text()
+            # held attempts do not lengthen the wait
+            assert (await browser.login("op1", "again")).headers["Retry-After"] == str(wait)
+            waits.append(wait)
+            if len(waits) == 7:
+                break
+            clock.now += wait
+        else:
+            assert response.status == 401
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    # the guessing address is held even with the right password...
     response = await browser.login("op1")
     assert response.status == 429
-    assert int(response.headers["Retry-After"]) > 0
-    # another user from the same desk is not locked out by op1's failures
+    # ...but another operator at the same desk is not
     assert (await browser.login("op2")).status == 303
     await browser.close()
-    actions = [r["action"] for r in await db.fetch("SELECT action FROM console_audit")]
-    assert actions.count("login_throttled") == 1
+
+
+async def test_failed_and_held_logins_are_audited_with_source_and_delay(served, users, db):
+    clock = Clock()
+    served.console.limiter = LoginLimiter(clock=clock)
+    browser = Browser(served.url, source="127.0.0.5")
+    for _ in range(3):
+        assert (await browser.login("sup", "not the password")).status == 401
+    response = await browser.login("sup")
+    assert response.status == 429
+    assert "Coba lagi dalam 1 detik." in await response.text()
+    await browser.close()
+    rows = await db.fetch(
+        "SELECT username, action, client, detail FROM console_audit ORDER BY audit_id"
+    )
+    assert [(r["username"], r["action"], r["client"]) for r in rows] == [
+        ("sup", "login_failed", "127.0.0.5"),
+        ("sup", "login_failed", "127.0.0.5"),
+        ("sup", "login_failed", "127.0.0.5"),
+        ("sup", "login_throttled", "127.0.0.5"),
+    ]
+    details = [json.loads(r["detail"]) for r in rows]
+    assert details == [
+        {"delay_seconds": 0.0},
+        {"delay_seconds": 0.0},
+        {"delay_seconds": 1.0},  # the third failure earns the first delay
+        {"delay_seconds": 1.0, "limit": "user_at_source"},
+    ]
 
 
 async def test_disabling_a_user_ends_their_session_and_their_logins(sign_in, served, db):

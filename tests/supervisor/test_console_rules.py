@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from ari_app.app import acd_config
 from db.reports import CallStats, ServiceLevel
 from queues import events as acd
@@ -21,7 +23,11 @@ from supervisor.live import LiveCall
 from supervisor.roles import GRANTS, Permission, Role, allowed
 from supervisor.security import (
     DEV_PASSWORD,
+    Admitted,
+    Held,
+    Limit,
     LoginLimiter,
+    address_group,
     csrf_matches,
     hash_password,
     needs_rehash,
@@ -80,28 +86,114 @@ def test_passwords():
     assert username_problem("<b>") and username_problem("") and username_problem("-x")
 
 
-def test_login_throttling_per_name_and_per_client():
-    now = [0.0]
-    limiter = LoginLimiter(per_user=3, per_client=5, window_seconds=60, clock=lambda: now[0])
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fail(limiter: LoginLimiter, username: str, client: str) -> None:
+    assert isinstance(limiter.admit(username, client), Admitted), (username, client)
+
+
+def sign_in(limiter: LoginLimiter, username: str, client: str) -> None:
+    attempt = limiter.admit(username, client)
+    assert isinstance(attempt, Admitted), (username, client)
+    limiter.succeeded(attempt)
+
+
+def test_one_address_guessing_one_name_waits_longer_and_longer():
+    clock = Clock()
+    limiter = LoginLimiter(clock=clock)
+    waits = []
+    for _ in range(10):
+        fail(limiter, "sari", "10.0.0.1")
+        waits.append(limiter.retry_after("sari", "10.0.0.1"))
+        if waits[-1]:
+            assert limiter.admit("SARI ", "10.0.0.1") == Held(waits[-1], Limit.USER_AT_SOURCE)
+            assert limiter.retry_after("sari", "10.0.0.1") == waits[-1], "held: not counted"
+        clock.now += waits[-1]
+    assert waits == [0, 0, 1, 2, 4, 8, 16, 30, 30, 30]
+    assert limiter.retry_after("budi", "10.0.0.1") == 0, "another name at that desk may try"
+
+
+def test_one_address_guessing_many_names_waits_longer_and_longer():
+    clock = Clock()
+    limiter = LoginLimiter(clock=clock)
+    for i in range(10):
+        fail(limiter, f"user{i}", "10.0.0.1")
+    held = limiter.admit("dewi", "10.0.0.1")
+    assert held == Held(1.0, Limit.SOURCE)
+    clock.now += 1
+    fail(limiter, "dewi", "10.0.0.1")
+    assert limiter.admit("eko", "10.0.0.1") == Held(2.0, Limit.SOURCE)
+    assert limiter.retry_after("eko", "10.0.0.2") == 0, "other desks are not held"
+
+
+def test_guessing_a_name_from_many_addresses_does_not_lock_out_its_user():
+    clock = Clock()
+    limiter = LoginLimiter(clock=clock)
+    sign_in(limiter, "sari", "10.0.0.5")  # her desk
+    for i in range(200):
+        attempt = limiter.admit("sari", f"192.0.2.{i}")
+        if isinstance(attempt, Held):
+            assert attempt.by is Limit.USER and attempt.seconds <= 5
+            clock.now += attempt.seconds
+            fail(limiter, "sari", f"192.0.2.{i}")
+        clock.now += 0.1
+    assert limiter.retry_after("sari", "10.0.0.9") == pytest.approx(4.9), "a new desk: seconds"
+    # the guessers together were held to one try per 5 s once the delay was at its cap
+    assert clock.now > 5 * 150
+    # at her own desk the right password goes straight through, attacked or not
+    sign_in(limiter, "sari", "10.0.0.5")
+    # until her desk is forgotten
+    clock.now += limiter.known_seconds
+    for i in range(5):
+        fail(limiter, "sari", f"198.51.100.{i}")
+    assert limiter.admit("sari", "10.0.0.5") == Held(1.0, Limit.USER)
+
+
+def test_parallel_guesses_count_before_they_are_judged_and_success_takes_one_back():
+    clock = Clock()
+    limiter = LoginLimiter(clock=clock)
+    attempts = [limiter.admit("sari", "10.0.0.1") for _ in range(4)]
+    assert [type(a) for a in attempts] == [Admitted, Admitted, Admitted, Held]
+    limiter.succeeded(attempts[2])  # the third was the right password
+    assert limiter.retry_after("sari", "10.0.0.1") == 0, "her own failures here are forgiven"
+    for i in range(7):
+        fail(limiter, f"user{i}", "10.0.0.1")
+    # the source has 2 + 7 failures, not 10: the success took its own back
+    assert isinstance(limiter.admit("dewi", "10.0.0.1"), Admitted)
+    assert limiter.admit("eko", "10.0.0.1") == Held(1.0, Limit.SOURCE)
+
+
+def test_failures_are_forgotten_and_memory_is_bounded():
+    clock = Clock()
+    limiter = LoginLimiter(clock=clock)
     for _ in range(3):
-        assert limiter.retry_after("sari", "10.0.0.1") == 0
-        limiter.failed("sari", "10.0.0.1")
-    assert limiter.retry_after("SARI ", "10.0.0.2") == 60, "the name is locked, from anywhere"
-    assert limiter.retry_after("budi", "10.0.0.1") == 0
-    limiter.failed("budi", "10.0.0.1")
-    limiter.failed("budi", "10.0.0.1")
-    assert limiter.retry_after("dewi", "10.0.0.1") > 0, "the desk is locked after 5"
-    now[0] = 30.0
-    assert limiter.retry_after("sari", "10.0.0.3") == 30
-    now[0] = 61.0
-    assert limiter.retry_after("sari", "10.0.0.3") == 0
-    limiter.failed("sari", "10.0.0.3")
-    limiter.succeeded("sari")
-    assert limiter.retry_after("sari", "10.0.0.3") == 0
+        fail(limiter, "sari", "10.0.0.1")
+    clock.now += limiter.memory_seconds
+    assert limiter.retry_after("sari", "10.0.0.1") == 0
+    assert limiter._failures == {}
     small = LoginLimiter(max_keys=4)
     for i in range(10):
-        small.failed(f"u{i}", "c")
+        fail(small, f"u{i}", f"10.0.0.{i}")
     assert len(small._failures) == 4
+
+
+def test_sources_are_counted_per_ipv4_address_and_per_ipv6_64():
+    assert address_group("10.0.0.1") == "10.0.0.1"
+    assert address_group("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert address_group("2001:db8:1:2:bbbb::7") == "2001:db8:1:2::/64"
+    assert address_group("fe80::1%eth0") == "fe80::/64"
+    assert address_group("::ffff:10.0.0.1") == "10.0.0.1"
+    assert address_group("unknown") == "unknown"
+    limiter = LoginLimiter(clock=Clock())
+    for i in range(3):
+        fail(limiter, "sari", f"2001:db8:1:2::{i + 1}")
+    assert limiter.admit("sari", "2001:db8:1:2::99") == Held(1.0, Limit.USER_AT_SOURCE)
 
 
 def test_csv_cells_do_not_run_as_formulas():
