@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import ari_samples
 import pytest
-from ari_fake_server import PASSWORD, USERNAME, FakeAri, running_fake
+from ari_fake_server import PASSWORD, USERNAME, FakeAri
 
 from ari_app.ari import (
     AriAllocationFailed,
@@ -36,12 +36,6 @@ from ari_app.ari import (
     PlaybackState,
     SnoopDirection,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with running_fake() as server:
-        yield server
 
 
 def config_for(url: str, *, password: str = PASSWORD, request_timeout: float = 1.0) -> AriConfig:
