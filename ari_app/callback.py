@@ -191,7 +191,9 @@ class CallbackActor:
                     return Unreachable(Leg.CALLER, str(exc))
                 case CreateBridge() | AddToBridge():
                     return Broken(str(exc))
-        return None  # hanging up or destroying what is already gone is no failure
+        # A hang-up or a bridge removal that fails leaves nothing more to do (and one already
+        # gone is a success: AriRest treats the 404 so).
+        return None
 
     async def _carry_out(self, command: Command) -> None:
         app, rest, ids = self.app, self.app.rest, self.ids
