@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from ari_probe import AriProbe
+from integration.ari_probe import AriProbe
 
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
