@@ -1,51 +1,148 @@
-"""Calling back a caller who hung up before an operator came (a 112 caller who gave up may be the
-one who needed help most).
+"""Calling back a caller who hung up before an operator came: the IO shell of one callback.
 
-The operator's phone rings first; once the operator answers, the caller is dialled over the
-trunk, and both meet in a bridge. The operator is paused (reason `callback`) meanwhile, so the
-ACD offers them nothing else, and made ready again at the end. Every step updates the callback
-record of the original call.
+The rules (who rings first, what ends the callback, what the record says) live in the pure
+`ari_app.callback_machine`; this actor turns ARI events of its two channels into the machine's
+events and carries its commands out over REST, one at a time, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import structlog
 
 from ari_app.ari.errors import AriError
-from ari_app.ari.events import ChannelDestroyed, ChannelHangupRequest, ResourceKind, StasisEnd
-from ari_app.ari.events import StasisStart as AriStasisStart
-from ari_app.router import Inbox
-
-if TYPE_CHECKING:
-    from ari_app.app import SiagaApp
+from ari_app.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    ResourceKind,
+    StasisEnd,
+    StasisStart,
+)
+from ari_app.ari.rest import AriRest
+from ari_app.callback_machine import (
+    AddToBridge,
+    Answered,
+    Begin,
+    Broken,
+    CallbackEvent,
+    CallbackMachine,
+    Command,
+    CreateBridge,
+    DestroyBridge,
+    DialCaller,
+    Ended,
+    Finished,
+    HangUp,
+    Leg,
+    PauseOperator,
+    ReadyOperator,
+    RingOperator,
+    Unreachable,
+    UpdateRecord,
+)
+from ari_app.router import Inbox, Router
+from db.events import EventKind
+from siaga.config import Config, OperatorConfig
 
 log = structlog.get_logger(__name__)
 
+CALLER_RING_SECONDS = 30
 
-class CallbackStep(enum.StrEnum):
-    RINGING_OPERATOR = "ringing_operator"
-    DIALLING_CALLER = "dialling_caller"
-    CONNECTED = "connected"
-    DONE = "done"
+
+class CallbackHost(Protocol):
+    """What a callback needs of the app around it (SiagaApp is one)."""
+
+    @property
+    def rest(self) -> AriRest: ...
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def operators(self) -> Mapping[str, OperatorConfig]: ...
+
+    @property
+    def router(self) -> Router: ...
+
+    @property
+    def callbacks(self) -> MutableMapping[str, CallbackActor]:
+        """The running callbacks by call id; a finished one removes itself."""
+        ...
+
+    def record(
+        self,
+        kind: str,
+        *,
+        call_id: str | None = None,
+        operator_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def operator_pause(self, operator_id: str, reason: str) -> None: ...
+
+    def operator_ready(self, operator_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackIds:
+    """The ids of a callback's resources, chosen before the requests that create them (their
+    events may beat the HTTP response)."""
+
+    name: str  # the callback's own: cb-<call id>
+
+    @classmethod
+    def of(cls, call_id: str) -> CallbackIds:
+        return cls(f"cb-{call_id}"[:60])
+
+    @property
+    def operator_channel(self) -> str:
+        return f"{self.name}-op"
+
+    @property
+    def caller_channel(self) -> str:
+        return f"{self.name}-caller"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.name}-bridge"
+
+    def channel(self, leg: Leg) -> str:
+        return self.operator_channel if leg is Leg.OPERATOR else self.caller_channel
+
+    def leg(self, channel_id: str) -> Leg | None:
+        if channel_id == self.operator_channel:
+            return Leg.OPERATOR
+        if channel_id == self.caller_channel:
+            return Leg.CALLER
+        return None
+
+
+def callback_event(ids: CallbackIds, event: object) -> CallbackEvent | None:
+    """The machine's event for an ARI event of the callback's channels (None: no meaning)."""
+    match event:
+        case StasisStart(channel=channel) if (leg := ids.leg(channel.id)) is not None:
+            return Answered(leg)
+        case (
+            ChannelDestroyed(channel=channel)
+            | ChannelHangupRequest(channel=channel)
+            | StasisEnd(channel=channel)
+        ) if (leg := ids.leg(channel.id)) is not None:
+            return Ended(leg)
+    return None
 
 
 class CallbackActor:
-    def __init__(self, app: SiagaApp, call_id: str, number: str, operator_id: str) -> None:
+    def __init__(self, app: CallbackHost, call_id: str, number: str, operator_id: str) -> None:
         self.app = app
         self.call_id = call_id  # the abandoned call this callback belongs to
         self.number = number
         self.operator_id = operator_id
-        self.id = f"cb-{call_id}"[:60]
-        self.operator_channel = f"{self.id}-op"
-        self.caller_channel = f"{self.id}-caller"
-        self.bridge_id = f"{self.id}-bridge"
-        self.step = CallbackStep.RINGING_OPERATOR
-        self.outcome = ""
+        self.ids = CallbackIds.of(call_id)
+        self.machine = CallbackMachine(call_id, operator_id)
         self.inbox = Inbox()
         self.log = log.bind(call_id=call_id, operator=operator_id)
         self.task: asyncio.Task[None] | None = None
@@ -54,79 +151,97 @@ class CallbackActor:
         await self.inbox.put(event)
 
     def start(self) -> None:
-        for channel in (self.operator_channel, self.caller_channel):
-            self.app.router.register(ResourceKind.CHANNEL, channel, self)
-        self.task = asyncio.get_running_loop().create_task(self._run(), name=self.id)
+        for leg in Leg:
+            self.app.router.register(ResourceKind.CHANNEL, self.ids.channel(leg), self)
+        self.task = asyncio.get_running_loop().create_task(self.run(), name=self.ids.name)
 
-    async def _run(self) -> None:
-        app = self.app
-        self._update("claimed", owner=self.operator_id)
-        app.operator_pause(self.operator_id, "callback")
+    async def run(self) -> None:
         try:
-            operator = app.operators[self.operator_id]
-            await app.rest.originate(
-                operator.dial_string,
-                channel_id=self.operator_channel,
-                app=app.config.asterisk.app,
-                app_args=f"callback,{self.call_id}",
-                caller_id=f'"CALLBACK {self.number}" <{self.number}>',
-                timeout=int(app.config.acd.ring_timeout_seconds),
-            )
-            while self.step is not CallbackStep.DONE:
-                await self._handle(await self.inbox.get())
+            await self.feed(Begin())
+            while not self.machine.done:
+                event = callback_event(self.ids, await self.inbox.get())
+                if event is not None:
+                    await self.feed(event)
+        except Exception as exc:
+            # An operator must not stay paused, nor a phone off the hook, because of a bug here.
+            self.log.exception("callback.failed")
+            await self.feed(Broken(f"{type(exc).__name__}: {exc}"))
+
+    async def feed(self, event: CallbackEvent) -> None:
+        pending: list[CallbackEvent] = [event]
+        while pending:
+            for command in self.machine.handle(pending.pop(0)):
+                follow_up = await self._execute(command)
+                if follow_up is not None:
+                    pending.append(follow_up)
+                    break  # the rest of these commands assumed the step had worked
+
+    async def _execute(self, command: Command) -> CallbackEvent | None:
+        """Carry one command out; a request that fails becomes the machine's next event."""
+        try:
+            await self._carry_out(command)
         except AriError as exc:
-            self.log.warning("callback.failed", error=str(exc))
-            self.outcome = self.outcome or "operator_unreachable"
-        finally:
-            await self._finish()
+            self.log.warning(
+                "callback.command_failed", command=type(command).__name__, error=str(exc)
+            )
+            match command:
+                case RingOperator():
+                    return Unreachable(Leg.OPERATOR, str(exc))
+                case DialCaller():
+                    return Unreachable(Leg.CALLER, str(exc))
+                case CreateBridge() | AddToBridge():
+                    return Broken(str(exc))
+        # A hang-up or a bridge removal that fails leaves nothing more to do (and one already
+        # gone is a success: AriRest treats the 404 so).
+        return None
 
-    async def _handle(self, event: object) -> None:
-        rest = self.app.rest
-        match event:
-            case AriStasisStart(channel=channel) if channel.id == self.operator_channel:
-                self.step = CallbackStep.DIALLING_CALLER
-                await rest.create_bridge(self.bridge_id, name=self.id)
-                await rest.add_channel(self.bridge_id, self.operator_channel)
-                await rest.originate(
-                    self.app.config.asterisk.callback_dial.format(number=self.number),
-                    channel_id=self.caller_channel,
-                    app=self.app.config.asterisk.app,
-                    app_args=f"callback,{self.call_id}",
-                    caller_id=f'"112" <{self.app.config.asterisk.emergency_number}>',
-                    timeout=30,
+    async def _carry_out(self, command: Command) -> None:
+        app, rest, ids = self.app, self.app.rest, self.ids
+        asterisk = app.config.asterisk
+        match command:
+            case UpdateRecord(status=status, owner=owner, outcome=outcome):
+                data = {"status": status.value}
+                if owner is not None:
+                    data["owner"] = owner
+                if outcome is not None:
+                    data["outcome"] = outcome.value
+                app.record(
+                    EventKind.CALLBACK_UPDATED,
+                    call_id=self.call_id,
+                    operator_id=self.operator_id,
+                    data=data,
                 )
-            case AriStasisStart(channel=channel) if channel.id == self.caller_channel:
-                self.step = CallbackStep.CONNECTED
-                self.outcome = "answered"
-                await rest.add_channel(self.bridge_id, self.caller_channel)
-                self.log.info("callback.connected")
-            case (
-                ChannelDestroyed(channel=channel)
-                | ChannelHangupRequest(channel=channel)
-                | StasisEnd(channel=channel)
-            ):
-                if channel.id == self.operator_channel and not self.outcome:
-                    self.outcome = "operator_no_answer"
-                elif channel.id == self.caller_channel and not self.outcome:
-                    self.outcome = "no_answer"
-                self.step = CallbackStep.DONE
-
-    async def _finish(self) -> None:
-        for channel in (self.operator_channel, self.caller_channel):
-            with contextlib.suppress(AriError):
-                await self.app.rest.hangup(channel)
-            self.app.router.unregister(ResourceKind.CHANNEL, channel)
-        with contextlib.suppress(AriError):
-            await self.app.rest.destroy_bridge(self.bridge_id)
-        self._update("done", outcome=self.outcome or "failed")
-        self.app.operator_ready(self.operator_id)
-        self.app.callbacks.pop(self.call_id, None)
-        self.log.info("callback.done", outcome=self.outcome)
-
-    def _update(self, status: str, **data: str) -> None:
-        self.app.record(
-            "callback_updated",
-            call_id=self.call_id,
-            operator_id=self.operator_id,
-            data={"status": status, **data},
-        )
+            case PauseOperator(reason=reason):
+                app.operator_pause(self.operator_id, reason)
+            case ReadyOperator():
+                app.operator_ready(self.operator_id)
+            case RingOperator():
+                await rest.originate(
+                    app.operators[self.operator_id].dial_string,
+                    channel_id=ids.operator_channel,
+                    app=asterisk.app,
+                    app_args=f"callback,{self.call_id}",
+                    caller_id=f'"CALLBACK {self.number}" <{self.number}>',
+                    timeout=int(app.config.acd.ring_timeout_seconds),
+                )
+            case CreateBridge():
+                await rest.create_bridge(ids.bridge, name=ids.name)
+            case AddToBridge(leg=leg):
+                await rest.add_channel(ids.bridge, ids.channel(leg))
+            case DialCaller():
+                await rest.originate(
+                    asterisk.callback_dial.format(number=self.number),
+                    channel_id=ids.caller_channel,
+                    app=asterisk.app,
+                    app_args=f"callback,{self.call_id}",
+                    caller_id=f'"112" <{asterisk.emergency_number}>',
+                    timeout=CALLER_RING_SECONDS,
+                )
+            case HangUp(leg=leg):
+                await rest.hangup(ids.channel(leg))
+            case DestroyBridge():
+                await rest.destroy_bridge(ids.bridge)
+            case Finished():
+                self.app.router.forget(self)
+                self.app.callbacks.pop(self.call_id, None)
+                self.log.info("callback.done", outcome=self.machine.outcome)

@@ -1,9 +1,9 @@
-"""One reader, ordered dispatch (design.md §2.2).
+"""One reader, ordered dispatch (docs/architecture.md).
 
 The ARI connection's single reader hands every event here; the router gives it, in order, to the
 inbox of the actor that owns one of the event's resources (channel, bridge, playback). Ids are
-registered *before* the REST request that creates the resource (design §2.3), because the event
-can arrive before the HTTP response does.
+registered *before* the REST request that creates the resource (docs/architecture.md), because
+the event can arrive before the HTTP response does.
 """
 
 from __future__ import annotations

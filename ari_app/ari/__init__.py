@@ -63,7 +63,6 @@ from ari_app.ari.models import (
     CallerId,
     Channel,
     ChannelState,
-    DeviceState,
     DialplanLocation,
     Endpoint,
     EndpointState,
@@ -76,9 +75,7 @@ from ari_app.ari.rest import (
     AriRest,
     BridgeType,
     HangupReason,
-    IfExists,
     SnoopDirection,
-    TerminateOn,
 )
 from ari_app.ari.transport import AiohttpTransport, AriRequest, AriResponse, Transport
 
@@ -119,7 +116,6 @@ __all__ = [
     "ChannelTalkingFinished",
     "ChannelTalkingStarted",
     "ChannelVarset",
-    "DeviceState",
     "Dial",
     "DialplanLocation",
     "Endpoint",
@@ -127,7 +123,6 @@ __all__ = [
     "EndpointStateChange",
     "Event",
     "HangupReason",
-    "IfExists",
     "LeanTransport",
     "LiveRecording",
     "MalformedEvent",
@@ -144,7 +139,6 @@ __all__ = [
     "SnoopDirection",
     "StasisEnd",
     "StasisStart",
-    "TerminateOn",
     "Transport",
     "UnknownEvent",
     "error_for_status",

@@ -1,11 +1,11 @@
 """The supervisor that keeps one ARI event websocket alive and reads it, in order.
 
     connect: GET /asterisk/info -> websocket /ari/events?app=NAME&subscribeAll=false
-    -> on_connected() (the app resyncs: GET /channels, /bridges; design §2.1)
+    -> on_connected() (the app resyncs: GET /channels, /bridges; docs/architecture.md)
     -> connected = True -> read frames, hand each parsed event to on_event, one at a time
     -> socket closed, failed, or ended cleanly: connected = False -> back off -> reconnect
 
-One reader, ordered dispatch (design §2.2): `on_event` is awaited for each event before
+One reader, ordered dispatch (docs/architecture.md): `on_event` is awaited for each event before
 the next frame is read, so events reach the consumer in exactly the order Asterisk sent
 them and none is dropped. A slow consumer slows the reader (TCP back-pressure), it does
 not lose events; the consumer should only route and enqueue.

@@ -13,7 +13,7 @@
                                 endpoint without a registered contact. The operator is
                                 unreachable; Asterisk itself is fine.
 
-404, 409 and 422 are normal during a call (design §2.4): callers catch them by class.
+404, 409 and 422 are normal during a call (docs/architecture.md): callers catch them by class.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ no type, a required field missing or mistyped). It never raises: a hostile or fu
 message must not kill the one reader task that every call depends on.
 
 Every event exposes `routing_ids`, the resources it concerns, so a router can hand it to
-the actor that owns that channel, bridge or playback (design §2.2).
+the actor that owns that channel, bridge or playback (docs/architecture.md).
 """
 
 from __future__ import annotations

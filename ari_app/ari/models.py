@@ -258,18 +258,6 @@ class Endpoint:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceState:
-    """State of a device, e.g. ('PJSIP/1001', 'NOT_INUSE'); Asterisk's own vocabulary."""
-
-    name: str
-    state: str
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> DeviceState:
-        return cls(name=req_str(data, "name"), state=req_str(data, "state"))
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Application:
     name: str

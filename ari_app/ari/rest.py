@@ -2,9 +2,12 @@
 
 Every method either returns a typed snapshot (or None) or raises an `AriError` subclass
 (see errors.py). Removing something that is already gone (hangup, stop playback, destroy
-bridge, stop recording) is success: the caller may hang up at any moment (design §2.4).
+bridge) is success: the caller may hang up at any moment (docs/architecture.md).
 
-Ids come from us (design §2.3): `originate`, `create_bridge`, `play`, `snoop` take the id
+Only what the product uses lives here; the integration tests' own look-ups (bridges, endpoints,
+recordings) live with them, in tests/integration/ari_probe.py.
+
+Ids come from us (docs/architecture.md): `originate`, `create_bridge`, `play`, `snoop` take the id
 the resource will have, so it can be registered with the router before the request.
 """
 
@@ -26,9 +29,7 @@ from ari_app.ari.models import (
     AsteriskInfo,
     Bridge,
     Channel,
-    DeviceState,
     Endpoint,
-    LiveRecording,
     Playback,
 )
 from ari_app.ari.transport import AiohttpTransport, AriRequest, Transport, ari_path
@@ -69,19 +70,6 @@ class SnoopDirection(enum.StrEnum):
     BOTH = "both"
     OUT = "out"
     IN = "in"
-
-
-class IfExists(enum.StrEnum):
-    FAIL = "fail"
-    OVERWRITE = "overwrite"
-    APPEND = "append"
-
-
-class TerminateOn(enum.StrEnum):
-    NONE = "none"
-    ANY = "any"
-    STAR = "*"
-    HASH = "#"
 
 
 def _param(value: ParamValue) -> str | None:
@@ -186,13 +174,6 @@ class AriRest:
     async def list_channels(self) -> list[Channel]:
         return await self._typed(_many(Channel.from_json), "GET", ari_path("channels"))
 
-    async def get_channel(self, channel_id: str) -> Channel:
-        return await self._typed(
-            _one(Channel.from_json),
-            "GET",
-            ari_path("channels", channel_id),
-        )
-
     async def originate(
         self,
         endpoint: str,
@@ -288,25 +269,6 @@ class AriRest:
         params = _params(context=context, extension=extension, priority=priority, label=label)
         await self._call("POST", ari_path("channels", channel_id, "continue"), params)
 
-    async def ring(self, channel_id: str) -> None:
-        await self._call("POST", ari_path("channels", channel_id, "ring"))
-
-    async def ring_stop(self, channel_id: str) -> None:
-        await self._call("DELETE", ari_path("channels", channel_id, "ring"))
-
-    async def send_dtmf(
-        self,
-        channel_id: str,
-        dtmf: str,
-        *,
-        before: int | None = None,
-        between: int | None = None,
-        duration: int | None = None,
-        after: int | None = None,
-    ) -> None:
-        params = _params(dtmf=dtmf, before=before, between=between, duration=duration, after=after)
-        await self._call("POST", ari_path("channels", channel_id, "dtmf"), params)
-
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
         params = _params(mohClass=moh_class)
         await self._call("POST", ari_path("channels", channel_id, "moh"), params)
@@ -337,40 +299,20 @@ class AriRest:
         skipms: int | None = None,
     ) -> Playback:
         """Play one media URI, or a list played back to back as ONE playback."""
-        return await self._play(
-            ("channels", channel_id), media, playback_id, lang, offsetms, skipms
+        uris = [media] if isinstance(media, str) else list(media)
+        params = _params(
+            media=uris, lang=lang, offsetms=offsetms, skipms=skipms, playbackId=playback_id
+        )
+        return await self._typed(
+            _one(Playback.from_json),
+            "POST",
+            ari_path("channels", channel_id, "play"),
+            params,
         )
 
     async def stop_playback(self, playback_id: str) -> None:
         """Stop a playback; one already finished counts as stopped."""
         await self._call("DELETE", ari_path("playbacks", playback_id), gone_ok=True)
-
-    async def record(
-        self,
-        channel_id: str,
-        name: str,
-        *,
-        format: str = "wav",
-        max_duration_seconds: int | None = None,
-        max_silence_seconds: int | None = None,
-        if_exists: IfExists | None = None,
-        beep: bool | None = None,
-        terminate_on: TerminateOn | None = None,
-    ) -> LiveRecording:
-        return await self._record(
-            ("channels", channel_id),
-            name,
-            format,
-            max_duration_seconds,
-            max_silence_seconds,
-            if_exists,
-            beep,
-            terminate_on,
-        )
-
-    async def stop_recording(self, name: str) -> None:
-        """Stop and store a live recording; one already finished counts as stopped."""
-        await self._call("POST", ari_path("recordings", "live", name, "stop"), gone_ok=True)
 
     async def snoop(
         self,
@@ -392,16 +334,6 @@ class AriRest:
         )
 
     # -- bridges ----------------------------------------------------------------------------
-
-    async def list_bridges(self) -> list[Bridge]:
-        return await self._typed(_many(Bridge.from_json), "GET", ari_path("bridges"))
-
-    async def get_bridge(self, bridge_id: str) -> Bridge:
-        return await self._typed(
-            _one(Bridge.from_json),
-            "GET",
-            ari_path("bridges", bridge_id),
-        )
 
     async def create_bridge(
         self,
@@ -438,79 +370,10 @@ class AriRest:
         )
         await self._call("POST", ari_path("bridges", bridge_id, "addChannel"), params)
 
-    async def remove_channel(self, bridge_id: str, channel_id: str | Sequence[str]) -> None:
-        channels = [channel_id] if isinstance(channel_id, str) else list(channel_id)
-        params = _params(channel=channels)
-        await self._call("POST", ari_path("bridges", bridge_id, "removeChannel"), params)
-
-    async def start_bridge_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
-        params = _params(mohClass=moh_class)
-        await self._call("POST", ari_path("bridges", bridge_id, "moh"), params)
-
-    async def stop_bridge_moh(self, bridge_id: str) -> None:
-        await self._call("DELETE", ari_path("bridges", bridge_id, "moh"))
-
-    async def play_bridge(
-        self,
-        bridge_id: str,
-        media: str | Sequence[str],
-        *,
-        playback_id: str,
-        lang: str | None = None,
-        offsetms: int | None = None,
-        skipms: int | None = None,
-    ) -> Playback:
-        target = ("bridges", bridge_id)
-        return await self._play(target, media, playback_id, lang, offsetms, skipms)
-
-    async def record_bridge(
-        self,
-        bridge_id: str,
-        name: str,
-        *,
-        format: str = "wav",
-        max_duration_seconds: int | None = None,
-        max_silence_seconds: int | None = None,
-        if_exists: IfExists | None = None,
-        beep: bool | None = None,
-        terminate_on: TerminateOn | None = None,
-    ) -> LiveRecording:
-        return await self._record(
-            ("bridges", bridge_id),
-            name,
-            format,
-            max_duration_seconds,
-            max_silence_seconds,
-            if_exists,
-            beep,
-            terminate_on,
-        )
-
-    # -- endpoints, device states, applications ---------------------------------------------
+    # -- endpoints and applications -------------------------------------------------------
 
     async def list_endpoints(self) -> list[Endpoint]:
         return await self._typed(_many(Endpoint.from_json), "GET", ari_path("endpoints"))
-
-    async def get_endpoint(self, technology: str, resource: str) -> Endpoint:
-        return await self._typed(
-            _one(Endpoint.from_json),
-            "GET",
-            ari_path("endpoints", technology, resource),
-        )
-
-    async def get_device_state(self, device_name: str) -> DeviceState:
-        return await self._typed(
-            _one(DeviceState.from_json),
-            "GET",
-            ari_path("deviceStates", device_name),
-        )
-
-    async def get_application(self, app: str) -> Application:
-        return await self._typed(
-            _one(Application.from_json),
-            "GET",
-            ari_path("applications", app),
-        )
 
     async def subscribe(self, app: str, event_source: str | Sequence[str]) -> Application:
         """Subscribe `app` to e.g. 'endpoint:PJSIP/1001', 'channel:<id>', 'bridge:<id>'."""
@@ -518,15 +381,6 @@ class AriRest:
         return await self._typed(
             _one(Application.from_json),
             "POST",
-            ari_path("applications", app, "subscription"),
-            _params(eventSource=sources),
-        )
-
-    async def unsubscribe(self, app: str, event_source: str | Sequence[str]) -> Application:
-        sources = [event_source] if isinstance(event_source, str) else list(event_source)
-        return await self._typed(
-            _one(Application.from_json),
-            "DELETE",
             ari_path("applications", app, "subscription"),
             _params(eventSource=sources),
         )
@@ -539,53 +393,4 @@ class AriRest:
             ari_path("applications", app, "eventFilter"),
             None,
             {"allowed": [{"type": kind} for kind in allowed]},
-        )
-
-    # -- shared by channels and bridges -----------------------------------------------------
-
-    async def _play(
-        self,
-        target: tuple[str, str],
-        media: str | Sequence[str],
-        playback_id: str,
-        lang: str | None,
-        offsetms: int | None,
-        skipms: int | None,
-    ) -> Playback:
-        uris = [media] if isinstance(media, str) else list(media)
-        params = _params(
-            media=uris, lang=lang, offsetms=offsetms, skipms=skipms, playbackId=playback_id
-        )
-        return await self._typed(
-            _one(Playback.from_json),
-            "POST",
-            ari_path(*target, "play"),
-            params,
-        )
-
-    async def _record(
-        self,
-        target: tuple[str, str],
-        name: str,
-        format: str,
-        max_duration_seconds: int | None,
-        max_silence_seconds: int | None,
-        if_exists: IfExists | None,
-        beep: bool | None,
-        terminate_on: TerminateOn | None,
-    ) -> LiveRecording:
-        params = _params(
-            name=name,
-            format=format,
-            maxDurationSeconds=max_duration_seconds,
-            maxSilenceSeconds=max_silence_seconds,
-            ifExists=if_exists,
-            beep=beep,
-            terminateOn=terminate_on,
-        )
-        return await self._typed(
-            _one(LiveRecording.from_json),
-            "POST",
-            ari_path(*target, "record"),
-            params,
         )

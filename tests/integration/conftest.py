@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from integration.ari_probe import AriProbe
 
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
@@ -72,14 +73,14 @@ def asterisk(provisioned: tuple[Path, Path], stack_config: Config) -> Iterator[A
 
 
 @pytest.fixture(scope="session")
-async def ari(asterisk: AsteriskInstance, stack_config: Config) -> AsyncIterator[AriRest]:
+async def ari(asterisk: AsteriskInstance, stack_config: Config) -> AsyncIterator[AriProbe]:
     """A REST client for the test itself (to place calls and look at channels)."""
     ast = stack_config.asterisk
     config = AriConfig(
         username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
     )
     async with aiohttp.ClientSession() as session:
-        yield AriRest.from_session(session, config)
+        yield AriProbe.from_session(session, config)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import ari_samples
 import pytest
-from ari_fake_server import PASSWORD, USERNAME, FakeAri, running_fake
+from ari_fake_server import PASSWORD, USERNAME, FakeAri
 
 from ari_app.ari import (
     ApplicationReplaced,
@@ -28,18 +28,6 @@ from ari_app.ari import (
 )
 
 FAST = Backoff(initial=0.01, maximum=0.05)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAri]:
-    async with running_fake() as server:
-        yield server
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 class Consumer:

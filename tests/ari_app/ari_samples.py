@@ -121,9 +121,10 @@ def asterisk_info() -> dict[str, Any]:
     }
 
 
-def _event(
+def message(
     event_type: str, ts: str = "2024-06-01T08:15:31.456+0700", **fields: Any
 ) -> dict[str, Any]:
+    """One event as it comes off the websocket (before parsing)."""
     return {
         "type": event_type,
         "timestamp": ts,
@@ -133,33 +134,43 @@ def _event(
     }
 
 
+def at_ms(ms: int) -> str:
+    """A timestamp; events equal in all but `ms` are distinct, equal in all are twins."""
+    return f"2024-06-01T08:15:31.{ms:03d}+0700"
+
+
+def channel_message(event_type: str, channel_id: str, ms: int = 0, **fields: Any) -> dict[str, Any]:
+    """An event of one channel, e.g. its StasisStart or ChannelDestroyed."""
+    return message(event_type, at_ms(ms), channel=channel(channel_id), **fields)
+
+
 def events() -> dict[str, dict[str, Any]]:
     """One sample of every event type the client models, keyed by type."""
     samples = [
-        _event("StasisStart", args=["inbound"], channel=channel(state="Ring")),
-        _event("StasisEnd", channel=channel()),
-        _event("ChannelDtmfReceived", digit="1", duration_ms=120, channel=channel()),
-        _event("ChannelStateChange", channel=channel()),
-        _event("ChannelHangupRequest", cause=16, soft=True, channel=channel()),
-        _event(
+        message("StasisStart", args=["inbound"], channel=channel(state="Ring")),
+        message("StasisEnd", channel=channel()),
+        message("ChannelDtmfReceived", digit="1", duration_ms=120, channel=channel()),
+        message("ChannelStateChange", channel=channel()),
+        message("ChannelHangupRequest", cause=16, soft=True, channel=channel()),
+        message(
             "ChannelDestroyed",
             cause=16,
             cause_txt="Normal Clearing",
             channel=channel(state="Down"),
         ),
-        _event("ChannelVarset", variable="TALK_DETECT(set)", value="", channel=channel()),
-        _event("ChannelTalkingStarted", channel=channel()),
-        _event("ChannelTalkingFinished", duration=3450, channel=channel()),
-        _event("ChannelEnteredBridge", bridge=bridge(), channel=channel()),
-        _event("ChannelLeftBridge", bridge=bridge(channels=[]), channel=channel()),
-        _event("BridgeDestroyed", bridge=bridge(channels=[])),
-        _event("PlaybackStarted", playback=playback()),
-        _event("PlaybackFinished", playback=playback(state="done")),
-        _event("RecordingStarted", recording=recording(state="recording")),
-        _event("RecordingFinished", recording=recording()),
-        _event("RecordingFailed", recording=recording(state="failed", cause="disk full")),
-        _event("EndpointStateChange", endpoint=endpoint(state="offline")),
-        _event(
+        message("ChannelVarset", variable="TALK_DETECT(set)", value="", channel=channel()),
+        message("ChannelTalkingStarted", channel=channel()),
+        message("ChannelTalkingFinished", duration=3450, channel=channel()),
+        message("ChannelEnteredBridge", bridge=bridge(), channel=channel()),
+        message("ChannelLeftBridge", bridge=bridge(channels=[]), channel=channel()),
+        message("BridgeDestroyed", bridge=bridge(channels=[])),
+        message("PlaybackStarted", playback=playback()),
+        message("PlaybackFinished", playback=playback(state="done")),
+        message("RecordingStarted", recording=recording(state="recording")),
+        message("RecordingFinished", recording=recording()),
+        message("RecordingFailed", recording=recording(state="failed", cause="disk full")),
+        message("EndpointStateChange", endpoint=endpoint(state="offline")),
+        message(
             "Dial",
             dialstatus="ANSWER",
             dialstring="1001",
@@ -167,7 +178,7 @@ def events() -> dict[str, dict[str, Any]]:
             peer=operator_channel(),
             caller=channel(),
         ),
-        _event("ApplicationReplaced"),
+        message("ApplicationReplaced"),
     ]
     return {sample["type"]: sample for sample in samples}
 
@@ -177,4 +188,4 @@ def event(event_type: str) -> dict[str, Any]:
 
 
 def dtmf(digit: str, channel_id: str = "1717200930.12") -> dict[str, Any]:
-    return _event("ChannelDtmfReceived", digit=digit, duration_ms=100, channel=channel(channel_id))
+    return message("ChannelDtmfReceived", digit=digit, duration_ms=100, channel=channel(channel_id))
