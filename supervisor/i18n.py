@@ -168,6 +168,12 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "board.longest": ("Tunggu terlama", "Longest wait"),
     "board.sl": ("Tingkat layanan hari ini", "Service level today"),
     "board.target": ("target", "target"),
+    "board.oldest": ("Panggilan menunggu terlama", "Oldest waiting call"),
+    "board.nobody_waiting": ("Tidak ada yang menunggu", "Nobody waiting"),
+    "board.goal": (
+        "Tingkat layanan hari ini {seconds} d: {ratio} (target {target})",
+        "SL today {seconds} s: {ratio} (target {target})",
+    ),
     "board.operators": ("Operator", "Operators"),
     "board.operator": ("Operator", "Operator"),
     "board.state": ("Status", "State"),
