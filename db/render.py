@@ -74,14 +74,14 @@ def report_table(report: Report) -> str:
         f"{_local(report.period.start, zone)} to {_local(report.period.end, zone)} ({report.tz})"
     )
     short = f"{report.short_abandon_seconds:g}"
-    headers = ["scope", "category/bucket", "received", "answered", "abandoned",
+    headers = ["scope", "category/bucket/route", "received", "answered", "abandoned",
                f"aband<={short}s", "unanswered", "fallback", "ongoing",
                *(f"SL{t:g}s" for t in report.thresholds),
                "ASA s", "longest s", "prank", "silent"]  # fmt: skip
     rows = [
         [
             s.scope,
-            s.category if s.category is not None else _local(s.bucket, zone),
+            _row_label(s, zone),
             s.received,
             s.answered,
             s.abandoned,
@@ -95,7 +95,24 @@ def report_table(report: Report) -> str:
             _count_share(s.prank, s.prank_share),
             _count_share(s.silent, s.silent_share),
         ]
-        for s in (report.total, *report.by_category, *report.by_bucket)
+        for s in _all_stats(report)
+    ]
+    human_headers = ["scope", "category", "offered", "ring p50", "ring p90", "ring p99",
+                     "answered", "answer p50", "answer p90", "answer p99"]  # fmt: skip
+    human_rows = [
+        [
+            s.scope,
+            s.category,
+            s.to_ring.calls,
+            s.to_ring.p50,
+            s.to_ring.p90,
+            s.to_ring.p99,
+            s.to_answer.calls,
+            s.to_answer.p50,
+            s.to_answer.p90,
+            s.to_answer.p99,
+        ]
+        for s in (report.total, *report.by_category)
     ]
     op_headers = ["operator", "name", "logged in", "available", "ringing", "talk", "wrap-up",
                   "paused", "pause by reason", "connected", "offers", "failed"]  # fmt: skip
@@ -118,9 +135,13 @@ def report_table(report: Report) -> str:
     ]
     return (
         f"Calls {period}\n{table(headers, rows)}\n\n"
+        f"Time to a human, seconds from arrival\n{table(human_headers, human_rows)}\n\n"
         f"Operators\n{table(op_headers, op_rows)}\n"
         "SL = answered within T s / (answered + abandoned), abandons within "
-        f"{short}s apart; prank/silent shares are of calls with a disposition."
+        f"{short}s apart; prank/silent shares are of calls with a disposition.\n"
+        "Route = how the caller got there, first match: fallback, overflow, cannot_speak, "
+        "no_input, screened, digit.\n"
+        "Ring = to the first offer (calls offered), answer = to the answer; pN = nearest rank."
     )
 
 
@@ -130,12 +151,14 @@ def report_json(report: Report) -> str:
 
 def report_csv(report: Report) -> str:
     thresholds = [f"{t:g}" for t in report.thresholds]
-    headers = ["scope", "category", "bucket", "received", "answered", "abandoned",
+    headers = ["scope", "category", "bucket", "route", "received", "answered", "abandoned",
                "abandoned_short", "unanswered", "fallback", "ongoing",
                *(f"answered_within_{t}" for t in thresholds),
                *(f"service_level_{t}" for t in thresholds),
                "asa_seconds", "longest_wait_seconds", "disposed", "prank", "silent",
-               "prank_share", "silent_share"]  # fmt: skip
+               "prank_share", "silent_share",
+               *(f"{time}_{column}" for time in ("to_ring", "to_answer")
+                 for column in ("calls", "p50", "p90", "p99"))]  # fmt: skip
     return _csv(headers, [_stats_csv_row(s) for s in _all_stats(report)])
 
 
@@ -167,7 +190,15 @@ def operators_csv(report: Report) -> str:
 
 
 def _all_stats(report: Report) -> list[CallStats]:
-    return [report.total, *report.by_category, *report.by_bucket]
+    return [report.total, *report.by_category, *report.by_bucket, *report.by_route]
+
+
+def _row_label(s: CallStats, zone: ZoneInfo) -> str | None:
+    if s.category is not None:
+        return s.category
+    if s.route is not None:
+        return s.route.value
+    return _local(s.bucket, zone)
 
 
 def _stats_csv_row(s: CallStats) -> list[object]:
@@ -175,6 +206,7 @@ def _stats_csv_row(s: CallStats) -> list[object]:
         s.scope,
         s.category,
         s.bucket.isoformat() if s.bucket else None,
+        s.route,
         s.received,
         s.answered,
         s.abandoned,
@@ -191,6 +223,11 @@ def _stats_csv_row(s: CallStats) -> list[object]:
         s.silent,
         s.prank_share,
         s.silent_share,
+        *(
+            value
+            for time in (s.to_ring, s.to_answer)
+            for value in (time.calls, time.p50, time.p90, time.p99)
+        ),
     ]
 
 

@@ -9,6 +9,17 @@ Definitions:
   where abandons within `short_abandon_seconds` are left out and counted apart
   (`abandoned_short`);
 - ASA = mean wait of answered calls; longest wait over answered and abandoned calls;
+- time to a human: time to ring = first offer (an operator's phone rings) minus arrival, over
+  the calls offered (a call never offered, e.g. abandoned in the menu, is left out); time to
+  answer = the wait of the answered calls. p50/p90/p99 are nearest-rank percentiles: pN is the
+  smallest time that N % of those calls took no longer than (of 10 calls: the 5th, the 9th and
+  the 10th shortest);
+- a call's route is how the caller got to the queue, from its flags, first match wins:
+  `fallback` (flag fallback), `overflow` (overflow), `cannot_speak` (cannot_speak, the 55
+  path), `no_input` (silent, spoke, invalid_input or unclassified: the caller chose nothing in
+  time), `screened` (blocked: a blocked number skips the menu), `digit` (a valid digit in
+  time). A call never classified (gone in the menu) chose nothing either: `no_input`. Service
+  level and the other figures are given per route like per category;
 - prank/silent shares are of the calls that have a disposition (a call's latest one counts);
 - operator times are the time spent in each state within the period, logged in = every state
   but logged_out, pause split by reason.
@@ -29,12 +40,26 @@ from db.queryable import Queryable
 DEFAULT_TZ = "Asia/Jakarta"
 DEFAULT_THRESHOLDS: tuple[int, ...] = (10, 15, 20)
 DEFAULT_SHORT_ABANDON_SECONDS = 5
+# NENA-STA-020: 90 % of the calls answered within 15 s (and 95 % within 20 s).
+SERVICE_GOAL_SECONDS = 15.0
+SERVICE_GOAL_RATIO = 0.90
 
 
 class Bucket(StrEnum):
     HOUR = "hour"
     DAY = "day"
     MONTH = "month"
+
+
+class Route(StrEnum):
+    """How the caller got to the queue, in the order the rule tries them (reports.sql)."""
+
+    FALLBACK = "fallback"
+    OVERFLOW = "overflow"
+    CANNOT_SPEAK = "cannot_speak"
+    NO_INPUT = "no_input"
+    SCREENED = "screened"
+    DIGIT = "digit"
 
 
 @dataclass(frozen=True)
@@ -72,10 +97,21 @@ class ServiceLevel:
 
 
 @dataclass(frozen=True)
+class Percentiles:
+    """Nearest-rank percentiles of a time, in seconds, over `calls` calls (None: no calls)."""
+
+    calls: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True)
 class CallStats:
-    scope: str  # "total", "category" or the bucket ("hour", "day", "month")
+    scope: str  # "total", "category", "route" or the bucket ("hour", "day", "month")
     category: str | None  # set for scope "category" ("unclassified" if never classified)
     bucket: datetime | None  # start of the bucket, local time in the report's zone
+    route: Route | None  # set for scope "route"
     received: int
     answered: int
     abandoned: int  # after more than short_abandon_seconds
@@ -91,6 +127,8 @@ class CallStats:
     silent: int
     prank_share: float | None
     silent_share: float | None
+    to_ring: Percentiles  # arrival to the first offer, calls offered
+    to_answer: Percentiles  # arrival to the answer, calls answered
 
 
 @dataclass(frozen=True)
@@ -119,6 +157,7 @@ class Report:
     total: CallStats
     by_category: tuple[CallStats, ...]
     by_bucket: tuple[CallStats, ...]
+    by_route: tuple[CallStats, ...]  # in Route order, routes with calls only
     operators: tuple[OperatorStats, ...] = field(default=())
 
 
@@ -131,7 +170,7 @@ async def call_stats(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     short_abandon_seconds: float = DEFAULT_SHORT_ABANDON_SECONDS,
 ) -> list[CallStats]:
-    """Rows: the total first, then per category, then per bucket."""
+    """Rows: the total first, then per category, then per bucket, then per route."""
     zone = ZoneInfo(tz)  # raises on an unknown zone before PostgreSQL would
     rows = await db.fetch(
         "SELECT * FROM report_calls($1, $2, $3, $4, $5::numeric[], $6)",
@@ -220,7 +259,8 @@ async def build_report(
         short_abandon_seconds=short_abandon_seconds,
         total=stats[0],
         by_category=tuple(s for s in stats if s.scope == "category"),
-        by_bucket=tuple(s for s in stats if s.scope not in ("total", "category")),
+        by_bucket=tuple(s for s in stats if s.scope not in ("total", "category", "route")),
+        by_route=tuple(s for route in Route for s in stats if s.route is route),
         operators=tuple(await operator_stats(db, period, now=now)),
     )
 
@@ -244,6 +284,7 @@ def _call_stats(row: Any, thresholds: Sequence[float], zone: ZoneInfo, bucket: B
         scope=scope,
         category=row["category"],
         bucket=local_bucket,
+        route=Route(row["route"]) if row["route"] is not None else None,
         received=int(row["received"]),
         answered=answered,
         abandoned=abandoned,
@@ -259,7 +300,14 @@ def _call_stats(row: Any, thresholds: Sequence[float], zone: ZoneInfo, bucket: B
         silent=int(row["silent"]),
         prank_share=int(row["prank"]) / disposed if disposed else None,
         silent_share=int(row["silent"]) / disposed if disposed else None,
+        to_ring=_percentiles(row["rung"], row["to_ring_seconds"]),
+        to_answer=_percentiles(answered, row["to_answer_seconds"]),
     )
+
+
+def _percentiles(calls: int, values: Sequence[Decimal] | None) -> Percentiles:
+    p50, p90, p99 = values if values is not None else (None, None, None)
+    return Percentiles(int(calls), _float(p50), _float(p90), _float(p99))
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from db.calllog import CallRow
-from db.reports import CallStats
+from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats
 from queues.snapshot import OperatorView, Snapshot
 from siaga.config import Config
+from supervisor.i18n import translate
 from supervisor.live import LiveCall
 from supervisor.queries import HistoryCall
 
@@ -29,8 +30,11 @@ def category_label(config: Config, code: str | None, lang: str) -> str:
 
 
 def targets(config: Config) -> tuple[float, ...]:
-    """The distinct answer targets of the categories: the service level thresholds of today."""
-    return tuple(sorted({c.target_answer_seconds for c in config.categories}))
+    """The service level thresholds of today: the categories' answer targets and the centre's
+    goal (NENA-STA-020, 90 % within 15 s)."""
+    return tuple(
+        sorted({c.target_answer_seconds for c in config.categories} | {SERVICE_GOAL_SECONDS})
+    )
 
 
 def _sl_at(stats: CallStats | None, target: float) -> float | None:
@@ -40,6 +44,41 @@ def _sl_at(stats: CallStats | None, target: float) -> float | None:
         if level.threshold_seconds == target:
             return level.ratio
     return None
+
+
+def _percent(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{round(100 * ratio)} %"
+
+
+def service_goal(total: CallStats | None, lang: str) -> JsonDict:
+    """Today's service level at the goal's threshold against the goal, e.g. "SL today 15 s:
+    87 % (target 90 %)"; `met` is None while nothing was answered or abandoned."""
+    ratio = _sl_at(total, SERVICE_GOAL_SECONDS)
+    text = translate("board.goal", lang).format(
+        seconds=f"{SERVICE_GOAL_SECONDS:g}",
+        ratio=_percent(ratio),
+        target=_percent(SERVICE_GOAL_RATIO),
+    )
+    return {
+        "seconds": SERVICE_GOAL_SECONDS,
+        "target": SERVICE_GOAL_RATIO,
+        "ratio": ratio,
+        "met": None if ratio is None else ratio >= SERVICE_GOAL_RATIO,
+        "text": text,
+    }
+
+
+def oldest_waiting(snapshot: Snapshot, config: Config, lang: str) -> JsonDict | None:
+    """The call waiting longest in any queue: the first thing a supervisor looks at."""
+    waiting = [(w, view.code) for view in snapshot.categories for w in view.waiting]
+    if not waiting:
+        return None
+    oldest, code = max(waiting, key=lambda pair: pair[0].age_seconds)
+    return {
+        "call_id": oldest.call_id,
+        "age": int(oldest.age_seconds),
+        "category": category_label(config, code, lang),
+    }
 
 
 def operator_json(view: OperatorView, names: Mapping[str, str]) -> JsonDict:
@@ -62,8 +101,9 @@ def board_view(
     config: Config,
     lang: str,
 ) -> JsonDict:
-    """Per category: waiting calls with ages, longest wait, today's service level at the
-    category's target; every operator; the calls in progress; today's counts."""
+    """The oldest waiting call and today's service level against the goal; per category:
+    waiting calls with ages, longest wait, today's service level at the category's target;
+    every operator; the calls in progress; today's counts."""
     by_category = {s.category: s for s in today if s.scope == "category"}
     total = next((s for s in today if s.scope == "total"), None)
     categories = []
@@ -117,6 +157,8 @@ def board_view(
         if op.id not in seen
     ]
     return {
+        "oldest": oldest_waiting(snapshot, config, lang),
+        "goal": service_goal(total, lang),
         "categories": categories,
         "operators": operators,
         "calls": [

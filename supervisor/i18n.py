@@ -168,6 +168,12 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "board.longest": ("Tunggu terlama", "Longest wait"),
     "board.sl": ("Tingkat layanan hari ini", "Service level today"),
     "board.target": ("target", "target"),
+    "board.oldest": ("Panggilan menunggu terlama", "Oldest waiting call"),
+    "board.nobody_waiting": ("Tidak ada yang menunggu", "Nobody waiting"),
+    "board.goal": (
+        "Tingkat layanan hari ini {seconds} d: {ratio} (target {target})",
+        "SL today {seconds} s: {ratio} (target {target})",
+    ),
     "board.operators": ("Operator", "Operators"),
     "board.operator": ("Operator", "Operator"),
     "board.state": ("Status", "State"),
@@ -259,6 +265,30 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "reports.paused": ("Jeda", "Paused"),
     "reports.calls": ("Panggilan", "Calls"),
     "reports.by_category": ("Per kategori", "By category"),
+    "reports.human": ("Waktu sampai ke operator (d)", "Time to a human (s)"),
+    "reports.to_ring": ("Sampai operator berdering", "To an operator ringing"),
+    "reports.to_answer": ("Sampai operator menjawab", "To an operator answering"),
+    "reports.offered": ("Ditawarkan", "Offered"),
+    "reports.percentiles": (
+        "Dihitung dari kedatangan di Asterisk. p50/p90/p99: separuh / 90 % / 99 % panggilan"
+        " tidak lebih lama dari ini.",
+        "From the arrival at Asterisk. p50/p90/p99: half / 90 % / 99 % of the calls took no"
+        " longer.",
+    ),
+    "reports.by_route": ("Per jalur masuk", "By route"),
+    "reports.route": ("Jalur", "Route"),
+    "reports.route_rule": (
+        "Jalur pertama yang cocok: cadangan dialplan, limpahan, tidak bisa bicara (55), tanpa"
+        " pilihan, nomor diblokir, pilih menu.",
+        "The first route that applies: dialplan fallback, overflow, cannot speak (55), no choice"
+        " in time, blocked number, menu digit.",
+    ),
+    "route.fallback": ("Cadangan dialplan", "Dialplan fallback"),
+    "route.overflow": ("Limpahan", "Overflow"),
+    "route.cannot_speak": ("Tidak bisa bicara (55)", "Cannot speak (55)"),
+    "route.no_input": ("Tanpa pilihan", "No choice in time"),
+    "route.screened": ("Nomor diblokir", "Blocked number"),
+    "route.digit": ("Pilih menu", "Menu digit"),
     # audit
     "audit.title": ("Audit dan pengguna", "Audit and users"),
     "audit.users": ("Pengguna", "Users"),

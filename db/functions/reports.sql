@@ -4,9 +4,15 @@
 --  * "within T s" means wait <= T; a short abandon is an abandon with wait <= p_short_abandon
 --    and is counted apart from the other abandons;
 --  * service level(T) = answered within T / (answered + abandoned), short abandons excluded;
+--  * time to ring = first offer - arrival, over the calls offered to an operator; time to
+--    answer = the wait of the answered calls; their p50/p90/p99 are nearest-rank percentiles
+--    (percentile_disc: the smallest time that many of the calls took no longer than);
+--  * a call's route is how it got to the queue, from its flags, first match wins: fallback,
+--    overflow, cannot_speak, no_input (silent, spoke, invalid_input, unclassified, or never
+--    classified), screened (blocked), digit (a valid menu choice);
 --  * a call's verdict is its latest disposition (the call_verdicts view, 003_reports.sql).
 
--- Rows: one 'total', one per category, one per bucket (hour/day/month in p_tz).
+-- Rows: one 'total', one per category, one per bucket (hour/day/month in p_tz), one per route.
 CREATE OR REPLACE FUNCTION report_calls(
     p_from timestamptz,
     p_to timestamptz,
@@ -18,6 +24,7 @@ CREATE OR REPLACE FUNCTION report_calls(
     scope text,
     bucket timestamp,
     category text,
+    route text,
     received bigint,
     answered bigint,
     abandoned bigint,
@@ -30,15 +37,28 @@ CREATE OR REPLACE FUNCTION report_calls(
     longest_wait_seconds numeric,
     disposed bigint,
     prank bigint,
-    silent bigint
+    silent bigint,
+    rung bigint,
+    to_ring_seconds numeric[],
+    to_answer_seconds numeric[]
 ) LANGUAGE sql STABLE AS $$
     WITH facts AS (
         SELECT
             coalesce(c.category, 'unclassified') AS category,
             date_trunc(p_bucket, c.arrived_at AT TIME ZONE p_tz) AS bucket,
+            CASE WHEN 'fallback' = ANY (c.flags) THEN 'fallback'
+                 WHEN 'overflow' = ANY (c.flags) THEN 'overflow'
+                 WHEN 'cannot_speak' = ANY (c.flags) THEN 'cannot_speak'
+                 WHEN c.flags && '{silent,spoke,invalid_input,unclassified}'::text[]
+                     THEN 'no_input'
+                 WHEN 'blocked' = ANY (c.flags) THEN 'screened'
+                 -- Gone (or still) in the menu: the caller chose nothing.
+                 WHEN c.category IS NULL THEN 'no_input'
+                 ELSE 'digit' END AS route,
             c.outcome,
             c.wait_seconds,
             c.outcome = 'abandoned' AND c.wait_seconds <= p_short_abandon AS short_abandon,
+            round(extract(epoch FROM c.offered_at - c.arrived_at), 3) AS to_ring,
             v.verdict
         FROM calls c
         LEFT JOIN call_verdicts v USING (call_id)
@@ -46,9 +66,10 @@ CREATE OR REPLACE FUNCTION report_calls(
     ),
     grouped AS (
         SELECT
-            GROUPING(category, bucket) AS g,
+            GROUPING(category, bucket, route) AS g,
             category,
             bucket,
+            route,
             count(*) AS received,
             count(*) FILTER (WHERE outcome = 'answered') AS answered,
             count(*) FILTER (WHERE outcome = 'abandoned' AND NOT short_abandon) AS abandoned,
@@ -62,22 +83,30 @@ CREATE OR REPLACE FUNCTION report_calls(
                 AS longest_wait_seconds,
             count(verdict) AS disposed,
             count(*) FILTER (WHERE verdict = 'prank') AS prank,
-            count(*) FILTER (WHERE verdict = 'silent') AS silent
+            count(*) FILTER (WHERE verdict = 'silent') AS silent,
+            count(to_ring) AS rung,
+            -- Ordered-set aggregates skip NULLs: calls never offered are not in to_ring.
+            percentile_disc('{0.5,0.9,0.99}'::float8[]) WITHIN GROUP (ORDER BY to_ring)
+                AS to_ring_seconds,
+            percentile_disc('{0.5,0.9,0.99}'::float8[]) WITHIN GROUP (ORDER BY wait_seconds)
+                FILTER (WHERE outcome = 'answered') AS to_answer_seconds
         FROM facts
-        GROUP BY GROUPING SETS ((), (category), (bucket))
+        GROUP BY GROUPING SETS ((), (category), (bucket), (route))
     )
     SELECT
-        CASE g WHEN 3 THEN 'total' WHEN 1 THEN 'category' ELSE 'bucket' END,
-        CASE WHEN g = 2 THEN bucket END,
-        CASE WHEN g = 1 THEN category END,
+        CASE g WHEN 7 THEN 'total' WHEN 3 THEN 'category' WHEN 5 THEN 'bucket' ELSE 'route' END,
+        CASE WHEN g = 5 THEN bucket END,
+        CASE WHEN g = 3 THEN category END,
+        CASE WHEN g = 6 THEN route END,
         received, answered, abandoned, abandoned_short, unanswered, fallback, ongoing,
         ARRAY(
             SELECT (SELECT count(*) FROM unnest(answer_waits) AS w WHERE w <= t.threshold)
             FROM unnest(p_thresholds) WITH ORDINALITY AS t(threshold, i)
             ORDER BY t.i),
-        asa_seconds, longest_wait_seconds, disposed, prank, silent
+        asa_seconds, longest_wait_seconds, disposed, prank, silent,
+        rung, to_ring_seconds, to_answer_seconds
     FROM grouped
-    ORDER BY g DESC, category, bucket
+    ORDER BY CASE g WHEN 7 THEN 0 WHEN 3 THEN 1 WHEN 5 THEN 2 ELSE 3 END, category, bucket, route
 $$;
 
 -- Seconds each operator spent in each state (and pause reason) within [p_from, p_to); the

@@ -116,6 +116,12 @@
   // -- the live board
 
   function renderBoard(data) {
+    const oldest = data.oldest;
+    setText("oldest-age", oldest ? clock(oldest.age) : t("board.nobody_waiting"));
+    setText("oldest-category", oldest ? oldest.category : "");
+    byId("oldest-age").classList.toggle("warn", Boolean(oldest) && oldest.age > data.goal.seconds);
+    setText("service-goal", data.goal.text);
+    byId("service-goal").classList.toggle("warn", data.goal.met === false);
     for (const node of document.querySelectorAll("#today [data-count]")) {
       const value = String(data.today[node.dataset.count]);
       if (node.textContent !== value) node.textContent = value;

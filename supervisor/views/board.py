@@ -32,9 +32,19 @@ MAX_BLOCK_HOURS = 24 * 365
 async def page(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     session = require_session(request)
+    # The headline is there before the live stream connects (and without JavaScript).
+    picture = board_view(
+        console.centre.snapshot(),
+        console.centre.live_calls(),
+        await console.today(),
+        console.config,
+        lang_of(request),
+    )
     return render(
         request,
         "board.html",
+        oldest=picture["oldest"],
+        goal=picture["goal"],
         blocks=await queries.active_blocks(console.db),
         has_phone=bool(session.user.phone),
         listen_modes=[m.value for m in ListenMode],

@@ -13,7 +13,7 @@ from supervisor.board import category_label
 from supervisor.charts import Series, percent_bars, stacked_bars
 from supervisor.console import Console
 from supervisor.http import console_of, lang_of, render
-from supervisor.i18n import translate
+from supervisor.i18n import label, translate
 
 MAX_DAYS = 366
 MAX_HOUR_DAYS = 31  # hourly rows beyond a month: shown by day instead
@@ -70,6 +70,9 @@ async def page(request: web.Request) -> web.StreamResponse:
         tz=console.settings.tz,
         bucket=by,
     )
+    category_rows = [
+        (category_label(console.config, s.category, lang), s) for s in report.by_category
+    ]
     return render(
         request,
         "reports.html",
@@ -79,9 +82,9 @@ async def page(request: web.Request) -> web.StreamResponse:
         buckets=[b.value for b in Bucket],
         report=report,
         bucket_rows=[(bucket_label(s.bucket, by), s) for s in report.by_bucket],
-        category_rows=[
-            (category_label(console.config, s.category, lang), s) for s in report.by_category
-        ],
+        category_rows=category_rows,
+        human_rows=[(translate("reports.total", lang), report.total), *category_rows],
+        route_rows=[(label("route.", s.route or "", lang), s) for s in report.by_route],
         operator_name=console.operator_name,
         charts=_charts(report, by, lang),
     )

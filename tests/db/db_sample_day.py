@@ -185,3 +185,98 @@ OPERATORS: dict[str, dict[str, Any]] = {
         "offers_failed": 0,
     },
 }
+
+
+# -- Time to a human and routes: a second day (2024-05-08), apart from the first -----------------
+#
+# call  route         flags on the call              category  ring   wait   outcome
+# P1    digit         -                              medical    1.0    3.0   answered
+# P2    digit         -                              medical    1.5    5.0   answered
+# P3    screened      blocked                        medical    2.0    7.0   answered
+# P4    no_input      silent                         general    3.0    9.0   answered
+# P5    no_input      spoke                          general    4.0   11.0   answered
+# P6    no_input      invalid_input                  general    5.0   14.0   answered
+# P7    no_input      unclassified                   general    6.5   15.0   answered
+# P8    cannot_speak  cannot_speak, blocked          medical    8.0   18.0   answered
+# P9    overflow      silent, overflow               police    12.0   21.0   answered
+# P10   digit         -                              fire      30.0   45.0   answered
+# Q1    no_input      - (gone in the menu)           -           -     4.0   abandoned (short)
+# Q2    no_input      - (gone in the menu)           -           -     9.0   abandoned
+# G1    fallback      fallback                       -           -      -    fallback
+ROUTES_DAY = datetime(2024, 5, 8, tzinfo=ZONE).date()
+_ROUTED = [
+    # call, category, ring, wait, flags on arrival, flags on classification, flags set later
+    ("P1", "medical", 1.0, 3.0, [], [], []),
+    ("P2", "medical", 1.5, 5.0, [], [], []),
+    ("P3", "medical", 2.0, 7.0, ["blocked"], [], []),
+    ("P4", "general", 3.0, 9.0, [], ["silent"], []),
+    ("P5", "general", 4.0, 11.0, [], ["spoke"], []),
+    ("P6", "general", 5.0, 14.0, [], ["invalid_input"], []),
+    ("P7", "general", 6.5, 15.0, [], ["unclassified"], []),
+    ("P8", "medical", 8.0, 18.0, ["blocked"], [], ["cannot_speak"]),
+    ("P9", "police", 12.0, 21.0, [], ["silent"], ["overflow"]),
+    ("P10", "fire", 30.0, 45.0, [], [], []),
+]
+
+
+def routes_calls() -> list[RecordEvent]:
+    out: list[RecordEvent] = []
+    for n, (call_id, category, ring, wait, arrival_flags, menu_flags, later) in enumerate(_ROUTED):
+        arrival = datetime(2024, 5, 8, 8 + n, tzinfo=ZONE)
+        out += [
+            ev.call_arrived(call_id, "0817" + call_id, flags=arrival_flags, at=arrival),
+            ev.call_classified(
+                call_id, category, flags=menu_flags, at=arrival + timedelta(seconds=0.5)
+            ),
+            *(ev.flag_set(call_id, flag, at=arrival + timedelta(seconds=0.7)) for flag in later),
+            ev.call_queued(call_id, at=arrival + timedelta(seconds=0.8)),
+            ev.call_offered(call_id, "op1", at=arrival + timedelta(seconds=ring)),
+            ev.call_connected(call_id, "op1", at=arrival + timedelta(seconds=wait)),
+            ev.call_ended(call_id, HangupBy.CALLER, at=arrival + timedelta(seconds=wait + 60)),
+        ]
+    evening = datetime(2024, 5, 8, 20, tzinfo=ZONE)
+    for call_id, gone in (("Q1", 4.0), ("Q2", 9.0)):
+        out += [
+            ev.call_arrived(call_id, "0818" + call_id, at=evening),
+            ev.ivr_step(call_id, "main", language="id", at=evening + timedelta(seconds=0.5)),
+            ev.call_abandoned(call_id, at=evening + timedelta(seconds=gone)),
+            ev.call_ended(call_id, HangupBy.CALLER, at=evening + timedelta(seconds=gone)),
+        ]
+        evening += timedelta(minutes=10)
+    out += [
+        ev.call_arrived("G1", "0819G1", flags=["fallback"], at=evening),
+        ev.call_ended("G1", HangupBy.CALLER, at=evening + timedelta(seconds=90)),
+    ]
+    return out
+
+
+# Nearest rank over the 10 calls offered (Q1, Q2, G1 never rang anyone):
+#   ring   1, 1.5, 2, 3, 4, 5, 6.5, 8, 12, 30     p50 = 5th = 4, p90 = 9th = 12, p99 = 10th = 30
+#   answer 3, 5, 7, 9, 11, 14, 15, 18, 21, 45     p50 = 11, p90 = 21, p99 = 45
+# (interpolating percentiles would give ring p50 4.5 and p90 13.8: nearest rank does not.)
+ROUTES_TOTAL: dict[str, Any] = {
+    "received": 13,
+    "answered": 10,
+    "abandoned": 1,  # Q2; Q1 is a short abandon
+    "to_ring": (10, 4.0, 12.0, 30.0),
+    "to_answer": (10, 11.0, 21.0, 45.0),
+    "ratios": [4 / 11, 7 / 11, 8 / 11],  # within 10 s: 3, 5, 7, 9; 15 s: + 11, 14, 15; 20 s: + 18
+}
+ROUTES_BY_CATEGORY: dict[str, dict[str, Any]] = {
+    # medical: ring 1, 1.5, 2, 8 (p50 = 2nd, p90 = p99 = 4th); answer 3, 5, 7, 18
+    "medical": {"to_ring": (4, 1.5, 8.0, 8.0), "to_answer": (4, 5.0, 18.0, 18.0)},
+    "general": {"to_ring": (4, 4.0, 6.5, 6.5), "to_answer": (4, 11.0, 15.0, 15.0)},
+    "police": {"to_ring": (1, 12.0, 12.0, 12.0), "to_answer": (1, 21.0, 21.0, 21.0)},
+    "fire": {"to_ring": (1, 30.0, 30.0, 30.0), "to_answer": (1, 45.0, 45.0, 45.0)},
+    "unclassified": {"to_ring": (0, None, None, None), "to_answer": (0, None, None, None)},
+}
+# Service level at 10/15/20 s per route, in the order of the rule.
+ROUTES_SL: dict[str, dict[str, Any]] = {
+    "fallback": {"received": 1, "ratios": [None, None, None]},  # G1: neither answered nor gone
+    "overflow": {"received": 1, "ratios": [0.0, 0.0, 0.0]},  # P9 21 s
+    "cannot_speak": {"received": 1, "ratios": [0.0, 0.0, 1.0]},  # P8 18 s
+    # P4 9, P5 11, P6 14, P7 15 answered; Q2 abandoned after 9 s; Q1 short, left out
+    "no_input": {"received": 6, "ratios": [1 / 5, 4 / 5, 4 / 5]},
+    "screened": {"received": 1, "ratios": [1.0, 1.0, 1.0]},  # P3 7 s
+    "digit": {"received": 3, "ratios": [2 / 3, 2 / 3, 2 / 3]},  # P1 3, P2 5, P10 45
+}

@@ -50,6 +50,7 @@ async def test_db_migrate(pg_empty_dsn: str, capsys: pytest.CaptureFixture[str])
         "applied 010_console.sql",
         "applied 011_ghost_answers.sql",
         "applied 012_cached_plans.sql",
+        "applied 013_report_routes.sql",
     ]
     code, out, _ = await run(pg_empty_dsn, capsys, "db", "migrate")
     assert (code, out) == (0, "schema up to date\n")
@@ -121,18 +122,29 @@ async def test_report_csv_exact(day_dsn: str, capsys: pytest.CaptureFixture[str]
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == (
-        "scope,category,bucket,received,answered,abandoned,abandoned_short,unanswered,"
+        "scope,category,bucket,route,received,answered,abandoned,abandoned_short,unanswered,"
         "fallback,ongoing,answered_within_10,answered_within_15,answered_within_20,"
         "service_level_10,service_level_15,service_level_20,asa_seconds,"
-        "longest_wait_seconds,disposed,prank,silent,prank_share,silent_share"
+        "longest_wait_seconds,disposed,prank,silent,prank_share,silent_share,"
+        "to_ring_calls,to_ring_p50,to_ring_p90,to_ring_p99,"
+        "to_answer_calls,to_answer_p50,to_answer_p90,to_answer_p99"
     )
-    assert lines[1] == "total,,,10,4,1,2,1,1,1,1,2,3,0.2,0.4,0.6,15.875,30.0,4,1,1,0.25,0.25"
-    assert "category,unclassified,,2,0,0,1,0,1,0,0,0,0,,,,,5.0,0,0,0,," in lines
+    assert lines[1] == (
+        "total,,,,10,4,1,2,1,1,1,1,2,3,0.2,0.4,0.6,15.875,30.0,4,1,1,0.25,0.25,"
+        "4,10.0,23.5,23.5,4,12.0,25.5,25.5"
+    )
+    assert "category,unclassified,,,2,0,0,1,0,1,0,0,0,0,,,,,5.0,0,0,0,,,0,,,,0,,," in lines
     assert (
-        "hour,,2024-05-01T08:00:00+07:00,2,2,0,0,0,0,0,1,2,2,0.5,1.0,1.0,10.0,12.0,2,1,0,0.5,0.0"
-        in lines
+        "hour,,2024-05-01T08:00:00+07:00,,2,2,0,0,0,0,0,1,2,2,0.5,1.0,1.0,10.0,12.0,2,1,0,0.5,"
+        "0.0,2,2.0,10.0,10.0,2,8.0,12.0,12.0" in lines
     )
-    assert len(lines) == 1 + 1 + 4 + 5
+    assert "route,,,no_input,1,0,0,1,0,0,0,0,0,0,,,,,5.0,0,0,0,,,0,,,,0,,," in lines
+    assert [line.split(",")[3] for line in lines if line.startswith("route,")] == [
+        "fallback",
+        "no_input",
+        "digit",
+    ]
+    assert len(lines) == 1 + 1 + 4 + 5 + 3
 
     _, out, _ = await run(day_dsn, capsys, "report", "--day", "2024-05-01", "--tz", day.TZ,
                           "--csv", "--operators")  # fmt: skip
@@ -157,6 +169,14 @@ async def test_report_json_and_table(day_dsn: str, capsys: pytest.CaptureFixture
     assert data["total"]["received"] == 11  # X2 arrives on the 2nd
     assert [b["received"] for b in data["by_bucket"]] == [10, 1]
     assert [s["answered_within"] for s in data["total"]["service_levels"]] == [1 + 1, 3 + 1]
+    # + X2 (rang after 3 s, answered after 5 s): ring 2, 3, 10, 16, 23.5; answer 5, 8, 12...
+    assert data["total"]["to_ring"] == {"calls": 5, "p50": 10.0, "p90": 23.5, "p99": 23.5}
+    assert data["total"]["to_answer"] == {"calls": 5, "p50": 12.0, "p90": 25.5, "p99": 25.5}
+    assert [(r["scope"], r["route"], r["received"]) for r in data["by_route"]] == [
+        ("route", "fallback", 1),
+        ("route", "no_input", 1),
+        ("route", "digit", 9),
+    ]
 
     code, out, _ = await run(day_dsn, capsys, "report", "--day", "2024-05-01", "--tz", day.TZ)
     assert code == 0
@@ -165,3 +185,12 @@ async def test_report_json_and_table(day_dsn: str, capsys: pytest.CaptureFixture
     expected = "total - 10 4 1 2 1 1 1 20.0% 40.0% 60.0% 15.875 30 1 (25.0%) 1 (25.0%)"
     assert total.split() == expected.split()
     assert "op1" in out and "13:10:00" in out  # op1 logged in 13:10:00 in total
+    rows = [" ".join(line.split()) for line in out.splitlines()]  # columns one space apart
+    assert "route no_input 1 0 0 1 0 0 0 - - - - 5 0 0" in rows
+    human = rows.index("Time to a human, seconds from arrival")
+    assert rows[human + 1] == (
+        "scope category offered ring p50 ring p90 ring p99 answered answer p50 answer p90 "
+        "answer p99"
+    )
+    assert rows[human + 3] == "total - 4 10 23.5 23.5 4 12 25.5 25.5"
+    assert "category police 0 - - - 0 - - -" in rows

@@ -12,7 +12,7 @@ import db_sample_day as day
 import pytest
 from db_support import write_all
 
-from db.reports import Bucket, Period, Report, build_report, call_stats
+from db.reports import Bucket, Percentiles, Period, Report, Route, build_report, call_stats
 
 
 @pytest.fixture
@@ -130,3 +130,64 @@ async def test_empty_period_gives_zero_totals(day_dsn: str) -> None:
     assert len(stats) == 1 and stats[0].scope == "total"
     assert stats[0].received == 0 and stats[0].asa_seconds is None
     assert [s.ratio for s in stats[0].service_levels] == [None, None, None]
+
+
+@pytest.fixture
+async def routes_dsn(pg_dsn: str, tmp_path: Path) -> str:
+    await write_all(pg_dsn, day.routes_calls(), tmp_path / "journal.jsonl")
+    return pg_dsn
+
+
+async def _routes_report(dsn: str) -> Report:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await build_report(conn, Period.day(day.ROUTES_DAY, day.TZ), tz=day.TZ)
+    finally:
+        await conn.close()
+
+
+def _times(p: Percentiles) -> tuple[int, float | None, float | None, float | None]:
+    return (p.calls, p.p50, p.p90, p.p99)
+
+
+async def test_time_to_ring_and_to_answer_percentiles(routes_dsn: str) -> None:
+    report = await _routes_report(routes_dsn)
+    total = report.total
+    assert (total.received, total.answered, total.abandoned) == (13, 10, 1)
+    # Q1, Q2 (gone in the menu) and G1 (fallback) never rang anyone: 10 calls, not 13.
+    assert _times(total.to_ring) == day.ROUTES_TOTAL["to_ring"]
+    assert _times(total.to_answer) == day.ROUTES_TOTAL["to_answer"]
+    by = {s.category: s for s in report.by_category}
+    assert set(by) == set(day.ROUTES_BY_CATEGORY)
+    for category, expected in day.ROUTES_BY_CATEGORY.items():
+        assert _times(by[category].to_ring) == expected["to_ring"], category
+        assert _times(by[category].to_answer) == expected["to_answer"], category
+
+
+async def test_service_level_by_route(routes_dsn: str) -> None:
+    report = await _routes_report(routes_dsn)
+    assert [s.scope for s in report.by_route] == ["route"] * len(day.ROUTES_SL)
+    assert [s.route for s in report.by_route] == list(Route)  # in the order of the rule
+    assert [r.value for r in Route] == list(day.ROUTES_SL)
+    for s in report.by_route:
+        expected = day.ROUTES_SL[str(s.route)]
+        assert s.received == expected["received"], s.route
+        assert [level.ratio for level in s.service_levels] == pytest.approx(expected["ratios"]), (
+            s.route
+        )
+    assert sum(s.received for s in report.by_route) == report.total.received
+    assert [level.ratio for level in report.total.service_levels] == pytest.approx(
+        day.ROUTES_TOTAL["ratios"]
+    )
+    # Route rows are neither categories nor buckets.
+    assert all(s.route is None for s in (*report.by_category, *report.by_bucket))
+
+
+async def test_the_sample_day_by_route_and_time_to_a_human(day_dsn: str) -> None:
+    report = await _report(day_dsn)
+    routes = {s.route: s.received for s in report.by_route}
+    # C1 came through the fallback; B3 hung up in the menu; the others chose a digit.
+    assert routes == {Route.FALLBACK: 1, Route.NO_INPUT: 1, Route.DIGIT: 8}
+    # A1 rang op2 after 2 s; A2-A4 rang 2 s before their answer (10, 16, 23.5).
+    assert _times(report.total.to_ring) == (4, 10.0, 23.5, 23.5)
+    assert _times(report.total.to_answer) == (4, 12.0, 25.5, 25.5)

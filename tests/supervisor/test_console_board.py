@@ -5,6 +5,8 @@ on operators, calls and numbers."""
 from __future__ import annotations
 
 import asyncio
+import re
+from datetime import UTC, datetime, timedelta
 
 from console_support import first_event, settled
 
@@ -80,6 +82,55 @@ async def test_todays_figures_and_service_level(sign_in, centre, writer):
     }
     medical = category(board, "medical")
     assert (medical["answered"], medical["sl"]) == (1, 1.0)
+
+
+async def test_oldest_waiting_call_and_todays_service_level_against_the_goal(
+    sign_in, centre, writer
+):
+    sup = await sign_in("sup")
+    _, page = await sup.text("/board")
+    headline = re.search(r'<section class="panel headline".*?</section>', page, re.S)[0]
+    assert '<strong id="oldest-age">Tidak ada yang menunggu</strong>' in headline
+    assert (
+        '<strong id="service-goal">Tingkat layanan hari ini 15 d: - (target 90 %)</strong>'
+        in headline
+    )
+
+    # Answered at once; abandoned after 30 s: 1 of 2 within 15 s, under the 90 % goal.
+    centre.arrive("c-quick", "081300000030", category="medical")
+    centre.connect("c-quick", "1001")
+    centre.end("c-quick")
+    now = datetime.now(UTC)
+    centre.record(events.call_arrived("c-gone", "081300000031", at=now - timedelta(seconds=30)))
+    centre.record(events.call_abandoned("c-gone", at=now))
+    centre.record(events.call_ended("c-gone", "caller", at=now))
+    await settled(writer)
+    centre.arrive("c-old", "081300000032", category="medical")
+    await asyncio.sleep(1.1)
+    centre.arrive("c-new", "081300000033", category="fire")
+    async with sup.session.get("/board/events") as stream:
+        board = await first_event(stream, lambda d: d["goal"]["ratio"] is not None, 3)
+    assert board["goal"] == {
+        "seconds": 15,
+        "target": 0.9,
+        "ratio": 0.5,
+        "met": False,
+        "text": "Tingkat layanan hari ini 15 d: 50 % (target 90 %)",
+    }
+    oldest = board["oldest"]
+    assert (oldest["call_id"], oldest["category"]) == ("c-old", "Medis / ambulans")
+    assert oldest["age"] == category(board, "medical")["longest"] >= 1
+
+    async with await sup.post("/lang", {"lang": "en", "next": "/board"}) as response:
+        assert response.status == 303
+    _, page = await sup.text("/board")
+    headline = re.search(r'<section class="panel headline".*?</section>', page, re.S)[0]
+    assert re.search(r'Oldest waiting call: <strong id="oldest-age">0:0[1-9]</strong>', headline)
+    assert '<span id="oldest-category" class="muted">Medical / ambulance</span>' in headline
+    assert (
+        '<strong id="service-goal" class="warn">SL today 15 s: 50 % (target 90 %)</strong>'
+        in headline
+    )
 
 
 async def test_supervisor_pauses_logs_out_and_readies_operators(sign_in, centre, db):

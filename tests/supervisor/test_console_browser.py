@@ -172,6 +172,13 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
             "[...document.querySelectorAll('#categories tbody tr')].some(r =>"
             " r.cells[0].textContent === 'Medis / ambulans' && r.cells[1].textContent === '1')"
         )
+        # The headline shows it as the oldest waiting call.
+        await board.wait_for(
+            "document.getElementById('oldest-category').textContent === 'Medis / ambulans'"
+            " && /^[0-9]+:[0-9]{2}$/.test(document.getElementById('oldest-age').textContent)",
+            timeout=3,
+        )
+        assert (await board.text("#service-goal") or "").startswith("Tingkat layanan hari ini 15 d")
 
         # The operator signs in to the desk and makes herself ready: the call is hers.
         desk = await browser.new_tab()

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ari_app.app import acd_config
-from db.reports import CallStats, ServiceLevel
+from db.reports import CallStats, Percentiles, ServiceLevel
 from queues import events as acd
 from queues.acd import Acd
-from supervisor.board import board_view
+from supervisor.board import board_view, targets
 from supervisor.calllog import csv_cell, parse_search, valid_call_id
 from supervisor.charts import Series, stacked_bars
 from supervisor.i18n import MESSAGES, catalogue, translate
@@ -261,27 +261,36 @@ def test_the_board_from_a_real_acd_snapshot(console_config):
     engine.handle(acd.CallQueued("c-2", "fire", 4.0), 4.0)
     engine.handle(acd.Tick(), 9.5)
     calls = [LiveCall("c-1", "0812", "<b>Ani</b>", "fire", "queued", None, frozenset(), 7.5)]
+    none = Percentiles(0, None, None, None)
+
+    def stats(scope, category, levels):
+        return CallStats(
+            scope=scope,
+            category=category,
+            bucket=None,
+            route=None,
+            received=4,
+            answered=3,
+            abandoned=1,
+            abandoned_short=0,
+            unanswered=0,
+            fallback=0,
+            ongoing=0,
+            service_levels=levels,
+            asa_seconds=4.0,
+            longest_wait_seconds=12.0,
+            disposed=0,
+            prank=0,
+            silent=0,
+            prank_share=None,
+            silent_share=None,
+            to_ring=none,
+            to_answer=none,
+        )
+
     today = [
-        CallStats(
-            "category",
-            "fire",
-            None,
-            4,
-            3,
-            1,
-            0,
-            0,
-            0,
-            0,
-            (ServiceLevel(10.0, 2, 0.5),),
-            4.0,
-            12.0,
-            0,
-            0,
-            0,
-            None,
-            None,
-        ),
+        stats("total", None, (ServiceLevel(10.0, 2, 0.5), ServiceLevel(15.0, 3, 0.87))),
+        stats("category", "fire", (ServiceLevel(10.0, 2, 0.5), ServiceLevel(15.0, 3, 0.75))),
     ]
     board = board_view(engine.snapshot(), calls, today, console_config, "en")
     fire = next(c for c in board["categories"] if c["code"] == "fire")
@@ -299,4 +308,16 @@ def test_the_board_from_a_real_acd_snapshot(console_config):
         8,
     )
     assert board["calls"][0]["name"] == "<b>Ani</b>", "data; the browser sets it as text"
-    assert board["today"]["received"] == 0
+    assert board["today"]["received"] == 4
+    assert board["oldest"] == {"call_id": "c-1", "age": 7, "category": "Fire"}
+    assert board["goal"] == {
+        "seconds": 15,
+        "target": 0.9,
+        "ratio": 0.87,
+        "met": False,
+        "text": "SL today 15 s: 87 % (target 90 %)",
+    }
+    assert targets(console_config) == (10, 15, 60, 120)  # the categories' targets, the goal's
+    calm = board_view(Acd(acd_config(console_config), 0.0).snapshot(), [], [], console_config, "id")
+    assert calm["oldest"] is None
+    assert calm["goal"]["text"] == "Tingkat layanan hari ini 15 d: - (target 90 %)"
