@@ -28,6 +28,7 @@ import structlog
 from panoramisk import Manager
 
 from db.events import EventKind, HangupBy, RecordEvent
+from dialplan import ami
 from queues.states import OfferFailure
 from siaga.config import Config
 
@@ -36,21 +37,8 @@ log = structlog.get_logger(__name__)
 FALLBACK_QUEUE = "siaga-fallback"
 FALLBACK_FLAG = "fallback"
 USER_EVENT = "SiagaFallback"
-# The AMI event classes the recorder needs (manager.conf `read=` must allow them).
-AMI_EVENT_CLASSES = "call,agent,user"
-# The only events the tracker reads. AMI sends a session every event of its classes (dozens
-# per call: Newexten, VarSet, Newstate...) unless the session asks for less.
-AMI_EVENTS = (
-    "UserEvent",
-    "Hangup",
-    "DialEnd",
-    "QueueCallerJoin",
-    "QueueCallerAbandon",
-    "AgentCalled",
-    "AgentRingNoAnswer",
-    "AgentConnect",
-    "AgentComplete",
-)
+# The AMI user's event classes; manager.conf lets only `ami.EVENTS` through to it.
+AMI_EVENT_CLASSES = ",".join(ami.READ_CLASSES)
 
 STALE_AFTER = timedelta(hours=12)
 _NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
@@ -285,12 +273,6 @@ class FallbackTracker:
         return out
 
 
-def _filter_reply(reply: asyncio.Future[Any]) -> None:
-    ok = not reply.cancelled() and reply.exception() is None and reply.result().success
-    if not ok:  # every event still arrives and the tracker ignores the rest: only slower
-        log.warning("fallback.ami_filter_refused")
-
-
 class _Manager(Manager):  # type: ignore[misc]
     """panoramisk's client, which must not reconnect once we have stopped it."""
 
@@ -366,10 +348,6 @@ class FallbackRecorder:
 
     def _on_login(self, manager: Any) -> None:
         log.info("fallback.ami_connected")
-        reply = manager.send_action(
-            {"Action": "Filter", "Operation": "Add", "Filter": f"Event: ({'|'.join(AMI_EVENTS)})"}
-        )
-        reply.add_done_callback(_filter_reply)
         self._logged_in.set()
 
     def _on_disconnect(self, manager: Any, exc: Any) -> None:

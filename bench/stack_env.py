@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from db.migrate import migrate
+from dialplan import ami
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import CategoryConfig, Config, ListenConfig, OperatorConfig, load_config
@@ -221,7 +222,11 @@ class BenchStack:
         manager = etc / "manager.conf"
         text = manager.read_text(encoding="utf-8")
         # Asterisk's own clock on every AMI event: both systems are timed by the same observer.
-        manager.write_text(text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1))
+        text = text.replace("[general]\n", "[general]\ntimestampevents = yes\n", 1)
+        # The observer's events join the AMI user's (its section ends the file): the user may
+        # not set a filter of its own (dialplan/ami.py).
+        extra = tuple(event for event in WATCHED if event not in ami.EVENTS)
+        manager.write_text(text + ami.event_filters(extra) + "\n", encoding="utf-8")
 
     def postgres_pid(self) -> int | None:
         """The postmaster's pid (the first line of postmaster.pid)."""
@@ -301,9 +306,6 @@ class AmiObserver:
                 "Secret": self.secret,
                 "Events": "call,agent",
             }
-        )
-        self._send(
-            {"Action": "Filter", "Operation": "Add", "Filter": "Event: (" + "|".join(WATCHED) + ")"}
         )
         await writer.drain()
         self._task = asyncio.get_running_loop().create_task(self._read(reader))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from dialplan import ami
 from siaga.config import Config
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -127,6 +128,8 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "ami_port": str(ast.ami_port),
         "ami_user": ast.ami_user,
         "ami_password": ast.ami_password,
+        "ami_read": ",".join(ami.READ_CLASSES),
+        "ami_event_filters": ami.event_filters(),
         "rtp_start": str(ast.rtp_start),
         "rtp_end": str(ast.rtp_end),
         "sip_host": ast.sip_host,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from supervisor.console import Console
 from supervisor.http import install
@@ -41,11 +41,17 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if health.ok else 503)
 
 
+async def _no_server_header(_: web.Request, response: web.StreamResponse) -> None:
+    # aiohttp names itself and its version in every response: of use to an attacker only.
+    response.headers.popall(hdrs.SERVER, None)
+
+
 def create_app(health: Callable[[], Health], console: Console | None = None) -> web.Application:
     """The health endpoint, and the console's pages when `console` is given. The console is
     started with the app (pool, user checks: raises `InsecureConsoleError` outside development
     mode while a user has the development password) and closed with it."""
     app = web.Application()
+    app.on_response_prepare.append(_no_server_header)
     app[HEALTH_KEY] = health
     app.router.add_get("/healthz", healthz)
     if console is not None:

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from dialplan import render
+from dialplan import ami, render
 from siaga.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
@@ -67,3 +67,41 @@ def test_hostile_operator_name_cannot_break_out_of_its_line():
 def test_unknown_placeholder_is_an_error():
     with pytest.raises(KeyError, match="no value for placeholder"):
         render.fill("x = {{nope}}", {}, "t.conf")
+
+
+def _settings(text: str, section: str) -> list[tuple[str, str]]:
+    """(key, value) lines of one section, comments dropped."""
+    body = text.split(f"[{section}]\n", 1)[1].split("\n[", 1)[0]
+    lines = [line.split(";", 1)[0].strip() for line in body.splitlines()]
+    return [(k.strip(), v.strip()) for k, _, v in (line.partition("=") for line in lines if line)]
+
+
+def test_the_ami_user_reads_the_recorders_events_and_writes_nothing():
+    config = load_config(EXAMPLE)
+    user = dict(_settings(render.render(config, LAYOUT)["manager.conf"], config.asterisk.ami_user))
+    assert user["write"] == ""  # system, originate or command: each is root in the PBX
+    assert user["read"] == "call,agent,user"
+    assert user["permit"] == "127.0.0.0/255.0.0.0"
+
+
+def test_the_ami_user_gets_only_the_events_the_recorder_reads():
+    config = load_config(EXAMPLE)
+    user = _settings(render.render(config, LAYOUT)["manager.conf"], config.asterisk.ami_user)
+    filters = [key for key, _ in user if key.startswith("eventfilter")]
+    assert filters == [f"eventfilter(action(include),name({event}))" for event in ami.EVENTS]
+    assert {"UserEvent", "Hangup", "QueueCallerJoin", "AgentConnect"} <= set(ami.EVENTS)
+
+
+def test_modules_that_run_programs_are_never_loaded():
+    modules = _settings(render.render(load_config(EXAMPLE), LAYOUT)["modules.conf"], "modules")
+    loaded = {value for key, value in modules if key == "load"}
+    never = {value for key, value in modules if key == "noload"}
+    assert ("autoload", "no") in modules
+    assert {"app_system.so", "func_shell.so", "app_externalivr.so", "pbx_lua.so"} <= never
+    assert not loaded & never
+
+
+def test_functions_that_reach_the_shell_stay_out_of_remote_reach_and_rtp_has_no_ice():
+    files = render.render(load_config(EXAMPLE), LAYOUT)
+    assert ("live_dangerously", "no") in _settings(files["asterisk.conf"], "options")
+    assert ("icesupport", "no") in _settings(files["rtp.conf"], "general")

@@ -170,12 +170,28 @@ async def test_every_call_leaves_a_row(app, callers, journal, db, wait):
     await asyncio.sleep(0)
 
 
-async def _ami_events(config, seconds: float, start) -> list[dict[str, str]]:
+DIALPLAN_READER = "siaga-test-dialplan"
+
+
+async def _dialplan_reader(asterisk, config) -> tuple[str, str]:
+    """An AMI user of the test's own that reads the dialplan class, which the stack's AMI user
+    may not (it reads the fallback recorder's events only: dialplan/ami.py)."""
+    secret = config.asterisk.ami_password
+    manager = asterisk.outside(asterisk.layout.etc_dir) / "manager.conf"
+    if f"[{DIALPLAN_READER}]" not in manager.read_text(encoding="utf-8"):
+        with manager.open("a", encoding="utf-8") as out:
+            out.write(f"\n[{DIALPLAN_READER}]\nsecret = {secret}\nread = dialplan\nwrite =\n")
+        await asyncio.to_thread(asterisk.cli, "manager reload")
+    return DIALPLAN_READER, secret
+
+
+async def _ami_events(asterisk, config, seconds: float, start) -> list[dict[str, str]]:
     """Every AMI event of the dialplan class for `seconds` after `start()` ran (raw AMI)."""
     ast = config.asterisk
+    user, secret = await _dialplan_reader(asterisk, config)
     reader, writer = await asyncio.open_connection(ast.ami_host, ast.ami_port)
     await reader.readline()  # banner
-    login = f"Action: Login\r\nUsername: {ast.ami_user}\r\nSecret: {ast.ami_password}\r\n"
+    login = f"Action: Login\r\nUsername: {user}\r\nSecret: {secret}\r\n"
     writer.write(f"{login}Events: dialplan\r\n\r\n".encode())
     await writer.drain()
     events: list[dict[str, str]] = []
@@ -218,7 +234,7 @@ async def test_asterisk_keeps_no_cdrs_and_publishes_no_variable_sets(asterisk, a
             variables={"SIAGA_DELAY": "0", "SIAGA_HOLD": "1", "SIAGA_PROBE": "x"},
         )
 
-    events = await _ami_events(stack_config, 2.0, call)
+    events = await _ami_events(asterisk, stack_config, 2.0, call)
     ours = [e for e in events if channel_id in e.get("Uniqueid", "")]
     # The dialplan class does reach this session (the channel's steps), variable sets do not.
     assert any(e.get("Event") == "Newexten" for e in ours), events[-5:]
