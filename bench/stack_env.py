@@ -204,6 +204,7 @@ class BenchStack:
         self.asterisk = AsteriskInstance(root, f"bench-{os.getpid()}", self.config)
         await asyncio.to_thread(self.asterisk.prepare, prompts)
         self._write_bench_config(self.asterisk)
+        self.asterisk.link_modules()  # the modules the bench adds
         await asyncio.to_thread(self.asterisk.start)
 
     def _write_bench_config(self, instance: AsteriskInstance) -> None:

@@ -150,6 +150,16 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
     }
 
 
+def loaded_modules(modules_conf: str) -> list[str]:
+    """The modules a rendered modules.conf loads (its `load =` lines)."""
+    names = []
+    for line in modules_conf.splitlines():
+        key, _, value = line.split(";", 1)[0].partition("=")
+        if key.strip() == "load" and value.strip():
+            names.append(value.strip())
+    return names
+
+
 def render(config: Config, layout: InstanceLayout) -> dict[str, str]:
     """Return file name -> rendered text for every file of the instance's etc folder."""
     values = values_for(config, layout)

@@ -49,7 +49,9 @@ class AsteriskInstance:
     def layout(self) -> render.InstanceLayout:
         return render.InstanceLayout(
             base=PurePosixPath("/srv/siaga") / self.name,
-            module_dir=PurePosixPath(module_dir(self.root)),
+            # The instance's own module folder, holding only what modules.conf loads: nothing
+            # else can be loaded later, through AMI, ARI or the CLI (app_system would be root).
+            module_dir=PurePosixPath("/srv/siaga") / self.name / "modules",
         )
 
     def outside(self, inside: PurePosixPath) -> Path:
@@ -88,9 +90,25 @@ class AsteriskInstance:
         ):
             self.outside(folder).mkdir(parents=True, exist_ok=True)
         render.write(self.config, layout, self.root)
+        self.link_modules()
         if prompts is not None:
             target = self.outside(layout.prompts_dir)
             shutil.copytree(prompts, target, dirs_exist_ok=True)
+
+    def link_modules(self) -> None:
+        """Fill the instance's module folder with links to the modules its modules.conf loads
+        (again after an edit of modules.conf, before start)."""
+        etc = self.outside(self.layout.etc_dir)
+        modules_conf = (etc / "modules.conf").read_text(encoding="utf-8")
+        system = module_dir(self.root)
+        folder = self.outside(self.layout.module_dir)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for name in render.loaded_modules(modules_conf):
+            if not (self.root / system.relative_to("/") / name).exists():
+                raise ProvisionError(f"{self.root}: module {name} is missing from {system}")
+            (folder / name).symlink_to(system / name)  # resolved inside the chroot
 
     def running_pid(self) -> int | None:
         try:

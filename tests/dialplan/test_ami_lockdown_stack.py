@@ -6,10 +6,12 @@ Exec(). Each was root inside the Asterisk root while the user had the `system` w
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 
 from pbx.asterisk import AsteriskInstance
@@ -116,3 +118,25 @@ async def test_the_ami_user_cannot_change_its_own_event_filter(ami: AmiSession) 
     # Filter needs the `system` class too; the user's events are narrowed in manager.conf.
     reply = await ami.action("Filter", Operation="Add", Filter="Event: Newchannel")
     assert refused(reply), reply
+
+
+async def test_no_interface_can_load_a_module_modules_conf_does_not_load(
+    asterisk: AsteriskInstance, stack_config: Config
+) -> None:
+    # The ARI user may load modules, and so may the CLI; the instance's module folder holds
+    # only what modules.conf loads, so app_system is not there to be loaded by anyone.
+    ast = stack_config.asterisk
+    token = base64.b64encode(f"{ast.ari_user}:{ast.ari_password}".encode()).decode()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Basic {token}"}) as session:
+        url = f"{ast.ari_url}/ari/asterisk/modules/app_system.so"
+        async with session.post(url) as response:
+            status = response.status
+    cli = await asyncio.to_thread(asterisk.cli, "module load app_system.so")
+    assert status >= 400, f"ARI loaded app_system.so ({status})"
+    loaded = await asyncio.to_thread(app_system_loaded, asterisk)
+    await asyncio.to_thread(asterisk.cli, "module unload app_system.so")  # for the other tests
+    assert not loaded, cli
+    # What modules.conf loads is all there, and the music and queue of the fallback work.
+    assert "res_musiconhold.so" in await asyncio.to_thread(
+        asterisk.cli, "module show like res_musiconhold"
+    )
