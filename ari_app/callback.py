@@ -20,6 +20,7 @@ from ari_app.ari.errors import AriError
 from ari_app.ari.events import ChannelDestroyed, ChannelHangupRequest, ResourceKind, StasisEnd
 from ari_app.ari.events import StasisStart as AriStasisStart
 from ari_app.router import Inbox
+from db.events import Facts
 
 if TYPE_CHECKING:
     from ari_app.app import SiagaApp
@@ -124,9 +125,5 @@ class CallbackActor:
         self.log.info("callback.done", outcome=self.outcome)
 
     def _update(self, status: str, **data: str) -> None:
-        self.app.record(
-            "callback_updated",
-            call_id=self.call_id,
-            operator_id=self.operator_id,
-            data={"status": status, **data},
-        )
+        fact = Facts.callback_updated(status=status, operator_id=self.operator_id, **data)
+        self.app.record(fact, call_id=self.call_id)
