@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 import structlog
 
-from ari_app.actor import FALLBACK_CONTEXT, CallActor
+from ari_app.actor import CallActor
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
@@ -43,6 +43,7 @@ from ari_app.call.events import (
 )
 from ari_app.call.states import CallState, ListenMode, Party
 from ari_app.callback import CallbackActor
+from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import Fact, Facts, HangupBy, RecordEvent
@@ -366,9 +367,10 @@ class SiagaApp:
         except AriError as exc:
             log.info("app.hangup_failed", channel=channel_id, error=str(exc))
 
-    def call_finished(self, actor: CallActor) -> None:
-        self.router.forget(actor)
-        self.calls.pop(actor.call_id, None)
+    def call_finished(self, call_id: str) -> None:
+        actor = self.calls.pop(call_id, None)
+        if actor is not None:
+            self.router.forget(actor)
         if not self.calls:
             self._no_calls.set()
 

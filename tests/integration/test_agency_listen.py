@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from ari_app.call.states import ListenMode
 from ari_app.call import CallState
+from ari_app.call.states import ListenMode
 from siaga.config import AgencyConfig, OperatorConfig
 from testbed.sandbox import simulated_operator
 from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
