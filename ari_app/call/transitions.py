@@ -52,8 +52,8 @@ TRANSITIONS: Mapping[tuple[CallState, type], frozenset[CallState]] = {
     (S.CONNECTED, HungUp): frozenset({S.ENDED, S.QUEUED}),
     (S.ARRIVED, HungUp): frozenset({S.ABANDONED}),  # gone before the app saw it start
     **{(s, HungUp): t for s, t in _CUT_SHORT.items()},
-    **{(s, OperatorRinging): frozenset({S.OFFERED}) for s in WAITING},
-    **{(s, RingRequested): frozenset({S.OFFERED}) for s in WAITING},
+    (S.QUEUED, OperatorRinging): frozenset({S.OFFERED}),
+    (S.QUEUED, RingRequested): frozenset({S.OFFERED}),
     **{(s, OperatorConnected): frozenset({S.CONNECTED}) for s in WAITING},
     **{(s, OfferClaimed): frozenset({S.CONNECTED}) for s in WAITING},
     **{(s, ev): t for s, t in _OFFER_ENDED.items() for ev in (OfferWithdrawn, RingCancelled)},
