@@ -21,7 +21,7 @@ from ari_app.actor import CallActor
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
-from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
+from ari_app.ari.events import AriEvent, EndpointStateChange, ResourceKind, StasisStart
 from ari_app.ari.lean import LeanTransport
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
@@ -289,6 +289,8 @@ class SiagaApp:
                 value = ""
             event = adopted(adoption, value)
             actor = self._new_actor(by_id[adoption.call_id])
+            if adoption.operator_channel is not None:
+                actor.register(ResourceKind.CHANNEL, adoption.operator_channel)  # ours again
             actor.post(event)
             log.info(
                 "app.call_adopted",

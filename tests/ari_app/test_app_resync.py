@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from shell_support import centre, channel, settle, stasis_start
+from shell_support import centre, channel, hangup, settle, stasis_start
 
 from ari_app.ari.models import ChannelState, DialplanLocation
 from ari_app.call.adoption import (
@@ -57,6 +57,11 @@ async def test_resync_adopts_a_conversation_and_a_waiting_caller() -> None:
     assert (waiting.category, waiting.priority) == ("general", 1)
     assert "repeat" in waiting.flags
     assert c.app.acd_core.call_place("waiting") is CallPlace.WAITING
+    # The adopted operator's leg is the call's again: its hangup ends the conversation.
+    await c.send(hangup("talking-op1"))
+    (ended,) = c.journal.of("talking", EventKind.CALL_ENDED)
+    assert ended.data["hangup_by"] == "operator" and ended.operator_id == "1001"
+    assert c.app.acd_core.operator_state("1001") is OperatorState.WRAP_UP
     # Adopted, not arrived again: no second arrival, no second call_queued.
     for call_id in ("talking", "waiting"):
         assert c.journal.of(call_id, EventKind.CALL_ARRIVED) == []
