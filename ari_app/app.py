@@ -253,7 +253,7 @@ class SiagaApp:
                 self._endpoint(endpoint)
         except AriError as exc:
             log.warning("app.endpoint_sync_failed", error=str(exc))
-        # Asterisk is the truth about calls (design §2.1): it does not resend StasisStart
+        # Asterisk is the truth about calls: it does not resend StasisStart
         # after a reconnect, so look at what is there and take it over.
         live = await self._resync()
         await self._close_orphan_records(live)

@@ -1,8 +1,8 @@
-"""One reader, ordered dispatch (design.md §2.2).
+"""One reader, ordered dispatch (docs/architecture.md).
 
 The ARI connection's single reader hands every event here; the router gives it, in order, to the
 inbox of the actor that owns one of the event's resources (channel, bridge, playback). Ids are
-registered *before* the REST request that creates the resource (design §2.3), because the event
+registered *before* the REST request that creates the resource, because the event
 can arrive before the HTTP response does.
 """
 

@@ -1,4 +1,4 @@
-"""One call's state machine (ari_app/call.py): unit tests of each rule (design.md §2.7-8, §4).
+"""One call's state machine (ari_app/call/): unit tests of each rule (docs/architecture.md).
 
 The machine is pure: every test feeds events and compares the exact commands that come out.
 """
