@@ -327,3 +327,15 @@ def test_the_table_names_only_real_states_and_events() -> None:
     for (state, event_type), targets in transitions.TRANSITIONS.items():
         assert isinstance(state, CallState) and event_type in events
         assert state not in targets and not state.final
+
+
+def test_in_service_a_move_missing_from_the_table_keeps_the_call_going(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    table = dict(transitions.TRANSITIONS)
+    del table[(CallState.QUEUED, RingRequested)]
+    monkeypatch.setattr(transitions, "TRANSITIONS", table)
+    monkeypatch.setattr(CallMachine, "strict", False)
+    m = queued()
+    assert isinstance(m.handle(RingRequested("1001"))[-1], RingOperator)  # logged, not raised
+    assert m.state is CallState.OFFERED
