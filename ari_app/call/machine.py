@@ -506,7 +506,7 @@ class CallMachine:
         if self.moh:
             self.moh = False
             commands.append(StopMoh())
-        # No recording to start: the dialplan records every call from its arrival on.
+        # No recording to start: the dialplan makes the recording of every call from its arrival.
         return commands + [
             BridgeOperator(event.operator_id, event.channel_id),
             Facts.call_connected(event.operator_id),
