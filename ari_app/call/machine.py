@@ -365,7 +365,7 @@ class CallMachine:
         self._queued_recorded = True
         return [Facts.call_queued(category=self.category, position=self.position)]
 
-    def _hold(self, _: HoldDue | None = None) -> list[Command]:
+    def _hold(self, _: HoldDue) -> list[Command]:
         hold, self.hold_due = self.hold_due, None
         if hold is None or self.state not in WAITING:
             return []  # connected, gone or handed over meanwhile
