@@ -8,39 +8,45 @@ them, Asterisk and the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import asyncpg
 import structlog
 
-from ari_app.actor import (
-    FALLBACK_CONTEXT,
-    QUEUE_VARIABLE,
-    AddAgency,
-    CallActor,
-    CancelRing,
-    Listen,
-    ListenMode,
-    NotConnectedError,
-    RingOperator,
-    decode_queue_state,
-)
+from ari_app.actor import CallActor
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
-from ari_app.ari.events import AriEvent, EndpointStateChange, StasisStart
+from ari_app.ari.events import AriEvent, EndpointStateChange, ResourceKind, StasisStart
 from ari_app.ari.lean import LeanTransport
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
-from ari_app.call import Adopted, CallState, HandOver, HungUp, Party, PositionKnown
+from ari_app.call.adoption import (
+    LEG_KINDS,
+    QUEUE_VARIABLE,
+    FoundChannel,
+    adopted,
+    plan_resync,
+)
+from ari_app.call.events import (
+    AgencyRequested,
+    HandOver,
+    HungUp,
+    ListenRequested,
+    PositionKnown,
+    RingCancelled,
+    RingRequested,
+)
+from ari_app.call.states import CallState, ListenMode, Party
 from ari_app.callback import CallbackActor
+from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
-from db.events import EventKind, RecordEvent
+from db.events import Fact, Facts, HangupBy, RecordEvent
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Category, Strategy
@@ -68,7 +74,10 @@ WANTED_EVENTS = (
     "EndpointStateChange",
     "ApplicationReplaced",
 )
-LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback")
+
+
+class NotConnectedError(Exception):
+    """Listening in needs a connected call."""
 
 
 class CallbackUnavailableError(RuntimeError):
@@ -129,7 +138,7 @@ class SiagaApp:
         }
         self.calls: dict[str, CallActor] = {}
         self.router = Router(self._on_new_channel)
-        self.acd_engine: Acd | None = None
+        self._acd_core: Acd | None = None
         self._session: aiohttp.ClientSession | None = None  # the event websocket's
         self._transport: LeanTransport | None = None  # REST requests
         self._rest: AriRest | None = None
@@ -155,9 +164,10 @@ class SiagaApp:
 
     @property
     def acd_core(self) -> Acd:
-        if self.acd_engine is None:
+        """The ACD core (queues/acd.py): fed only through `to_acd`."""
+        if self._acd_core is None:
             raise RuntimeError("SiagaApp.start() first")
-        return self.acd_engine
+        return self._acd_core
 
     @property
     def connected(self) -> bool:
@@ -173,12 +183,12 @@ class SiagaApp:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=ARI_CONNECTIONS))
         self._transport = LeanTransport(ari, max_connections=ARI_CONNECTIONS)
         self._rest = AriRest(self._transport, timeout=ari.request_timeout)
-        self.acd_engine = Acd(acd_config(self.config), self.clock())
+        self._acd_core = Acd(acd_config(self.config), self.clock())
         if self.config.acd.login_on_start:
             for op in self.config.operators:
-                self.acd(acd_events.OperatorLoggedIn(op.id, dict(op.skills)))
+                self.to_acd(acd_events.OperatorLoggedIn(op.id, dict(op.skills)))
                 if not op.dial_string.startswith("PJSIP/"):
-                    self.acd(acd_events.OperatorRegistration(op.id, True))
+                    self.to_acd(acd_events.OperatorRegistration(op.id, True))
         self._connection = AriConnection(
             ari, self._session, self._on_event, on_connected=self._on_connected, rest=self._rest
         )
@@ -242,7 +252,7 @@ class SiagaApp:
                 self._endpoint(endpoint)
         except AriError as exc:
             log.warning("app.endpoint_sync_failed", error=str(exc))
-        # Asterisk is the truth about calls (design §2.1): it does not resend StasisStart
+        # Asterisk is the truth about calls: it does not resend StasisStart
         # after a reconnect, so look at what is there and take it over.
         live = await self._resync()
         await self._close_orphan_records(live)
@@ -255,50 +265,37 @@ class SiagaApp:
         app = self.config.asterisk.app
         channels = await self.rest.list_channels()
         live = {c.id for c in channels}
-        for call_id, actor in list(self.calls.items()):
-            if call_id not in live:
-                actor.post(HungUp(Party.SYSTEM, "pbx_restart"))
-        ours = [c for c in channels if c.in_stasis_app(app)]
-        legs: dict[str, list[tuple[str, Channel, list[str]]]] = {}
-        callers = []
-        for channel in ours:
-            args = channel.dialplan.app_data.split(",")[1:]
-            if args and args[0] in LEG_KINDS and len(args) >= 2:
-                legs.setdefault(args[1], []).append((args[0], channel, args))
-            elif channel.id not in self.calls:
-                callers.append(channel)
-        # Conversations first, so that their operators are taken before anyone is offered.
-        adoptions = []
-        for channel in callers:
-            operator = None
-            for kind, leg, args in legs.get(channel.id, []):
-                if (
-                    kind == "operator"
-                    and len(args) >= 3
-                    and operator is None
-                    and leg.state is ChannelState.UP
-                    and args[2] in self.operators
-                ):
-                    operator = (args[2], leg.id)
-                else:
-                    await self._hangup_quietly(leg.id)  # ringing legs, listeners: start over
+        found = [
+            FoundChannel(
+                c.id,
+                tuple(c.dialplan.app_data.split(",")[1:]),
+                c.state is ChannelState.UP,
+                c.creationtime,
+            )
+            for c in channels
+            if c.in_stasis_app(app)
+        ]
+        plan = plan_resync(found, live, set(self.calls), set(self.operators))
+        for call_id in plan.gone:
+            self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
+        for leg_id in plan.hang_up:
+            await self._hangup_quietly(leg_id)  # ringing legs, listeners: start over
+        by_id = {c.id: c for c in channels}
+        for adoption in plan.callers:
             try:
-                value = await self.rest.get_variable(channel.id, QUEUE_VARIABLE)
+                value = await self.rest.get_variable(adoption.call_id, QUEUE_VARIABLE)
             except AriError:
                 value = ""
-            adoptions.append((operator is None, channel, operator, decode_queue_state(value)))
-        for _, channel, operator, (category, priority, flags) in sorted(
-            adoptions, key=lambda a: (a[0], a[1].creationtime or datetime.now(UTC))
-        ):
-            actor = self._new_actor(channel)
-            if operator is not None:
-                actor.adopt_operator_leg(*operator)
-            actor.post(Adopted(category, priority, flags, operator[0] if operator else None))
+            event = adopted(adoption, value)
+            actor = self._new_actor(by_id[adoption.call_id])
+            if adoption.operator_channel is not None:
+                actor.register(ResourceKind.CHANNEL, adoption.operator_channel)  # ours again
+            actor.post(event)
             log.info(
                 "app.call_adopted",
-                call_id=channel.id,
-                category=category,
-                operator=operator[0] if operator else None,
+                call_id=adoption.call_id,
+                category=event.category,
+                operator=event.operator_id,
             )
         return live
 
@@ -323,11 +320,8 @@ class SiagaApp:
             if row["call_id"] in live or row["call_id"] in self.calls:
                 continue
             log.info("app.orphan_record_closed", call_id=row["call_id"])
-            self.record(
-                "call_ended",
-                call_id=row["call_id"],
-                data={"hangup_by": "system", "reason": "gone_while_app_away"},
-            )
+            gone = Facts.call_ended(HangupBy.SYSTEM, reason="gone_while_app_away")
+            self.record(gone, call_id=row["call_id"])
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)
@@ -335,7 +329,7 @@ class SiagaApp:
             return
         registered = endpoint.state is EndpointState.ONLINE
         log.info("operator.registration", operator=operator_id, registered=registered)
-        self.acd(acd_events.OperatorRegistration(operator_id, registered))
+        self.to_acd(acd_events.OperatorRegistration(operator_id, registered))
 
     async def _on_new_channel(self, event: StasisStart) -> None:
         channel = event.channel
@@ -374,15 +368,16 @@ class SiagaApp:
         except AriError as exc:
             log.info("app.hangup_failed", channel=channel_id, error=str(exc))
 
-    def call_finished(self, actor: CallActor) -> None:
-        self.router.forget(actor)
-        self.calls.pop(actor.call_id, None)
+    def call_finished(self, call_id: str) -> None:
+        actor = self.calls.pop(call_id, None)
+        if actor is not None:
+            self.router.forget(actor)
         if not self.calls:
             self._no_calls.set()
 
     # -- the ACD
 
-    def acd(self, event: acd_events.Event) -> list[Decision]:
+    def to_acd(self, event: acd_events.Event) -> list[Decision]:
         now = self.clock()
         decisions = self.acd_core.handle(event, now)
         freed = {
@@ -398,9 +393,9 @@ class SiagaApp:
         self._schedule_tick()
         return decisions
 
-    def acd_answered(self, call_id: str, operator_id: str) -> bool:
+    def offer_answered(self, call_id: str, operator_id: str) -> bool:
         """An operator answered; True if the call is theirs (ring-all: the first one wins)."""
-        self.acd(acd_events.OfferAnswered(call_id, operator_id))
+        self.to_acd(acd_events.OfferAnswered(call_id, operator_id))
         return (
             self.acd_core.call_place(call_id) is CallPlace.CONNECTED
             and self.acd_core.operator_state(operator_id) is OperatorState.ON_CALL
@@ -409,22 +404,19 @@ class SiagaApp:
     def _apply(self, decision: Decision) -> None:
         match decision:
             case Offer(call_id=call_id, operator_id=operator_id):
-                self._post(call_id, RingOperator(operator_id))
+                self._post(call_id, RingRequested(operator_id))
             case CancelOffer(call_id=call_id, operator_id=operator_id, reason=reason):
-                self._post(call_id, CancelRing(operator_id, reason))
+                self._post(call_id, RingCancelled(operator_id, reason))
             case Announce(call_id=call_id, position=position, ewt_seconds=ewt):
                 self._post(call_id, PositionKnown(position, ewt))
             case OperatorStateChanged():
-                self.record(
-                    "operator_state",
-                    operator_id=decision.operator_id,
-                    call_id=decision.call_id,
-                    data={
-                        "state": decision.new.value,
-                        "reason": decision.reason,
-                        "previous": decision.old.value,
-                    },
+                change = Facts.operator_state(
+                    decision.operator_id,
+                    decision.new,
+                    reason=decision.reason,
+                    previous=decision.old.value,
                 )
+                self.record(change, call_id=decision.call_id)
             case Overflow():
                 log.warning(
                     "acd.overflow",
@@ -432,11 +424,8 @@ class SiagaApp:
                     target=str(decision.target),
                     condition=decision.condition.value,
                 )
-                self.record(
-                    "flag_set",
-                    call_id=decision.call_id,
-                    data={"flag": "overflow", "target": str(decision.target)},
-                )
+                overflow = Facts.flag_set("overflow", target=str(decision.target))
+                self.record(overflow, call_id=decision.call_id)
 
     def _post(self, call_id: str, item: object) -> None:
         actor = self.calls.get(call_id)
@@ -458,28 +447,28 @@ class SiagaApp:
     def _on_tick(self) -> None:
         self._tick = None
         self._tick_at = None
-        self.acd(acd_events.Tick())
+        self.to_acd(acd_events.Tick())
 
     # -- operators: the one internal API for feature codes (AGI) and the console
 
     def operator_login(self, operator_id: str) -> None:
         operator = self._operator(operator_id)
-        self.acd(acd_events.OperatorLoggedIn(operator_id, dict(operator.skills)))
+        self.to_acd(acd_events.OperatorLoggedIn(operator_id, dict(operator.skills)))
         if not operator.dial_string.startswith("PJSIP/"):
-            self.acd(acd_events.OperatorRegistration(operator_id, True))
+            self.to_acd(acd_events.OperatorRegistration(operator_id, True))
 
     def operator_logout(self, operator_id: str) -> None:
         self._operator(operator_id)
-        self.acd(acd_events.OperatorLoggedOut(operator_id))
+        self.to_acd(acd_events.OperatorLoggedOut(operator_id))
 
     def operator_pause(self, operator_id: str, reason: str) -> None:
         self._operator(operator_id)
-        self.acd(acd_events.OperatorPaused(operator_id, reason or "pause"))
+        self.to_acd(acd_events.OperatorPaused(operator_id, reason or "pause"))
 
     def operator_ready(self, operator_id: str) -> None:
         """Unpause, or end wrap-up early."""
         self._operator(operator_id)
-        self.acd(acd_events.OperatorReady(operator_id))
+        self.to_acd(acd_events.OperatorReady(operator_id))
 
     def _operator(self, operator_id: str) -> OperatorConfig:
         try:
@@ -500,14 +489,14 @@ class SiagaApp:
         """Conference an agency (police 110, fire 113...) into a connected call."""
         if agency not in {a.code for a in self.config.agencies}:
             raise KeyError(f"no agency {agency!r} in siaga.toml")
-        self._live(call_id).post(AddAgency(agency))
+        self._live(call_id).post(AgencyRequested(agency))
 
     def listen(self, call_id: str, dial: str, mode: ListenMode) -> None:
         """Ring a supervisor's phone (`dial`, e.g. PJSIP/2001) to listen, whisper or barge."""
         actor = self._live(call_id)
         if actor.machine.state is not CallState.CONNECTED:
             raise NotConnectedError(f"call {call_id} is not connected to an operator")
-        actor.post(Listen(dial, ListenMode(mode)))
+        actor.post(ListenRequested(dial, ListenMode(mode)))
 
     def callback(self, call_id: str, number: str, operator_id: str) -> None:
         """Ring an abandoned caller back: the operator's phone first, then the caller."""
@@ -532,24 +521,18 @@ class SiagaApp:
 
     # -- records and media
 
-    def record(
-        self,
-        kind: str,
-        *,
-        call_id: str | None = None,
-        operator_id: str | None = None,
-        data: Mapping[str, Any] | None = None,
-        at: datetime | None = None,
-    ) -> None:
-        clean = {k: v for k, v in (data or {}).items() if v is not None}
+    def record(self, fact: Fact, *, call_id: str | None, at: datetime | None = None) -> None:
         try:
-            event = RecordEvent.new(
-                EventKind(kind), call_id=call_id, operator_id=operator_id, at=at, **clean
-            )
-        except ValueError:
-            log.exception("record.invalid", kind=kind, call_id=call_id)
+            event = fact.stamp(call_id=call_id, at=at)
+        except (TypeError, ValueError):
+            log.exception("record.invalid", kind=fact.kind.value, call_id=call_id)
             return
         self.journal.write(event)
+
+    def queue_position(self, call_id: str) -> int | None:
+        """A waiting call's place in its line (1 = next); None for any other call."""
+        info = self.acd_core.queue_info(call_id)
+        return info.position if info else None
 
     def prompt_uri(self, name: str, language: str) -> str:
         if self.prompts_dir is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -45,7 +45,7 @@ from ari_app.callback_machine import (
     UpdateRecord,
 )
 from ari_app.router import Inbox, Router
-from db.events import EventKind
+from db.events import Fact, Facts
 from siaga.config import Config, OperatorConfig
 
 log = structlog.get_logger(__name__)
@@ -73,14 +73,7 @@ class CallbackHost(Protocol):
         """The running callbacks by call id; a finished one removes itself."""
         ...
 
-    def record(
-        self,
-        kind: str,
-        *,
-        call_id: str | None = None,
-        operator_id: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None: ...
+    def record(self, fact: Fact, *, call_id: str | None) -> None: ...
 
     def operator_pause(self, operator_id: str, reason: str) -> None: ...
 
@@ -200,17 +193,13 @@ class CallbackActor:
         asterisk = app.config.asterisk
         match command:
             case UpdateRecord(status=status, owner=owner, outcome=outcome):
-                data = {"status": status.value}
-                if owner is not None:
-                    data["owner"] = owner
-                if outcome is not None:
-                    data["outcome"] = outcome.value
-                app.record(
-                    EventKind.CALLBACK_UPDATED,
-                    call_id=self.call_id,
+                fact = Facts.callback_updated(
+                    status=status.value,
+                    owner=owner,
+                    outcome=outcome.value if outcome is not None else None,
                     operator_id=self.operator_id,
-                    data=data,
                 )
+                app.record(fact, call_id=self.call_id)
             case PauseOperator(reason=reason):
                 app.operator_pause(self.operator_id, reason)
             case ReadyOperator():

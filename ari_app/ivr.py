@@ -1,6 +1,6 @@
 """The IVR menu interpreter: pure, driven by digits, prompt ends and timeouts.
 
-Rules a 112 caller can rely on (design.md §2.8):
+Rules a 112 caller can rely on (docs/architecture.md):
 - every emergency choice is one digit deep in the first menu, and the first digit interrupts the
   prompt (barge-in);
 - no input within the timeout after the prompt goes to a human (the `no_input` category), flagged

@@ -76,7 +76,7 @@ def instrument_events(app: SiagaApp, timeline: Timeline) -> None:
 
     app._on_event = on_event  # type: ignore[method-assign]
 
-    acd = app.acd
+    acd = app.to_acd
 
     def acd_with_times(event: acd_events.Event) -> list[Decision]:
         if isinstance(event, acd_events.CallQueued):
@@ -88,7 +88,7 @@ def instrument_events(app: SiagaApp, timeline: Timeline) -> None:
                 timeline.add("offer", decision.call_id, now)
         return decisions
 
-    app.acd = acd_with_times  # type: ignore[method-assign]
+    app.to_acd = acd_with_times  # type: ignore[method-assign]
 
 
 def instrument_rest(app: SiagaApp, timeline: Timeline) -> None:

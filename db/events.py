@@ -9,21 +9,22 @@ Kinds and their `data` keys (all optional unless marked *):
 
 - call_arrived: caller_number*, caller_name, channel_id, flags [list of str]
   (a call handled by the dialplan fallback while the app was away carries flag "fallback")
-- ivr_step: menu, input, language
+- ivr_step: menu, input, digit, language
 - call_classified: category*, priority [int], flags [list: silent/spoke/cannot_speak/repeat/
-  blocked/fallback...]
+  blocked/fallback...], language
 - call_queued: category, position
 - call_announced: position, ewt_seconds
 - call_offered (operator_id*): -
 - offer_failed (operator_id*): reason* (OfferFailure or RecordOnlyFailure)
 - call_connected (operator_id*): - ; the first one is the answer
 - call_transferred: agency, to ; agency_added: agency
-- call_ended: hangup_by (caller/operator/system), reason (normal/pbx_restart/...)
-- call_abandoned: position, wait_seconds (informative; the table computes its own) ; it also
-  creates a `callbacks` row
+- call_ended: hangup_by (caller/operator/agency/system), reason (normal/pbx_restart/...),
+  cause (Q.850)
+- call_abandoned: position, wait_seconds (informative; the table computes its own), state
+  (arrived/ivr/queue), cause, category ; it also creates a `callbacks` row
 - callback_updated: status (pending/claimed/done), owner, outcome, notes
-- flag_set: flag* (a flag on this call)
-- operator_state (operator_id*): state* (OperatorState), reason, name
+- flag_set: flag* (a flag on this call), target (of an overflow)
+- operator_state (operator_id*): state* (OperatorState), reason, name, previous
 - disposition (operator_id): verdict* (Verdict), notes, location [str or object]
 - caller_flag_set: number*, flag*, reason, set_by, until [ISO 8601 or null] (a block/watch on
   a caller number, audited: never deleted, only cleared)
@@ -82,6 +83,7 @@ class Verdict(StrEnum):
 class HangupBy(StrEnum):
     CALLER = "caller"
     OPERATOR = "operator"
+    AGENCY = "agency"  # the last agency left a caller whose operator had handed over
     SYSTEM = "system"
 
 
@@ -181,7 +183,240 @@ class RecordEvent:
         )
 
 
-# -- helper constructors ---------------------------------------------------------------------
+# -- facts: what the app knows before the journal stamps it --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A record event before the journal stamps it with its id, its call id and its time.
+
+    Built by the typed constructors of `Facts`, so that a kind and its data keys always agree
+    with the list above; None values are left out, as `RecordEvent.new` does."""
+
+    kind: EventKind
+    data: Mapping[str, JSON] = field(default_factory=dict)
+    operator_id: str | None = None
+
+    def stamp(
+        self,
+        *,
+        call_id: str | None = None,
+        at: datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> RecordEvent:
+        return RecordEvent.new(
+            self.kind,
+            call_id=call_id,
+            operator_id=self.operator_id,
+            at=at,
+            event_id=event_id,
+            **self.data,
+        )
+
+
+def _fact(kind: EventKind, operator_id: str | None = None, **data: JSON) -> Fact:
+    return Fact(kind, {k: v for k, v in data.items() if v is not None}, operator_id)
+
+
+class Facts:
+    """One typed constructor per kind (the data keys of the list above)."""
+
+    @staticmethod
+    def call_arrived(
+        caller_number: str,
+        *,
+        caller_name: str | None = None,
+        channel_id: str | None = None,
+        flags: Iterable[str] = (),
+    ) -> Fact:
+        return _fact(
+            EventKind.CALL_ARRIVED,
+            caller_number=caller_number,
+            caller_name=caller_name,
+            channel_id=channel_id,
+            flags=list(flags),
+        )
+
+    @staticmethod
+    def ivr_step(
+        menu: str,
+        *,
+        input: str | None = None,
+        digit: str | None = None,
+        language: str | None = None,
+    ) -> Fact:
+        return _fact(EventKind.IVR_STEP, menu=menu, input=input, digit=digit, language=language)
+
+    @staticmethod
+    def call_classified(
+        category: str,
+        *,
+        priority: int | None = None,
+        flags: Iterable[str] = (),
+        language: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.CALL_CLASSIFIED,
+            category=category,
+            priority=priority,
+            flags=list(flags),
+            language=language,
+        )
+
+    @staticmethod
+    def call_queued(*, category: str | None = None, position: int | None = None) -> Fact:
+        return _fact(EventKind.CALL_QUEUED, category=category, position=position)
+
+    @staticmethod
+    def call_announced(*, position: int | None = None, ewt_seconds: float | None = None) -> Fact:
+        return _fact(EventKind.CALL_ANNOUNCED, position=position, ewt_seconds=ewt_seconds)
+
+    @staticmethod
+    def call_offered(operator_id: str) -> Fact:
+        return _fact(EventKind.CALL_OFFERED, operator_id)
+
+    @staticmethod
+    def offer_failed(operator_id: str, reason: str) -> Fact:
+        """`reason`: an `OfferFailure`, or why the ACD withdrew the offer (a cancel reason)."""
+        return _fact(EventKind.OFFER_FAILED, operator_id, reason=str(reason))
+
+    @staticmethod
+    def call_connected(operator_id: str) -> Fact:
+        return _fact(EventKind.CALL_CONNECTED, operator_id)
+
+    @staticmethod
+    def call_transferred(
+        agency: str, *, to: str | None = None, operator_id: str | None = None
+    ) -> Fact:
+        return _fact(EventKind.CALL_TRANSFERRED, operator_id, agency=agency, to=to)
+
+    @staticmethod
+    def agency_added(agency: str, *, operator_id: str | None = None) -> Fact:
+        return _fact(EventKind.AGENCY_ADDED, operator_id, agency=agency)
+
+    @staticmethod
+    def call_ended(
+        hangup_by: HangupBy,
+        *,
+        reason: str = "normal",
+        cause: str | None = None,
+        operator_id: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.CALL_ENDED,
+            operator_id,
+            hangup_by=HangupBy(hangup_by).value,
+            reason=reason,
+            cause=cause,
+        )
+
+    @staticmethod
+    def call_abandoned(
+        *,
+        position: int | None = None,
+        wait_seconds: float | None = None,
+        state: str | None = None,
+        cause: str | None = None,
+        category: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.CALL_ABANDONED,
+            position=position,
+            wait_seconds=wait_seconds,
+            state=state,
+            cause=cause,
+            category=category,
+        )
+
+    @staticmethod
+    def callback_updated(
+        *,
+        status: str,
+        owner: str | None = None,
+        outcome: str | None = None,
+        notes: str | None = None,
+        operator_id: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.CALLBACK_UPDATED,
+            operator_id,
+            status=status,
+            owner=owner,
+            outcome=outcome,
+            notes=notes,
+        )
+
+    @staticmethod
+    def flag_set(flag: str, *, target: str | None = None) -> Fact:
+        return _fact(EventKind.FLAG_SET, flag=flag, target=target)
+
+    @staticmethod
+    def operator_state(
+        operator_id: str,
+        state: OperatorState,
+        *,
+        reason: str | None = None,
+        name: str | None = None,
+        previous: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.OPERATOR_STATE,
+            operator_id,
+            state=OperatorState(state).value,
+            reason=reason,
+            name=name,
+            previous=previous,
+        )
+
+    @staticmethod
+    def disposition(
+        operator_id: str | None,
+        verdict: Verdict,
+        *,
+        notes: str | None = None,
+        location: JSON = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.DISPOSITION,
+            operator_id,
+            verdict=Verdict(verdict).value,
+            notes=notes,
+            location=location,
+        )
+
+    @staticmethod
+    def caller_flag_set(
+        number: str,
+        flag: str,
+        *,
+        reason: str | None = None,
+        set_by: str | None = None,
+        until: datetime | None = None,
+    ) -> Fact:
+        if until is not None and until.tzinfo is None:
+            raise ValueError("until must be timezone-aware")
+        return _fact(
+            EventKind.CALLER_FLAG_SET,
+            number=number,
+            flag=flag,
+            reason=reason,
+            set_by=set_by,
+            until=utc_ms(until).isoformat() if until else None,
+        )
+
+    @staticmethod
+    def caller_flag_cleared(
+        flag_id: uuid.UUID, *, cleared_by: str | None = None, reason: str | None = None
+    ) -> Fact:
+        return _fact(
+            EventKind.CALLER_FLAG_CLEARED,
+            flag_id=str(flag_id),
+            cleared_by=cleared_by,
+            reason=reason,
+        )
+
+
+# -- record events with their call id and time (the journal's, the tests' and the AGI's) -----
 
 
 def call_arrived(
@@ -193,15 +428,10 @@ def call_arrived(
     flags: Iterable[str] = (),
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_ARRIVED,
-        call_id=call_id,
-        at=at,
-        caller_number=caller_number,
-        caller_name=caller_name,
-        channel_id=channel_id,
-        flags=list(flags),
+    fact = Facts.call_arrived(
+        caller_number, caller_name=caller_name, channel_id=channel_id, flags=flags
     )
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def ivr_step(
@@ -212,9 +442,7 @@ def ivr_step(
     language: str | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.IVR_STEP, call_id=call_id, at=at, menu=menu, input=input, language=language
-    )
+    return Facts.ivr_step(menu, input=input, language=language).stamp(call_id=call_id, at=at)
 
 
 def call_classified(
@@ -225,14 +453,8 @@ def call_classified(
     flags: Iterable[str] = (),
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_CLASSIFIED,
-        call_id=call_id,
-        at=at,
-        category=category,
-        priority=priority,
-        flags=list(flags),
-    )
+    fact = Facts.call_classified(category, priority=priority, flags=flags)
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def call_queued(
@@ -242,9 +464,7 @@ def call_queued(
     position: int | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_QUEUED, call_id=call_id, at=at, category=category, position=position
-    )
+    return Facts.call_queued(category=category, position=position).stamp(call_id=call_id, at=at)
 
 
 def call_announced(
@@ -254,13 +474,12 @@ def call_announced(
     ewt_seconds: float | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_ANNOUNCED, call_id=call_id, at=at, position=position, ewt_seconds=ewt_seconds
-    )
+    fact = Facts.call_announced(position=position, ewt_seconds=ewt_seconds)
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def call_offered(call_id: str, operator_id: str, *, at: datetime | None = None) -> RecordEvent:
-    return RecordEvent.new(EventKind.CALL_OFFERED, call_id=call_id, operator_id=operator_id, at=at)
+    return Facts.call_offered(operator_id).stamp(call_id=call_id, at=at)
 
 
 def offer_failed(
@@ -272,29 +491,21 @@ def offer_failed(
 ) -> RecordEvent:
     if reason not in _OFFER_FAILED_REASONS:
         raise ValueError(f"{reason!r} is not an offer failure")
-    return RecordEvent.new(
-        EventKind.OFFER_FAILED,
-        call_id=call_id,
-        operator_id=operator_id,
-        at=at,
-        reason=str(reason),
-    )
+    return Facts.offer_failed(operator_id, str(reason)).stamp(call_id=call_id, at=at)
 
 
 def call_connected(call_id: str, operator_id: str, *, at: datetime | None = None) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_CONNECTED, call_id=call_id, operator_id=operator_id, at=at
-    )
+    return Facts.call_connected(operator_id).stamp(call_id=call_id, at=at)
 
 
 def call_transferred(
     call_id: str, agency: str, *, to: str | None = None, at: datetime | None = None
 ) -> RecordEvent:
-    return RecordEvent.new(EventKind.CALL_TRANSFERRED, call_id=call_id, at=at, agency=agency, to=to)
+    return Facts.call_transferred(agency, to=to).stamp(call_id=call_id, at=at)
 
 
 def agency_added(call_id: str, agency: str, *, at: datetime | None = None) -> RecordEvent:
-    return RecordEvent.new(EventKind.AGENCY_ADDED, call_id=call_id, at=at, agency=agency)
+    return Facts.agency_added(agency).stamp(call_id=call_id, at=at)
 
 
 def call_ended(
@@ -304,13 +515,7 @@ def call_ended(
     reason: str = "normal",
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_ENDED,
-        call_id=call_id,
-        at=at,
-        hangup_by=HangupBy(hangup_by).value,
-        reason=reason,
-    )
+    return Facts.call_ended(hangup_by, reason=reason).stamp(call_id=call_id, at=at)
 
 
 def call_abandoned(
@@ -320,13 +525,8 @@ def call_abandoned(
     wait_seconds: float | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALL_ABANDONED,
-        call_id=call_id,
-        at=at,
-        position=position,
-        wait_seconds=wait_seconds,
-    )
+    fact = Facts.call_abandoned(position=position, wait_seconds=wait_seconds)
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def callback_updated(
@@ -338,19 +538,12 @@ def callback_updated(
     notes: str | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALLBACK_UPDATED,
-        call_id=call_id,
-        at=at,
-        status=status,
-        owner=owner,
-        outcome=outcome,
-        notes=notes,
-    )
+    fact = Facts.callback_updated(status=status, owner=owner, outcome=outcome, notes=notes)
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def flag_set(call_id: str, flag: str, *, at: datetime | None = None) -> RecordEvent:
-    return RecordEvent.new(EventKind.FLAG_SET, call_id=call_id, at=at, flag=flag)
+    return Facts.flag_set(flag).stamp(call_id=call_id, at=at)
 
 
 def operator_state(
@@ -361,14 +554,7 @@ def operator_state(
     name: str | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.OPERATOR_STATE,
-        operator_id=operator_id,
-        at=at,
-        state=OperatorState(state).value,
-        reason=reason,
-        name=name,
-    )
+    return Facts.operator_state(operator_id, state, reason=reason, name=name).stamp(at=at)
 
 
 def disposition(
@@ -380,15 +566,8 @@ def disposition(
     location: JSON = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.DISPOSITION,
-        call_id=call_id,
-        operator_id=operator_id,
-        at=at,
-        verdict=Verdict(verdict).value,
-        notes=notes,
-        location=location,
-    )
+    fact = Facts.disposition(operator_id, verdict, notes=notes, location=location)
+    return fact.stamp(call_id=call_id, at=at)
 
 
 def caller_flag_set(
@@ -400,17 +579,8 @@ def caller_flag_set(
     until: datetime | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    if until is not None and until.tzinfo is None:
-        raise ValueError("until must be timezone-aware")
-    return RecordEvent.new(
-        EventKind.CALLER_FLAG_SET,
-        at=at,
-        number=number,
-        flag=flag,
-        reason=reason,
-        set_by=set_by,
-        until=utc_ms(until).isoformat() if until else None,
-    )
+    fact = Facts.caller_flag_set(number, flag, reason=reason, set_by=set_by, until=until)
+    return fact.stamp(at=at)
 
 
 def caller_flag_cleared(
@@ -420,13 +590,7 @@ def caller_flag_cleared(
     reason: str | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    return RecordEvent.new(
-        EventKind.CALLER_FLAG_CLEARED,
-        at=at,
-        flag_id=str(flag_id),
-        cleared_by=cleared_by,
-        reason=reason,
-    )
+    return Facts.caller_flag_cleared(flag_id, cleared_by=cleared_by, reason=reason).stamp(at=at)
 
 
 def utc_ms(moment: datetime) -> datetime:

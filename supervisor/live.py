@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
-from ari_app.actor import ListenMode as AppListenMode
 from ari_app.app import CallbackUnavailableError, SiagaApp
+from ari_app.call.states import ListenMode as ListenMode  # the console uses it too
 from db.events import RecordEvent
 from queues.snapshot import Snapshot
-
-
-class ListenMode(StrEnum):
-    LISTEN = "listen"  # hear both parties, nobody hears the supervisor
-    WHISPER = "whisper"  # the operator hears the supervisor, the caller does not
-    BARGE = "barge"  # all three talk
 
 
 class ActionUnavailableError(Exception):
@@ -125,7 +118,7 @@ class AppCentre:
 
     async def listen(self, supervisor: str, dial: str, call_id: str, mode: ListenMode) -> None:
         try:
-            self.app.listen(call_id, dial, AppListenMode(mode.value))
+            self.app.listen(call_id, dial, mode)
         except KeyError as exc:  # UnknownCallError: the call ended meanwhile
             raise ActionUnavailableError(f"no live call {call_id}") from exc
 

@@ -1,4 +1,4 @@
-"""One call's state machine (ari_app/call.py): unit tests of each rule (design.md §2.7-8, §4).
+"""One call's state machine (ari_app/call/): unit tests of each rule (docs/architecture.md).
 
 The machine is pure: every test feeds events and compares the exact commands that come out.
 """
@@ -23,10 +23,11 @@ from ari_app.call import (
     DeferHold,
     DestroyBridge,
     DigitPressed,
+    Disconnect,
     EnableTalkDetect,
     Enqueue,
     FinishCall,
-    HangUp,
+    HangUpLeg,
     HoldDue,
     HungUp,
     LeaveQueue,
@@ -37,7 +38,7 @@ from ari_app.call import (
     Play,
     PositionKnown,
     PromptFinished,
-    Record,
+    Queued,
     Requeue,
     SaveQueueState,
     Started,
@@ -50,6 +51,7 @@ from ari_app.call import (
     TimerFired,
 )
 from ari_app.ivr import Language
+from db.events import Fact, Facts
 from siaga.config import Config, load_config
 
 CONFIG: Config = load_config(Path(__file__).resolve().parents[2] / "siaga.toml")
@@ -79,11 +81,11 @@ def state_of(m: CallMachine) -> CallState:
 
 
 def records(commands: list[Command]) -> list[str]:
-    return [c.kind for c in commands if isinstance(c, Record)]
+    return [c.kind for c in commands if isinstance(c, Fact)]
 
 
-def the_record(commands: list[Command], kind: str) -> Record:
-    found = [c for c in commands if isinstance(c, Record) and c.kind == kind]
+def the_record(commands: list[Command], kind: str) -> Fact:
+    found = [c for c in commands if isinstance(c, Fact) and c.kind == kind]
     assert len(found) == 1, f"{kind}: {commands}"
     return found[0]
 
@@ -119,7 +121,11 @@ def settle(m: CallMachine, commands: list[Command]) -> list[Command]:
 def queued(digit: str = "1") -> CallMachine:
     """Classified by one barge-in digit; the hold prompt (playback 2) is playing."""
     m = in_ivr()
-    settle(m, m.handle(DigitPressed(digit, 1.0)))
+    commands = m.handle(DigitPressed(digit, 1.0))
+    # As the actor does: the ACD's place for the call, then the deferred hold.
+    category = m.category
+    assert m.handle(Queued(3, 1.0)) == [Facts.call_queued(category=category, position=3)]
+    settle(m, commands)
     assert m.state is CallState.QUEUED
     assert m.playing == pid(2)
     return m
@@ -145,7 +151,7 @@ def connected(operator: str = "1001") -> CallMachine:
 def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
     m = machine()
     assert started(m, flags=frozenset({"repeat"})) == [
-        Record(
+        Fact(
             "call_arrived",
             {
                 "caller_number": "081234567890",
@@ -170,7 +176,7 @@ def test_blocked_caller_is_warned_and_queued_last_never_dropped() -> None:
     assert Enqueue("screened", screened.priority, frozenset({"blocked"})) in commands
     assert commands[-1] == Play(pid(1), ("blocked",), ID)
     assert m.state is CallState.QUEUED
-    assert not any(isinstance(c, HangUp) for c in commands)
+    assert not any(isinstance(c, HangUpLeg | Disconnect) for c in commands)
 
 
 def test_started_in_the_callers_last_language() -> None:
@@ -215,14 +221,13 @@ def test_barge_in_stops_the_prompt_before_anything_else_plays() -> None:
     m = in_ivr()
     commands = m.handle(DigitPressed("1", 1.0))
     assert commands == [
-        Record("ivr_step", {"menu": "main", "input": "choice", "digit": "1", "language": "id"}),
+        Fact("ivr_step", {"menu": "main", "input": "choice", "digit": "1", "language": "id"}),
         StopPlayback(pid(1)),
-        Record(
+        Fact(
             "call_classified",
             {"category": "medical", "priority": 1, "flags": [], "language": "id"},
         ),
         Enqueue("medical", 1, frozenset()),
-        Record("call_queued", {"category": "medical", "priority": 1}),
         DeferHold(),
     ]
     assert m.state is CallState.QUEUED
@@ -290,13 +295,12 @@ def test_silent_caller_goes_to_general_flagged_silent_and_is_never_hung_up() -> 
     m, generation = armed()
     commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, generation))
     assert commands == [
-        Record("ivr_step", {"menu": "main", "input": "no_input", "digit": "", "language": "id"}),
-        Record(
+        Fact("ivr_step", {"menu": "main", "input": "no_input", "digit": "", "language": "id"}),
+        Fact(
             "call_classified",
             {"category": "general", "priority": 2, "flags": ["silent"], "language": "id"},
         ),
         Enqueue("general", 2, frozenset({"silent"})),
-        Record("call_queued", {"category": "general", "priority": 2}),
         DeferHold(),
     ]
     assert m.state is CallState.QUEUED
@@ -371,7 +375,7 @@ def test_classification_enqueues_with_the_category_priority(
     assert [c for c in commands if isinstance(c, Enqueue)] == [
         Enqueue(category, priority, frozenset())
     ]
-    assert records(commands) == ["ivr_step", "call_classified", "call_queued"]
+    assert records(commands) == ["ivr_step", "call_classified"]
     assert isinstance(commands[-1], Play) and commands[-1].prompts == (hold,)
     assert m.state is CallState.QUEUED
 
@@ -420,7 +424,7 @@ def test_55_within_3_seconds_flags_cannot_speak_and_raises_priority() -> None:
     m = on_moh()
     assert m.handle(DigitPressed("5", 10.0)) == []
     assert m.handle(DigitPressed("5", 11.5)) == [
-        Record("flag_set", {"flag": "cannot_speak"}),
+        Fact("flag_set", {"flag": "cannot_speak"}),
         ChangePriority(0),
         StopMoh(),
         Play(pid(3), ("cannot_speak",), ID),
@@ -442,7 +446,7 @@ def test_55_during_the_hold_prompt_stops_it_first() -> None:
     m = queued()
     commands = feed(m, DigitPressed("5", 10.0), DigitPressed("5", 10.2))
     assert commands == [
-        Record("flag_set", {"flag": "cannot_speak"}),
+        Fact("flag_set", {"flag": "cannot_speak"}),
         ChangePriority(0),
         StopPlayback(pid(2)),
         Play(pid(3), ("cannot_speak",), ID),
@@ -505,7 +509,7 @@ def test_a_caller_flagged_cannot_speak_at_arrival_is_queued_at_priority_0() -> N
 def test_position_announcement_replaces_music_on_hold() -> None:
     m = on_moh()
     assert m.handle(PositionKnown(3, 45.0)) == [
-        Record("call_announced", {"position": 3, "ewt_seconds": 45.0}),
+        Fact("call_announced", {"position": 3, "ewt_seconds": 45.0}),
         StopMoh(),
         Play(pid(3), ("hold_emergency",), ID),
     ]
@@ -527,7 +531,7 @@ def test_an_offer_made_on_queueing_goes_out_before_the_hold() -> None:
     assert commands[-1] == DeferHold()
     assert not [c for c in commands if isinstance(c, Play | SaveQueueState | StopTalkDetect)]
     # The actor rings the operator the ACD chose, then feeds HoldDue back.
-    assert m.handle(OperatorRinging("1001")) == [Record("call_offered", operator_id="1001")]
+    assert m.handle(OperatorRinging("1001")) == [Fact("call_offered", operator_id="1001")]
     assert m.handle(HoldDue()) == [
         SaveQueueState("medical", 1, frozenset()),
         StopTalkDetect(),
@@ -566,7 +570,7 @@ def test_a_position_known_before_the_hold_waits_for_it() -> None:
 
 def test_operator_ringing_offers_the_call() -> None:
     m = on_moh()
-    assert m.handle(OperatorRinging("1001")) == [Record("call_offered", operator_id="1001")]
+    assert m.handle(OperatorRinging("1001")) == [Fact("call_offered", operator_id="1001")]
     assert m.state is CallState.OFFERED
 
 
@@ -574,7 +578,7 @@ def test_withdrawal_of_the_last_ringing_operator_requeues() -> None:
     m = on_moh()
     feed(m, OperatorRinging("1001"), OperatorRinging("1002"))
     assert m.handle(OfferWithdrawn("1001", "no_answer")) == [
-        Record("offer_failed", {"reason": "no_answer"}, operator_id="1001")
+        Fact("offer_failed", {"reason": "no_answer"}, operator_id="1001")
     ]
     assert state_of(m) is CallState.OFFERED
     assert m.handle(OfferWithdrawn("1001", "no_answer")) == []  # duplicate
@@ -605,7 +609,7 @@ def test_connection_stops_music_and_bridges_and_writes_the_record() -> None:
     assert m.handle(OperatorConnected("1001", "op-chan")) == [
         StopMoh(),
         BridgeOperator("1001", "op-chan"),
-        Record("call_connected", operator_id="1001"),
+        Fact("call_connected", operator_id="1001"),
     ]
     assert m.state is CallState.CONNECTED
     assert m.operator_id == "1001"
@@ -617,7 +621,7 @@ def test_connection_during_a_prompt_stops_the_prompt() -> None:
     assert m.handle(OperatorConnected("1002", "op-chan")) == [
         StopPlayback(pid(2)),
         BridgeOperator("1002", "op-chan"),
-        Record("call_connected", operator_id="1002"),
+        Fact("call_connected", operator_id="1002"),
     ]
     assert m.handle(PromptFinished(pid(2))) == []  # its late end starts no music
 
@@ -660,26 +664,27 @@ def test_caller_hanging_up_before_connection_abandons(setup: str, where: str) ->
     m = {"ivr": in_ivr, "queued": queued, "moh": on_moh, "offered": on_moh}[setup]()
     if setup == "offered":
         m.handle(OperatorRinging("1001"))
-    commands = m.handle(HungUp(Party.CALLER, "16"))
-    category = None if where == "ivr" else "medical"
-    assert commands == [
-        LeaveQueue(),
-        Record("call_abandoned", {"state": where, "cause": "16", "category": category}),
-        DestroyBridge(),
-    ]
+    commands = m.handle(HungUp(Party.CALLER, "16", at=31.0))
+    if where == "ivr":
+        abandoned = Facts.call_abandoned(state="ivr", cause="16")
+    else:  # the place the ACD gave, and how long the caller waited in line
+        abandoned = Facts.call_abandoned(
+            position=3, wait_seconds=30.0, state="queue", cause="16", category="medical"
+        )
+    assert commands == [LeaveQueue(), abandoned, DestroyBridge()]
     assert m.state is CallState.ABANDONED
 
 
 def test_caller_hanging_up_in_a_connected_call_ends_it() -> None:
     m = connected("1001")
     assert m.handle(HungUp(Party.CALLER, "16")) == [
-        Record(
+        Fact(
             "call_ended",
             {"hangup_by": "caller", "cause": "16", "reason": "normal"},
             operator_id="1001",
         ),
         FinishCall("1001"),
-        HangUp(Party.OPERATOR),
+        HangUpLeg("op-chan"),
         DestroyBridge(),
     ]
     assert m.state is CallState.ENDED
@@ -688,13 +693,13 @@ def test_caller_hanging_up_in_a_connected_call_ends_it() -> None:
 def test_operator_hanging_up_a_connected_call_ends_it() -> None:
     m = connected("1002")
     assert m.handle(HungUp(Party.OPERATOR, "16")) == [
-        Record(
+        Fact(
             "call_ended",
             {"hangup_by": "operator", "cause": "16", "reason": "normal"},
             operator_id="1002",
         ),
         FinishCall("1002"),
-        HangUp(Party.CALLER),
+        Disconnect(),
         DestroyBridge(),
     ]
     assert m.state is CallState.ENDED
@@ -715,7 +720,7 @@ def test_a_system_hangup_never_hangs_up_on_the_caller() -> None:
     `HungUp(Party.SYSTEM)` while connected is treated like an operator hangup."""
     m = connected("1001")
     commands = m.handle(HungUp(Party.SYSTEM, "pbx"))
-    assert HangUp(Party.CALLER) not in commands
+    assert Disconnect() not in commands
 
 
 @pytest.mark.parametrize("setup", ["ivr", "queued", "offered"])
@@ -723,7 +728,7 @@ def test_a_system_hangup_before_connection_hangs_up_nobody(setup: str) -> None:
     m = {"ivr": in_ivr, "queued": on_moh, "offered": on_moh}[setup]()
     if setup == "offered":
         m.handle(OperatorRinging("1001"))
-    assert not [c for c in m.handle(HungUp(Party.SYSTEM)) if isinstance(c, HangUp)]
+    assert not [c for c in m.handle(HungUp(Party.SYSTEM)) if isinstance(c, HangUpLeg | Disconnect)]
 
 
 def test_caller_hanging_up_before_started_leaves_a_final_call() -> None:
@@ -782,6 +787,7 @@ def test_a_whole_emergency_call_in_order() -> None:
         Started("081234567890", "Budi"),
         PromptFinished(pid(1)),
         DigitPressed("3", 4.0),
+        Queued(None, 4.0),
         HoldDue(),
         PromptFinished(pid(1)),  # stale: the prompt had finished already
         PromptFinished(pid(2)),
@@ -809,7 +815,9 @@ def test_a_whole_emergency_call_in_order() -> None:
         "call_ended",
     ]
     assert [c for c in everything if isinstance(c, Enqueue)] == [Enqueue("police", 1, frozenset())]
-    assert [c for c in everything if isinstance(c, HangUp)] == [HangUp(Party.OPERATOR)]
+    assert [c for c in everything if isinstance(c, HangUpLeg | Disconnect)] == [
+        HangUpLeg("op-chan")
+    ]
     assert everything.count(StartMoh()) == 2
     assert everything.count(StopMoh()) == 2
     assert m.state is CallState.ENDED
@@ -836,7 +844,7 @@ def test_an_operator_hanging_up_at_once_puts_the_caller_back_in_line() -> None:
     feed(m, OperatorRinging("1001"), OperatorConnected("1001", "op-chan", at=100.0))
     commands = m.handle(HungUp(Party.OPERATOR, "16", at=101.0))
     assert commands == [
-        Record("offer_failed", {"reason": "hung_up_at_once"}, operator_id="1001"),
+        Fact("offer_failed", {"reason": "hung_up_at_once"}, operator_id="1001"),
         Requeue("1001"),
         StartMoh(),
     ]
@@ -851,4 +859,4 @@ def test_an_operator_hanging_up_after_talking_ends_the_call() -> None:
     feed(m, OperatorRinging("1001"), OperatorConnected("1001", "op-chan", at=100.0))
     commands = m.handle(HungUp(Party.OPERATOR, "16", at=130.0))
     assert m.state is CallState.ENDED
-    assert HangUp(Party.CALLER) in commands
+    assert Disconnect() in commands

@@ -1,4 +1,4 @@
-"""Property/fuzz tests of one call's state machine (ari_app/call.py, issue 9).
+"""Property/fuzz tests of one call's state machine (ari_app/call/, issue 9).
 
 Random scripts of events, including reordered, duplicated and missing ones, garbage digits,
 unknown playback ids, stale and never-armed timer generations, and events of operators never
@@ -31,9 +31,9 @@ from ari_app.call import (
     DeferHold,
     DestroyBridge,
     DigitPressed,
+    Disconnect,
     Enqueue,
     FinishCall,
-    HangUp,
     HoldDue,
     HungUp,
     LeaveQueue,
@@ -44,7 +44,7 @@ from ari_app.call import (
     Play,
     PositionKnown,
     PromptFinished,
-    Record,
+    Queued,
     SaveQueueState,
     Started,
     StartMoh,
@@ -55,7 +55,10 @@ from ari_app.call import (
     Timer,
     TimerFired,
 )
+from ari_app.call.transitions import allowed as allowed_next
+from ari_app.call.transitions import graph
 from ari_app.ivr import Language
+from db.events import Fact, Facts
 from siaga.config import Config, load_config
 
 CONFIG: Config = load_config(Path(__file__).resolve().parents[2] / "siaga.toml")
@@ -63,27 +66,26 @@ CALL = "fz"
 FUZZ = settings(max_examples=300, deadline=None)
 
 S = CallState
-# The allowed graph (call.py's docstring, design.md §4). ARRIVED -> ABANDONED is the one edge
-# the brief's graph leaves out: a caller HungUp fed before Started must still leave the machine
-# final (the actor always feeds Started first, so only the "Started anywhere" test can take it).
-FORWARD: set[tuple[CallState, CallState]] = {
-    (S.ARRIVED, S.IVR),
-    (S.ARRIVED, S.QUEUED),  # a blocked caller skips the menus, straight to `screened`
-    (S.IVR, S.QUEUED),
-    (S.QUEUED, S.OFFERED),
-    (S.OFFERED, S.QUEUED),
-    (S.QUEUED, S.CONNECTED),
-    (S.OFFERED, S.CONNECTED),
-    (S.CONNECTED, S.ENDED),
-    (S.IVR, S.ABANDONED),
-    (S.QUEUED, S.ABANDONED),
-    (S.OFFERED, S.ABANDONED),
-    # Cut by the system before an operator came (Asterisk restarted): ended, not abandoned.
-    (S.IVR, S.ENDED),
-    (S.QUEUED, S.ENDED),
-    (S.OFFERED, S.ENDED),
+# The event types the scripts feed; the graph they may move along is the machine's own table
+# (ari_app/call/transitions.py), not a copy. ARRIVED -> ABANDONED is left out of the usual
+# scripts' graph: a caller HungUp fed before Started must still leave the machine final (the
+# actor always feeds Started first, so only the "Started anywhere" test can take it).
+FED: set[type] = {
+    Started,
+    DigitPressed,
+    PromptFinished,
+    TimerFired,
+    CallerTalking,
+    Queued,
+    OperatorRinging,
+    OfferWithdrawn,
+    OperatorConnected,
+    PositionKnown,
+    HungUp,
+    HoldDue,
 }
 BEFORE_STARTED: set[tuple[CallState, CallState]] = {(S.ARRIVED, S.ABANDONED)}
+FORWARD = graph(FED) - BEFORE_STARTED
 WAITING = (S.QUEUED, S.OFFERED)
 OPERATORS = ("1001", "1002", "9999")  # 9999 is nobody: never rung by any ACD
 
@@ -189,8 +191,8 @@ class Trace:
     def commands(self) -> list[Command]:
         return [c for s in self.steps for c in s.commands]
 
-    def records(self, kind: str | None = None) -> list[Record]:
-        return [c for c in self.commands() if isinstance(c, Record) and kind in (None, c.kind)]
+    def records(self, kind: str | None = None) -> list[Fact]:
+        return [c for c in self.commands() if isinstance(c, Fact) and kind in (None, c.kind)]
 
     def reached(self, state: CallState) -> bool:
         return any(s.after is state for s in self.steps)
@@ -224,6 +226,8 @@ def run(script: list[Spec]) -> Trace:
         plays.extend(c.playback_id for c in commands if isinstance(c, Play))
         timers.extend(c.generation for c in commands if isinstance(c, StartTimer))
         hold_owed = hold_owed or DeferHold() in commands
+        if any(isinstance(c, Enqueue) for c in commands):
+            feed(Queued(2, clock))  # as the actor does: the ACD's place for the call, at once
 
     for spec in script:
         if hold_owed and spec[0] != "ringing":
@@ -316,6 +320,7 @@ def check_forward(trace: Trace, allowed: set[tuple[CallState, CallState]]) -> No
             assert s.commands == [] and s.after is s.before, fail(trace, "a final state moved")
         if s.after is not s.before:
             assert (s.before, s.after) in allowed, fail(trace, f"{s.before} -> {s.after}")
+            assert s.after in allowed_next(s.before, type(s.event)), fail(trace, "not in table")
         hung_up = hung_up or caller_hung_up(s.event)
         if hung_up:
             assert s.after.final, fail(trace, "the caller hung up but the call is not final")
@@ -383,9 +388,15 @@ def check_queue_commands(trace: Trace) -> None:
     assert enqueues == queued_at, fail(trace, "Enqueue is not the step into QUEUED")
     for i, s in enumerate(trace.steps):
         if any(isinstance(c, Enqueue) for c in s.commands):
-            kinds = [c.kind for c in s.commands if isinstance(c, Record)]
-            assert kinds[-2:] == ["call_classified", "call_queued"], fail(trace, "records")
+            kinds = [c.kind for c in s.commands if isinstance(c, Fact)]
+            assert kinds[-1:] == ["call_classified"], fail(trace, "records")
             assert i == enqueues[0]
+            then = trace.steps[i + 1]
+            assert isinstance(then.event, Queued), fail(trace, "no Queued after Enqueue")
+            enqueue = next(c for c in s.commands if isinstance(c, Enqueue))
+            queued = Facts.call_queued(category=enqueue.category, position=2)
+            assert then.commands == [queued], fail(trace, "call_queued")
+    assert len(trace.records("call_queued")) == len(enqueues), fail(trace, "call_queued")
     priorities = [c for c in commands if isinstance(c, ChangePriority)]
     assert priorities in ([], [ChangePriority(0)]), fail(trace, "ChangePriority not once to 0")
     if priorities:
@@ -442,7 +453,7 @@ def check_records(trace: Trace) -> None:
 
 def check_caller_never_hung_up(trace: Trace) -> None:
     for s in trace.steps:
-        if HangUp(Party.CALLER) in s.commands:
+        if Disconnect() in s.commands:
             by_operator = (
                 isinstance(s.event, HungUp)
                 and s.event.party is Party.OPERATOR
@@ -462,7 +473,7 @@ def check_ivr_timer(trace: Trace) -> None:
             c for c in s.commands if isinstance(c, StartTimer) and c.timer is Timer.IVR_TIMEOUT
         ]
         no_input = any(
-            isinstance(c, Record) and c.kind == "ivr_step" and c.data["input"] == "no_input"
+            isinstance(c, Fact) and c.kind == "ivr_step" and c.data["input"] == "no_input"
             for c in s.commands
         )
         if starts:

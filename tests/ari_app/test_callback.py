@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from ari_app.callback_machine import (
     trigger,
 )
 from ari_app.router import Router
+from db.events import Fact
 from siaga.config import Config, OperatorConfig, load_config
 
 OP, CALLER = Leg.OPERATOR, Leg.CALLER
@@ -307,15 +308,8 @@ class FakeApp:
     async def _new_channel(self, event: StasisStart) -> None:
         self.new_channels.append(event)
 
-    def record(
-        self,
-        kind: str,
-        *,
-        call_id: str | None = None,
-        operator_id: str | None = None,
-        data: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.records.append((str(kind), call_id, operator_id, dict(data or {})))
+    def record(self, fact: Fact, *, call_id: str | None) -> None:
+        self.records.append((fact.kind.value, call_id, fact.operator_id, dict(fact.data)))
 
     def operator_pause(self, operator_id: str, reason: str) -> None:
         self.operator_log.append(("pause", operator_id, reason))

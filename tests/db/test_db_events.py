@@ -95,3 +95,26 @@ def test_unknown_line_format_is_refused() -> None:
     line = ev.flag_set("c1", "repeat").to_line().replace('"v":1', '"v":99')
     with pytest.raises(ValueError, match="spool format"):
         RecordEvent.from_line(line)
+
+
+def test_a_fact_is_a_record_event_before_its_call_id_and_time() -> None:
+    fact = ev.Facts.call_abandoned(position=2, wait_seconds=None, state="queue")
+    assert fact == ev.Fact(EventKind.CALL_ABANDONED, {"position": 2, "state": "queue"})
+    at = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    event = fact.stamp(call_id="c1", at=at)
+    assert (event.kind, event.call_id, event.at, dict(event.data)) == (
+        EventKind.CALL_ABANDONED,
+        "c1",
+        at,
+        {"position": 2, "state": "queue"},
+    )
+    # The constructors with a call id and a time are the same facts, stamped.
+    same = ev.call_abandoned("c1", position=2, at=at)
+    assert (same.kind, dict(same.data)) == (EventKind.CALL_ABANDONED, {"position": 2})
+
+
+def test_a_fact_keeps_its_operator() -> None:
+    event = ev.Facts.offer_failed("1001", "busy").stamp(call_id="c1")
+    assert (event.operator_id, dict(event.data)) == ("1001", {"reason": "busy"})
+    with pytest.raises(ValueError):
+        ev.offer_failed("c1", "1001", "answered_elsewhere")  # type: ignore[arg-type]

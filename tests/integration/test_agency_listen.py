@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from ari_app.actor import ListenMode
 from ari_app.call import CallState
+from ari_app.call.states import ListenMode
 from siaga.config import AgencyConfig, OperatorConfig
 from testbed.sandbox import simulated_operator
 from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
@@ -54,7 +54,7 @@ async def test_agency_joins_and_operator_leaves(
             return "police" in actor.machine.agencies and len(bridge.channels) == 3
 
         await wait(agency_in_bridge, what="the agency to join the bridge")
-        operator_leg = next(iter(actor.legs))
+        operator_leg = next(iter(actor.machine.legs))
         await ari.hangup(operator_leg)  # the operator leaves; caller and agency go on
 
         async def operator_gone():
@@ -133,7 +133,7 @@ async def test_supervisor_listening_hears_the_conversation(
         app.listen(actor.call_id, "Local/operator@siaga-test", ListenMode.LISTEN)
 
         async def listening():
-            sides = [leg for leg in actor.side.values() if leg.bridge_id]
+            sides = [leg for leg in actor.machine.side.values() if leg.bridge_id]
             if not sides:
                 return None
             try:

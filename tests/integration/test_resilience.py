@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ari_app.actor import display_number
 from ari_app.call import CallState
+from ari_app.executors import display_number
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
@@ -52,7 +52,8 @@ async def test_app_killed_with_calls_up_is_replaced_and_adopts_them_all(
 
     await wait(all_waiting, timeout=30, what="10 waiting callers")
     pairs = {
-        c: (first.calls[c].machine.operator_id, next(iter(first.calls[c].legs))) for c in talking
+        c: (first.calls[c].machine.operator_id, next(iter(first.calls[c].machine.legs)))
+        for c in talking
     }
     arrival_order = sorted(waiting, key=lambda c: first.calls[c].arrival)
 
@@ -143,7 +144,7 @@ async def test_graceful_shutdown_hands_over_waiting_calls_and_lets_conversations
     await asyncio.sleep(2.5)  # a conversation, not a phone answering and hanging up at once
     assert not drain.done(), "a conversation in progress is not cut"
     assert app.calls[talking].machine.state is CallState.CONNECTED
-    await ari.hangup(next(iter(app.calls[talking].legs)))  # the operator finishes
+    await ari.hangup(next(iter(app.calls[talking].machine.legs)))  # the operator finishes
     await asyncio.wait_for(drain, 10)
     assert (await records.final(talking))["outcome"] == "answered"
     flags = await records.events(waiting, "flag_set")

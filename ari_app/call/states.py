@@ -1,0 +1,80 @@
+"""The states of a call and of its legs (every channel of the call but the caller's)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class CallState(enum.StrEnum):
+    ARRIVED = "arrived"
+    IVR = "ivr"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CONNECTED = "connected"
+    ENDED = "ended"
+    ABANDONED = "abandoned"
+
+    @property
+    def final(self) -> bool:
+        return self in (CallState.ENDED, CallState.ABANDONED)
+
+
+class Timer(enum.StrEnum):
+    IVR_TIMEOUT = "ivr_timeout"
+    # A prompt that fails or never reports its end must not keep a silent caller in the menus
+    # for ever: from the call's start, however its prompts fare, IVR_GUARD_SECONDS at most.
+    IVR_GUARD = "ivr_guard"
+
+
+class Party(enum.StrEnum):
+    CALLER = "caller"
+    OPERATOR = "operator"
+    AGENCY = "agency"
+    SYSTEM = "system"
+
+
+class LegState(enum.Enum):
+    """An operator's leg: rung for an offer, answered (the ACD decides whose the call is),
+    bridged with the caller, gone (hung up, failed, or given up by us)."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CONNECTED = "connected"
+    GONE = "gone"
+
+
+class ListenMode(enum.StrEnum):
+    LISTEN = "listen"  # the supervisor hears caller and operator, nobody hears the supervisor
+    WHISPER = "whisper"  # ... and the operator (only) hears the supervisor
+    BARGE = "barge"  # the supervisor joins the conversation
+
+
+class SideKind(enum.StrEnum):
+    AGENCY = "agency"
+    SUPERVISOR = "supervisor"
+    SNOOP = "snoop"
+
+
+@dataclass
+class OperatorLeg:
+    operator_id: str
+    channel_id: str
+    state: LegState
+    dialstatus: str = ""  # the Dial event's, kept for the failure reason of a ringing leg
+
+    @property
+    def live(self) -> bool:
+        return self.state is not LegState.GONE
+
+
+@dataclass
+class SideLeg:
+    """A channel of the call that is not caller or operator: an agency, a supervisor, a snoop."""
+
+    kind: SideKind
+    name: str  # agency code, or the listen mode
+    channel_id: str
+    peer: str = ""  # supervisor <-> its snoop channel
+    bridge_id: str = ""  # a listen/whisper supervisor's own bridge
+    gone: bool = False

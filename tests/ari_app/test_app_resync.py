@@ -1,0 +1,136 @@
+"""SiagaApp's resync after a restart, without Asterisk: the channels a fake REST interface lists
+are adopted (a conversation with its operator, a waiting caller in its place), stray legs hung
+up; and the pure plan behind it (ari_app/call/adoption.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from shell_support import centre, channel, hangup, settle, stasis_start
+
+from ari_app.ari.models import ChannelState, DialplanLocation
+from ari_app.call.adoption import (
+    QUEUE_VARIABLE,
+    Adoption,
+    FoundChannel,
+    adopted,
+    encode_queue_state,
+    plan_resync,
+)
+from ari_app.call.events import Adopted
+from ari_app.call.states import CallState, LegState
+from db.events import EventKind
+from queues.states import CallPlace, OperatorState
+
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+async def test_resync_adopts_a_conversation_and_a_waiting_caller() -> None:
+    c = centre(operators=["1001"])
+    c.rest.channels = [
+        # listed in no particular order; the waiting caller arrived first
+        channel("waiting", created=T0),
+        channel("waiting-op1", args="operator,waiting,1001", state=ChannelState.RING),
+        channel("talking", created=T0 + timedelta(seconds=5)),
+        channel("talking-op1", args="operator,talking,1001"),
+        dataclasses.replace(channel("in-the-dialplan"), dialplan=DialplanLocation("siaga")),
+    ]
+    c.rest.variables[("waiting", QUEUE_VARIABLE)] = encode_queue_state(
+        "general", 1, frozenset({"repeat"})
+    )
+    c.rest.variables[("talking", QUEUE_VARIABLE)] = encode_queue_state("medical", 1, frozenset())
+    live = await c.app._resync()
+    await settle()
+    assert live >= {"waiting", "talking", "talking-op1", "in-the-dialplan"}
+    assert "in-the-dialplan" not in c.app.calls
+    assert c.rest.sent("hangup") == ["waiting-op1"]  # a ringing leg starts over
+    # Conversations first, so that their operator is taken before anyone is offered.
+    assert list(c.app.calls)[:2] == ["talking", "waiting"]
+    talking = c.app.calls["talking"].machine
+    assert talking.state is CallState.CONNECTED and talking.operator_id == "1001"
+    assert talking.legs["talking-op1"].state is LegState.CONNECTED
+    assert c.app.acd_core.call_place("talking") is CallPlace.CONNECTED
+    assert c.app.acd_core.operator_state("1001") is OperatorState.ON_CALL
+    waiting = c.app.calls["waiting"].machine
+    assert waiting.state is CallState.QUEUED
+    assert (waiting.category, waiting.priority) == ("general", 1)
+    assert "repeat" in waiting.flags
+    assert c.app.acd_core.call_place("waiting") is CallPlace.WAITING
+    # The adopted operator's leg is the call's again: its hangup ends the conversation.
+    await c.send(hangup("talking-op1"))
+    (ended,) = c.journal.of("talking", EventKind.CALL_ENDED)
+    assert ended.data["hangup_by"] == "operator" and ended.operator_id == "1001"
+    assert c.app.acd_core.operator_state("1001") is OperatorState.WRAP_UP
+    # Adopted, not arrived again: no second arrival, no second call_queued.
+    for call_id in ("talking", "waiting"):
+        assert c.journal.of(call_id, EventKind.CALL_ARRIVED) == []
+        assert c.journal.of(call_id, EventKind.CALL_QUEUED) == []
+        flags = [e.data["flag"] for e in c.journal.of(call_id, EventKind.FLAG_SET)]
+        assert flags == ["adopted"]
+
+
+async def test_resync_ends_known_calls_whose_channels_are_gone() -> None:
+    c = centre(operators=[])
+    await c.send(stasis_start("gone"))
+    c.rest.channels = []
+    await c.app._resync()
+    await settle()
+    (ended,) = c.journal.of("gone", EventKind.CALL_ENDED)
+    assert ended.data == {"hangup_by": "system", "reason": "pbx_restart"}
+    assert "gone" not in c.app.calls
+
+
+def found(channel_id: str, args: str = "", up: bool = True, second: int = 0) -> FoundChannel:
+    created = T0 + timedelta(seconds=second)
+    return FoundChannel(channel_id, tuple(a for a in args.split(",") if a), up, created)
+
+
+def test_the_plan_keeps_one_answered_operator_leg_and_hangs_up_the_rest() -> None:
+    plan = plan_resync(
+        [
+            found("a", second=9),
+            found("a-op1", "operator,a,1001"),
+            found("a-op2", "operator,a,1002"),  # a second answered leg: not both
+            found("a-sup3", "supervisor,a,listen"),
+            found("b", second=1),
+            found("b-op1", "operator,b,9999"),  # an operator no longer in siaga.toml
+            found("orphan-op1", "operator,nobody,1001"),
+        ],
+        live={"a", "b", "a-op1", "a-op2", "a-sup3", "b-op1", "orphan-op1"},
+        known=(),
+        operators={"1001", "1002"},
+    )
+    assert plan.callers == [Adoption("a", "1001", "a-op1"), Adoption("b")]
+    assert plan.hang_up == ["a-op2", "a-sup3", "b-op1"]
+    assert plan.gone == []
+
+
+def test_the_plan_orders_waiting_callers_by_arrival_and_skips_known_calls() -> None:
+    plan = plan_resync(
+        [found("late", second=5), found("early", second=1), found("known", second=0)],
+        live={"late", "early", "known"},
+        known={"known", "vanished"},
+        operators=(),
+    )
+    assert [a.call_id for a in plan.callers] == ["early", "late"]
+    assert plan.gone == ["vanished"]
+
+
+def test_a_ringing_operator_leg_is_not_a_conversation() -> None:
+    plan = plan_resync(
+        [found("a"), found("a-op1", "operator,a,1001", up=False)],
+        live={"a", "a-op1"},
+        known=(),
+        operators={"1001"},
+    )
+    assert plan.callers == [Adoption("a")]
+    assert plan.hang_up == ["a-op1"]
+
+
+def test_adopted_reads_the_place_kept_on_the_channel() -> None:
+    waiting = adopted(Adoption("a"), encode_queue_state("fire", 0, frozenset({"cannot_speak"})))
+    assert waiting == Adopted("fire", 0, frozenset({"cannot_speak"}))
+    talking = adopted(Adoption("a", "1001", "a-op1"), "")
+    assert talking == Adopted(None, None, frozenset(), "1001", "a-op1")
+    assert adopted(Adoption("a"), "garbage") == Adopted()
