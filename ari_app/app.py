@@ -49,7 +49,7 @@ from ari_app.router import Router
 from db.events import Fact, Facts, HangupBy, RecordEvent
 from queues import events as acd_events
 from queues.acd import Acd
-from queues.config import AcdConfig, Category, Strategy
+from queues.config import AcdConfig, Strategy
 from queues.decisions import Announce, CancelOffer, Decision, Offer, OperatorStateChanged, Overflow
 from queues.snapshot import Snapshot
 from queues.states import CallPlace, OperatorState
@@ -98,23 +98,11 @@ class Journal(Protocol):
 
 def acd_config(config: Config) -> AcdConfig:
     return AcdConfig(
-        categories=tuple(
-            Category(
-                code=c.code,
-                label_id=c.label_id,
-                label_en=c.label_en,
-                priority=c.priority,
-                skill=c.skill,
-                target_answer_seconds=c.target_answer_seconds,
-                wrap_up_seconds=c.wrap_up_seconds,
-            )
-            for c in config.categories
-        ),
+        categories=config.categories,
         strategy=Strategy(config.acd.strategy),
         ring_timeout_seconds=config.acd.ring_timeout_seconds,
         max_consecutive_misses=config.acd.max_consecutive_misses,
         retry_after_busy_seconds=config.acd.retry_after_busy_seconds,
-        escalation_after_seconds=config.acd.escalation_after_seconds,
         announce_interval_seconds=config.acd.announce_interval_seconds,
     )
 

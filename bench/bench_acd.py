@@ -13,6 +13,7 @@ Each figure is the median over `--repeat` runs. Run: `.venv/bin/python -m bench.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import logging
@@ -49,27 +50,30 @@ from queues import (
 TARGET_P99_US = 100.0
 TARGET_EVENTS_PER_S = 50_000.0
 
+# The shipped waits before secondary operators may take a call: emergencies at once.
 CATEGORIES = (
-    Category("medical", "Medis", "Medical", 1, "medical", 10, 0),
-    Category("fire", "Kebakaran", "Fire", 1, "fire", 10, 0),
-    Category("police", "Polisi", "Police", 1, "police", 10, 0),
-    Category("disaster", "Bencana", "Disaster", 1, "disaster", 10, 0),
-    Category("general", "Darurat umum", "General emergency", 2, "general", 10, 0),
-    Category("information", "Informasi", "Information", 5, "information", 60, 0),
+    Category("medical", "Medis", "Medical", 1, "medical", 10, 0, 0),
+    Category("fire", "Kebakaran", "Fire", 1, "fire", 10, 0, 0),
+    Category("police", "Polisi", "Police", 1, "police", 10, 0, 0),
+    Category("disaster", "Bencana", "Disaster", 1, "disaster", 10, 0, 0),
+    Category("general", "Darurat umum", "General emergency", 2, "general", 10, 0, 0),
+    Category("information", "Informasi", "Information", 5, "information", 60, 0, 30),
 )
 SKILLS = tuple(c.skill for c in CATEGORIES)
 
 
-def _config(wrap_up: bool) -> AcdConfig:
-    categories: tuple[Category, ...] = CATEGORIES
-    if wrap_up:
-        categories = tuple(
-            Category(
-                c.code, c.label_id, c.label_en, c.priority, c.skill, c.target_answer_seconds, 3
-            )
-            for c in CATEGORIES
+def _config(wrap_up: bool, secondary_after: float | None) -> AcdConfig:
+    categories = tuple(
+        dataclasses.replace(
+            c,
+            wrap_up_seconds=3 if wrap_up else 0,
+            secondary_after_seconds=(
+                c.secondary_after_seconds if secondary_after is None else secondary_after
+            ),
         )
-    return AcdConfig(categories, escalation_after_seconds=30.0, announce_interval_seconds=30.0)
+        for c in CATEGORIES
+    )
+    return AcdConfig(categories, announce_interval_seconds=30.0)
 
 
 def _skills(rng: random.Random) -> dict[str, int]:
@@ -85,7 +89,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-def bench_dispatch(seed: int, waiting: int, operators: int, samples: int) -> dict[str, float]:
+def bench_dispatch(
+    seed: int, waiting: int, operators: int, samples: int, secondary_after: float | None
+) -> dict[str, float]:
     """Time the `handle` calls that end in one `Offer`, with `waiting` calls queued.
 
     Half the samples: an operator's call ends and they get the most urgent waiting call they
@@ -94,7 +100,7 @@ def bench_dispatch(seed: int, waiting: int, operators: int, samples: int) -> dic
     """
     rng = random.Random(seed)
     now = 10_000.0
-    acd = Acd(_config(wrap_up=False), now)
+    acd = Acd(_config(False, secondary_after), now)
     quiet = CATEGORIES[-1]
     busy_categories = [c.code for c in CATEGORIES if c is not quiet]
     quiet_ops = [f"q{i:03d}" for i in range(max(1, operators // 50))]
@@ -114,7 +120,8 @@ def bench_dispatch(seed: int, waiting: int, operators: int, samples: int) -> dic
                 on_call[decision.call_id] = decision.operator_id
     next_call = 0
     for _ in range(waiting):
-        arrival = now - rng.uniform(0, 25)  # young enough that few calls have escalated
+        # Young enough that few calls of a category with a secondary wait have passed it.
+        arrival = now - rng.uniform(0, 25)
         acd.handle(CallQueued(f"w{next_call}", rng.choice(busy_categories), arrival), now)
         next_call += 1
 
@@ -184,10 +191,12 @@ class _Phones:
                     self.paused.discard(d.operator_id)
 
 
-def bench_mixed(seed: int, events: int, operators: int, backlog: int) -> dict[str, float]:
+def bench_mixed(
+    seed: int, events: int, operators: int, backlog: int, secondary_after: float | None
+) -> dict[str, float]:
     rng = random.Random(seed)
     now = 10_000.0
-    acd = Acd(_config(wrap_up=True), now)
+    acd = Acd(_config(True, secondary_after), now)
     phones = _Phones()
     op_ids = [f"op{i:04d}" for i in range(operators)]
     for op in op_ids:
@@ -274,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=112)
+    parser.add_argument(
+        "--secondary-after",
+        type=float,
+        default=None,
+        help="secondary_after_seconds for every category (default: the shipped ones)",
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -281,9 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     mixed_runs = []
     for run in range(args.repeat):
         dispatch_runs.append(
-            bench_dispatch(args.seed + run, args.waiting, args.operators, args.samples)
+            bench_dispatch(
+                args.seed + run, args.waiting, args.operators, args.samples, args.secondary_after
+            )
         )
-        mixed_runs.append(bench_mixed(args.seed + run, args.events, args.operators, args.backlog))
+        mixed_runs.append(
+            bench_mixed(
+                args.seed + run, args.events, args.operators, args.backlog, args.secondary_after
+            )
+        )
 
     def median(runs: list[dict[str, Any]], key: str) -> float:
         return round(float(statistics.median(r[key] for r in runs)), 2)
@@ -294,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
         "implementation": platform.python_implementation(),
         "cpus": os.cpu_count(),
         "repeat": args.repeat,
+        "secondary_after_seconds": (
+            "shipped" if args.secondary_after is None else args.secondary_after
+        ),
         "command": "python -m bench.bench_acd " + " ".join(sys.argv[1:] if argv is None else argv),
         "dispatch": {
             "waiting_calls": args.waiting,

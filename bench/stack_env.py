@@ -29,7 +29,8 @@ from db.migrate import migrate
 from dialplan import ami
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import ensure_asterisk_root, render_prompts
-from siaga.config import CategoryConfig, Config, ListenConfig, OperatorConfig, load_config
+from queues.config import Category
+from siaga.config import Config, ListenConfig, OperatorConfig, load_config
 from testbed.cluster import PgCluster
 from testbed.sandbox import sandbox_config
 from testbed.sipp import free_port
@@ -153,7 +154,7 @@ def app_config(spec: AppSpec) -> Config:
         )
         for i in range(1, spec.operators + 1)
     )
-    categories: tuple[CategoryConfig, ...] = tuple(
+    categories: tuple[Category, ...] = tuple(
         dataclasses.replace(c, wrap_up_seconds=0.0) for c in base.categories
     )
     asterisk = dataclasses.replace(

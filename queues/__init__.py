@@ -1,11 +1,12 @@
-"""The pure ACD core: categories, priorities, skills and operator states (design.md §2.5, §4).
+"""The pure ACD core: categories, priorities, skills and operator states (docs/architecture.md).
 
 No IO, no asyncio, no clock: the shell builds `Acd(config, now)` and calls
 `acd.handle(event, now) -> list[Decision]` with a monotonic `now` (seconds). Each call applies
-the event, fires the timers due at `now` (ring timeouts, retry delays, wrap-up ends, escalation,
-maximum waits, announcements), offers every call that can be offered, and returns the
-decisions in the order to carry them out. Refused input raises an `AcdError` and changes
-nothing; events about calls or offers the engine no longer holds are stale and ignored.
+the event, fires the timers due at `now` (ring timeouts, retry delays, wrap-up ends, calls
+opening to secondary operators, maximum waits, announcements), offers every call that can be
+offered, and returns the decisions in the order to carry them out. Refused input raises an
+`AcdError` and changes nothing; events about calls or offers the engine no longer holds are
+stale and ignored.
 
 Events (`queues.events`): `CallQueued(call_id, category, arrival, priority=None, flags)`,
 `CallPriorityChanged(call_id, priority)`, `CallHungUp(call_id)`, `CallEnded(call_id)`,
@@ -23,10 +24,12 @@ Rules:
 - Priority: smaller is more urgent (0 is the top). Calls are served in strict
   (priority, arrival, queue order) across all categories; `arrival` is the original arrival at
   Asterisk and is kept through offers, re-queues, priority changes and overflows.
-- An operator may take a call of a category whose skill they have at level 1; at level 2 only
-  once the call has waited `escalation_after_seconds` since arrival (it keeps its place).
-  Primary operators are preferred. Strategies: longest_idle, fewest_calls, round_robin (with
-  memory), ring_all (the first to answer wins, the others get `CancelOffer`).
+- An operator may take a call of a category whose skill they have at level 1; at level 2 once
+  the call has waited its category's `secondary_after_seconds` since arrival (0: at once; it
+  keeps its place). Primary operators are preferred: a secondary one gets the call only when
+  no primary one is free. A free operator always gets the most urgent call they may take.
+  Strategies: longest_idle, fewest_calls, round_robin (with memory), ring_all (the first to
+  answer wins, the others get `CancelOffer`).
 - An offer ends: answered (on_call); no answer or ring timeout (a miss: back of the idle order,
   paused `no_answer` after `max_consecutive_misses` in a row); busy, rejected or unreachable
   (not a miss: no offers for `retry_after_busy_seconds`). The call goes back to its place.

@@ -72,7 +72,7 @@ _LOGGED_OUT = OperatorState.LOGGED_OUT
 
 # Timer kinds; a timer is (due, counter, kind, call_id, operator_id, token) and is checked
 # against the current state when it fires, so stale timers need no cancelling.
-_RING, _RETRY, _WRAP_END, _ESCALATE, _MAX_WAIT = range(5)
+_RING, _RETRY, _WRAP_END, _OPEN_TO_SECONDARY, _MAX_WAIT = range(5)
 
 _FAILURE_REASON = {
     OfferFailure.NO_ANSWER: Reason.NO_ANSWER,
@@ -99,7 +99,10 @@ class _Call:
     place: CallPlace = CallPlace.WAITING
     offered_to: set[str] = field(default_factory=set)
     operator_id: str | None = None
-    escalated: bool = False
+    # Secondary (level 2) operators may take the call from `secondary_at` on: its arrival plus
+    # its category's `secondary_after_seconds`.
+    secondary_at: float = 0.0
+    open_to_secondary: bool = False
     overflow_at: float | None = None
     announce_at: float | None = None
 
@@ -148,8 +151,9 @@ class Acd:
         self._pools: dict[str, tuple[OperatorPool, OperatorPool]] = {
             s: (pool(), pool()) for s in self._skills
         }
+        # Per skill: every waiting call (for primary operators), and those open to secondary ones.
         self._lines = {s: WaitingLine() for s in self._skills}
-        self._escalated = {s: WaitingLine() for s in self._skills}
+        self._secondary_lines = {s: WaitingLine() for s in self._skills}
         self._calls: dict[str, _Call] = {}
         self._ops: dict[str, _Operator] = {}
         self._waiting_in = {c.code: 0 for c in config.categories}
@@ -285,7 +289,7 @@ class Acd:
                             now - call.arrival,
                             call.priority,
                             position,
-                            call.escalated,
+                            call.open_to_secondary,
                             call.flags,
                         )
                     )
@@ -361,17 +365,10 @@ class Acd:
 
     def _on_call_queued(self, event: CallQueued) -> None:
         call = self._new_call(event)
-        call_id, arrival, seq = call.call_id, call.arrival, call.seq
-        self._calls[call_id] = call
-        escalation = self.config.escalation_after_seconds
-        if escalation is not None:
-            due = arrival + escalation
-            if due <= self._now:
-                call.escalated = True
-            else:
-                self._timer(due, _ESCALATE, call_id, "", seq)
+        self._calls[call.call_id] = call
+        self._open_to_secondary_at(call)
         if self.config.announce_interval_seconds is not None:
-            self._fresh.append((call_id, seq))
+            self._fresh.append((call.call_id, call.seq))
         self._admit(call)
 
     def _on_priority_changed(self, event: CallPriorityChanged) -> None:
@@ -696,19 +693,27 @@ class Acd:
 
     # ---- calls ---------------------------------------------------------------------------
 
+    def _open_to_secondary_at(self, call: _Call) -> None:
+        """When secondary operators may take the call, from its arrival and its category (the
+        call is in no line: it is just queued, or moving to another category)."""
+        call.secondary_at = due = call.arrival + call.category.secondary_after_seconds
+        call.open_to_secondary = due <= self._now
+        if not call.open_to_secondary:
+            self._timer(due, _OPEN_TO_SECONDARY, call.call_id, "", call.seq)
+
     def _take_from_lines(self, call: _Call) -> None:
         skill = call.category.skill
         self._lines[skill].remove(call.key)
-        if call.escalated:
-            self._escalated[skill].remove(call.key)
+        if call.open_to_secondary:
+            self._secondary_lines[skill].remove(call.key)
         self._waiting_in[call.category.code] -= 1
 
     def _put_in_lines(self, call: _Call) -> None:
         skill = call.category.skill
         call.place = CallPlace.WAITING
         self._lines[skill].add(call.key)
-        if call.escalated:
-            self._escalated[skill].add(call.key)
+        if call.open_to_secondary:
+            self._secondary_lines[skill].add(call.key)
         self._waiting_in[call.category.code] += 1
         self._dirty = True
 
@@ -764,6 +769,7 @@ class Acd:
         if not call.priority_explicit:
             call.priority = category.priority
             call.key = (call.priority, call.arrival, call.seq, call.call_id)
+        self._open_to_secondary_at(call)
         self._admit(call)
 
     def _overflow_unstaffed(self) -> None:
@@ -813,11 +819,12 @@ class Acd:
                 call = self._calls.get(call_id)
                 if call is None or call.seq != token:
                     continue
-                if kind == _ESCALATE:
-                    if not call.escalated:
-                        call.escalated = True
+                if kind == _OPEN_TO_SECONDARY:
+                    # A timer of the call's previous category is stale: `secondary_at` moved.
+                    if call.secondary_at == due and not call.open_to_secondary:
+                        call.open_to_secondary = True
                         if call.place is CallPlace.WAITING:
-                            self._escalated[call.category.skill].add(call.key)
+                            self._secondary_lines[call.category.skill].add(call.key)
                             self._dirty = True
                 elif call.overflow_at == due and call.place is CallPlace.WAITING:
                     rule = self._max_wait.get(call.category.code)
@@ -864,12 +871,13 @@ class Acd:
 
         Each round takes the most urgent (priority, arrival) call among those that some
         available operator may take: the head of a skill's line when a primary operator of
-        that skill is free, else the head of its escalated line when a secondary one is.
-        Pools only shrink during the loop, so it ends, and strict order holds for every
-        operator chosen.
+        that skill is free, else the head of its secondary line when a secondary one is; a
+        primary operator gets it if one is free. Pools only shrink during the loop, so it ends;
+        and no operator chosen could have taken a more urgent call, as that call's line head
+        would have come first.
         """
         self._dirty = False
-        pools, lines, escalated = self._pools, self._lines, self._escalated
+        pools, lines, secondary_lines = self._pools, self._lines, self._secondary_lines
         skills = self._skills
         while True:
             best: CallKey | None = None
@@ -879,7 +887,7 @@ class Acd:
                 if primary.present:
                     head = lines[skill].head()
                 elif secondary.present:
-                    head = escalated[skill].head()
+                    head = secondary_lines[skill].head()
                 else:
                     continue
                 if head is not None and (best is None or head < best):
@@ -890,7 +898,7 @@ class Acd:
             primary, secondary = pools[best_skill]
             if self._ring_all:
                 chosen = primary.members()
-                if call.escalated:
+                if call.open_to_secondary:
                     chosen += secondary.members()
             else:
                 pool = primary if primary.present else secondary

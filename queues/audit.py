@@ -19,16 +19,16 @@ def audit(acd: Acd) -> list[str]:
     for call_id, call in calls.items():
         skill = call.category.skill
         in_line = call.key in acd._lines[skill]
-        in_escalated = call.key in acd._escalated[skill]
+        in_secondary = call.key in acd._secondary_lines[skill]
         if call.key != (call.priority, call.arrival, call.seq, call_id):
             problems.append(f"call {call_id}: key {call.key} out of date")
         if call.place is CallPlace.WAITING:
             waiting_in[call.category.code] += 1
-            if not in_line or in_escalated != call.escalated:
+            if not in_line or in_secondary != call.open_to_secondary:
                 problems.append(f"call {call_id}: waiting but not in its lines")
             if call.offered_to or call.operator_id:
                 problems.append(f"call {call_id}: waiting but offered or connected")
-        elif in_line or in_escalated:
+        elif in_line or in_secondary:
             problems.append(f"call {call_id}: {call.place} but in a waiting line")
         if call.place is CallPlace.OFFERED:
             if not call.offered_to:
@@ -44,7 +44,7 @@ def audit(acd: Acd) -> list[str]:
     if waiting_in != acd._waiting_in:
         problems.append(f"waiting counts {acd._waiting_in} != {waiting_in}")
     for skill in acd._skills:
-        for line in (acd._lines[skill], acd._escalated[skill]):
+        for line in (acd._lines[skill], acd._secondary_lines[skill]):
             for key in line:
                 call_or_none = calls.get(key[3])
                 if call_or_none is None or call_or_none.place is not CallPlace.WAITING:
@@ -80,6 +80,6 @@ def audit(acd: Acd) -> list[str]:
         problems.append("staffed/serving counts out of date")
     for skill in acd._skills:
         primary, secondary = acd._pools[skill]
-        if (primary and acd._lines[skill]) or (secondary and acd._escalated[skill]):
+        if (primary and acd._lines[skill]) or (secondary and acd._secondary_lines[skill]):
             problems.append(f"skill {skill}: a waiting call has an available operator")
     return problems

@@ -103,6 +103,14 @@ class OverflowRule:
 
 @dataclass(frozen=True, slots=True)
 class Category:
+    """One kind of call: who may take it, how urgent it is, and its answer target.
+
+    Operators with the skill at level 1 (primary) may take the call at once; at level 2
+    (secondary) once it has waited `secondary_after_seconds` since its arrival, and only
+    while no primary operator is free. 0 lets a free secondary operator take it at once, as a
+    queue member with a higher penalty is used when none with a lower one is free.
+    """
+
     code: str
     label_id: str
     label_en: str
@@ -110,6 +118,7 @@ class Category:
     skill: str
     target_answer_seconds: float
     wrap_up_seconds: float
+    secondary_after_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         where = f"category {self.code!r}"
@@ -119,7 +128,7 @@ class Category:
             raise InvalidConfig(f"{where}: skill must be a non-empty string")
         if not isinstance(self.priority, int) or isinstance(self.priority, bool):
             raise InvalidConfig(f"{where}: priority must be an integer")
-        for name in ("target_answer_seconds", "wrap_up_seconds"):
+        for name in ("target_answer_seconds", "wrap_up_seconds", "secondary_after_seconds"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise InvalidConfig(f"{where}: {name} must be a number >= 0, not {value!r}")
@@ -132,8 +141,6 @@ class AcdConfig:
     ring_timeout_seconds: float = 20.0
     max_consecutive_misses: int = 3
     retry_after_busy_seconds: float = 5.0
-    # From the call's original arrival; None: secondary skills never take calls.
-    escalation_after_seconds: float | None = 30.0
     overflow: tuple[OverflowRule, ...] = ()
     # Estimated wait: mean of the last `ewt_window` handle times (talk + wrap-up) of a category,
     # or `default_handle_seconds` before the first one.
@@ -167,8 +174,6 @@ class AcdConfig:
         _positive("default_handle_seconds", self.default_handle_seconds)
         _integer_at_least_one("max_consecutive_misses", self.max_consecutive_misses)
         _integer_at_least_one("ewt_window", self.ewt_window)
-        if self.escalation_after_seconds is not None:
-            _at_least_zero("escalation_after_seconds", self.escalation_after_seconds)
         if self.announce_interval_seconds is not None:
             _positive("announce_interval_seconds", self.announce_interval_seconds)
         self._check_overflow(by_code)
@@ -216,7 +221,10 @@ class AcdConfig:
         known = set(_SCALAR_FIELDS) | {"categories", "overflow"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InvalidConfig(f"unknown ACD setting(s): {', '.join(unknown)}")
+            moved = [_MOVED[k] for k in unknown if k in _MOVED]
+            raise InvalidConfig(
+                f"unknown ACD setting(s): {', '.join(unknown)}" + "".join(f" ({m})" for m in moved)
+            )
         kwargs: dict[str, Any] = {k: data[k] for k in _SCALAR_FIELDS if k in data}
         kwargs["categories"] = tuple(
             _build(Category, item, f"categories[{i}]")
@@ -232,12 +240,16 @@ class AcdConfig:
         return cls(**kwargs)
 
 
+# Settings that used to exist, and where their job went.
+_MOVED = {
+    "escalation_after_seconds": "replaced by secondary_after_seconds in each category",
+}
+
 _SCALAR_FIELDS = (
     "strategy",
     "ring_timeout_seconds",
     "max_consecutive_misses",
     "retry_after_busy_seconds",
-    "escalation_after_seconds",
     "ewt_window",
     "default_handle_seconds",
     "announce_interval_seconds",

@@ -69,7 +69,8 @@ class CallEnded:
 class OperatorLoggedIn:
     """Log in, or update the skills of an operator already logged in.
 
-    `skills` maps skill -> level: 1 primary, 2 secondary (only for calls past escalation).
+    `skills` maps skill -> level: 1 primary, 2 secondary (when no primary operator is free,
+    and the call has waited its category's `secondary_after_seconds`).
     """
 
     operator_id: str

@@ -13,7 +13,7 @@ class WaitingCall:
     age_seconds: float  # since the original arrival at Asterisk
     priority: int
     position: int  # in the line of its skill, 1 = next
-    escalated: bool
+    open_to_secondary: bool  # secondary (level 2) operators may take it now
     flags: frozenset[str]
 
 

@@ -6,7 +6,10 @@ from enum import StrEnum
 
 
 class OperatorState(StrEnum):
-    """design.md §4: logged_out -> available -> offered -> on_call -> wrap_up -> available."""
+    """logged_out -> available -> offered -> on_call -> wrap_up -> available.
+
+    Paused at any idle point (docs/architecture.md).
+    """
 
     LOGGED_OUT = "logged_out"
     AVAILABLE = "available"

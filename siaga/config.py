@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+
+from queues.config import Category
 
 T = TypeVar("T")
 
@@ -119,7 +122,6 @@ class AcdSettings:
     ring_timeout_seconds: float = 20.0
     max_consecutive_misses: int = 3
     retry_after_busy_seconds: float = 5.0
-    escalation_after_seconds: float = 30.0
     announce_interval_seconds: float = 30.0
     # Operators count as logged in from the start (ready once their phone registers). With
     # false they log in with a feature code or the console.
@@ -146,17 +148,6 @@ class OperatorConfig:
     @property
     def dial_string(self) -> str:
         return self.dial or f"PJSIP/{self.sip_user}"
-
-
-@dataclass(frozen=True, slots=True)
-class CategoryConfig:
-    code: str
-    label_id: str
-    label_en: str
-    priority: int
-    skill: str
-    target_answer_seconds: float
-    wrap_up_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +185,12 @@ class Config:
     agi: ListenConfig
     acd: AcdSettings
     operators: tuple[OperatorConfig, ...]
-    categories: tuple[CategoryConfig, ...]
+    categories: tuple[Category, ...]  # the ACD's own type: one copy of each category
     ivr: IvrConfig
     agencies: tuple[AgencyConfig, ...] = field(default=())
     screening: ScreeningConfig = field(default=ScreeningConfig())
 
-    def category(self, code: str) -> CategoryConfig:
+    def category(self, code: str) -> Category:
         for category in self.categories:
             if category.code == code:
                 return category
@@ -297,7 +288,13 @@ def _port(table: _Table, name: str, default: int) -> int:
 
 def _positive(table: _Table, name: str, default: float) -> float:
     value = table.get(name, float, default)
-    table.check(name, value > 0, f"must be greater than 0, not {value}")
+    table.check(name, math.isfinite(value) and value > 0, f"must be greater than 0, not {value}")
+    return value
+
+
+def _at_least_zero(table: _Table, name: str, default: float) -> float:
+    value = table.get(name, float, default)
+    table.check(name, math.isfinite(value) and value >= 0, f"must be 0 or more, not {value}")
     return value
 
 
@@ -388,6 +385,12 @@ def _listen(t: _Table, default_port: int) -> ListenConfig:
 
 def _acd(t: _Table) -> AcdSettings:
     d = AcdSettings()
+    t.check(
+        "escalation_after_seconds",
+        "escalation_after_seconds" not in t.data,
+        "replaced by secondary_after_seconds in each [[categories]]: how long a call waits "
+        "before operators with its skill at level 2 may take it (0 = at once)",
+    )
     strategy = t.get("strategy", str, d.strategy)
     t.check("strategy", strategy in STRATEGIES, f"must be one of {', '.join(STRATEGIES)}")
     misses = t.get("max_consecutive_misses", int, d.max_consecutive_misses)
@@ -398,9 +401,6 @@ def _acd(t: _Table) -> AcdSettings:
         max_consecutive_misses=misses,
         retry_after_busy_seconds=_positive(
             t, "retry_after_busy_seconds", d.retry_after_busy_seconds
-        ),
-        escalation_after_seconds=_positive(
-            t, "escalation_after_seconds", d.escalation_after_seconds
         ),
         announce_interval_seconds=_positive(
             t, "announce_interval_seconds", d.announce_interval_seconds
@@ -473,19 +473,22 @@ def _operator(t: _Table) -> OperatorConfig:
     return result
 
 
-def _category(t: _Table) -> CategoryConfig:
+def _category(t: _Table) -> Category:
     code = t.get("code", str)
     t.check("code", _CODE_RE.match(code) is not None, "must be lower-case letters, digits, _")
     priority = t.get("priority", int)
     t.check("priority", 0 <= priority <= 99, "must be between 0 (most urgent) and 99")
-    result = CategoryConfig(
+    skill = t.get("skill", str, code)
+    t.check("skill", bool(skill), "must not be empty")
+    result = Category(
         code=code,
         label_id=t.get("label_id", str),
         label_en=t.get("label_en", str),
         priority=priority,
-        skill=t.get("skill", str, code),
+        skill=skill,
         target_answer_seconds=_positive(t, "target_answer_seconds", 10.0),
-        wrap_up_seconds=t.get("wrap_up_seconds", float, 30.0),
+        wrap_up_seconds=_at_least_zero(t, "wrap_up_seconds", 30.0),
+        secondary_after_seconds=_at_least_zero(t, "secondary_after_seconds", 0.0),
     )
     t.finish()
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -58,11 +59,15 @@ ON = OperatorState
 
 
 class Centre:
-    """An engine and its clock."""
+    """An engine and its clock; `secondary_after` sets every category's secondary wait."""
 
-    def __init__(self, **settings: Any) -> None:
+    def __init__(self, secondary_after: float | None = None, **settings: Any) -> None:
         settings.setdefault("announce_interval_seconds", None)
-        settings.setdefault("categories", CATEGORIES)
+        categories = settings.setdefault("categories", CATEGORIES)
+        if secondary_after is not None:
+            settings["categories"] = tuple(
+                dataclasses.replace(c, secondary_after_seconds=secondary_after) for c in categories
+            )
         self.config = AcdConfig(**settings)
         self.now = 1000.0
         self.acd = Acd(self.config, self.now)
@@ -300,47 +305,141 @@ def test_ring_all_call_returns_only_when_every_operator_failed() -> None:
     assert centre.acd.call_place("c1") is CallPlace.WAITING
 
 
-# ---- skills and escalation -----------------------------------------------------------------------
+# ---- skills: primary and secondary operators --------------------------------------------------
 
 
-def test_secondary_skill_takes_a_call_only_after_escalation() -> None:
-    centre = Centre(escalation_after_seconds=30)
+def test_secondary_skill_takes_a_call_only_after_the_categorys_secondary_wait() -> None:
+    centre = Centre(secondary_after=30)
     centre.login("helper", fire=2)
     assert offers(centre.call("c1", "fire", age=5)) == []
     assert offers(centre(Tick(), after=24)) == []
     assert offers(centre(Tick(), after=1)) == [("c1", "helper")]
 
 
-def test_an_already_escalated_call_goes_to_a_secondary_operator_at_once() -> None:
-    centre = Centre(escalation_after_seconds=30)
+def test_a_call_past_its_secondary_wait_goes_to_a_secondary_operator_at_once() -> None:
+    centre = Centre(secondary_after=30)
     centre.login("helper", fire=2)
     assert offers(centre.call("c1", "fire", age=31)) == [("c1", "helper")]
 
 
-def test_escalation_keeps_the_calls_place_in_line() -> None:
-    centre = Centre(escalation_after_seconds=30)
+def test_the_secondary_wait_keeps_the_calls_place_in_line() -> None:
+    centre = Centre(secondary_after=30)
     centre.login("1001", fire=1)
     centre.busy("1001", "fire")
     centre.call("old", "fire", age=40)
     centre.call("young", "fire", age=1)
-    # Escalation widened who may take "old" but it is still first for primary operators.
+    # Opening to secondary operators widened who may take "old"; it is still first in line.
     assert offers(centre.finish("1001")) == [("old", "1001")]
+    assert [w.open_to_secondary for w in centre.acd.snapshot().categories[1].waiting] == [False]
 
 
 def test_primary_operators_are_preferred_over_secondary_ones() -> None:
-    centre = Centre(escalation_after_seconds=0)
+    centre = Centre(secondary_after=0)
     centre.login("helper", fire=2)
-    centre.busy("helper", "fire")  # escalated at once: the helper may take it
+    centre.busy("helper", "fire")  # no primary operator yet: the helper takes it at once
     centre.login("primary", fire=1)
     centre.finish("helper")
     assert offers(centre.call("c", "fire")) == [("c", "primary")]
 
 
-def test_no_escalation_when_disabled() -> None:
-    centre = Centre(escalation_after_seconds=None)
+def test_each_category_has_its_own_secondary_wait() -> None:
+    categories = (
+        Category("medical", "Medis", "Medical", 1, "medical", 10, 0, 0),
+        Category("info", "Informasi", "Information", 5, "info", 60, 0, 30),
+    )
+    centre = Centre(categories=categories)
+    centre.login("helper", medical=2, info=2)
+    centre.login("other", medical=2, info=2)
+    assert offers(centre.call("i", "info")) == []
+    assert offers(centre.call("m", "medical", after=1)) == [("m", "helper")]
+    centre.connect("m", "helper")
+    assert offers(centre(Tick(), after=28)) == []
+    assert offers(centre(Tick(), after=1)) == [("i", "other")]
+
+
+# The issue's centre: two phones, no wrap-up. 1001 answers emergencies, 1002 the rest and
+# emergencies at level 2.
+EMERGENCY = (
+    Category("medical", "Medis", "Medical", 1, "medical", 10, 0, 0),
+    Category("general", "Darurat umum", "General emergency", 2, "general", 10, 0, 0),
+)
+
+
+def issue_centre(medical_secondary_after: float) -> Centre:
+    medical, general = EMERGENCY
+    centre = Centre(
+        categories=(
+            dataclasses.replace(medical, secondary_after_seconds=medical_secondary_after),
+            general,
+        )
+    )
+    centre.login("1001", medical=1, general=1)
+    centre.login("1002", general=1, medical=2)
+    centre.busy("1001", "medical")  # 1002 is longer idle, but medical is 1001's primary skill
+    return centre
+
+
+def test_a_medical_call_rings_a_free_secondary_operator_at_once() -> None:
+    centre = issue_centre(medical_secondary_after=0)
+    assert offers(centre.call("medical-1", "medical")) == [("medical-1", "1002")]
+    centre.connect("medical-1", "1002")
+    # The general call that took 1002 in the issue now waits for the first free operator.
+    assert offers(centre.call("general-1", "general", after=1.5)) == []
+
+
+def test_with_a_secondary_wait_the_medical_call_waits_as_before() -> None:
+    centre = issue_centre(medical_secondary_after=30)
+    assert offers(centre.call("medical-1", "medical")) == []
+    assert offers(centre.call("general-1", "general", after=1.5)) == [("general-1", "1002")]
+    centre.connect("general-1", "1002")
+    assert offers(centre(Tick(), after=30)) == []
+    assert centre.acd.call_place("medical-1") is CallPlace.WAITING
+
+
+def test_a_freed_operator_takes_the_most_urgent_call_at_any_of_their_levels() -> None:
+    centre = issue_centre(medical_secondary_after=0)
+    centre.busy("1002", "general")
+    centre.call("general-1", "general", age=20)
+    centre.call("medical-1", "medical")
+    # 1002 is primary for general, secondary for medical: the medical call is more urgent.
+    assert offers(centre.finish("1002")) == [("medical-1", "1002")]
+    assert offers(centre.finish("1001")) == [("general-1", "1001")]
+
+
+def test_a_freed_operator_takes_only_calls_open_to_their_level() -> None:
+    centre = issue_centre(medical_secondary_after=30)
+    centre.busy("1002", "general")
+    centre.call("general-1", "general", age=20)
+    centre.call("medical-1", "medical")
+    assert offers(centre.finish("1002")) == [("general-1", "1002")]
+
+
+def test_overflow_to_a_category_with_a_longer_secondary_wait_closes_the_call_to_secondaries() -> (
+    None
+):
+    categories = (
+        Category("fire", "Kebakaran", "Fire", 1, "fire", 10, 0, 10),
+        Category("info", "Informasi", "Information", 5, "info", 60, 0, 30),
+    )
+    centre = Centre(categories=categories, overflow=(rule("fire", "max_wait", "category:info", 5),))
+    centre.login("helper", info=2)
+    centre.call("c", "fire")
+    assert overflows(centre(Tick(), after=5))
+    # Fire's own wait (10 s) no longer counts: info's 30 s from the call's arrival does.
+    assert offers(centre(Tick(), after=5)) == []
+    assert offers(centre(Tick(), after=19)) == []
+    assert offers(centre(Tick(), after=1)) == [("c", "helper")]
+
+
+def test_overflow_to_a_category_without_a_secondary_wait_opens_the_call_at_once() -> None:
+    categories = (
+        Category("info", "Informasi", "Information", 5, "info", 60, 0, 30),
+        Category("fire", "Kebakaran", "Fire", 1, "fire", 10, 0, 0),
+    )
+    centre = Centre(categories=categories, overflow=(rule("info", "max_wait", "category:fire", 5),))
     centre.login("helper", fire=2)
-    centre.call("c1", "fire", age=5000)
-    assert offers(centre(Tick(), after=5000)) == []
+    centre.call("c", "info")
+    assert offers(centre(Tick(), after=5)) == [("c", "helper")]
 
 
 def test_operator_with_no_matching_skill_gets_no_call(centre: Centre) -> None:

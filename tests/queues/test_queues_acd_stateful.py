@@ -3,7 +3,9 @@
 A shadow model follows the engine only through the events the test sends and the decisions the
 engine returns; after every step the shadow and the engine must agree, and the shadow checks
 the rules: no call lost, one call per operator, offers only to operators that may take them,
-strict (priority, arrival) order, nothing left undispatched, re-queued calls in their place.
+strict (priority, arrival) order for each operator, primary operators first, no emergency call
+waiting beside a free operator with its skill at any level, nothing left undispatched,
+re-queued calls in their place.
 """
 
 from __future__ import annotations
@@ -61,12 +63,15 @@ from queues import (
     UnknownOperator,
 )
 
+# a and b are emergencies (secondary operators at once); d overflows to c, which waits longer
+# for a primary operator: the call closes to secondary operators again for a while.
 CATEGORIES = (
-    Category("a", "A", "A", 1, "sa", 10, 2),
-    Category("b", "B", "B", 1, "sb", 10, 0),
-    Category("c", "C", "C", 3, "sc", 30, 1),
-    Category("d", "D", "D", 2, "sd", 30, 0),
+    Category("a", "A", "A", 1, "sa", 10, 2, 0),
+    Category("b", "B", "B", 1, "sb", 10, 0, 0),
+    Category("c", "C", "C", 3, "sc", 30, 1, 10),
+    Category("d", "D", "D", 2, "sd", 30, 0, 5),
 )
+EMERGENCIES = {c.code for c in CATEGORIES if c.secondary_after_seconds == 0}
 OVERFLOW = (
     OverflowRule("b", OverflowCondition.MAX_WAIT, OverflowTarget(TargetKind.CATEGORY, "a"), 25),
     OverflowRule("a", OverflowCondition.MAX_WAIT, OverflowTarget(TargetKind.CATEGORY, "b"), 40),
@@ -78,7 +83,6 @@ OVERFLOW = (
         "d", OverflowCondition.WAITING_RATIO, OverflowTarget(TargetKind.CATEGORY, "c"), 2.0
     ),
 )
-ESCALATION = 10.0
 RING_TIMEOUT = 8.0
 MAX_MISSES = 2
 RETRY = 3.0
@@ -115,7 +119,6 @@ class AcdMachine(RuleBasedStateMachine):
             ring_timeout_seconds=RING_TIMEOUT,
             max_consecutive_misses=MAX_MISSES,
             retry_after_busy_seconds=RETRY,
-            escalation_after_seconds=ESCALATION,
             overflow=OVERFLOW,
             announce_interval_seconds=5.0,
         )
@@ -157,13 +160,19 @@ class AcdMachine(RuleBasedStateMachine):
         busy = {c for c, _ in self.offers} | set(self.connected)
         return [c for c in self.calls if c not in busy]
 
+    def level(self, call_id: str, operator_id: str) -> int | None:
+        """The operator's level of the call's skill, or None."""
+        skill = self.config.category(self.calls[call_id].category).skill
+        return self.skills.get(operator_id, {}).get(skill)
+
     def eligible(self, call_id: str, operator_id: str) -> bool:
         call = self.calls[call_id]
-        skill = self.config.category(call.category).skill
-        level = self.skills.get(operator_id, {}).get(skill)
+        level = self.level(call_id, operator_id)
         if level == 1:
             return True
-        return level == 2 and self.now - call.arrival >= ESCALATION
+        # The engine's own sum: `now - arrival >= wait` may round the other way.
+        wait = self.config.category(call.category).secondary_after_seconds
+        return level == 2 and call.arrival + wait <= self.now
 
     def dispatchable(self, operator_id: str) -> bool:
         return (
@@ -219,10 +228,16 @@ class AcdMachine(RuleBasedStateMachine):
         assert op not in self.connected.values(), f"{offer}: operator on a call"
         assert self.dispatchable(op), f"{offer}: operator {self.state.get(op)} not available"
         assert self.eligible(call_id, op), f"{offer}: operator lacks the skill"
+        # No call is served before a more urgent call that the same operator could have taken.
         key = self.calls[call_id].key()
         for other in self.waiting():
             if other != call_id and self.eligible(other, op):
                 assert self.calls[other].key() > key, f"{offer} jumps over {other}"
+        # A secondary operator only when no primary one is free (ring-all rings them together).
+        if self.strategy is not Strategy.RING_ALL and self.level(call_id, op) == 2:
+            for other_op in self.state:
+                primary = self.dispatchable(other_op) and self.level(call_id, other_op) == 1
+                assert not primary, f"{offer}: primary operator {other_op} is free"
         self.offers.add((call_id, op))
         self.step_offers.add((call_id, op))
 
@@ -488,6 +503,14 @@ class AcdMachine(RuleBasedStateMachine):
         for call_id in self.waiting():
             for op in self.state:
                 assert not (self.dispatchable(op) and self.eligible(call_id, op)), (call_id, op)
+
+    @invariant()
+    def no_emergency_call_waits_beside_a_free_operator_with_its_skill(self) -> None:
+        for call_id in self.waiting():
+            if self.calls[call_id].category in EMERGENCIES:
+                for op in self.state:
+                    free = self.dispatchable(op) and self.level(call_id, op) is not None
+                    assert not free, f"emergency {call_id} waits while {op} is free"
 
     @invariant()
     def waiting_calls_keep_their_place(self) -> None:

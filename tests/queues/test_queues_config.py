@@ -72,7 +72,28 @@ def test_defaults_match_the_documented_ones() -> None:
     config = AcdConfig(default_categories())
     assert config.strategy is Strategy.LONGEST_IDLE
     assert (config.ring_timeout_seconds, config.max_consecutive_misses) == (20.0, 3)
-    assert config.escalation_after_seconds == 30.0
+
+
+def test_emergencies_go_to_secondary_operators_at_once_by_default() -> None:
+    waits = {c.code: c.secondary_after_seconds for c in default_categories()}
+    assert {code for code, wait in waits.items() if wait == 0} == {
+        "medical",
+        "fire",
+        "police",
+        "disaster",
+        "general",
+    }
+    assert waits["information"] == waits["screened"] == 30
+    bare = Category("x", "X", "X", 1, "x", 10, 0)
+    assert bare.secondary_after_seconds == 0
+
+
+def test_a_category_reads_its_secondary_wait_from_the_mapping() -> None:
+    data = plain()
+    data["categories"][1]["secondary_after_seconds"] = 45
+    config = AcdConfig.from_mapping(data)
+    assert config.category("info").secondary_after_seconds == 45
+    assert config.category("medical").secondary_after_seconds == 0
 
 
 @pytest.mark.parametrize(
@@ -83,7 +104,7 @@ def test_defaults_match_the_documented_ones() -> None:
         ({"max_consecutive_misses": 0}, "max_consecutive_misses"),
         ({"max_consecutive_misses": True}, "max_consecutive_misses"),
         ({"retry_after_busy_seconds": -1}, "retry_after_busy_seconds"),
-        ({"escalation_after_seconds": float("nan")}, "escalation_after_seconds"),
+        ({"escalation_after_seconds": 30}, "replaced by secondary_after_seconds in each category"),
         ({"announce_interval_seconds": 0}, "announce_interval_seconds"),
         ({"ewt_window": 0}, "ewt_window"),
         ({"colour": "red"}, "unknown ACD setting"),
@@ -122,6 +143,9 @@ def test_bad_settings_are_named(overrides: dict[str, Any], message: str) -> None
         ("priority", True),
         ("target_answer_seconds", -1),
         ("wrap_up_seconds", "30"),
+        ("secondary_after_seconds", -1),
+        ("secondary_after_seconds", float("nan")),
+        ("secondary_after_seconds", None),
     ],
 )
 def test_bad_category_values_are_refused(field: str, value: Any) -> None:
@@ -135,7 +159,7 @@ def test_bad_category_values_are_refused(field: str, value: Any) -> None:
         "wrap_up_seconds": 0,
     }
     values[field] = value
-    with pytest.raises(InvalidConfig):
+    with pytest.raises(InvalidConfig, match=field):
         Category(**values)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from queues import Acd, AcdConfig, CallQueued, Category, Offer, OfferAnswered, OperatorLoggedIn
 from siaga.config import ConfigError, load_config, parse_config
 from stack.cli import EXIT_CONFIG, main
 
@@ -172,3 +173,66 @@ def test_bad_pause_reason_is_named(reasons, key, reason):
     error = refused(data)
     assert error.key == key
     assert reason in error.reason
+
+
+def test_categories_are_the_acds_own_and_emergencies_open_to_secondaries_at_once():
+    config = load_config(EXAMPLE)
+    assert all(isinstance(c, Category) for c in config.categories)
+    waits = {c.code: c.secondary_after_seconds for c in config.categories}
+    assert waits == {
+        "medical": 0,
+        "fire": 0,
+        "police": 0,
+        "disaster": 0,
+        "general": 0,
+        "information": 30,
+        "complaint": 30,
+        "public_services": 30,
+        "screened": 30,
+    }
+
+
+def test_the_shipped_centre_rings_the_free_phone_for_a_medical_call_at_once():
+    # The issue: 1001 busy, 1002 free with medical at level 2; the medical caller waited 30 s.
+    config = load_config(EXAMPLE)
+    acd = Acd(AcdConfig(config.categories), 0.0)
+    for op in config.operators:
+        acd.handle(OperatorLoggedIn(op.id, op.skills), 0.0)
+    first = acd.handle(CallQueued("busy", "medical", 0.0), 0.0)
+    assert [(d.call_id, d.operator_id) for d in first if isinstance(d, Offer)] == [("busy", "1001")]
+    acd.handle(OfferAnswered("busy", "1001"), 1.0)
+    medical = acd.handle(CallQueued("medical", "medical", 2.0), 2.0)
+    assert [d.operator_id for d in medical if isinstance(d, Offer)] == ["1002"]
+
+
+def test_a_category_without_a_secondary_wait_gets_none():
+    data = example()
+    del data["categories"][5]["secondary_after_seconds"]
+    assert parse_config(data).category("information").secondary_after_seconds == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(-1, "must be 0 or more"), ("30", "must be a number, not a string"), (True, "a boolean")],
+)
+def test_a_bad_secondary_wait_is_named(value, reason):
+    data = example()
+    data["categories"][6]["secondary_after_seconds"] = value
+    error = refused(data)
+    assert error.key == "categories[6].secondary_after_seconds"
+    assert reason in error.reason
+
+
+def test_a_negative_wrap_up_is_named():
+    data = example()
+    data["categories"][0]["wrap_up_seconds"] = -5
+    error = refused(data)
+    assert error.key == "categories[0].wrap_up_seconds" and "0 or more" in error.reason
+
+
+def test_the_old_global_escalation_key_says_where_its_job_went():
+    data = example()
+    data["acd"]["escalation_after_seconds"] = 30
+    error = refused(data)
+    assert error.key == "acd.escalation_after_seconds"
+    assert "secondary_after_seconds in each [[categories]]" in error.reason
