@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from queues.audit import audit
 from queues.config import (
     AcdConfig,
     Category,
@@ -322,12 +321,6 @@ class Acd:
             for op in sorted(self._ops.values(), key=lambda o: o.operator_id)
         )
         return Snapshot(now, tuple(views), operators)
-
-    def self_check(self) -> list[str]:
-        """Cross-check every internal index against the calls and operators: the list of
-        inconsistencies found, empty when all is well (for tests and for a shell's health
-        check; it walks everything, so not on every event in production)."""
-        return audit(self)
 
     # ---- call events ---------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ from queues import (
     UnknownCategory,
     UnknownOperator,
 )
+from queues.audit import audit
 from queues.defaults import default_categories
 
 CATEGORIES = (
@@ -943,7 +944,7 @@ def refused(centre: Centre, event: Event, error: type[Exception], now: float | N
     with pytest.raises(error):
         centre.acd.handle(event, centre.now if now is None else now)
     assert centre.acd.snapshot() == before
-    assert centre.acd.self_check() == []
+    assert audit(centre.acd) == []
 
 
 def test_bad_input_is_refused_and_changes_nothing(centre: Centre) -> None:
@@ -1000,7 +1001,7 @@ def test_an_adopted_conversation_puts_its_operator_on_the_call(centre: Centre) -
     assert offers(centre.call("next", "medical")) == [("next", "1002")]
     centre(CallEnded("talking"))
     assert centre.acd.operator_state("1001") is ON.WRAP_UP
-    assert centre.acd.self_check() == []
+    assert audit(centre.acd) == []
 
 
 def test_adopting_to_a_busy_or_logged_out_operator_is_refused(centre: Centre) -> None:
