@@ -1,4 +1,4 @@
-"""Property/fuzz tests of one call's state machine (ari_app/call/, issue 9).
+"""Property/fuzz tests of one call's state machine (ari_app/call/).
 
 Random scripts of events, including reordered, duplicated and missing ones, garbage digits,
 unknown playback ids, stale and never-armed timer generations, and events of operators never

@@ -358,7 +358,7 @@ def test_each_category_has_its_own_secondary_wait() -> None:
     assert offers(centre(Tick(), after=1)) == [("i", "other")]
 
 
-# The issue's centre: two phones, no wrap-up. 1001 answers emergencies, 1002 the rest and
+# A centre as a user tried it: two phones, no wrap-up. 1001 answers emergencies, 1002 the rest and
 # emergencies at level 2.
 EMERGENCY = (
     Category("medical", "Medis", "Medical", 1, "medical", 10, 0, 0),
@@ -384,7 +384,7 @@ def test_a_medical_call_rings_a_free_secondary_operator_at_once() -> None:
     centre = issue_centre(medical_secondary_after=0)
     assert offers(centre.call("medical-1", "medical")) == [("medical-1", "1002")]
     centre.connect("medical-1", "1002")
-    # The general call that took 1002 in the issue now waits for the first free operator.
+    # The general call that took 1002 before the fix now waits for the first free operator.
     assert offers(centre.call("general-1", "general", after=1.5)) == []
 
 
