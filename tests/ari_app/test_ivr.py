@@ -1,4 +1,5 @@
-"""The IVR menu interpreter (ari_app/ivr.py): the rules a 112 caller relies on (docs/architecture.md §2.7-2.8).
+"""The IVR menu interpreter (ari_app/ivr.py): the rules a 112 caller relies on
+(docs/architecture.md §2.7-2.8).
 
 Unit tests for each rule of the shipped siaga.toml menus, then a hypothesis property test over
 random walks of digits, timeouts and talk detection.
