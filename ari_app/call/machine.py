@@ -351,8 +351,13 @@ class CallMachine:
         self._queued_recorded = False
         self.hold_due = "hold_emergency"  # once the menu is done (_hold saves the place now)
         flags = frozenset(self.flags)
+        # Recorded as a classification by nobody, so the call log shows where it waits; a later
+        # choice is a second classification, and the latest wins.
+        classified = Facts.call_classified(
+            category.code, priority=self.priority, flags=sorted(flags), language=self.language.value
+        )
         return [
-            Facts.flag_set(UNCLASSIFIED),
+            classified,
             Enqueue(category.code, self.priority, flags),
             DeferHold(),
         ]

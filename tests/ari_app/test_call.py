@@ -403,7 +403,10 @@ def at_the_deadline() -> CallMachine:
     assert isinstance(deadline, StartTimer) and deadline.timer is Timer.IVR_DEADLINE
     commands = m.handle(TimerFired(Timer.IVR_DEADLINE, deadline.generation))
     assert commands == [
-        Fact("flag_set", {"flag": "unclassified"}),
+        Fact(
+            "call_classified",
+            {"category": "general", "priority": 2, "flags": ["unclassified"], "language": "id"},
+        ),
         Enqueue("general", 2, frozenset({"unclassified"})),
         DeferHold(),
     ]
