@@ -193,7 +193,8 @@ def test_categories_are_the_acds_own_and_emergencies_open_to_secondaries_at_once
 
 
 def test_the_shipped_centre_rings_the_free_phone_for_a_medical_call_at_once():
-    # As a user found it: 1001 busy, 1002 free with medical at level 2; the medical caller waited 30 s.
+    # As a user found it: 1001 busy, 1002 free with medical at level 2; the medical caller
+    # waited 30 s.
     config = load_config(EXAMPLE)
     acd = Acd(AcdConfig(config.categories), 0.0)
     for op in config.operators:
