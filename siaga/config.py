@@ -772,6 +772,8 @@ def secrets_of(config: Config) -> list[tuple[str, str, int]]:
 
 def weak_secret_reason(value: str, minimum: int) -> str | None:
     """Why production refuses `value` as a secret, or None when it may be used."""
+    if not value:
+        return "is missing"
     if value.startswith(SHIPPED_SECRET_PREFIX):
         return "is a development secret shipped with Siaga 112"
     if len(value) < minimum:
