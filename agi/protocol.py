@@ -33,7 +33,17 @@ class AgiRequest:
 
     @property
     def script(self) -> str:
-        """The path of agi://host:port/<path>?query, without the query."""
+        """The script of agi://host:port/<key>/<script>?query: its path's last part."""
+        return self._path.rpartition("/")[2]
+
+    @property
+    def key(self) -> str:
+        """The key of agi://host:port/<key>/<script>: what proves the caller is our Asterisk
+        ("" when the path has no key)."""
+        return self._path.rpartition("/")[0]
+
+    @property
+    def _path(self) -> str:
         return self.env.get("agi_network_script", "").partition("?")[0].strip("/")
 
     @property

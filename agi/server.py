@@ -1,6 +1,10 @@
 """The FastAGI server: `screen` (caller screening before Stasis) and `feature` (operator feature
 codes). Started with the stack; one asyncio server, one short session per AGI() call.
 
+Only our Asterisk is served: the dialplan's AGI URLs carry the per-install secret
+(agi://host:port/<secret>/screen, `[agi] secret`), and a request without it is refused and
+logged. Anyone else on the machine could otherwise log an operator out by typing a request.
+
 The dialplan (dialplan/templates/extensions.conf) runs `screen` on a Local channel of its own,
 with the caller's channel as its argument, and gives it at most 500 ms, so a slow or hung
 server never holds a 112 caller; the server keeps its own budget too
@@ -12,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -25,8 +30,8 @@ from agi.protocol import AgiError, AgiRequest, AgiSession, read_request
 from agi.records import block_event, caller_facts
 from agi.screening import Screening, ScreeningSettings, is_anonymous, screen
 from db.ingest import ingest
-from db.queryable import Queryable
 from siaga.config import Config
+from supervisor import store
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +52,7 @@ class AgiServer:
     def __init__(
         self,
         config: Config,
-        pool: Queryable | None,
+        pool: store.Db | None,
         operators: OperatorControl | None,
         *,
         settings: ScreeningSettings | None = None,
@@ -67,6 +72,7 @@ class AgiServer:
         self._background: set[asyncio.Task[Any]] = set()
         self.screened = 0
         self.unscreened = 0
+        self.refused = 0  # requests without the secret
         self.feature_outcomes: collections.Counter[str] = collections.Counter()
 
     @property
@@ -102,6 +108,17 @@ class AgiServer:
             self._sessions.add(task)
         try:
             request = await asyncio.wait_for(read_request(reader), ENV_TIMEOUT)
+            if not self._from_our_asterisk(request):
+                self.refused += 1
+                # Not the key itself: a near miss would tell the reader of the log too much.
+                log.warning(
+                    "agi.refused",
+                    reason="no or wrong secret in the AGI URL",
+                    peer=str(writer.get_extra_info("peername")),
+                    script=request.script,
+                    channel=request.channel,
+                )
+                return
             session = AgiSession(reader, writer)
             await asyncio.wait_for(self._route(request, session), SESSION_TIMEOUT)
         except (AgiError, TimeoutError, ConnectionError) as exc:
@@ -114,6 +131,10 @@ class AgiServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _from_our_asterisk(self, request: AgiRequest) -> bool:
+        secret = self.config.agi_secret.encode()
+        return bool(secret) and hmac.compare_digest(request.key.encode(), secret)
 
     async def _route(self, request: AgiRequest, session: AgiSession) -> None:
         match request.script:
@@ -177,6 +198,29 @@ class AgiServer:
             # The call was screened as blocked all the same; the next call retries the block.
             log.exception("agi.auto_block_failed", number=number)
 
+    async def _audit(
+        self, feature: features.Feature, operator_id: str, endpoint: str, code: str, channel: str
+    ) -> None:
+        """The console's audit, as a supervisor's change of an operator's state is audited."""
+        detail = {"source": "phone", "endpoint": endpoint, "code": f"*{code.lstrip('*')}"}
+        if feature.reason:
+            detail["reason"] = feature.reason
+        if self.pool is None:
+            log.warning("agi.feature_not_audited", operator=operator_id, reason="no database")
+            return
+        try:
+            await store.audit(
+                self.pool,
+                f"operator_{feature.action.value}",
+                username=operator_id,
+                role="phone",
+                target=operator_id,
+                client=channel,
+                detail=detail,
+            )
+        except Exception:
+            log.exception("agi.feature_audit_failed", operator=operator_id)
+
     def _spawn(self, work: Any) -> None:
         task = asyncio.ensure_future(work)
         self._background.add(task)
@@ -200,6 +244,8 @@ class AgiServer:
             reason=feature.reason if feature else None,
             outcome=outcome.value,
         )
+        if outcome is features.Outcome.DONE and feature is not None and operator_id is not None:
+            self._spawn(self._audit(feature, operator_id, endpoint, code, request.channel))
         await session.set_variable("SIAGA_FEATURE", outcome.value)
         ours, core = features.prompts(feature, outcome)
         played = self.prompts_dir is not None and await session.stream_file(

@@ -144,6 +144,7 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "overflow_ring_seconds": str(int(config.acd.ring_timeout_seconds * 2)),
         "agi_host": config.agi.host,
         "agi_port": str(config.agi.port),
+        "agi_secret": config.agi_secret,
         "fallback_members": "\n".join(
             f"member => PJSIP/{op.sip_user},0,{config_safe(op.name)}" for op in config.operators
         ),

@@ -3,21 +3,29 @@
 Every problem is reported as a `ConfigError` naming the file, the dotted key and the reason, so
 that a regency's IT staff can fix a typo without reading Python. Unknown keys are errors: a
 misspelt key silently ignored would leave a 112 centre running on a default nobody chose.
+
+Secrets (ARI, AMI and SIP passwords, the FastAGI secret, the database password) may live in a
+file of their own that `siaga.toml` names (`secrets_file`, mode 0600, written by `siaga
+provision --secrets`); its values override the config's, and environment variables override
+both. Production (`[centre] development = false`) refuses the shipped development secrets and
+short ones: see `refuse_weak_secrets`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from queues.config import Category
 
@@ -28,6 +36,17 @@ _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _SIP_USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _SIP_USER_RULE = "must be 1-32 letters, digits, . _ -"
 _DIGITS = set("0123456789*#")
+
+
+# Where the shipped siaga.toml's development secrets start; production refuses them.
+SHIPPED_SECRET_PREFIX = "siaga-dev-"
+DEV_AGI_SECRET = "siaga-dev-agi-secret"
+# The shortest secret production accepts: machines' secrets, and SIP passwords (typed into
+# softphones, and the digest is all that stands between a stranger and an operator's phone).
+MIN_SECRET_LENGTH = 16
+MIN_SIP_PASSWORD_LENGTH = 12
+# Goes into the dialplan's AGI URLs: nothing that would end the path or the argument.
+_AGI_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class ConfigError(Exception):
@@ -193,6 +212,11 @@ class Config:
     ivr: IvrConfig
     agencies: tuple[AgencyConfig, ...] = field(default=())
     screening: ScreeningConfig = field(default=ScreeningConfig())
+    # Asterisk names it in every FastAGI URL (agi://host:port/<secret>/screen), so the server
+    # knows the one calling is our Asterisk; `[agi] secret` in siaga.toml or the secrets file.
+    agi_secret: str = DEV_AGI_SECRET
+    # Where each secret came from: "asterisk.ari_password" -> (file or "environment", key).
+    secret_origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -374,6 +398,9 @@ def _database(t: _Table) -> DatabaseConfig:
         urlsplit(url).scheme in ("postgresql", "postgres"),
         "must be a postgresql:// URL",
     )
+    password = _env("SIAGA_DATABASE_PASSWORD", t.get("password", str, ""))
+    if password:
+        url = with_password(url, password)
     result = DatabaseConfig(
         embedded=t.get("embedded", bool, d.embedded), url=url, port=_port(t, "port", d.port)
     )
@@ -381,10 +408,35 @@ def _database(t: _Table) -> DatabaseConfig:
     return result
 
 
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` for its user (a password already in `url` is replaced)."""
+    parts = urlsplit(url)
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def url_password(url: str) -> str:
+    password = urlsplit(url).password
+    return unquote(password) if password else ""
+
+
+def redacted_url(url: str) -> str:
+    """`url` fit for a log line or a banner: its password replaced by ***."""
+    return with_password(url, "***").replace("%2A%2A%2A", "***") if url_password(url) else url
+
+
 def _listen(t: _Table, default_port: int) -> ListenConfig:
     result = ListenConfig(host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", default_port))
     t.finish()
     return result
+
+
+def _agi(t: _Table) -> tuple[ListenConfig, str]:
+    secret = _env("SIAGA_AGI_SECRET", t.get("secret", str, DEV_AGI_SECRET))
+    t.check("secret", _AGI_SECRET_RE.match(secret) is not None, "must be 1-128 of A-Z a-z 0-9 - _")
+    return _listen(t, 4573), secret
 
 
 def _acd(t: _Table) -> AcdSettings:
@@ -451,7 +503,7 @@ def _operator(t: _Table) -> OperatorConfig:
     sip_user = t.get("sip_user", str, op_id)
     t.check("sip_user", _SIP_USER_RE.match(sip_user) is not None, _SIP_USER_RULE)
     password = t.get("sip_password", str)
-    password = _env(f"SIAGA_OPERATOR_{op_id.upper().replace('-', '_')}_PASSWORD", password)
+    password = _env(operator_password_env(op_id), password)
     t.check("sip_password", len(password) >= 8, "must be at least 8 characters")
     skills_table = t.table("skills", required=True)
     skills: dict[str, int] = {}
@@ -575,35 +627,189 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
     agency_tables = root.array_of_tables("agencies")
     agencies = [_agency(t) for t in agency_tables]
     _unique(agencies, agency_tables, lambda a: a.digit, "digit")
+    # Read by load_config, which merges the secrets file into `data` before this.
+    root.get("secrets_file", str, "")
+    agi, agi_secret = _agi(root.table("agi"))
     config = Config(
         path=path,
         centre=_centre(root.table("centre")),
         asterisk=_asterisk(root.table("asterisk")),
         database=_database(root.table("database")),
         web=_listen(root.table("web"), 8112),
-        agi=_listen(root.table("agi"), 4573),
+        agi=agi,
         acd=_acd(root.table("acd")),
         operators=tuple(operators),
         categories=tuple(categories),
         ivr=_ivr(root.table("ivr", required=True), {c.code for c in categories}),
         agencies=tuple(agencies),
         screening=_screening(root.table("screening")),
+        agi_secret=agi_secret,
     )
     root.finish()
     return config
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a `siaga.toml`; raise ConfigError naming file, key and reason."""
-    path = Path(path)
+def read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(path, "", "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML: {exc}") from None
-    return parse_config(data, path)
+
+
+def load_config(path: Path | str, *, with_secrets_file: bool = True) -> Config:
+    """Read and validate a `siaga.toml` and the secrets file it names; raise ConfigError naming
+    file, key and reason. `with_secrets_file=False` reads siaga.toml alone (for `siaga
+    provision --secrets`, which writes that file)."""
+    path = Path(path)
+    data = read_toml(path)
+    secrets_path = secrets_file_of(path, data)
+    origins: dict[str, tuple[str, str]] = {}
+    if secrets_path is not None and with_secrets_file:
+        origins = _merge_secrets(data, secrets_path)
+    config = parse_config(data, path)
+    return dataclasses.replace(config, secret_origins=_with_environment(config, origins))
+
+
+# -- secrets ---------------------------------------------------------------------------------
+
+# The secrets file's keys: [table] -> key -> environment variable that overrides it.
+_SECRET_KEYS: Mapping[str, Mapping[str, str]] = {
+    "asterisk": {"ari_password": "SIAGA_ARI_PASSWORD", "ami_password": "SIAGA_AMI_PASSWORD"},
+    "agi": {"secret": "SIAGA_AGI_SECRET"},
+    "database": {"password": "SIAGA_DATABASE_PASSWORD"},
+}
+
+
+def operator_password_env(operator_id: str) -> str:
+    return f"SIAGA_OPERATOR_{operator_id.upper().replace('-', '_')}_PASSWORD"
+
+
+def secrets_file_of(config_path: Path, data: Mapping[str, Any]) -> Path | None:
+    """The secrets file siaga.toml names (relative to siaga.toml's folder), or None."""
+    name = data.get("secrets_file", "")
+    if not isinstance(name, str):
+        raise ConfigError(config_path, "secrets_file", "must be a string (a file path)")
+    if not name:
+        return None
+    return config_path.parent / name
+
+
+def read_secrets_file(path: Path) -> dict[str, Any]:
+    """The secrets file's TOML; refused unless only its owner may read it."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(path, "", "missing: `siaga provision --secrets` writes it") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            path, "", f"others may read it (mode {stat.S_IMODE(mode):o}): chmod 600 {path}"
+        )
+    return read_toml(path)
+
+
+def _merge_secrets(data: dict[str, Any], path: Path) -> dict[str, tuple[str, str]]:
+    """Put the secrets file's values into siaga.toml's `data`; return where each came from."""
+    secrets = _Table(path, "", read_secrets_file(path))
+    origins: dict[str, tuple[str, str]] = {}
+    for table_name, keys in _SECRET_KEYS.items():
+        table = secrets.table(table_name)
+        table.read.update(keys)  # known, so that a misspelt one gets a suggestion
+        for key in keys:
+            if key in table.data:
+                data.setdefault(table_name, {})[key] = table.get(key, str)
+                origins[f"{table_name}.{key}"] = (str(path), table.key(key))
+        table.finish()
+    operators = secrets.table("operators")
+    by_id = {op.get("id"): op for op in data.get("operators", []) if isinstance(op, dict)}
+    for op_id in list(operators.data):
+        entry = operators.table(op_id)
+        operators.check(op_id, op_id in by_id, "no [[operators]] with this id in siaga.toml")
+        by_id[op_id]["sip_password"] = entry.get("sip_password", str)
+        origins[f"operators.{op_id}.sip_password"] = (str(path), entry.key("sip_password"))
+        entry.finish()
+    secrets.finish()
+    return origins
+
+
+def _with_environment(
+    config: Config, origins: dict[str, tuple[str, str]]
+) -> dict[str, tuple[str, str]]:
+    result = dict(origins)
+    for table_name, keys in _SECRET_KEYS.items():
+        for key, env in keys.items():
+            if env in os.environ:
+                result[f"{table_name}.{key}"] = ("environment", env)
+    if "SIAGA_DATABASE_URL" in os.environ and "SIAGA_DATABASE_PASSWORD" not in os.environ:
+        result["database.password"] = ("environment", "SIAGA_DATABASE_URL")
+    for op in config.operators:
+        env = operator_password_env(op.id)
+        if env in os.environ:
+            result[f"operators.{op.id}.sip_password"] = ("environment", env)
+    return result
+
+
+def secrets_of(config: Config) -> list[tuple[str, str, int]]:
+    """Every secret of `config`: (name, value, shortest length production accepts). The
+    embedded database's password is generated with its cluster and is not among them unless
+    the URL names one."""
+    found = [
+        ("asterisk.ari_password", config.asterisk.ari_password, MIN_SECRET_LENGTH),
+        ("asterisk.ami_password", config.asterisk.ami_password, MIN_SECRET_LENGTH),
+        ("agi.secret", config.agi_secret, MIN_SECRET_LENGTH),
+    ]
+    password = url_password(config.database.url)
+    if password or not config.database.embedded:
+        found.append(("database.password", password, MIN_SECRET_LENGTH))
+    found += [
+        (f"operators.{op.id}.sip_password", op.sip_password, MIN_SIP_PASSWORD_LENGTH)
+        for op in config.operators
+    ]
+    return found
+
+
+def weak_secret_reason(value: str, minimum: int) -> str | None:
+    """Why production refuses `value` as a secret, or None when it may be used."""
+    if not value:
+        return "is missing"
+    if value.startswith(SHIPPED_SECRET_PREFIX):
+        return "is a development secret shipped with Siaga 112"
+    if len(value) < minimum:
+        return f"is too short ({len(value)} characters; production needs {minimum} or more)"
+    return None
+
+
+def refuse_weak_secrets(config: Config) -> None:
+    """In production (`development = false`), refuse any shipped or short secret, naming the
+    file (or environment variable) and key it came from."""
+    if config.centre.development:
+        return
+    for name, value, minimum in secrets_of(config):
+        reason = weak_secret_reason(value, minimum)
+        if reason is None:
+            continue
+        where, key = config.secret_origins.get(name, (str(config.path), _toml_key(config, name)))
+        raise ConfigError(
+            where,
+            key,
+            f"{reason}; production (development = false) needs a strong secret of its own: "
+            "`siaga provision --secrets` generates them into the secrets file",
+        )
+
+
+def _toml_key(config: Config, name: str) -> str:
+    """How siaga.toml spells a secret's key: operators are an array of tables."""
+    if name.startswith("operators."):
+        op_id = name.split(".")[1]
+        index = next(i for i, op in enumerate(config.operators) if op.id == op_id)
+        return f"operators[{index}].sip_password"
+    if name == "database.password":
+        return "database.url"
+    return name

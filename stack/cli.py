@@ -14,7 +14,7 @@ from db.cli import register as register_db_commands
 from db.command import EXIT_FAILED, CommandError
 from db.migrate import MigrationError
 from pbx.provision import ProvisionError
-from siaga.config import Config, ConfigError, load_config
+from siaga.config import Config, ConfigError, load_config, redacted_url, refuse_weak_secrets
 from siaga.logging import configure_logging
 from supervisor.cli import register as register_user_commands
 from supervisor.console import InsecureConsoleError
@@ -27,15 +27,20 @@ EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 
 def _config(args: argparse.Namespace) -> Config:
+    """The configuration every command but `provision` runs on: production refuses weak
+    secrets here, before anything starts."""
     cached: Config | None = getattr(args, "_config", None)
     if cached is None:
         cached = load_config(args.config)
+        refuse_weak_secrets(cached)
         args._config = cached
     return cached
 
 
 def _dsn(args: argparse.Namespace) -> str:
-    return _config(args).database.url
+    from stack.run import database_url
+
+    return database_url(_config(args))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -50,6 +55,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_provision(args: argparse.Namespace) -> int:
     from pbx.provision import ensure_asterisk_root, render_prompts
 
+    if args.secrets:
+        from stack.secrets import write_secrets
+
+        print(write_secrets(args.config))
+        return 0
     root = ensure_asterisk_root()
     prompts = render_prompts()
     print(f"Asterisk root: {root}\nPrompts: {prompts}")
@@ -83,7 +93,7 @@ def cmd_postgres(args: argparse.Namespace) -> int:
     if args.action == "start":
         cluster.init()
         cluster.start()
-        print(f"PostgreSQL running: {cluster.dsn}")
+        print(f"PostgreSQL running: {redacted_url(cluster.dsn)}")
     elif args.action == "stop":
         cluster.stop()
     else:
@@ -124,9 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("check-config", help="validate siaga.toml").set_defaults(func=cmd_check_config)
-    sub.add_parser(
+    provision = sub.add_parser(
         "provision", help="build or reuse the Asterisk root and render the voice prompts"
-    ).set_defaults(func=cmd_provision)
+    )
+    provision.add_argument(
+        "--secrets",
+        action="store_true",
+        help="instead: generate strong secrets into the secrets_file siaga.toml names "
+        "(mode 0600; strong secrets already there are kept)",
+    )
+    provision.set_defaults(func=cmd_provision)
     sub.add_parser(
         "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
     ).set_defaults(func=cmd_run)

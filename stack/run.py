@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import signal
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from db.migrate import migrate
 from db.writer import RecordWriter
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
-from siaga.config import Config
+from siaga.config import Config, redacted_url, url_password, with_password
 from supervisor.console import Console, ConsoleSettings
 from supervisor.live import AppCentre
 from supervisor.web import Health, create_app, start_site
@@ -39,6 +40,19 @@ def dev_asterisk(config: Config) -> AsteriskInstance:
 
 def dev_postgres(config: Config) -> PgCluster:
     return PgCluster(state_dir() / "pgdata", config.database.port)
+
+
+def database_url(config: Config) -> str:
+    """The DSN the stack connects with: `database.url` as configured, or, for the embedded
+    cluster when the URL names no password, with the password generated with the cluster
+    (kept in its state folder, readable by root alone)."""
+    url = config.database.url
+    if not config.database.embedded or url_password(url):
+        return url
+    cluster = dev_postgres(config)
+    if not cluster.passwords_path.exists():
+        return url  # not made yet: connecting fails and says so
+    return with_password(url, cluster.password)
 
 
 @contextlib.asynccontextmanager
@@ -83,13 +97,15 @@ def banner(config: Config, console_logins: list[str]) -> str:
         *(f"    {line}" for line in console_logins),
         f"  health:        http://{config.web.host}:{config.web.port}/healthz",
         f"  ARI:           {ast.ari_url}/ari (app {ast.app!r})",
-        f"  database:      {config.database.url}",
+        f"  database:      {redacted_url(config.database.url)}",
         f"  SIP:           udp {ast.sip_host}:{ast.sip_port}",
         "  Register a softphone as an operator (SIP over UDP, digest auth):",
     ]
     for op in config.operators:
+        # Production passwords stay out of the terminal's scrollback and the service's log.
+        password = op.sip_password if config.centre.development else "(secrets file)"
         lines.append(
-            f"    {op.name}: user {op.sip_user}, password {op.sip_password}, "
+            f"    {op.name}: user {op.sip_user}, password {password}, "
             f"domain {ast.sip_host}:{ast.sip_port}"
         )
     lines += [
@@ -115,6 +131,9 @@ async def run_stack(config: Config) -> int:
     async with contextlib.AsyncExitStack() as stack:
         if config.database.embedded:
             await stack.enter_async_context(embedded_postgres(config))
+        config = dataclasses.replace(
+            config, database=dataclasses.replace(config.database, url=database_url(config))
+        )
         await migrate(config.database.url)
         prompts_dir = None
         recordings_dir = None

@@ -3,9 +3,14 @@
 The API is synchronous (it drives `initdb`, `postgres --single` and `pg_ctl` as subprocesses);
 from async code call it through `asyncio.to_thread`.
 
-Authentication is `trust`, on the unix socket and on 127.0.0.1 only: the server listens on the
-loopback address alone, so only processes of this machine can connect. A production centre runs
-its own PostgreSQL with passwords; this module is for private clusters.
+No connection is trusted, not even from this machine: over TCP (127.0.0.1 only) every role
+needs its password (scram-sha-256), and on the unix socket only the server's own OS user may
+connect, as the `postgres` superuser (peer). The app's role `siaga` owns its database and
+nothing more: no superuser, no CREATEDB, no CREATEROLE. Both passwords are generated when the
+cluster is made and kept beside the data directory in `<data_dir>.passwords.json`, mode 0600 and
+owned by whoever runs this (root for `make run`), so the stack builds its DSN with no one typing a
+password. A cluster made before this (trust, CREATEDB) is brought to the same rules at its next
+start.
 
 PostgreSQL refuses to run as root, so when this process is root every server command runs as the
 `postgres` OS user (through `runuser`); the data directory is then owned by that user.
@@ -14,15 +19,19 @@ PostgreSQL refuses to run as root, so when this process is root every server com
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
+import asyncpg
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -91,14 +100,51 @@ class PgCluster:
         self.settings = dict(settings or {})
         self.run_dir = self.data_dir.with_name(self.data_dir.name + ".run")
         self.log_path = self.run_dir / "postgres.log"
+        # Outside the data directory, which belongs to the server's OS user.
+        self.passwords_path = self.data_dir.with_name(self.data_dir.name + ".passwords.json")
         self._bindir: Path | None = None
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{ROLE}@{self.host}:{self.port}/{DATABASE}"
+        """The app's DSN (role `siaga`, database `siaga`), password included."""
+        return self.dsn_for(DATABASE)
 
     def dsn_for(self, database: str) -> str:
-        return f"postgresql://{ROLE}@{self.host}:{self.port}/{database}"
+        return self._dsn(ROLE, database)
+
+    def admin_dsn_for(self, database: str = "postgres") -> str:
+        """The `postgres` superuser's DSN over TCP: for creating databases (tests) only."""
+        return self._dsn(SERVER_USER, database)
+
+    @property
+    def password(self) -> str:
+        """The app role's password (generated when the cluster was made)."""
+        return self._passwords()[ROLE]
+
+    def _dsn(self, role: str, database: str) -> str:
+        password = quote(self._passwords()[role], safe="")
+        return f"postgresql://{role}:{password}@{self.host}:{self.port}/{database}"
+
+    def _passwords(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.passwords_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ClusterError(
+                f"{self.passwords_path} is missing: start the cluster once to make it"
+            ) from None
+        return {ROLE: str(data[ROLE]), SERVER_USER: str(data[SERVER_USER])}
+
+    def _new_passwords(self) -> dict[str, str]:
+        """Generate both passwords into the passwords file (mode 0600 from its creation)."""
+        passwords = {ROLE: secrets.token_urlsafe(24), SERVER_USER: secrets.token_urlsafe(24)}
+        self.passwords_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.passwords_path.with_name(self.passwords_path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(passwords, out)
+        tmp.replace(self.passwords_path)
+        return passwords
 
     @property
     def socket_dir(self) -> Path:
@@ -133,7 +179,15 @@ class PgCluster:
         # The server's own config file is included last, so our settings win.
         with (building / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\ninclude_if_exists = 'siaga.conf'\n")
-        self._bootstrap_role(building)
+        passwords = self._new_passwords()
+        self._single_user(
+            building,
+            f"CREATE ROLE {ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            f" PASSWORD {_sql_literal(passwords[ROLE])};\n"
+            f"CREATE DATABASE {DATABASE} OWNER {ROLE};\n"
+            f"ALTER ROLE {SERVER_USER} PASSWORD {_sql_literal(passwords[SERVER_USER])};\n",
+            what="creating role/database",
+        )
         if self.data_dir.exists():
             self.data_dir.rmdir()
         building.rename(self.data_dir)
@@ -142,10 +196,13 @@ class PgCluster:
     def start(self) -> None:
         """Start the server (initialising first if needed); a running server is left alone."""
         self.init()
+        if not self.passwords_path.exists():
+            self._secure_old_cluster()
         if self.is_running():
             return
         self._prepare_run_dir()
         self._write_settings()
+        self._write_hba()
         result = self._run(
             [
                 str(self.bindir / "pg_ctl"),
@@ -205,8 +262,8 @@ class PgCluster:
             str(target),
             "-U",
             SERVER_USER,
-            "--auth-local=trust",
-            "--auth-host=trust",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
             "--encoding=UTF8",
             "--locale=C.UTF-8",
         ]
@@ -215,11 +272,22 @@ class PgCluster:
             args.append("--no-sync")
         return args
 
-    def _bootstrap_role(self, target: Path) -> None:
-        # Single-user mode creates the role and database without a running server or socket.
-        statements = (
-            f"CREATE ROLE {ROLE} LOGIN CREATEDB;\nCREATE DATABASE {DATABASE} OWNER {ROLE};\n"
+    def _secure_old_cluster(self) -> None:
+        """A cluster made when every local connection was trusted: give both roles passwords
+        and take CREATEDB from the app's role (pg_hba.conf is rewritten at each start)."""
+        self.stop()
+        passwords = self._new_passwords()
+        self._single_user(
+            self.data_dir,
+            f"ALTER ROLE {ROLE} NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            f" PASSWORD {_sql_literal(passwords[ROLE])};\n"
+            f"ALTER ROLE {SERVER_USER} PASSWORD {_sql_literal(passwords[SERVER_USER])};\n",
+            what="setting passwords",
         )
+        log.info("pg_cluster_secured", data_dir=str(self.data_dir))
+
+    def _single_user(self, target: Path, statements: str, *, what: str) -> None:
+        # Single-user mode needs no running server or socket: nobody can connect meanwhile.
         result = self._run(
             [str(self.bindir / "postgres"), "--single", "-D", str(target), "template1"],
             what="postgres --single",
@@ -227,7 +295,18 @@ class PgCluster:
         )
         # Single-user mode exits 0 even when a statement fails, so read its report.
         if "ERROR:" in result.stderr or "FATAL:" in result.stderr:
-            raise ClusterError(f"creating role/database failed:\n{result.stderr}")
+            raise ClusterError(f"{what} failed:\n{result.stderr}")
+
+    def _write_hba(self) -> None:
+        # Rewritten at each start, so a trust line added by hand or by an older version goes.
+        hba = self.data_dir / "pg_hba.conf"
+        hba.write_text(
+            "# Written by testbed/cluster.py at each start: nothing is trusted.\n"
+            f"local all {SERVER_USER} peer\n"
+            f"host all all {self.host}/32 scram-sha-256\n",
+            encoding="utf-8",
+        )
+        self._give_to_server_user(hba)
 
     def _prepare_run_dir(self) -> None:
         for folder in {self.run_dir, self.socket_dir}:
@@ -240,6 +319,7 @@ class PgCluster:
             "listen_addresses": self.host,
             "unix_socket_directories": str(self.socket_dir),
             "logging_collector": "off",
+            "password_encryption": "scram-sha-256",
             **self.settings,
         }
         text = "".join(f"{key} = {_conf_quote(value)}\n" for key, value in settings.items())
@@ -277,6 +357,22 @@ class PgCluster:
                 f"--- {self.log_path} (tail) ---\n{self.log_tail()}"
             )
         return result
+
+
+async def create_database(cluster: PgCluster, name: str, template: str = "template0") -> str:
+    """Create a database owned by the app's role (the superuser creates it: the app's role may
+    not) and return its DSN for the app's role. `name` and `template` must come from code, never
+    from input: database names cannot be bound parameters."""
+    conn = await asyncpg.connect(cluster.admin_dsn_for())
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER {ROLE}')
+    finally:
+        await conn.close()
+    return cluster.dsn_for(name)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _conf_quote(value: str) -> str:

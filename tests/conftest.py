@@ -4,6 +4,8 @@ PostgreSQL: `pg_cluster` is a private cluster started once per test session (tem
 folder, free port, stopped at the end even when tests fail); `pg_dsn` gives each test its own
 freshly migrated database, cloned from a template; `pg_empty_dsn` gives an empty one;
 `own_pg_cluster` is a cluster of the test's own, for tests that stop and start the server.
+Clusters ask for passwords as the embedded one of `make run` does: databases are created over
+the superuser's DSN and owned by the app's role, which connects with its own.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import asyncpg  # noqa: E402
 import pytest  # noqa: E402
 
 from db.migrate import migrate  # noqa: E402
-from testbed.cluster import PgCluster, free_port  # noqa: E402
+from testbed.cluster import PgCluster, create_database, free_port  # noqa: E402
 
 # Durability is not what these tests measure; synchronous_commit stays on because the outage
 # tests rely on a commit surviving `pg_ctl stop -m immediate`.
@@ -65,22 +67,15 @@ def pg_cluster() -> Iterator[PgCluster]:
 
 @pytest.fixture(scope="session")
 async def pg_template(pg_cluster: PgCluster) -> str:
-    conn = await asyncpg.connect(pg_cluster.dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {PG_TEMPLATE}")
-    finally:
-        await conn.close()
-    await migrate(pg_cluster.dsn_for(PG_TEMPLATE))
+    await migrate(await create_database(pg_cluster, PG_TEMPLATE))
     return PG_TEMPLATE
 
 
 async def _scratch_database(cluster: PgCluster, template: str) -> AsyncIterator[str]:
-    # Database names cannot be bound parameters; this one is generated here, never input.
     name = f"test_{uuid.uuid4().hex[:16]}"
-    conn = await asyncpg.connect(cluster.dsn)
+    yield await create_database(cluster, name, template)
+    conn = await asyncpg.connect(cluster.admin_dsn_for())
     try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        yield cluster.dsn_for(name)
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await conn.close()

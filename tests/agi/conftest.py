@@ -22,7 +22,7 @@ from agi.records import agi_pool
 from agi.server import AgiServer
 from pbx.asterisk import AsteriskInstance
 from siaga.config import Config, load_config
-from testbed.cluster import PgCluster
+from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import running_asterisk, sandbox_config
 
 # The shared stack fixtures, found by pytest under these names; `stack_dsn`, `stack_config`
@@ -43,12 +43,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 
 @pytest.fixture(scope="session")
 async def stack_dsn(pg_cluster: PgCluster, pg_template: str) -> str:
-    conn = await asyncpg.connect(pg_cluster.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{AGI_DB}" TEMPLATE "{pg_template}"')
-    finally:
-        await conn.close()
-    return pg_cluster.dsn_for(AGI_DB)
+    return await create_database(pg_cluster, AGI_DB, pg_template)
 
 
 # The partner centre the fallback overflows to: a simulated party that answers and talks 3 s.

@@ -19,15 +19,17 @@ def rendered(**changes):
     return render.render(config, LAYOUT)
 
 
-def test_screening_is_bounded_and_points_at_the_agi_server():
-    files = rendered(agi=ListenConfig("127.0.0.1", 14573))
+def test_screening_is_bounded_and_points_at_the_agi_server_with_its_secret():
+    files = rendered(agi=ListenConfig("127.0.0.1", 14573), agi_secret="per-install-k3y")
     ext = files["extensions.conf"]
     assert "Dial(Local/screen@siaga-screen/n,0.5)" in ext
     assert ext.index("Dial(Local/screen@siaga-screen") < ext.index("Stasis(siaga)")
     # The screening leg gets the caller's channel; the AGI server sets its SHARED() variables.
-    assert "AGI(agi://127.0.0.1:14573/screen,${SIAGA_SCREEN_FOR})" in ext
+    assert "AGI(agi://127.0.0.1:14573/per-install-k3y/screen,${SIAGA_SCREEN_FOR})" in ext
     assert "_SIAGA_SCREEN_FOR=${CHANNEL}" in ext
-    assert "AGI(agi://127.0.0.1:14573/feature,${EXTEN})" in ext
+    assert "AGI(agi://127.0.0.1:14573/per-install-k3y/feature,${EXTEN})" in ext
+    # No AGI URL without the secret.
+    assert ext.count("AGI(agi://") == ext.count("/per-install-k3y/") == 2
     assert "load = func_global.so" in files["modules.conf"]
 
 

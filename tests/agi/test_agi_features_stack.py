@@ -4,6 +4,8 @@ and recorded in PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import pytest
@@ -113,3 +115,64 @@ async def test_refused_and_unknown_codes_change_nothing(start_app, agi_server, a
         await wait(lambda n=n: handled(n + 2), what=f"code {code}")
     assert outcomes == {"done": 1, "refused": 1, "not_an_operator": 1, "unknown_code": 1}
     assert app.acd_core.operator_state("1001") is OperatorState.LOGGED_OUT
+
+
+async def forge(port: int, script: str) -> bytes:
+    """What the security review sent: raw TCP to the AGI port, posing as 1002's phone."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"agi_network: yes\nagi_network_script: {script}\nagi_request: agi://127.0.0.1/{script}\n"
+        "agi_channel: PJSIP/1002-0000002a\nagi_callerid: 1002\nagi_arg_1: 12\n\n".encode()
+    )
+    await writer.drain()
+    try:
+        return await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+
+
+async def test_a_forged_request_changes_nothing_and_the_phone_is_audited(
+    start_app, agi_server, stack_config, db, wait
+):
+    app = await start_app()
+    agi_server.operators = app
+    assert app.acd_core.operator_state("1002") is OperatorState.AVAILABLE
+    # The database is the session's: earlier tests' codes are audited too.
+    before = await db.fetchval("SELECT coalesce(max(audit_id), 0) FROM console_audit")
+
+    for script in ("feature", "siaga-dev-agi-secret-not/feature", "x/feature"):
+        assert await forge(agi_server.port, script) == b""  # no service at all
+    assert agi_server.refused == 3
+    assert agi_server.feature_outcomes == {}
+    assert app.acd_core.operator_state("1002") is OperatorState.AVAILABLE
+    assert await db.fetch("SELECT * FROM console_audit WHERE audit_id > $1", before) == []
+
+    # The real *12 from 1002's softphone (SIPp, digest auth) still logs 1002 out...
+    operator = stack_config.operators[1]
+    phone = Sipp(
+        operator_dial_scenario(
+            user=operator.sip_user, password=operator.sip_password, number="*12"
+        ),
+        stack_config.asterisk.sip_port,
+    )
+    await phone.start()
+    try:
+        await phone.wait(timeout=30)
+    finally:
+        await phone.stop()
+    assert app.acd_core.operator_state("1002") is OperatorState.LOGGED_OUT
+
+    # ...and the console's audit says so, with where it came from.
+    async def audited():
+        return await db.fetch(
+            "SELECT username, role, action, client, detail::text AS detail FROM console_audit"
+            " WHERE audit_id > $1 AND target = '1002'",
+            before,
+        )
+
+    rows = await wait(audited, what="the logout in the audit")
+    assert [(r["username"], r["role"], r["action"]) for r in rows] == [
+        ("1002", "phone", "operator_logout")
+    ]
+    assert rows[0]["client"].startswith("PJSIP/1002-")
+    assert json.loads(rows[0]["detail"]) == {"source": "phone", "endpoint": "1002", "code": "*12"}

@@ -38,10 +38,17 @@ async def test_environment_is_parsed_with_script_query_and_args():
         b"agi_callerid: 1001\nagi_arg_1: 132\nagi_arg_2: \n\n"
     )
     request = await read_request(reader)
-    assert request.script == "feature"
+    assert (request.key, request.script) == ("", "feature")
     assert request.query == {"x": "1"}
     assert request.args == ["132", ""]
     assert request.caller_number == "1001"
+
+
+async def test_the_key_is_the_path_before_the_script():
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"agi_network_script: /s3cret-key/screen?x=1\n\n")
+    request = await read_request(reader)
+    assert (request.key, request.script, request.query) == ("s3cret-key", "screen", {"x": "1"})
 
 
 async def test_replies_after_hangup_and_trying_are_read_in_order():
@@ -86,10 +93,63 @@ async def test_server_survives_peers_that_never_finish_or_speak_nonsense(unused_
             writer.close()
         # Still serving: a screen request for an anonymous caller ends at once, unscreened.
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"agi_network_script: screen\nagi_callerid: unknown\n\n")
+        writer.write(
+            f"agi_network_script: {config.agi_secret}/screen\nagi_callerid: unknown\n\n".encode()
+        )
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         assert server.unscreened == 1
+    finally:
+        await server.stop()
+
+
+class Operators:
+    """Records what the AGI server asks of the app."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def operator_login(self, operator_id: str) -> None:
+        self.calls.append(("login", operator_id))
+
+    def operator_logout(self, operator_id: str) -> None:
+        self.calls.append(("logout", operator_id))
+
+    def operator_pause(self, operator_id: str, reason: str) -> None:
+        self.calls.append(("pause", operator_id))
+
+    def operator_ready(self, operator_id: str) -> None:
+        self.calls.append(("ready", operator_id))
+
+
+async def test_a_request_without_the_secret_gets_no_service(unused_tcp_port):
+    config = load_config(EXAMPLE)
+    config = dataclasses.replace(
+        config, agi=ListenConfig("127.0.0.1", unused_tcp_port), agi_secret="the-real-secret"
+    )
+    operators = Operators()
+    server = AgiServer(config, pool=None, operators=operators)
+    await server.start()
+
+    async def feature(script: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            f"agi_network_script: {script}\nagi_channel: PJSIP/1002-00000001\n"
+            "agi_callerid: 1002\nagi_arg_1: 12\n\n".encode()
+        )
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        return reply
+
+    try:
+        for forged in ("feature", "wrong-secret/feature", "the-real-secre/feature", "/feature"):
+            assert await feature(forged) == b""  # closed without a word
+        assert server.refused == 4
+        assert operators.calls == []
+        # The dialplan's URL is served (the reply is the first command of the session).
+        assert (await feature("the-real-secret/feature")).startswith(b"SET VARIABLE")
+        assert operators.calls == [("logout", "1002")]
     finally:
         await server.stop()

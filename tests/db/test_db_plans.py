@@ -13,7 +13,7 @@ from db_support import fetch
 from db import events as ev
 from db.events import RecordEvent
 from db.ingest import ingest
-from testbed.cluster import SERVER_USER
+from testbed.cluster import PgCluster
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -25,9 +25,11 @@ def _call(call_id: str, start: datetime) -> list[RecordEvent]:
     ]
 
 
-async def test_ingest_plans_are_generic_and_by_index_on_an_empty_database(pg_dsn: str) -> None:
+async def test_ingest_plans_are_generic_and_by_index_on_an_empty_database(
+    pg_dsn: str, pg_cluster: PgCluster
+) -> None:
     # auto_explain is a superuser's module: the app's role may not load it.
-    conn = await asyncpg.connect(pg_dsn, user=SERVER_USER)
+    conn = await asyncpg.connect(pg_cluster.admin_dsn_for(pg_dsn.rpartition("/")[2]))
     logged: list[str] = []
     conn.add_log_listener(lambda _conn, message: logged.append(message.message))
     try:

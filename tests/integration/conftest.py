@@ -32,7 +32,7 @@ from db.writer import RecordWriter
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
-from testbed.cluster import PgCluster
+from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import running_asterisk, sandbox_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
@@ -47,12 +47,7 @@ def provisioned() -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 async def stack_dsn(pg_cluster: PgCluster, pg_template: str) -> str:
-    conn = await asyncpg.connect(pg_cluster.dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{STACK_DB}" TEMPLATE "{pg_template}"')
-    finally:
-        await conn.close()
-    return pg_cluster.dsn_for(STACK_DB)
+    return await create_database(pg_cluster, STACK_DB, pg_template)
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ from supervisor.live import ActionUnavailableError, AppCentre, ListenMode
 from supervisor.roles import Role
 from supervisor.security import hash_password
 from supervisor.web import Health, create_app, start_site
-from testbed.cluster import PgCluster
+from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import sandbox_config, simulated_operator
 
 pytestmark = pytest.mark.integration
@@ -55,10 +55,7 @@ class Stack:
 async def stack(pg_cluster: PgCluster, pg_template: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Asterisk, the app with one simulated operator (logged out at start), the console."""
     name = f"console_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(pg_cluster.dsn)
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    await admin.close()
-    dsn = pg_cluster.dsn_for(name)
+    dsn = await create_database(pg_cluster, name, pg_template)
 
     # A second Asterisk beside the integration tests' own: RTP ports of its own too.
     base = sandbox_config(load_config(EXAMPLE), dsn, rtp_base=50000)
