@@ -3,7 +3,8 @@
 - `events.py`: what happens to the call; `commands.py`: what it asks the shell to do;
 - `states.py`: the call's and its legs' states; `transitions.py`: where a call may go, as data;
 - `machine.py`: `CallMachine.handle(event) -> list[Command]`;
-- `failures.py`: what a failed leg or command means; `adoption.py`: calls found after a restart.
+- `failures.py`: what a failed leg or command means; `adoption.py`: calls found after a restart;
+- `overflow.py`: a call the ACD sent to a partner centre.
 
 See docs/architecture.md for how the actor (ari_app/actor.py) carries the commands out.
 """
