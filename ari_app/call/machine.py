@@ -853,6 +853,7 @@ class CallMachine:
     def _overflowed(self, event: Overflowed) -> list[Command]:
         if self.state not in WAITING or self.partner is not None:
             return []  # gone, handed over, or already with a partner: the ACD holds it no more
+        self.flags.add("overflow")  # for the live board; the app records the flag itself
         target = event.target
         if target.kind is TargetKind.CATEGORY:
             # Still queued, with its arrival: only its place on the channel changes.

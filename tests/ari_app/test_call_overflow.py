@@ -39,6 +39,7 @@ from siaga.config import load_config
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "siaga.toml")
 PARTNER = OverflowTarget.parse("number:PJSIP/112@partner")
 LEG = "c1-par1"
+OVERFLOW = frozenset({"overflow"})  # the call's flags, shown on the live board
 
 
 def waiting() -> CallMachine:
@@ -69,7 +70,7 @@ def test_overflow_to_a_category_keeps_the_call_queued_and_saves_its_new_place() 
     m = waiting()
     target = OverflowTarget.parse("category:general")
     commands = m.handle(Overflowed(target, "max_wait", "medical"))
-    assert commands == [SaveQueueState("general", m.priority or 0, frozenset())]
+    assert commands == [SaveQueueState("general", m.priority or 0, frozenset({"overflow"}))]
     assert m.category == "general"
     assert m.state is CallState.QUEUED
 
@@ -105,7 +106,7 @@ def test_a_partner_not_answering_puts_the_caller_back_in_line_never_to_that_part
         Facts.overflow_outcome(
             "PJSIP/112@partner", OverflowOutcome.FAILED, rule="no_operator", cause="19"
         ),
-        Enqueue("medical", m.priority or 0, frozenset(), frozenset({str(PARTNER)})),
+        Enqueue("medical", m.priority or 0, OVERFLOW, frozenset({str(PARTNER)})),
     ]
     assert m.state is CallState.QUEUED and m.partner is None
     # Its late destruction changes nothing; nor does a second overflow's leg being new.
@@ -166,4 +167,4 @@ def test_a_route_target_the_app_does_not_take_puts_the_caller_back_in_line() -> 
     m = waiting()
     route = OverflowTarget.parse("route:fallback")
     commands: list[Command] = m.handle(Overflowed(route, "max_wait", "medical"))
-    assert commands == [Enqueue("medical", m.priority or 0, frozenset(), frozenset({str(route)}))]
+    assert commands == [Enqueue("medical", m.priority or 0, OVERFLOW, frozenset({str(route)}))]
