@@ -57,7 +57,7 @@ def is_call_event(item: object) -> TypeGuard[CallEvent]:
     return type(item) in _CALL_EVENTS  # a set lookup per inbox item, not 25 isinstance checks
 
 
-def screened_start(channel: Channel) -> Started:
+def screened_start(channel: Channel, since_arrival: float = 0.0) -> Started:
     """The call's start, with what screening (AGI `screen`, before Stasis) found out."""
     variables = channel.channelvars
     flags = {f.strip() for f in variables.get("SIAGA_FLAGS", "").split(",") if f.strip()}
@@ -69,6 +69,7 @@ def screened_start(channel: Channel) -> Started:
         caller_name=channel.caller.name,
         flags=frozenset(flags),
         language=Language(lang) if lang in ("id", "en") else None,
+        since_arrival=max(0.0, since_arrival),
     )
 
 
@@ -119,7 +120,7 @@ class CallActor:
         now, machine, call_id = self.shell.clock(), self.machine, self.call_id
         match item:
             case StasisStart(channel=channel) if channel.id == call_id:
-                return screened_start(channel)
+                return screened_start(channel, now - self.arrival)
             case StasisStart(channel=channel):
                 return LegAnswered(channel.id, now)
             case ChannelDtmfReceived(channel=channel, digit=digit) if channel.id == call_id:

@@ -4,9 +4,10 @@ Rules a 112 caller can rely on (docs/architecture.md):
 - every emergency choice is one digit deep in the first menu, and the first digit interrupts the
   prompt (barge-in);
 - no input within the timeout after the prompt goes to a human (the `no_input` category), flagged
-  `silent`, or `spoke` when talk detection heard the caller: a silent caller may be one who
-  cannot speak, so the IVR never hangs up;
-- an invalid digit replays the menu `invalid_retries` times, then goes to `no_input` as well;
+  `unclassified` and `silent`, or `spoke` when talk detection heard the caller: a silent caller
+  may be one who cannot speak, so the IVR never hangs up;
+- an invalid digit replays the menu `invalid_retries` times, then goes to `no_input` as well
+  (`invalid_input`, `unclassified`);
 - the language digit switches Indonesian <-> English and replays the menu.
 """
 
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from siaga.config import IvrConfig, MenuConfig
 
 MENU_PREFIX = "menu:"
+# The flag of a call the menu did not classify: no valid digit in time (the reports' route
+# `no_input`); `silent`/`spoke` say whether talk detection heard the caller.
+UNCLASSIFIED = "unclassified"
 
 
 class Language(enum.StrEnum):
@@ -104,7 +108,7 @@ class Ivr:
             self._step(StepKind.INVALID, digit)
             self.invalid_count += 1
             if self.invalid_count > self.config.invalid_retries:
-                return self._finish(self.config.no_input, {"invalid_input"})
+                return self._finish(self.config.no_input, {"invalid_input", UNCLASSIFIED})
             return self._play(apology=True)
         self._step(StepKind.CHOICE, digit)
         if target.startswith(MENU_PREFIX):
@@ -118,7 +122,9 @@ class Ivr:
         if self.finished:
             return None
         self._step(StepKind.NO_INPUT, "")
-        return self._finish(self.config.no_input, {"spoke" if self.spoke else "silent"})
+        return self._finish(
+            self.config.no_input, {UNCLASSIFIED, "spoke" if self.spoke else "silent"}
+        )
 
     def _play(self, apology: bool = False) -> PlayMenu:
         return PlayMenu(self.menu, self.current.prompt, self.language, apology)

@@ -1046,7 +1046,8 @@ def _median_steps(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def verdict(results: dict[str, Any]) -> dict[str, Any]:
-    """The targets (TARGET_* above; bench/README.md), for Siaga, with the app_queue figure beside each."""
+    """The targets (TARGET_* above; bench/README.md), for Siaga, with the app_queue figure
+    beside each."""
     out: dict[str, Any] = {}
     if "dispatch" in results:
         d = results["dispatch"]

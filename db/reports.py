@@ -16,10 +16,12 @@ Definitions:
   the 10th shortest);
 - a call's route is how the caller got to the queue, from its flags, first match wins:
   `fallback` (flag fallback), `overflow` (overflow), `cannot_speak` (cannot_speak, the 55
-  path), `no_input` (silent, spoke, invalid_input or unclassified: the caller chose nothing in
-  time), `screened` (blocked: a blocked number skips the menu), `digit` (a valid digit in
-  time). A call never classified (gone in the menu) chose nothing either: `no_input`. Service
-  level and the other figures are given per route like per category;
+  path), `no_input` (unclassified: the menu did not classify the call in time, because the
+  caller pressed nothing (flagged silent or spoke too) or no valid digit (invalid_input);
+  older records carry only silent or invalid_input), `screened` (blocked: a blocked number
+  skips the menu), `digit` (a valid digit in time). A call never classified (gone in the
+  menu) chose nothing either: `no_input`. Service level and the other figures are given per
+  route like per category;
 - prank/silent shares are of the calls that have a disposition (a call's latest one counts);
 - operator times are the time spent in each state within the period, logged in = every state
   but logged_out, pause split by reason.

@@ -1,7 +1,8 @@
 """Provision what the stack runs on: the Asterisk 22 root folder and the rendered voice prompts.
 
 Debian 12 has no Asterisk package, so the root is built from Debian's unstable suite with
-mmdebstrap into a cache folder outside the checkout and reused from then on (docs/architecture.md §6).
+mmdebstrap into a cache folder outside the checkout and reused from then on
+(docs/architecture.md §6).
 """
 
 from __future__ import annotations

@@ -172,6 +172,10 @@ class IvrConfig:
     invalid_retries: int
     language_digit: str
     menus: Mapping[str, MenuConfig]
+    # From the call's arrival: a caller who has chosen nothing by then is queued as `no_input`
+    # (flagged `unclassified`) while the menu goes on, so the menu never keeps a caller from
+    # a free operator (a free operator's phone rings within this, plus a fraction of a second).
+    queue_after_seconds: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,6 +544,7 @@ def _ivr(t: _Table, categories: set[str]) -> IvrConfig:
         invalid_retries=retries,
         language_digit=language_digit,
         menus=menus,
+        queue_after_seconds=_positive(t, "queue_after_seconds", 6.0),
     )
     t.finish()
     return result

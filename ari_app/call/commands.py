@@ -93,9 +93,11 @@ class DeferHold:
 
 @dataclass(frozen=True, slots=True)
 class Requeue:
-    """The operator hung up at once: end their part, and queue the call again in its place."""
+    """Queue the call again in its place (its arrival), as it is now (category, priority,
+    flags): after an operator hung up at once (`operator_id`), or when a caller queued before
+    choosing chose a category while still waiting."""
 
-    operator_id: str
+    operator_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

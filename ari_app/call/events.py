@@ -20,6 +20,7 @@ class Started:
     caller_name: str
     flags: frozenset[str] = frozenset()
     language: Language | None = None  # the caller's last language, from screening
+    since_arrival: float = 0.0  # seconds from the call's arrival at Asterisk to StasisStart
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,7 @@ from ari_app.call.states import (
     Timer,
 )
 from ari_app.call.transitions import IllegalTransition, allowed
-from ari_app.ivr import Classified, Ivr, Language, PlayMenu, Step
+from ari_app.ivr import UNCLASSIFIED, Classified, Ivr, Language, PlayMenu, Step
 from db.events import Facts, HangupBy, RecordOnlyFailure
 from queues.config import TargetKind
 from queues.events import OfferFailed
@@ -135,6 +135,9 @@ class CallMachine:
     operator_keys: str = ""
     position: int | None = None  # the last the ACD gave (queued, announced)
     queued_at: float | None = None
+    # Queued at the deadline before the caller chose: the menu goes on until they choose, it
+    # times out, or an operator answers.
+    menu_open: bool = False
     draining: bool = False  # the app is shutting down: no operator of ours takes it again
     legs: dict[str, OperatorLeg] = field(default_factory=dict)  # by channel id
     side: dict[str, SideLeg] = field(default_factory=dict)  # by channel id
@@ -222,7 +225,11 @@ class CallMachine:
             )
             return commands + self._classified(Classified(category, frozenset()), "blocked")
         guard = StartTimer(Timer.IVR_GUARD, IVR_GUARD_SECONDS, self._arm(Timer.IVR_GUARD))
-        return [*commands, *self._play_menu(self.ivr.start()), guard]
+        # The menu never keeps a caller from a free operator: from the call's arrival at
+        # Asterisk, a caller who has chosen nothing by then is queued while it goes on.
+        left = max(0.0, self.config.ivr.queue_after_seconds - event.since_arrival)
+        deadline = StartTimer(Timer.IVR_DEADLINE, left, self._arm(Timer.IVR_DEADLINE))
+        return [*commands, *self._play_menu(self.ivr.start()), guard, deadline]
 
     def _adopted(self, event: Adopted) -> list[Command]:
         if self.state is not CallState.ARRIVED:
@@ -281,7 +288,7 @@ class CallMachine:
         return any(c.code == code for c in self.config.categories)
 
     def _digit(self, event: DigitPressed) -> list[Command]:
-        if self.state is CallState.IVR and self.ivr is not None:
+        if (self.state is CallState.IVR or self.menu_open) and self.ivr is not None:
             steps_before = len(self.ivr.steps)
             outcome = self.ivr.digit(event.digit)
             commands = self._steps(self.ivr.steps[steps_before:])
@@ -289,7 +296,7 @@ class CallMachine:
             if isinstance(outcome, PlayMenu):
                 return commands + self._play_menu(outcome)
             if isinstance(outcome, Classified):
-                return commands + self._classified(outcome)
+                return commands + self._menu_done(outcome)
             return commands
         if self.state in WAITING:
             return self._waiting_digit(event)
@@ -303,7 +310,7 @@ class CallMachine:
         if event.playback_id != self.playing:
             return []  # a stopped prompt's late event
         self.playing = None
-        if self.state is CallState.IVR:
+        if self.state is CallState.IVR or self.menu_open:
             return [
                 StartTimer(
                     Timer.IVR_TIMEOUT,
@@ -320,15 +327,72 @@ class CallMachine:
         if event.generation != self._armed.get(event.timer):
             return []  # cancelled or superseded: a digit or a new prompt came first
         del self._armed[event.timer]
+        if event.timer is Timer.IVR_DEADLINE:
+            return self._queue_unclassified() if self.state is CallState.IVR else []
         if event.timer in (Timer.IVR_TIMEOUT, Timer.IVR_GUARD) and (
-            self.state is CallState.IVR and self.ivr
+            (self.state is CallState.IVR or self.menu_open) and self.ivr
         ):
-            self._armed.clear()
             steps_before = len(self.ivr.steps)
             outcome = self.ivr.timed_out()
             commands = self._steps(self.ivr.steps[steps_before:])
-            return commands + (self._classified(outcome) if outcome else [])
+            return commands + (self._menu_done(outcome) if outcome else [])
         return []
+
+    def _menu_done(self, outcome: Classified) -> list[Command]:
+        self._armed.clear()  # the menu's timers: timeout, guard, deadline
+        if self.state is CallState.IVR:
+            return self._classified(outcome)
+        return self._chosen_while_queued(outcome)
+
+    def _queue_unclassified(self) -> list[Command]:
+        """Nothing chosen by the deadline: queue the call as `no_input` now, flagged
+        `unclassified`, in its place by arrival. The menu goes on: a choice made while the call
+        waits still counts (_chosen_while_queued)."""
+        category = self.config.category(self.config.ivr.no_input)
+        self.category = category.code
+        self.flags.add(UNCLASSIFIED)
+        self.priority = category.priority
+        self.state = CallState.QUEUED
+        self.menu_open = True
+        self._queued_recorded = False
+        self.hold_due = "hold_emergency"  # once the menu is done (_hold saves the place now)
+        flags = frozenset(self.flags)
+        # Recorded as a classification by nobody, so the call log shows where it waits; a later
+        # choice is a second classification, and the latest wins.
+        classified = Facts.call_classified(
+            category.code, priority=self.priority, flags=sorted(flags), language=self.language.value
+        )
+        return [
+            classified,
+            Enqueue(category.code, self.priority, flags),
+            DeferHold(),
+        ]
+
+    def _chosen_while_queued(self, outcome: Classified) -> list[Command]:
+        """The menu classified a call that waits already (queued at the deadline): the choice
+        is recorded; a waiting call moves to its category's line, keeping its place by arrival;
+        a ringing one keeps ringing (the operator sees the choice on the desk)."""
+        before, self.menu_open = self.category, False
+        category = self.config.category(outcome.category)
+        self.category = category.code
+        self.flags |= outcome.flags
+        self.priority = CANNOT_SPEAK_PRIORITY if "cannot_speak" in self.flags else category.priority
+        flags = frozenset(self.flags)
+        commands: list[Command] = [
+            *self._stop_playing(),
+            Facts.call_classified(
+                category.code,
+                priority=self.priority,
+                flags=sorted(flags),
+                language=self.language.value,
+            ),
+        ]
+        if category.code != before and self.state is CallState.QUEUED:
+            commands.append(Requeue())
+        commands += [SaveQueueState(category.code, self.priority, flags), StopTalkDetect()]
+        self.hold_due = None
+        hold = "hold_emergency" if self._is_emergency() else "hold_position"
+        return commands + self._play((hold,), self.language)
 
     def _talking(self, _: CallerTalking) -> list[Command]:
         if self.ivr is not None:
@@ -348,6 +412,7 @@ class CallMachine:
         self.priority = CANNOT_SPEAK_PRIORITY if "cannot_speak" in self.flags else category.priority
         self.state = CallState.QUEUED
         self._queued_recorded = False
+        self._armed.pop(Timer.IVR_DEADLINE, None)
         flags = frozenset(self.flags)
         commands: list[Command] = [*self._stop_playing()]
         commands += [
@@ -375,12 +440,12 @@ class CallMachine:
         hold, self.hold_due = self.hold_due, None
         if hold is None or self.state not in WAITING:
             return []  # connected, gone or handed over meanwhile
-        commands: list[Command] = [
-            # In this order: a channel's variable set while it plays a prompt waits for the
-            # prompt's end (one control thread per channel).
-            SaveQueueState(self.category or "", self.priority or 0, frozenset(self.flags)),
-            StopTalkDetect(),
-        ]
+        save = SaveQueueState(self.category or "", self.priority or 0, frozenset(self.flags))
+        if self.menu_open:
+            return [save]  # the menu goes on, and talk detection with it
+        # In this order: a channel's variable set while it plays a prompt waits for the
+        # prompt's end (one control thread per channel).
+        commands: list[Command] = [save, StopTalkDetect()]
         if self.playing is not None or self.moh:
             return commands  # something else is playing already (e.g. the 55 confirmation)
         return commands + self._play((hold,), self.language)
@@ -417,8 +482,8 @@ class CallMachine:
         if self.state not in WAITING:
             return []
         self.position = event.position
-        if self.playing or self.hold_due is not None:
-            return []  # the hold prompt comes first, as when it is playing
+        if self.playing or self.hold_due is not None or self.menu_open:
+            return []  # the hold prompt (or the menu) comes first
         if self._is_emergency():
             hold = "hold_emergency"  # help is coming: a number in a queue would not comfort
         elif 1 <= event.position <= POSITIONS_SPOKEN:
@@ -513,10 +578,16 @@ class CallMachine:
             self.moh = False
             commands.append(StopMoh())
         # No recording to start: the dialplan makes the recording of every call from its arrival.
-        return commands + [
+        commands += [
             BridgeOperator(event.operator_id, event.channel_id),
             Facts.call_connected(event.operator_id),
         ]
+        if self.menu_open:
+            # Answered while the menu still ran (queued at the deadline): the menu is over.
+            self.menu_open = False
+            self._armed.clear()
+            commands.append(StopTalkDetect())
+        return commands
 
     def _dial_status(self, event: LegDialStatus) -> list[Command]:
         leg = self.legs.get(event.channel_id)

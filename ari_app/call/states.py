@@ -25,6 +25,9 @@ class Timer(enum.StrEnum):
     # A prompt that fails or never reports its end must not keep a silent caller in the menus
     # for ever: from the call's start, however its prompts fare, IVR_GUARD_SECONDS at most.
     IVR_GUARD = "ivr_guard"
+    # A caller who has chosen nothing this long after arrival is queued while the menu goes on
+    # (ivr.queue_after_seconds).
+    IVR_DEADLINE = "ivr_deadline"
 
 
 class Party(enum.StrEnum):

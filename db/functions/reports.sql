@@ -8,8 +8,8 @@
 --    answer = the wait of the answered calls; their p50/p90/p99 are nearest-rank percentiles
 --    (percentile_disc: the smallest time that many of the calls took no longer than);
 --  * a call's route is how it got to the queue, from its flags, first match wins: fallback,
---    overflow, cannot_speak, no_input (silent, spoke, invalid_input, unclassified, or never
---    classified), screened (blocked), digit (a valid menu choice);
+--    overflow, cannot_speak, no_input (unclassified, silent, invalid_input, or never classified;
+--    `spoke` alone is a caller heard by talk detection, who may have chosen a digit), screened (blocked), digit (a valid menu choice);
 --  * a call's verdict is its latest disposition (the call_verdicts view, 003_reports.sql).
 
 -- Rows: one 'total', one per category, one per bucket (hour/day/month in p_tz), one per route.
@@ -49,7 +49,7 @@ CREATE OR REPLACE FUNCTION report_calls(
             CASE WHEN 'fallback' = ANY (c.flags) THEN 'fallback'
                  WHEN 'overflow' = ANY (c.flags) THEN 'overflow'
                  WHEN 'cannot_speak' = ANY (c.flags) THEN 'cannot_speak'
-                 WHEN c.flags && '{silent,spoke,invalid_input,unclassified}'::text[]
+                 WHEN c.flags && '{silent,invalid_input,unclassified}'::text[]
                      THEN 'no_input'
                  WHEN 'blocked' = ANY (c.flags) THEN 'screened'
                  -- Gone (or still) in the menu: the caller chose nothing.

@@ -164,6 +164,7 @@ def test_started_answers_bridges_detects_talk_and_plays_the_main_menu() -> None:
         EnableTalkDetect(),
         Play(pid(1), ("main",), ID),
         StartTimer(Timer.IVR_GUARD, 90.0, 1),
+        StartTimer(Timer.IVR_DEADLINE, 6.0, 1),
     ]
     assert m.state is CallState.IVR
     assert m.playing == pid(1)
@@ -181,13 +182,13 @@ def test_blocked_caller_is_warned_and_queued_last_never_dropped() -> None:
 
 def test_started_in_the_callers_last_language() -> None:
     commands = started(machine(), language=EN)
-    assert commands[-2] == Play(pid(1), ("main",), EN)
+    assert commands[-3] == Play(pid(1), ("main",), EN)
 
 
 def test_centre_language_is_the_default() -> None:
     config = dataclasses.replace(CONFIG, centre=dataclasses.replace(CONFIG.centre, language="en"))
     commands = started(machine(config))
-    assert commands[-2] == Play(pid(1), ("main",), EN)
+    assert commands[-3] == Play(pid(1), ("main",), EN)
 
 
 def test_a_second_started_changes_nothing() -> None:
@@ -197,10 +198,10 @@ def test_a_second_started_changes_nothing() -> None:
     assert m.playing == pid(1)
 
 
-def test_no_timeout_runs_while_the_menu_plays_only_the_guard() -> None:
+def test_no_timeout_runs_while_the_menu_plays_only_the_guard_and_the_deadline() -> None:
     commands = started(machine())
     timers = [c for c in commands if isinstance(c, StartTimer)]
-    assert [t.timer for t in timers] == [Timer.IVR_GUARD]
+    assert [t.timer for t in timers] == [Timer.IVR_GUARD, Timer.IVR_DEADLINE]
 
 
 def test_a_menu_whose_prompt_never_ends_still_reaches_a_human() -> None:
@@ -209,9 +210,8 @@ def test_a_menu_whose_prompt_never_ends_still_reaches_a_human() -> None:
     guard = next(c for c in started(m) if isinstance(c, StartTimer))
     commands = m.handle(TimerFired(Timer.IVR_GUARD, guard.generation))
     assert m.state is CallState.QUEUED
-    assert Enqueue("general", CONFIG.category("general").priority, frozenset({"silent"})) in (
-        commands
-    )
+    general = CONFIG.category("general").priority
+    assert Enqueue("general", general, frozenset({"unclassified", "silent"})) in commands
 
 
 # ---- barge-in, timer, prompts -------------------------------------------------------------
@@ -298,13 +298,18 @@ def test_silent_caller_goes_to_general_flagged_silent_and_is_never_hung_up() -> 
         Fact("ivr_step", {"menu": "main", "input": "no_input", "digit": "", "language": "id"}),
         Fact(
             "call_classified",
-            {"category": "general", "priority": 2, "flags": ["silent"], "language": "id"},
+            {
+                "category": "general",
+                "priority": 2,
+                "flags": ["silent", "unclassified"],
+                "language": "id",
+            },
         ),
-        Enqueue("general", 2, frozenset({"silent"})),
+        Enqueue("general", 2, frozenset({"unclassified", "silent"})),
         DeferHold(),
     ]
     assert m.state is CallState.QUEUED
-    assert m.flags == {"silent"}
+    assert m.flags == {"unclassified", "silent"}
     assert m.handle(HoldDue())[-1] == Play(pid(2), ("hold_emergency",), ID)
     assert m.handle(PromptFinished(pid(2))) == [StartMoh()]
 
@@ -313,7 +318,7 @@ def test_a_caller_heard_by_talk_detection_is_flagged_spoke() -> None:
     m, generation = armed()
     assert m.handle(CallerTalking()) == []
     commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, generation))
-    assert Enqueue("general", 2, frozenset({"spoke"})) in commands
+    assert Enqueue("general", 2, frozenset({"unclassified", "spoke"})) in commands
 
 
 def test_a_timer_of_an_old_generation_is_ignored() -> None:
@@ -326,7 +331,7 @@ def test_a_timer_of_an_old_generation_is_ignored() -> None:
     assert new[0].generation != old
     assert m.handle(TimerFired(Timer.IVR_TIMEOUT, old)) == []
     commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, new[0].generation))
-    assert Enqueue("general", 2, frozenset({"silent"})) in commands
+    assert Enqueue("general", 2, frozenset({"unclassified", "silent"})) in commands
     assert m.handle(TimerFired(Timer.IVR_TIMEOUT, new[0].generation)) == []  # duplicate
 
 
@@ -384,8 +389,105 @@ def test_invalid_twice_goes_to_general_flagged_invalid_input() -> None:
     m = in_ivr()
     m.handle(DigitPressed("A", 1.0))
     commands = m.handle(DigitPressed("*", 2.0))
-    assert Enqueue("general", 2, frozenset({"invalid_input"})) in commands
+    assert Enqueue("general", 2, frozenset({"invalid_input", "unclassified"})) in commands
     assert commands[1] == StopPlayback(pid(2))
+
+
+# ---- the deadline: the menu never keeps a caller from a free operator ----------------------
+
+
+def at_the_deadline() -> CallMachine:
+    """Nothing chosen 6 s after arrival: queued as general, the menu (playback 1) still plays."""
+    m = machine()
+    deadline = started(m)[-1]
+    assert isinstance(deadline, StartTimer) and deadline.timer is Timer.IVR_DEADLINE
+    commands = m.handle(TimerFired(Timer.IVR_DEADLINE, deadline.generation))
+    assert commands == [
+        Fact(
+            "call_classified",
+            {"category": "general", "priority": 2, "flags": ["unclassified"], "language": "id"},
+        ),
+        Enqueue("general", 2, frozenset({"unclassified"})),
+        DeferHold(),
+    ]
+    assert m.handle(Queued(1, 6.0)) == [Facts.call_queued(category="general", position=1)]
+    # Its place is kept on the channel; the menu and talk detection go on.
+    assert m.handle(HoldDue()) == [SaveQueueState("general", 2, frozenset({"unclassified"}))]
+    assert (m.state, m.playing) == (CallState.QUEUED, pid(1))
+    return m
+
+
+def test_the_deadline_counts_from_the_calls_arrival_at_asterisk() -> None:
+    commands = started(machine(), since_arrival=1.5)
+    assert commands[-1] == StartTimer(Timer.IVR_DEADLINE, 4.5, 1)
+    late = started(machine(), since_arrival=9.0)  # a slow start: queued at once
+    assert late[-1] == StartTimer(Timer.IVR_DEADLINE, 0.0, 1)
+
+
+def test_a_caller_who_chose_nothing_is_queued_at_the_deadline_while_the_menu_goes_on() -> None:
+    m = at_the_deadline()
+    # The menu ends: its timeout runs as in the IVR, no music over the menu.
+    commands = m.handle(PromptFinished(pid(1)))
+    assert [type(c) for c in commands] == [StartTimer]
+    assert m.handle(PositionKnown(1, None)) == []  # no announcement over the menu
+
+
+def test_a_choice_before_the_deadline_cancels_it() -> None:
+    m = machine()
+    deadline = started(m)[-1]
+    assert isinstance(deadline, StartTimer)
+    settle(m, m.handle(DigitPressed("1", 1.0)))
+    assert m.handle(TimerFired(Timer.IVR_DEADLINE, deadline.generation)) == []
+    assert (m.category, m.flags) == ("medical", set())
+
+
+def test_a_choice_after_the_deadline_moves_the_waiting_call_to_its_category_in_its_place() -> None:
+    m = at_the_deadline()
+    commands = m.handle(DigitPressed("1", 7.0))
+    assert commands == [
+        Fact("ivr_step", {"menu": "main", "input": "choice", "digit": "1", "language": "id"}),
+        StopPlayback(pid(1)),
+        Fact(
+            "call_classified",
+            {"category": "medical", "priority": 1, "flags": ["unclassified"], "language": "id"},
+        ),
+        Requeue(),
+        SaveQueueState("medical", 1, frozenset({"unclassified"})),
+        StopTalkDetect(),
+        Play(pid(2), ("hold_emergency",), ID),
+    ]
+    assert (m.category, m.priority, m.state) == ("medical", 1, CallState.QUEUED)
+    # The menu is over: 5 5 is "I cannot speak" again, no sub-menu.
+    assert m.handle(DigitPressed("1", 8.0)) == []
+
+
+def test_a_choice_while_an_operator_rings_is_recorded_and_the_ring_goes_on() -> None:
+    m = at_the_deadline()
+    feed(m, OperatorRinging("1002"))
+    commands = m.handle(DigitPressed("2", 6.5))
+    assert the_record(commands, "call_classified").data["category"] == "fire"
+    assert Requeue() not in commands
+    assert m.state is CallState.OFFERED and m.ringing == {"1002"}
+
+
+def test_the_menu_timing_out_after_the_deadline_keeps_the_call_where_it_is() -> None:
+    m = at_the_deadline()
+    timeout = m.handle(PromptFinished(pid(1)))[0]
+    assert isinstance(timeout, StartTimer)
+    commands = m.handle(TimerFired(Timer.IVR_TIMEOUT, timeout.generation))
+    assert the_record(commands, "call_classified").data["flags"] == ["silent", "unclassified"]
+    assert Requeue() not in commands  # general already
+    assert commands[-1] == Play(pid(2), ("hold_emergency",), ID)
+
+
+def test_answered_while_the_menu_runs_ends_the_menu() -> None:
+    m = at_the_deadline()
+    commands = feed(m, OperatorRinging("1002"), OperatorConnected("1002", "op-chan", 6.3))
+    assert commands[0] == StopPlayback(pid(1))
+    assert commands[-1] == StopTalkDetect()
+    assert m.state is CallState.CONNECTED
+    assert m.handle(DigitPressed("1", 7.0)) == []
+    assert m.category == "general"
 
 
 def test_started_flags_go_with_the_enqueue() -> None:

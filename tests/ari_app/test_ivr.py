@@ -1,4 +1,5 @@
-"""The IVR menu interpreter (ari_app/ivr.py): the rules a 112 caller relies on (docs/architecture.md §2.7-2.8).
+"""The IVR menu interpreter (ari_app/ivr.py): the rules a 112 caller relies on
+(docs/architecture.md §2.7-2.8).
 
 Unit tests for each rule of the shipped siaga.toml menus, then a hypothesis property test over
 random walks of digits, timeouts and talk detection.
@@ -147,7 +148,7 @@ def test_language_digit_is_not_an_invalid_digit() -> None:
 def test_no_input_goes_to_general_flagged_silent() -> None:
     ivr = new_ivr()
     ivr.start()
-    assert ivr.timed_out() == Classified("general", frozenset({"silent"}))
+    assert ivr.timed_out() == Classified("general", frozenset({"unclassified", "silent"}))
     assert ivr.finished
     assert ivr.steps == [Step("main", StepKind.NO_INPUT, "", Language.ID)]
 
@@ -156,20 +157,20 @@ def test_no_input_from_a_caller_who_spoke_is_flagged_spoke_not_silent() -> None:
     ivr = new_ivr()
     ivr.start()
     ivr.talking()
-    assert ivr.timed_out() == Classified("general", frozenset({"spoke"}))
+    assert ivr.timed_out() == Classified("general", frozenset({"unclassified", "spoke"}))
 
 
 def test_no_input_in_the_sub_menu_still_goes_to_general() -> None:
     ivr = new_ivr()
     ivr.digit("5")
-    assert ivr.timed_out() == Classified("general", frozenset({"silent"}))
+    assert ivr.timed_out() == Classified("general", frozenset({"unclassified", "silent"}))
     assert ivr.steps[-1] == Step("non_emergency", StepKind.NO_INPUT, "", Language.ID)
 
 
 def test_no_input_uses_the_configured_category() -> None:
     config = dataclasses.replace(IVR, no_input="police")
     ivr = new_ivr(config)
-    assert ivr.timed_out() == Classified("police", frozenset({"silent"}))
+    assert ivr.timed_out() == Classified("police", frozenset({"unclassified", "silent"}))
 
 
 def test_a_caller_who_spoke_and_then_chose_is_flagged_spoke() -> None:
@@ -194,7 +195,7 @@ def test_a_second_invalid_digit_goes_to_general_flagged_invalid_input() -> None:
     ivr = new_ivr()
     ivr.start()
     ivr.digit("#")
-    assert ivr.digit("*") == Classified("general", frozenset({"invalid_input"}))
+    assert ivr.digit("*") == Classified("general", frozenset({"invalid_input", "unclassified"}))
     assert ivr.finished
     assert [s.kind for s in ivr.steps] == [StepKind.INVALID, StepKind.INVALID]
 
@@ -203,7 +204,9 @@ def test_invalid_input_of_a_caller_who_spoke_keeps_both_flags() -> None:
     ivr = new_ivr()
     ivr.talking()
     ivr.digit("A")
-    assert ivr.digit("A") == Classified("general", frozenset({"invalid_input", "spoke"}))
+    assert ivr.digit("A") == Classified(
+        "general", frozenset({"invalid_input", "unclassified", "spoke"})
+    )
 
 
 def test_a_valid_digit_after_the_replay_is_taken_without_flags() -> None:
@@ -215,14 +218,14 @@ def test_a_valid_digit_after_the_replay_is_taken_without_flags() -> None:
 def test_no_input_after_the_replay_is_silent() -> None:
     ivr = new_ivr()
     ivr.digit("8")
-    assert ivr.timed_out() == Classified("general", frozenset({"silent"}))
+    assert ivr.timed_out() == Classified("general", frozenset({"unclassified", "silent"}))
 
 
 def test_invalid_digit_in_the_sub_menu_replays_the_sub_menu_then_general() -> None:
     ivr = new_ivr()
     ivr.digit("5")
     assert ivr.digit("0") == PlayMenu("non_emergency", "non_emergency", Language.ID, True)
-    assert ivr.digit("0") == Classified("general", frozenset({"invalid_input"}))
+    assert ivr.digit("0") == Classified("general", frozenset({"invalid_input", "unclassified"}))
 
 
 def test_entering_the_sub_menu_resets_the_invalid_count() -> None:
@@ -237,7 +240,7 @@ def test_invalid_digits_across_a_language_switch_still_count() -> None:
     ivr = new_ivr()
     ivr.digit("7")
     ivr.digit("9")
-    assert ivr.digit("7") == Classified("general", frozenset({"invalid_input"}))
+    assert ivr.digit("7") == Classified("general", frozenset({"invalid_input", "unclassified"}))
 
 
 @pytest.mark.parametrize("retries", [0, 1, 2, 3])
@@ -245,7 +248,7 @@ def test_invalid_retries_is_the_number_of_replays(retries: int) -> None:
     ivr = new_ivr(dataclasses.replace(IVR, invalid_retries=retries))
     for _ in range(retries):
         assert ivr.digit("#") == PlayMenu("main", "main", Language.ID, apology=True)
-    assert ivr.digit("#") == Classified("general", frozenset({"invalid_input"}))
+    assert ivr.digit("#") == Classified("general", frozenset({"invalid_input", "unclassified"}))
     assert len(ivr.steps) == retries + 1
 
 
@@ -326,9 +329,8 @@ def test_random_walks_follow_the_rules(
         assert step.menu == menu_before
         if kind == "timeout":
             assert step == Step(menu_before, StepKind.NO_INPUT, "", expected_language)
-            assert outcome == Classified(
-                config.no_input, frozenset({"spoke" if spoke else "silent"})
-            )
+            heard = "spoke" if spoke else "silent"
+            assert outcome == Classified(config.no_input, frozenset({"unclassified", heard}))
         elif digit == config.language_digit:
             assert step == Step(menu_before, StepKind.LANGUAGE, digit, expected_language)
             expected_language = expected_language.other()
@@ -346,7 +348,7 @@ def test_random_walks_follow_the_rules(
                     menu_before, config.menus[menu_before].prompt, expected_language, True
                 )
             else:
-                flags = {"invalid_input", "spoke"} if spoke else {"invalid_input"}
+                flags = {"invalid_input", "unclassified"} | ({"spoke"} if spoke else set())
                 assert outcome == Classified(config.no_input, frozenset(flags))
         assert outcome is not None
         if isinstance(outcome, Classified):
@@ -355,6 +357,9 @@ def test_random_walks_follow_the_rules(
             assert outcome.category in reachable
             assert not {"silent", "spoke"} <= outcome.flags
             assert ("spoke" in outcome.flags) == spoke
+            # unclassified: exactly the calls no valid choice classified
+            ended_without_a_choice = kind == "timeout" or "invalid_input" in outcome.flags
+            assert ("unclassified" in outcome.flags) == ended_without_a_choice
         else:
             assert not ivr.finished
             assert outcome.language is ivr.language is expected_language

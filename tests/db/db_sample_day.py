@@ -194,7 +194,7 @@ OPERATORS: dict[str, dict[str, Any]] = {
 # P2    digit         -                              medical    1.5    5.0   answered
 # P3    screened      blocked                        medical    2.0    7.0   answered
 # P4    no_input      silent                         general    3.0    9.0   answered
-# P5    no_input      spoke                          general    4.0   11.0   answered
+# P5    no_input      spoke, unclassified            general    4.0   11.0   answered
 # P6    no_input      invalid_input                  general    5.0   14.0   answered
 # P7    no_input      unclassified                   general    6.5   15.0   answered
 # P8    cannot_speak  cannot_speak, blocked          medical    8.0   18.0   answered
@@ -210,7 +210,7 @@ _ROUTED = [
     ("P2", "medical", 1.5, 5.0, [], [], []),
     ("P3", "medical", 2.0, 7.0, ["blocked"], [], []),
     ("P4", "general", 3.0, 9.0, [], ["silent"], []),
-    ("P5", "general", 4.0, 11.0, [], ["spoke"], []),
+    ("P5", "general", 4.0, 11.0, [], ["spoke", "unclassified"], []),
     ("P6", "general", 5.0, 14.0, [], ["invalid_input"], []),
     ("P7", "general", 6.5, 15.0, [], ["unclassified"], []),
     ("P8", "medical", 8.0, 18.0, ["blocked"], [], ["cannot_speak"]),
