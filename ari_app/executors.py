@@ -270,7 +270,8 @@ async def _requeue(actor: Carrier, _: c.Requeue) -> Reply:
     machine = actor.machine
     actor.shell.to_acd(acd.CallEnded(actor.call_id))
     category, flags = machine.category or "", frozenset(machine.flags)
-    queued = acd.CallQueued(actor.call_id, category, actor.arrival, machine.priority, flags)
+    tried = frozenset(machine.overflow_tried)
+    queued = acd.CallQueued(actor.call_id, category, actor.arrival, machine.priority, flags, tried)
     actor.shell.to_acd(queued)
     return None
 

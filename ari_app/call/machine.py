@@ -936,7 +936,14 @@ class CallMachine:
             return self._back_in_line(str(target))
         leg = self._side_leg(SideKind.PARTNER, target.value)
         self.partner = PartnerAttempt(target, event.rule, leg.channel_id)
-        return self.partner.ring()
+        commands = self.partner.ring()
+        if self.menu_open:
+            # Queued before choosing: the partner takes the call as it is, the menu is over (a
+            # choice now would queue the call again while the partner rings).
+            self.menu_open = False
+            self._armed.clear()
+            commands.append(StopTalkDetect())
+        return commands
 
     def _partner_answered(self, leg: SideLeg) -> list[Command]:
         partner = self.partner

@@ -15,8 +15,10 @@ from ari_app.call.commands import (
     Enqueue,
     HangUpLeg,
     SaveQueueState,
+    StartTimer,
     StopMoh,
     StopPlayback,
+    StopTalkDetect,
 )
 from ari_app.call.events import (
     CommandFailed,
@@ -29,9 +31,10 @@ from ari_app.call.events import (
     PromptFinished,
     Queued,
     Started,
+    TimerFired,
 )
 from ari_app.call.machine import CallMachine
-from ari_app.call.states import CallState, Party
+from ari_app.call.states import CallState, Party, Timer
 from db.events import Facts, HangupBy, OverflowOutcome
 from queues.config import OverflowTarget
 from siaga.config import load_config
@@ -168,3 +171,20 @@ def test_a_route_target_the_app_does_not_take_puts_the_caller_back_in_line() -> 
     route = OverflowTarget.parse("route:fallback")
     commands: list[Command] = m.handle(Overflowed(route, "max_wait", "medical"))
     assert commands == [Enqueue("medical", m.priority or 0, OVERFLOW, frozenset({str(route)}))]
+
+
+def test_a_call_queued_before_choosing_goes_to_the_partner_and_its_menu_ends() -> None:
+    m = CallMachine("c1", CONFIG)
+    deadline = next(
+        c
+        for c in m.handle(Started("0812", "Budi"))
+        if isinstance(c, StartTimer) and c.timer is Timer.IVR_DEADLINE
+    )
+    m.handle(TimerFired(Timer.IVR_DEADLINE, deadline.generation))  # queued as general
+    m.handle(Queued(1, 6.0))
+    assert m.state is CallState.QUEUED and m.menu_open
+    commands = m.handle(Overflowed(PARTNER, "no_operator", "general"))
+    assert commands == [DialPartner("PJSIP/112@partner", LEG), StopTalkDetect()]
+    assert not m.menu_open
+    # A digit now is no choice: nothing queues the call again while the partner rings.
+    assert m.handle(DigitPressed("2", 9.0)) == []
