@@ -817,6 +817,7 @@ class CallMachine:
         known = {a.code for a in self.config.agencies}
         if (
             self.state is not CallState.CONNECTED
+            or self.operator_id is None  # with a partner centre: theirs to add agencies
             or code not in known
             or code in self.agencies
             or code in self.dialing_agencies

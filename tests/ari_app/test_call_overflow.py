@@ -21,6 +21,7 @@ from ari_app.call.commands import (
     StopTalkDetect,
 )
 from ari_app.call.events import (
+    AgencyRequested,
     CommandFailed,
     DigitPressed,
     HoldDue,
@@ -188,3 +189,9 @@ def test_a_call_queued_before_choosing_goes_to_the_partner_and_its_menu_ends() -
     assert not m.menu_open
     # A digit now is no choice: nothing queues the call again while the partner rings.
     assert m.handle(DigitPressed("2", 9.0)) == []
+
+
+def test_no_agency_is_added_to_a_call_the_partner_took() -> None:
+    m = overflowed_to_partner()
+    m.handle(LegAnswered(LEG, 5.0))
+    assert m.handle(AgencyRequested("police")) == []
