@@ -1,7 +1,7 @@
 """Calling back a caller who hung up before an operator came: the IO shell of one callback.
 
 The rules (who rings first, what ends the callback, what the record says) live in the pure
-`ari_app.callback_machine`; this actor turns ARI events of its two channels into the machine's
+`ari_app.call.callback`; this actor turns ARI events of its two channels into the machine's
 events and carries its commands out over REST, one at a time, in order.
 """
 
@@ -23,7 +23,7 @@ from ari_app.ari.events import (
     StasisStart,
 )
 from ari_app.ari.rest import AriRest
-from ari_app.callback_machine import (
+from ari_app.call.callback import (
     AddToBridge,
     Answered,
     Begin,

@@ -4,7 +4,9 @@
 - `states.py`: the call's and its legs' states; `transitions.py`: where a call may go, as data;
 - `machine.py`: `CallMachine.handle(event) -> list[Command]`;
 - `failures.py`: what a failed leg or command means; `adoption.py`: calls found after a restart;
-- `overflow.py`: a call the ACD sent to a partner centre.
+- `overflow.py`: a call the ACD sent to a partner centre;
+- `callback.py`: a callback to an abandoned caller (the operator first, then the caller), a
+  machine of its own (`CallbackMachine`), carried out by ari_app/callback.py.
 
 See docs/architecture.md for how the actor (ari_app/actor.py) carries the commands out.
 """

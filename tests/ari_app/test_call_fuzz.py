@@ -112,6 +112,7 @@ event_spec: st.SearchStrategy[Spec] = st.one_of(
         st.one_of(st.sampled_from(["last", "last", "older"]), st.integers(-1, 9)),
     ),
     st.tuples(st.just("talk")),
+    st.tuples(st.just("deadline")),  # the menu's deadline (queued unclassified), or a stale one
     st.tuples(st.just("ringing"), st.sampled_from(OPERATORS)),
     st.tuples(st.just("withdrawn"), st.sampled_from(OPERATORS), st.sampled_from(["busy", "x"])),
     st.tuples(st.just("connected"), st.sampled_from(OPERATORS)),
@@ -130,6 +131,9 @@ ivr_routes = st.sampled_from(
         [("finished", "current"), ("timer", "last")],  # silent
         [("digit", "9", 0.2), ("finished", "current"), ("timer", "last")],
         [("digit", "A", 0.5), ("digit", "#", 0.5)],  # invalid twice
+        [("deadline",)],  # nothing chosen in time: queued while the menu goes on
+        [("deadline",), ("digit", "1", 0.5)],  # ...then a choice while waiting
+        [("deadline",), ("finished", "current"), ("timer", "last")],  # ...then its timeout
     ]
 )
 
@@ -213,6 +217,7 @@ def run(script: list[Spec]) -> Trace:
     trace = Trace()
     plays: list[str] = []  # every Play id so far
     timers: list[int] = []  # every StartTimer generation so far
+    deadlines: list[int] = []  # every IVR_DEADLINE StartTimer generation so far
     clock = 100.0
     previous: CallEvent | None = None
     hold_owed = False
@@ -225,6 +230,11 @@ def run(script: list[Spec]) -> Trace:
         trace.steps.append(Step(before, event, commands, m.state))
         plays.extend(c.playback_id for c in commands if isinstance(c, Play))
         timers.extend(c.generation for c in commands if isinstance(c, StartTimer))
+        deadlines.extend(
+            c.generation
+            for c in commands
+            if isinstance(c, StartTimer) and c.timer is Timer.IVR_DEADLINE
+        )
         hold_owed = hold_owed or DeferHold() in commands
         if any(isinstance(c, Enqueue) for c in commands):
             feed(Queued(2, clock))  # as the actor does: the ACD's place for the call, at once
@@ -258,6 +268,8 @@ def run(script: list[Spec]) -> Trace:
                 event = TimerFired(Timer.IVR_TIMEOUT, generation)
             case ("talk",):
                 event = CallerTalking()
+            case ("deadline",):
+                event = TimerFired(Timer.IVR_DEADLINE, deadlines[-1] if deadlines else 1)
             case ("ringing", operator):
                 event = OperatorRinging(operator)  # type: ignore[arg-type]
             case ("withdrawn", operator, reason):
@@ -285,6 +297,26 @@ def run(script: list[Spec]) -> Trace:
     if hold_owed:
         feed(HoldDue())
     return trace
+
+
+def menu_open(trace: Trace) -> list[bool]:
+    """For each step: whether, after it, the call waits in the queue while its menu goes on
+    (queued at the deadline before the caller chose, until a choice, the menu's timeout or an
+    operator's answer)."""
+    open_now, out = False, []
+    for s in trace.steps:
+        opened = (
+            isinstance(s.event, TimerFired)
+            and s.event.timer is Timer.IVR_DEADLINE
+            and (s.before, s.after) == (S.IVR, S.QUEUED)
+        )
+        classified = any(isinstance(c, Fact) and c.kind == "call_classified" for c in s.commands)
+        if opened:
+            open_now = True
+        elif classified or s.after not in WAITING:
+            open_now = False
+        out.append(open_now)
+    return out
 
 
 def fail(trace: Trace, why: str) -> str:
@@ -334,7 +366,7 @@ def check_playback(trace: Trace) -> None:
     ever: set[str] = set()
     moh = False
     hold_due = False
-    for s in trace.steps:
+    for s, menu in zip(trace.steps, menu_open(trace), strict=True):
         hold_due = (hold_due or DeferHold() in s.commands) and not isinstance(s.event, HoldDue)
         if isinstance(s.event, PromptFinished):
             active.discard(s.event.playback_id)  # Asterisk says it ended (or it never was)
@@ -354,7 +386,7 @@ def check_playback(trace: Trace) -> None:
             elif isinstance(c, StopMoh):
                 assert moh, fail(trace, "StopMoh without music")
                 moh = False
-        if s.after in WAITING:
+        if s.after in WAITING and not menu:  # the menu's own pause waits for a digit
             assert active or moh or hold_due, fail(trace, "a waiting caller hears nothing")
         if s.after is S.CONNECTED:
             assert not active and not moh, fail(trace, "prompt or music in a conversation")
@@ -373,7 +405,12 @@ def check_queue_commands(trace: Trace) -> None:
     waiting_at_hold = [
         i for i, s in enumerate(trace.steps) if isinstance(s.event, HoldDue) and s.before in WAITING
     ]
-    if enqueues and waiting_at_hold and waiting_at_hold[0] > enqueues[0]:
+    menu = menu_open(trace)
+    # Queued at the deadline, the menu (and its talk detection) go on until it is done.
+    menu_ends = [i for i in range(1, len(menu)) if menu[i - 1] and not menu[i]]
+    if enqueues and menu[enqueues[0]]:
+        assert set(talk_off) <= set(menu_ends), fail(trace, "talk detection off, menu open")
+    elif enqueues and waiting_at_hold and waiting_at_hold[0] > enqueues[0]:
         assert talk_off == waiting_at_hold[:1], fail(trace, "HoldDue in a waiting call")
     for s in trace.steps:
         kinds = [type(c) for c in s.commands if isinstance(c, SaveQueueState | Play)]
@@ -468,7 +505,10 @@ def check_ivr_timer(trace: Trace) -> None:
     playing: str | None = None
     armed: int | None = None
     generations: list[int] = []
-    for s in trace.steps:
+    menu_before = False  # queued at the deadline, its menu still open
+    for s, menu_after in zip(trace.steps, menu_open(trace), strict=True):
+        in_menu = s.before is S.IVR or menu_before
+        menu_before = menu_after
         starts = [
             c for c in s.commands if isinstance(c, StartTimer) and c.timer is Timer.IVR_TIMEOUT
         ]
@@ -477,7 +517,7 @@ def check_ivr_timer(trace: Trace) -> None:
             for c in s.commands
         )
         if starts:
-            assert len(starts) == 1 and s.before is S.IVR, fail(trace, "StartTimer")
+            assert len(starts) == 1 and in_menu, fail(trace, "StartTimer")
             assert isinstance(s.event, PromptFinished) and s.event.playback_id == playing, fail(
                 trace, "the timer started while a prompt still plays"
             )
@@ -485,7 +525,7 @@ def check_ivr_timer(trace: Trace) -> None:
             assert math.isclose(starts[0].seconds, CONFIG.ivr.timeout_seconds)
             assert all(g < starts[0].generation for g in generations), fail(trace, "generation")
             generations.append(starts[0].generation)
-        if s.before is S.IVR and isinstance(s.event, TimerFired):
+        if in_menu and isinstance(s.event, TimerFired) and s.event.timer is Timer.IVR_TIMEOUT:
             fires = armed is not None and s.event.generation == armed
             assert no_input == fires, fail(
                 trace, f"timer {s.event.generation} (armed: {armed}) -> no_input {no_input}"
@@ -500,8 +540,10 @@ def check_ivr_timer(trace: Trace) -> None:
                 playing = None
             elif isinstance(c, Play):
                 playing = c.playback_id
-        if s.before is S.IVR and isinstance(s.event, DigitPressed):
+        if in_menu and isinstance(s.event, DigitPressed):
             armed = None  # a digit cancels the running timeout
+        if not menu_after and s.after is not S.IVR:
+            armed = None  # the menu is over (chosen, answered, gone): its timers with it
         if no_input:
             armed = None
         if starts:

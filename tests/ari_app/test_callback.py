@@ -1,4 +1,4 @@
-"""A callback: its pure rules (ari_app/callback_machine.py) and its IO shell (ari_app/callback.py).
+"""A callback: its pure rules (ari_app/call/callback.py) and its IO shell (ari_app/callback.py).
 
 The machine is fed events and its exact commands compared; the shell runs against the
 in-process fake ARI (real HTTP, real REST client) with a fake app around it, and the requests
@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 from ari_app.ari.config import AriConfig
 from ari_app.ari.events import AriEvent, ResourceKind, StasisStart, parse_event
 from ari_app.ari.rest import AriRest
-from ari_app.callback import CallbackActor, CallbackIds, callback_event
-from ari_app.callback_machine import (
+from ari_app.call.callback import (
     TRANSITIONS,
     AddToBridge,
     Answered,
@@ -50,6 +49,7 @@ from ari_app.callback_machine import (
     UpdateRecord,
     trigger,
 )
+from ari_app.callback import CallbackActor, CallbackIds, callback_event
 from ari_app.router import Router
 from db.events import Fact
 from siaga.config import Config, OperatorConfig, load_config
