@@ -37,6 +37,7 @@ from ari_app.call.events import (
     HandOver,
     HungUp,
     ListenRequested,
+    Overflowed,
     PositionKnown,
     RingCancelled,
     RingRequested,
@@ -104,6 +105,7 @@ def acd_config(config: Config) -> AcdConfig:
         max_consecutive_misses=config.acd.max_consecutive_misses,
         retry_after_busy_seconds=config.acd.retry_after_busy_seconds,
         announce_interval_seconds=config.acd.announce_interval_seconds,
+        overflow=config.overflow,
     )
 
 
@@ -405,15 +407,19 @@ class SiagaApp:
                     previous=decision.old.value,
                 )
                 self.record(change, call_id=decision.call_id)
-            case Overflow():
+            case Overflow(call_id=call_id, target=target, condition=condition):
                 log.warning(
-                    "acd.overflow",
-                    call_id=decision.call_id,
-                    target=str(decision.target),
-                    condition=decision.condition.value,
+                    "acd.overflow", call_id=call_id, target=str(target), condition=condition.value
                 )
-                overflow = Facts.flag_set("overflow", target=str(decision.target))
-                self.record(overflow, call_id=decision.call_id)
+                overflow = Facts.flag_set(
+                    "overflow",
+                    target=str(target),
+                    rule=condition.value,
+                    from_category=decision.from_category,
+                )
+                self.record(overflow, call_id=call_id)
+                # The call's machine carries it out: a new category, or a partner to ring.
+                self._post(call_id, Overflowed(target, condition.value, decision.from_category))
 
     def _post(self, call_id: str, item: object) -> None:
         actor = self.calls.get(call_id)

@@ -28,6 +28,8 @@ from queues.decisions import Decision
 from siaga.config import Config, OperatorConfig
 
 FALLBACK_CONTEXT = "siaga-fallback"
+# How long a partner centre rings before the caller goes back into our queue.
+PARTNER_RING_SECONDS = 30
 _DISPLAY_UNSAFE = re.compile(r"[^0-9A-Za-z+*#]")
 
 
@@ -235,7 +237,12 @@ async def _defer_hold(actor: Carrier, _: c.DeferHold) -> Reply:
 async def _enqueue(actor: Carrier, command: c.Enqueue) -> Reply:
     shell = actor.shell
     queued = acd.CallQueued(
-        actor.call_id, command.category, actor.arrival, command.priority, command.flags
+        actor.call_id,
+        command.category,
+        actor.arrival,
+        command.priority,
+        command.flags,
+        command.tried,
     )
     shell.to_acd(queued)
     return Queued(shell.queue_position(actor.call_id), shell.clock())
@@ -263,7 +270,8 @@ async def _requeue(actor: Carrier, _: c.Requeue) -> Reply:
     machine = actor.machine
     actor.shell.to_acd(acd.CallEnded(actor.call_id))
     category, flags = machine.category or "", frozenset(machine.flags)
-    queued = acd.CallQueued(actor.call_id, category, actor.arrival, machine.priority, flags)
+    tried = frozenset(machine.overflow_tried)
+    queued = acd.CallQueued(actor.call_id, category, actor.arrival, machine.priority, flags, tried)
     actor.shell.to_acd(queued)
     return None
 
@@ -301,9 +309,10 @@ async def _claim_offer(actor: Carrier, command: c.ClaimOffer) -> Reply:
     return OfferClaimed(command.channel_id, won, actor.shell.clock())
 
 
-@_executes(c.BridgeOperator, c.BridgeAgency, c.BridgeSupervisor)
+@_executes(c.BridgeOperator, c.BridgeAgency, c.BridgeSupervisor, c.BridgePartner)
 async def _bridge(
-    actor: Carrier, command: c.BridgeOperator | c.BridgeAgency | c.BridgeSupervisor
+    actor: Carrier,
+    command: c.BridgeOperator | c.BridgeAgency | c.BridgeSupervisor | c.BridgePartner,
 ) -> Reply:
     await actor.shell.rest.add_channel(actor.bridge_id, command.channel_id)
     return None
@@ -369,6 +378,23 @@ async def _dial_agency(actor: Carrier, command: c.DialAgency) -> Reply:
     caller_id = f'"112 {number}" <{number}>'
     await originate(
         actor, agency.dial, command.channel_id, args, caller_id, 60, originator=actor.call_id
+    )
+    return None
+
+
+@_executes(c.DialPartner)
+async def _dial_partner(actor: Carrier, command: c.DialPartner) -> Reply:
+    number = display_number(actor.channel.caller.number)
+    args = f"partner,{actor.call_id}"
+    caller_id = f'"112 {number}" <{number}>'
+    await originate(
+        actor,
+        command.dial,
+        command.channel_id,
+        args,
+        caller_id,
+        PARTNER_RING_SECONDS,
+        originator=actor.call_id,
     )
     return None
 

@@ -23,7 +23,10 @@ Kinds and their `data` keys (all optional unless marked *):
 - call_abandoned: position, wait_seconds (informative; the table computes its own), state
   (arrived/ivr/queue), cause, category ; it also creates a `callbacks` row
 - callback_updated: status (pending/claimed/done), owner, outcome, notes
-- flag_set: flag* (a flag on this call), target (of an overflow)
+- flag_set: flag* (a flag on this call); for flag "overflow": target (where the ACD sent the
+  call: category:CODE or number:DIAL), rule (the condition that held), from_category
+- overflow_outcome: partner* (the partner centre's dial string), outcome* (answered/failed),
+  rule, cause ; an answered partner is listed in the call's `agencies`
 - operator_state (operator_id*): state* (OperatorState), reason, name, previous
 - disposition (operator_id): verdict* (Verdict), notes, location [str or object]
 - caller_flag_set: number*, flag*, reason, set_by, until [ISO 8601 or null] (a block/watch on
@@ -64,6 +67,7 @@ class EventKind(StrEnum):
     CALL_ABANDONED = "call_abandoned"
     CALLBACK_UPDATED = "callback_updated"
     FLAG_SET = "flag_set"
+    OVERFLOW_OUTCOME = "overflow_outcome"
     OPERATOR_STATE = "operator_state"
     DISPOSITION = "disposition"
     CALLER_FLAG_SET = "caller_flag_set"
@@ -97,6 +101,13 @@ class RecordOnlyFailure(StrEnum):
 
 
 _OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
+
+
+class OverflowOutcome(StrEnum):
+    """What became of a call sent to a partner centre."""
+
+    ANSWERED = "answered"
+    FAILED = "failed"  # no answer, busy, unreachable: the caller is back in our queue
 
 
 class Outcome(StrEnum):
@@ -347,8 +358,28 @@ class Facts:
         )
 
     @staticmethod
-    def flag_set(flag: str, *, target: str | None = None) -> Fact:
-        return _fact(EventKind.FLAG_SET, flag=flag, target=target)
+    def flag_set(
+        flag: str,
+        *,
+        target: str | None = None,
+        rule: str | None = None,
+        from_category: str | None = None,
+    ) -> Fact:
+        return _fact(
+            EventKind.FLAG_SET, flag=flag, target=target, rule=rule, from_category=from_category
+        )
+
+    @staticmethod
+    def overflow_outcome(
+        partner: str, outcome: OverflowOutcome, *, rule: str | None = None, cause: str | None = None
+    ) -> Fact:
+        return _fact(
+            EventKind.OVERFLOW_OUTCOME,
+            partner=partner,
+            outcome=OverflowOutcome(outcome).value,
+            rule=rule,
+            cause=cause,
+        )
 
     @staticmethod
     def operator_state(

@@ -95,6 +95,7 @@ class _Call:
     key: CallKey
     category_since: float  # max-wait overflow counts from here
     visited: set[str]  # categories already tried: overflow never loops back
+    tried: frozenset[str] = frozenset()  # targets it came back from (CallQueued.tried)
     place: CallPlace = CallPlace.WAITING
     offered_to: set[str] = field(default_factory=set)
     operator_id: str | None = None
@@ -336,6 +337,8 @@ class Acd:
         if event.priority is not None:
             _check_priority(event.priority, call_id)
         _check_flags(event.flags, call_id)
+        if isinstance(event, CallQueued):
+            _check_flags(event.tried, call_id, "tried")
         if call_id in self._calls:
             raise DuplicateCall(f"call {call_id} is already {self._calls[call_id].place}")
 
@@ -354,6 +357,7 @@ class Acd:
             key=(priority, arrival, seq, call_id),
             category_since=arrival,
             visited={category.code},
+            tried=event.tried if isinstance(event, CallQueued) else frozenset(),
         )
 
     def _on_call_queued(self, event: CallQueued) -> None:
@@ -746,6 +750,8 @@ class Acd:
 
     @staticmethod
     def _target_open(call: _Call, target: OverflowTarget) -> bool:
+        if str(target) in call.tried:
+            return False
         return target.kind is not TargetKind.CATEGORY or target.value not in call.visited
 
     def _overflow(self, call: _Call, rule: OverflowRule) -> None:
@@ -939,9 +945,9 @@ def _check_priority(value: object, call_id: str) -> None:
         raise InvalidEvent(f"call {call_id}: priority must be an integer, not {value!r}")
 
 
-def _check_flags(flags: object, call_id: str) -> None:
+def _check_flags(flags: object, call_id: str, name: str = "flags") -> None:
     if not isinstance(flags, frozenset) or not all(isinstance(f, str) for f in flags):
-        raise InvalidEvent(f"call {call_id}: flags must be a frozenset of strings")
+        raise InvalidEvent(f"call {call_id}: {name} must be a frozenset of strings")
 
 
 def _check_skills(skills: object, operator_id: str) -> dict[str, int]:

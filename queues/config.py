@@ -37,7 +37,9 @@ class OverflowCondition(StrEnum):
 class TargetKind(StrEnum):
     CATEGORY = "category"  # the call stays in the engine, in that category, keeping its arrival
     ROUTE = "route"  # the call leaves the engine, e.g. to the dialplan fallback route
-    NUMBER = "number"  # the call leaves the engine, to a partner centre's number
+    # The call leaves the engine, to a partner centre: the value is a dial string over the
+    # trunk (e.g. PJSIP/112@partner).
+    NUMBER = "number"
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,9 @@ class CallQueued:
     """A call enters the queue, or re-enters it (e.g. after an app restart).
 
     `arrival` is the original arrival at Asterisk on the shell's monotonic clock: it orders the
-    call and survives re-queues. `priority` None takes the category's priority.
+    call and survives re-queues. `priority` None takes the category's priority. `tried`: the
+    overflow targets (`str(OverflowTarget)`) the call already went to and came back from (a
+    partner centre that did not answer): no overflow sends it there again.
     """
 
     call_id: str
@@ -27,6 +29,7 @@ class CallQueued:
     arrival: float
     priority: int | None = None
     flags: frozenset[str] = frozenset()
+    tried: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

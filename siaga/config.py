@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from queues.config import Category
+from queues.config import (
+    Category,
+    OverflowCondition,
+    OverflowRule,
+    OverflowTarget,
+    TargetKind,
+)
+from queues.errors import InvalidConfig
 
 T = TypeVar("T")
 
@@ -217,6 +224,7 @@ class Config:
     agi_secret: str = DEV_AGI_SECRET
     # Where each secret came from: "asterisk.ari_password" -> (file or "environment", key).
     secret_origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    overflow: tuple[OverflowRule, ...] = field(default=())  # the ACD's own rules, [[overflow]]
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -604,6 +612,55 @@ def _agency(t: _Table) -> AgencyConfig:
     return result
 
 
+_CONDITIONS = ", ".join(OverflowCondition)
+
+
+def _overflow_rule(t: _Table, categories: set[str]) -> OverflowRule:
+    """One `[[overflow]]`: when a category's calls go elsewhere (the ACD's conditions, see
+    queues/config.py), to another category or to a partner centre's dial string."""
+    category = t.get("category", str)
+    t.check("category", category in categories, f"no category named {category!r}")
+    condition = t.get("condition", str)
+    t.check("condition", condition in set(OverflowCondition), f"must be one of {_CONDITIONS}")
+    if condition == OverflowCondition.NO_OPERATOR:
+        t.check("threshold", "threshold" not in t.data, "no_operator takes no threshold")
+        threshold = 0.0
+    else:
+        t.check("threshold", "threshold" in t.data, f"missing (required for {condition})")
+        threshold = _positive(t, "threshold", 0.0)
+    to_category = t.get("to_category", str, "")
+    dial = t.get("dial", str, "")
+    t.check(
+        "to_category" if to_category else "dial",
+        bool(to_category) != bool(dial),
+        "give exactly one target: to_category (another category) or dial (a partner "
+        "centre's dial string, e.g. PJSIP/112@partner)",
+    )
+    if to_category:
+        t.check("to_category", to_category in categories, f"no category named {to_category!r}")
+        t.check("to_category", to_category != category, "a category cannot overflow to itself")
+        target = OverflowTarget(TargetKind.CATEGORY, to_category)
+    else:
+        t.check("dial", "/" in dial, "must be a dial string like PJSIP/112@partner")
+        target = OverflowTarget(TargetKind.NUMBER, dial)
+    try:
+        rule = OverflowRule(category, OverflowCondition(condition), target, threshold)
+    except InvalidConfig as exc:
+        raise ConfigError(t.path, t.prefix, str(exc)) from None
+    t.finish()
+    return rule
+
+
+def _overflow_rules(tables: list[_Table], categories: set[str]) -> tuple[OverflowRule, ...]:
+    rules = [_overflow_rule(t, categories) for t in tables]
+    seen: set[tuple[str, str]] = set()
+    for rule, table in zip(rules, tables, strict=True):
+        key = (rule.category, rule.condition.value)
+        table.check("condition", key not in seen, f"a second {key[1]} rule for {key[0]!r}")
+        seen.add(key)
+    return tuple(rules)
+
+
 def _unique(items: list[T], tables: list[_Table], key: Callable[[T], str], name: str) -> None:
     seen: set[str] = set()
     for item, table in zip(items, tables, strict=True):
@@ -644,6 +701,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         agencies=tuple(agencies),
         screening=_screening(root.table("screening")),
         agi_secret=agi_secret,
+        overflow=_overflow_rules(root.array_of_tables("overflow"), {c.code for c in categories}),
     )
     root.finish()
     return config

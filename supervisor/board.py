@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from db.calllog import CallRow
-from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats
+from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats, Route
 from queues.snapshot import OperatorView, Snapshot
 from siaga.config import Config
 from supervisor.i18n import translate
@@ -106,6 +106,7 @@ def board_view(
     every operator; the calls in progress; today's counts."""
     by_category = {s.category: s for s in today if s.scope == "category"}
     total = next((s for s in today if s.scope == "total"), None)
+    overflowed = sum(s.received for s in today if s.scope == "route" and s.route is Route.OVERFLOW)
     categories = []
     for view in snapshot.categories:
         target = view.target_answer_seconds
@@ -181,6 +182,7 @@ def board_view(
             "abandoned": total.abandoned if total else 0,
             "prank": total.prank if total else 0,
             "silent": total.silent if total else 0,
+            "overflowed": overflowed,
         },
     }
 

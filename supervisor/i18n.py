@@ -161,6 +161,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "board.abandoned": ("Ditinggalkan", "Abandoned"),
     "board.prank": ("Iseng", "Prank"),
     "board.silent": ("Diam", "Silent"),
+    "board.overflowed": ("Dilimpahkan", "Overflowed"),
     "board.categories": ("Antrean per kategori", "Queues by category"),
     "board.category": ("Kategori", "Category"),
     "board.waiting": ("Menunggu", "Waiting"),

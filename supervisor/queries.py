@@ -190,6 +190,7 @@ async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> 
 
 
 async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...]) -> list[CallStats]:
-    """The total first, then one row per category (report_calls, db/functions/reports.sql)."""
+    """The total first, then one row per category, then per route (report_calls,
+    db/functions/reports.sql): the overflow route counts the calls overflowed today."""
     stats = await call_stats(db, Period.day(day, tz), tz=tz, thresholds=thresholds or (10.0,))
-    return [s for s in stats if s.scope in ("total", "category")]
+    return [s for s in stats if s.scope in ("total", "category", "route")]

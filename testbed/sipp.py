@@ -443,3 +443,14 @@ class SippPhone:
     async def stop(self) -> None:
         if self.uas is not None:
             await self.uas.stop()
+
+
+def partner_centre(asterisk_port: int, *, ring_ms: int = 300, respond: int = 200) -> Sipp:
+    """The neighbouring regency's 112 centre on the trunk: a SIPp answering (or refusing with
+    `respond`, e.g. 486 busy) the INVITE to 112; start it, then dial `partner_dial(...)`."""
+    return Sipp(answer_scenario(ring_ms=ring_ms, respond=respond), asterisk_port, server=True)
+
+
+def partner_dial(partner: Sipp, number: str = "112") -> str:
+    """The dial string of a partner centre over the trunk, as an `[[overflow]]` rule gives it."""
+    return f"PJSIP/trunk/sip:{number}@{partner.target_host}:{partner.local_port}"

@@ -4,6 +4,7 @@
 - `states.py`: the call's and its legs' states; `transitions.py`: where a call may go, as data;
 - `machine.py`: `CallMachine.handle(event) -> list[Command]`;
 - `failures.py`: what a failed leg or command means; `adoption.py`: calls found after a restart;
+- `overflow.py`: a call the ACD sent to a partner centre;
 - `callback.py`: a callback to an abandoned caller (the operator first, then the caller), a
   machine of its own (`CallbackMachine`), carried out by ari_app/callback.py.
 

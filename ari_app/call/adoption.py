@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from ari_app.call.events import Adopted
 
 # The first Stasis argument of every channel the app originates for a call, then the call id.
-LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback")
+LEG_KINDS = ("operator", "agency", "supervisor", "snoop", "callback", "partner")
 QUEUE_VARIABLE = "SIAGA_QUEUE"
 
 

@@ -62,6 +62,7 @@ class Enqueue:
     category: str
     priority: int
     flags: frozenset[str]
+    tried: frozenset[str] = frozenset()  # overflow targets it came back from (CallQueued's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,21 @@ class DialAgency:
 
 
 @dataclass(frozen=True, slots=True)
+class DialPartner:
+    """Ring a partner centre (a dial string over the trunk) on a new leg of the call."""
+
+    dial: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePartner:
+    """The partner centre answered: it joins the caller in the call's bridge."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DialSupervisor:
     dial: str
     mode: ListenMode
@@ -257,6 +273,8 @@ Command = (
     | ClaimOffer
     | ReportOfferFailure
     | DialAgency
+    | DialPartner
+    | BridgePartner
     | DialSupervisor
     | BridgeSupervisor
     | CreateListenBridge

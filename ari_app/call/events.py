@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ari_app.call.commands import Command
 from ari_app.call.states import ListenMode, Party, Timer
 from ari_app.ivr import Language
+from queues.config import OverflowTarget
 from queues.states import CancelReason
 
 
@@ -206,6 +207,16 @@ class OperatorDigit:
 
 
 @dataclass(frozen=True, slots=True)
+class Overflowed:
+    """The ACD sent the call out of its category (queues' `Overflow`), because `rule` held: to
+    another category (still queued, same arrival) or out of the queue, to a partner centre."""
+
+    target: OverflowTarget
+    rule: str  # the OverflowCondition that held
+    from_category: str
+
+
+@dataclass(frozen=True, slots=True)
 class HoldDue:
     """Fed back by the shell for `DeferHold`, once the decisions already waiting are done."""
 
@@ -236,4 +247,5 @@ CallEvent = (
     | ListenRequested
     | OperatorDigit
     | HoldDue
+    | Overflowed
 )

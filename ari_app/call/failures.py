@@ -10,6 +10,7 @@ from ari_app.call.commands import (
     Command,
     CreateBridge,
     DialAgency,
+    DialPartner,
     DialSupervisor,
     EnableTalkDetect,
     Play,
@@ -63,7 +64,7 @@ class Failure(enum.Enum):
 
 
 def failure_of(command: Command, status: int | None) -> Failure:
-    if isinstance(command, RingOperator | DialAgency | DialSupervisor):
+    if isinstance(command, RingOperator | DialAgency | DialSupervisor | DialPartner):
         return Failure.LEG_UNREACHABLE  # any refusal ("Allocation failed", ...)
     if status not in GONE_STATUSES:
         return Failure.HARMLESS

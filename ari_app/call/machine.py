@@ -30,6 +30,7 @@ from ari_app.call.commands import (
     DestroyBridge,
     DestroyListenBridge,
     DialAgency,
+    DialPartner,
     DialSupervisor,
     Disconnect,
     EnableTalkDetect,
@@ -71,6 +72,7 @@ from ari_app.call.events import (
     OperatorConnected,
     OperatorDigit,
     OperatorRinging,
+    Overflowed,
     PositionKnown,
     PromptFinished,
     Queued,
@@ -80,6 +82,7 @@ from ari_app.call.events import (
     TimerFired,
 )
 from ari_app.call.failures import Failure, failure_of, offer_failure
+from ari_app.call.overflow import PartnerAttempt
 from ari_app.call.states import (
     CallState,
     LegState,
@@ -93,6 +96,7 @@ from ari_app.call.states import (
 from ari_app.call.transitions import IllegalTransition, allowed
 from ari_app.ivr import UNCLASSIFIED, Classified, Ivr, Language, PlayMenu, Step
 from db.events import Facts, HangupBy, RecordOnlyFailure
+from queues.config import TargetKind
 from queues.events import OfferFailed
 from queues.states import OfferFailure
 from siaga.config import Config
@@ -137,6 +141,8 @@ class CallMachine:
     draining: bool = False  # the app is shutting down: no operator of ours takes it again
     legs: dict[str, OperatorLeg] = field(default_factory=dict)  # by channel id
     side: dict[str, SideLeg] = field(default_factory=dict)  # by channel id
+    partner: PartnerAttempt | None = None  # an overflow to a partner centre under way
+    overflow_tried: set[str] = field(default_factory=set)  # targets it came back from
     _queued_recorded: bool = False
     _playbacks: int = 0
     _rings: int = 0
@@ -651,6 +657,8 @@ class CallMachine:
             failure = OfferFailure.UNREACHABLE
             withdrawn = self._withdrawn(OfferWithdrawn(command.operator_id, failure.value))
             return [*withdrawn, self._offer_failed(command.operator_id, failure)]
+        if isinstance(command, DialPartner):
+            return self._partner_gone(self.side[command.channel_id], None)
         if isinstance(command, DialAgency | DialSupervisor):
             self.side[command.channel_id].gone = True
         if isinstance(command, DialAgency):
@@ -687,6 +695,8 @@ class CallMachine:
                 Facts.call_ended(HangupBy.SYSTEM, reason=event.cause),
                 *self._destroy_bridge(),
             ]
+        if self.state is CallState.CONNECTED and self.partner is not None:
+            return self._partner_call_over(event)
         if self.state is not CallState.CONNECTED or self.operator_id is None:
             return []  # an operator leg hanging up before it was connected is an offer matter
         if event.party is Party.OPERATOR:
@@ -765,8 +775,8 @@ class CallMachine:
         return commands
 
     def _destroy_bridge(self) -> list[Command]:
-        # Listeners go with the conversation.
-        commands = self._hang_up_side(SideKind.SUPERVISOR, SideKind.SNOOP)
+        # Listeners go with the conversation, and so does a partner centre.
+        commands = self._hang_up_side(SideKind.SUPERVISOR, SideKind.SNOOP, SideKind.PARTNER)
         for leg in self.side.values():
             if leg.bridge_id:
                 commands.append(DestroyListenBridge(leg.bridge_id))
@@ -807,6 +817,7 @@ class CallMachine:
         known = {a.code for a in self.config.agencies}
         if (
             self.state is not CallState.CONNECTED
+            or self.operator_id is None  # with a partner centre: theirs to add agencies
             or code not in known
             or code in self.agencies
             or code in self.dialing_agencies
@@ -845,6 +856,8 @@ class CallMachine:
         return [DialSupervisor(event.dial, event.mode, leg.channel_id)]
 
     def _side_answered(self, leg: SideLeg) -> list[Command]:
+        if leg.kind is SideKind.PARTNER:
+            return self._partner_answered(leg)
         operator_channel = self.connected_leg()
         if leg.gone or self.state is not CallState.CONNECTED:
             leg.gone = True
@@ -873,6 +886,8 @@ class CallMachine:
         ]
 
     def _side_ended(self, leg: SideLeg, cause: int | None) -> list[Command]:
+        if leg.kind is SideKind.PARTNER:
+            return self._partner_gone(leg, cause)
         was_gone, leg.gone = leg.gone, True
         if leg.kind is SideKind.AGENCY:
             if was_gone:
@@ -904,6 +919,81 @@ class CallMachine:
                 if agency.digit == keys[1]:
                     return self._agency_requested(AgencyRequested(agency.code))
         return []
+
+    # -- overflow: the ACD sent the call out of its category
+
+    def _overflowed(self, event: Overflowed) -> list[Command]:
+        if self.state not in WAITING or self.partner is not None:
+            return []  # gone, handed over, or already with a partner: the ACD holds it no more
+        self.flags.add("overflow")  # for the live board; the app records the flag itself
+        target = event.target
+        if target.kind is TargetKind.CATEGORY:
+            # Still queued, with its arrival: only its place on the channel changes.
+            self.category = target.value
+            flags = frozenset(self.flags)
+            return [SaveQueueState(self.category, self.priority or 0, flags)]
+        if target.kind is not TargetKind.NUMBER:
+            log.warning("call.overflow_unsupported", call_id=self.call_id, target=str(target))
+            return self._back_in_line(str(target))
+        leg = self._side_leg(SideKind.PARTNER, target.value)
+        self.partner = PartnerAttempt(target, event.rule, leg.channel_id)
+        commands = self.partner.ring()
+        if self.menu_open:
+            # Queued before choosing: the partner takes the call as it is, the menu is over (a
+            # choice now would queue the call again while the partner rings).
+            self.menu_open = False
+            self._armed.clear()
+            commands.append(StopTalkDetect())
+        return commands
+
+    def _partner_answered(self, leg: SideLeg) -> list[Command]:
+        partner = self.partner
+        if (
+            leg.gone
+            or partner is None
+            or partner.channel_id != leg.channel_id
+            or self.state is not CallState.QUEUED
+        ):
+            leg.gone = True
+            return [HangUpLeg(leg.channel_id)]
+        self.state = CallState.CONNECTED
+        commands: list[Command] = [*self._stop_playing()]
+        if self.moh:
+            self.moh = False
+            commands.append(StopMoh())
+        return commands + partner.on_answer()
+
+    def _partner_gone(self, leg: SideLeg, cause: int | None) -> list[Command]:
+        was_gone, leg.gone = leg.gone, True
+        partner = self.partner
+        if was_gone or partner is None or partner.channel_id != leg.channel_id:
+            return []
+        if partner.answered:
+            # The partner centre ended the conversation: the call is over for the caller too.
+            if self.state is not CallState.CONNECTED:
+                return []
+            self.state = CallState.ENDED
+            ended = Facts.call_ended(HangupBy.AGENCY, cause=str(cause or "") or None)
+            return [ended, Disconnect(), *self._destroy_bridge()]
+        self.partner = None
+        return [*partner.on_failure(str(cause or "")), *self._back_in_line(str(partner.target))]
+
+    def _back_in_line(self, target: str) -> list[Command]:
+        """The caller goes back into our queue at their place (their arrival is kept), and
+        the ACD does not send them to that target again."""
+        self.overflow_tried.add(target)
+        if self.state not in WAITING or self.category is None:
+            return []
+        tried = frozenset(self.overflow_tried)
+        return [Enqueue(self.category, self.priority or 0, frozenset(self.flags), tried)]
+
+    def _partner_call_over(self, event: HungUp) -> list[Command]:
+        self.state = CallState.ENDED
+        system = event.party is Party.SYSTEM
+        by = HangupBy.SYSTEM if system else HangupBy.CALLER
+        reason = event.cause if system else "normal"
+        ended = Facts.call_ended(by, reason=reason, cause=event.cause or None)
+        return [ended, *self._destroy_bridge()]
 
     def _abandoned_in(self) -> str:
         return "ivr" if self.category is None else "queue"
@@ -957,4 +1047,5 @@ _HANDLERS: dict[type, Handler] = {
     ListenRequested: CallMachine._listen_requested,
     OperatorDigit: CallMachine._operator_digit,
     HoldDue: CallMachine._hold,
+    Overflowed: CallMachine._overflowed,
 }

@@ -57,6 +57,7 @@ class SideKind(enum.StrEnum):
     AGENCY = "agency"
     SUPERVISOR = "supervisor"
     SNOOP = "snoop"
+    PARTNER = "partner"  # a partner centre the call overflowed to
 
 
 @dataclass
@@ -73,10 +74,11 @@ class OperatorLeg:
 
 @dataclass
 class SideLeg:
-    """A channel of the call that is not caller or operator: an agency, a supervisor, a snoop."""
+    """A channel of the call that is not caller or operator: an agency, a supervisor, a snoop,
+    a partner centre."""
 
     kind: SideKind
-    name: str  # agency code, or the listen mode
+    name: str  # agency code, the listen mode, or the partner's dial string
     channel_id: str
     peer: str = ""  # supervisor <-> its snoop channel
     bridge_id: str = ""  # a listen/whisper supervisor's own bridge

@@ -18,6 +18,7 @@ from ari_app.call.events import (
     DigitPressed,
     HandOver,
     HungUp,
+    LegAnswered,
     LegHungUp,
     OfferClaimed,
     OfferWithdrawn,
@@ -56,6 +57,8 @@ TRANSITIONS: Mapping[tuple[CallState, type], frozenset[CallState]] = {
     (S.QUEUED, RingRequested): frozenset({S.OFFERED}),
     **{(s, OperatorConnected): frozenset({S.CONNECTED}) for s in WAITING},
     **{(s, OfferClaimed): frozenset({S.CONNECTED}) for s in WAITING},
+    # A partner centre the call overflowed to answered (ari_app/call/overflow.py).
+    (S.QUEUED, LegAnswered): frozenset({S.CONNECTED}),
     **{(s, ev): t for s, t in _OFFER_ENDED.items() for ev in (OfferWithdrawn, RingCancelled)},
     # Connected, an agency leg hanging up after the operator left also ends the call: the
     # caller would be alone.

@@ -84,12 +84,16 @@ BEGIN
         GROUP BY e.call_id
     ),
     agencies AS (
-        SELECT e.call_id, array_agg(DISTINCT e.data ->> 'agency' ORDER BY e.data ->> 'agency')
-            AS agencies
+        -- The agencies added, and the partner centre that answered an overflowed call.
+        SELECT e.call_id, array_agg(DISTINCT a.name ORDER BY a.name) AS agencies
         FROM call_events e
+        CROSS JOIN LATERAL (SELECT CASE WHEN e.kind = 'overflow_outcome'
+                                        THEN e.data ->> 'partner'
+                                        ELSE e.data ->> 'agency' END AS name) a
         WHERE e.call_id = ANY (p_call_ids)
-          AND e.kind IN ('call_transferred', 'agency_added')
-          AND e.data ->> 'agency' IS NOT NULL
+          AND (e.kind IN ('call_transferred', 'agency_added')
+               OR (e.kind = 'overflow_outcome' AND e.data ->> 'outcome' = 'answered'))
+          AND a.name IS NOT NULL
         GROUP BY e.call_id
     )
     INSERT INTO calls AS c (

@@ -14,7 +14,7 @@ from db_support import fetch, fetchval, write_all
 
 from db import events as ev
 from db.calllog import CallFilter, active_caller_flags, call_timeline, list_calls
-from db.events import HangupBy, RecordEvent, RecordOnlyFailure, Verdict
+from db.events import Facts, HangupBy, OverflowOutcome, RecordEvent, RecordOnlyFailure, Verdict
 from db.writer import BatchReport, RecordWriter
 from queues.states import OperatorState
 from testbed.cluster import free_port
@@ -213,6 +213,48 @@ async def test_a_phone_that_hung_up_at_once_did_not_answer_the_call(
     assert float(gone["wait_seconds"]) == 20.0
     later = rows["ghost-again"]
     assert (later["operator_id"], later["connected_at"]) == ("pocket", T0 + 10 * s)
+
+
+async def test_the_partner_centre_that_answered_an_overflowed_call_is_with_its_agencies(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    s = timedelta(seconds=1)
+    busy, partner = "PJSIP/112@busy", "PJSIP/112@partner"
+
+    def overflowed(call_id: str) -> list[RecordEvent]:
+        flag = Facts.flag_set(
+            "overflow", target=f"number:{busy}", rule="no_operator", from_category="medical"
+        )
+        return [
+            ev.call_arrived(call_id, "081200002222", at=T0),
+            ev.call_classified(call_id, "medical", priority=1, at=T0 + 2 * s),
+            flag.stamp(call_id=call_id, at=T0 + 2 * s),
+            Facts.overflow_outcome(busy, OverflowOutcome.FAILED, cause="17").stamp(
+                call_id=call_id, at=T0 + 4 * s
+            ),
+        ]
+
+    answered = [
+        *overflowed("partner-answered"),
+        Facts.overflow_outcome(partner, OverflowOutcome.ANSWERED, rule="max_wait").stamp(
+            call_id="partner-answered", at=T0 + 30 * s
+        ),
+        ev.call_ended("partner-answered", HangupBy.CALLER, at=T0 + 90 * s),
+    ]
+    abandoned = [
+        *overflowed("partner-failed"),
+        ev.call_abandoned("partner-failed", position=1, at=T0 + 20 * s),
+    ]
+    await write_all(pg_dsn, [*reversed(answered), *abandoned], tmp_path / "j.jsonl")
+
+    rows = {
+        r["call_id"]: r
+        for r in await fetch(pg_dsn, "SELECT call_id, flags, agencies, outcome FROM calls")
+    }
+    assert rows["partner-answered"]["agencies"] == [partner]  # the busy one never took it
+    assert "overflow" in rows["partner-answered"]["flags"]
+    assert rows["partner-failed"]["agencies"] == []
+    assert rows["partner-failed"]["outcome"] == "abandoned"
 
 
 async def test_derived_tables(pg_dsn: str, tmp_path: Path) -> None:

@@ -856,6 +856,32 @@ def test_no_operator_logged_in_sends_the_call_to_the_fallback_route(centre: Cent
     assert centre.acd.call_place("c") is None
 
 
+def test_a_call_back_from_a_partner_that_did_not_answer_waits_in_its_place() -> None:
+    partner = "number:PJSIP/112@partner"
+    centre = Centre(
+        overflow=(
+            rule("fire", "no_operator", partner),
+            rule("fire", "max_wait", partner, 30),
+        )
+    )
+    centre.call("first", "fire", age=5, tried=frozenset({partner}))
+    (decision,) = overflows(centre.call("c", "fire", age=50))
+    assert str(decision.target) == partner
+    assert centre.acd.call_place("c") is None
+    # The partner did not answer: back with its arrival, and neither rule sends it out again.
+    assert overflows(centre.call("c", "fire", age=60, tried=frozenset({partner}))) == []
+    assert overflows(centre(Tick(), after=100)) == []
+    assert waiting_ids(centre, "fire") == ["c", "first"]
+
+
+def test_a_tried_partner_does_not_stop_an_overflow_to_another_category() -> None:
+    centre = Centre(overflow=(rule("fire", "no_operator", "category:medical"),))
+    tried = frozenset({"number:PJSIP/112@partner"})
+    (decision,) = overflows(centre.call("c", "fire", tried=tried))
+    assert decision.target.value == "medical"
+    assert centre.acd.call_category("c") == "medical"
+
+
 def test_a_paused_operator_counts_as_logged_in(centre: Centre) -> None:
     centre = Centre(overflow=(rule("fire", "no_operator", "route:fallback"),))
     centre.login("1001", fire=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from queues import Acd, AcdConfig, CallQueued, Category, Offer, OfferAnswered, OperatorLoggedIn
+from queues.config import OverflowCondition, OverflowRule, OverflowTarget, TargetKind
 from siaga.config import ConfigError, load_config, parse_config
 from stack.cli import EXIT_CONFIG, main
 
@@ -237,3 +238,119 @@ def test_the_old_global_escalation_key_says_where_its_job_went():
     error = refused(data)
     assert error.key == "acd.escalation_after_seconds"
     assert "secondary_after_seconds in each [[categories]]" in error.reason
+
+
+def with_overflow(**rule: object) -> dict:
+    data = example()
+    data["overflow"] = [rule]
+    return data
+
+
+def test_overflow_rules_become_the_acds_own():
+    data = example()
+    data["overflow"] = [
+        {"category": "medical", "condition": "no_operator", "dial": "PJSIP/112@partner"},
+        {
+            "category": "information",
+            "condition": "max_wait",
+            "threshold": 120,
+            "to_category": "general",
+        },
+    ]
+    config = parse_config(data, "centre.toml")
+    partner, general = config.overflow
+    assert partner == OverflowRule(
+        "medical", OverflowCondition.NO_OPERATOR, OverflowTarget.parse("number:PJSIP/112@partner")
+    )
+    assert (general.condition, general.threshold) == (OverflowCondition.MAX_WAIT, 120.0)
+    assert general.target == OverflowTarget(TargetKind.CATEGORY, "general")
+    assert load_config(EXAMPLE).overflow == ()  # the shipped example only shows them
+
+
+@pytest.mark.parametrize(
+    ("rule", "key", "reason"),
+    [
+        (
+            {"category": "nope", "condition": "no_operator", "dial": "PJSIP/1@p"},
+            "overflow[0].category",
+            "no category named 'nope'",
+        ),
+        (
+            {"category": "medical", "condition": "soon", "dial": "PJSIP/1@p"},
+            "overflow[0].condition",
+            "must be one of max_wait, no_operator",
+        ),
+        (
+            {"category": "medical", "condition": "max_wait", "dial": "PJSIP/1@p"},
+            "overflow[0].threshold",
+            "missing (required for max_wait)",
+        ),
+        (
+            {
+                "category": "medical",
+                "condition": "queue_length",
+                "threshold": 0,
+                "dial": "PJSIP/1@p",
+            },
+            "overflow[0].threshold",
+            "greater than 0",
+        ),
+        (
+            {
+                "category": "medical",
+                "condition": "no_operator",
+                "threshold": 3,
+                "dial": "PJSIP/1@p",
+            },
+            "overflow[0].threshold",
+            "no_operator takes no threshold",
+        ),
+        (
+            {"category": "medical", "condition": "no_operator"},
+            "overflow[0].dial",
+            "give exactly one target",
+        ),
+        (
+            {
+                "category": "medical",
+                "condition": "no_operator",
+                "dial": "PJSIP/1@p",
+                "to_category": "fire",
+            },
+            "overflow[0].to_category",
+            "give exactly one target",
+        ),
+        (
+            {"category": "medical", "condition": "no_operator", "to_category": "medical"},
+            "overflow[0].to_category",
+            "cannot overflow to itself",
+        ),
+        (
+            {"category": "medical", "condition": "no_operator", "to_category": "nope"},
+            "overflow[0].to_category",
+            "no category named 'nope'",
+        ),
+        (
+            {"category": "medical", "condition": "no_operator", "dial": "112"},
+            "overflow[0].dial",
+            "must be a dial string",
+        ),
+        (
+            {"category": "medical", "condition": "no_operator", "dial": "PJSIP/1@p", "when": 1},
+            "overflow[0].when",
+            "unknown key",
+        ),
+    ],
+)
+def test_overflow_mistakes_name_the_key(rule, key, reason):
+    error = refused(with_overflow(**rule))
+    assert (error.path, error.key) == ("centre.toml", key)
+    assert reason in error.reason
+
+
+def test_a_second_rule_with_the_same_condition_is_refused():
+    data = example()
+    rule = {"category": "fire", "condition": "no_operator", "dial": "PJSIP/112@partner"}
+    data["overflow"] = [rule, dict(rule, dial="PJSIP/112@other")]
+    error = refused(data)
+    assert error.key == "overflow[1].condition" and "a second no_operator rule" in error.reason

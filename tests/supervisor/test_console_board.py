@@ -67,6 +67,7 @@ async def test_todays_figures_and_service_level(sign_in, centre, writer):
     centre.record(events.disposition("c-a", "1001", "prank"))
     centre.arrive("c-b", "081300000011", category="medical")
     centre.calls.pop("c-b")
+    centre.record(events.flag_set("c-b", "overflow"))  # the ACD sent it to a partner centre
     centre.record(events.call_abandoned("c-b"))
     centre.record(events.call_ended("c-b", "caller"))
     await settled(writer)
@@ -79,6 +80,7 @@ async def test_todays_figures_and_service_level(sign_in, centre, writer):
         "abandoned": 0,  # abandoned within 5 s: a short abandon, outside the service level
         "prank": 1,
         "silent": 0,
+        "overflowed": 1,
     }
     medical = category(board, "medical")
     assert (medical["answered"], medical["sl"]) == (1, 1.0)
