@@ -8,7 +8,8 @@ import asyncio
 import json
 import re
 
-from console_support import first_event, settled
+from console_cdp import chromium
+from console_support import PASSWORD, first_event, settled
 
 from db import events
 from queues.states import OperatorState
@@ -292,3 +293,33 @@ async def test_a_bad_category_or_a_missing_csrf_token_changes_nothing(sign_in, c
     await settled(writer)
     assert len(await classifications(db, "c-b")) == 1
     assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-b'") == "general"
+
+
+async def test_the_desk_asks_for_the_category_of_an_unclassified_call_in_a_browser(
+    served, users, centre, writer, db
+):
+    centre.arrive("c-w", "081300000014", category="general", flags=("unclassified",))
+    centre.connect("c-w", "1001")
+    async with chromium() as browser:
+        tab = await browser.new_tab()
+        await tab.goto(f"{served.url}/login")
+        await tab.fill("#username", "op1")
+        await tab.fill("#password", PASSWORD)
+        await tab.click("#login-submit")
+        await tab.wait_for("location.pathname === '/operator'")
+        await tab.wait_for("!document.getElementById('pop').hidden")
+        await tab.wait_for("document.getElementById('category-form').classList.contains('urgent')")
+        assert await tab.js("document.getElementById('category-unclassified').hidden") is False
+        assert await tab.js("document.getElementById('category-select').value") == "general"
+        await tab.fill("#category-select", "medical")
+        await tab.click("#category-save")
+        await tab.wait_for("location.search === '?msg=category_saved'")
+        await tab.wait_for("document.getElementById('pop-category').textContent !== ''")
+        await tab.wait_for(
+            "!document.getElementById('category-form').classList.contains('urgent')", timeout=4
+        )
+        assert await tab.text("#pop-category") == "Medis / ambulans"
+        assert await tab.js("document.getElementById('category-select').value") == "medical"
+        assert tab.errors == [], "no script error, no CSP violation"
+    await settled(writer)
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-w'") == "medical"
