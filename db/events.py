@@ -10,8 +10,9 @@ Kinds and their `data` keys (all optional unless marked *):
 - call_arrived: caller_number*, caller_name, channel_id, flags [list of str]
   (a call handled by the dialplan fallback while the app was away carries flag "fallback")
 - ivr_step: menu, input, digit, language
-- call_classified: category*, priority [int], flags [list: silent/spoke/cannot_speak/repeat/
-  blocked/fallback...], language
+- call_classified (operator_id when an operator set it): category*, priority [int], flags
+  [list: silent/spoke/cannot_speak/repeat/blocked/fallback...], language, source ("operator":
+  set on the console; absent: the IVR)
 - call_queued: category, position
 - call_announced: position, ewt_seconds
 - call_offered (operator_id*): -
@@ -101,6 +102,9 @@ class RecordOnlyFailure(StrEnum):
 
 
 _OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
+
+# `call_classified.source` of a category an operator set on the console (the IVR's have none).
+SOURCE_OPERATOR = "operator"
 
 
 class OverflowOutcome(StrEnum):
@@ -265,13 +269,17 @@ class Facts:
         priority: int | None = None,
         flags: Iterable[str] = (),
         language: str | None = None,
+        operator_id: str | None = None,
+        source: str | None = None,
     ) -> Fact:
         return _fact(
             EventKind.CALL_CLASSIFIED,
+            operator_id,
             category=category,
             priority=priority,
             flags=list(flags),
             language=language,
+            source=source,
         )
 
     @staticmethod
@@ -482,9 +490,13 @@ def call_classified(
     *,
     priority: int | None = None,
     flags: Iterable[str] = (),
+    operator_id: str | None = None,
+    source: str | None = None,
     at: datetime | None = None,
 ) -> RecordEvent:
-    fact = Facts.call_classified(category, priority=priority, flags=flags)
+    fact = Facts.call_classified(
+        category, priority=priority, flags=flags, operator_id=operator_id, source=source
+    )
     return fact.stamp(call_id=call_id, at=at)
 
 

@@ -54,6 +54,8 @@ FLASH_KEYS = frozenset(
     {
         "saved",
         "disposition_saved",
+        "category_saved",
+        "bad_category",
         "not_available",
         "not_your_call",
         "invalid",

@@ -41,6 +41,11 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     # flash messages after an action
     "msg.saved": ("Tersimpan.", "Saved."),
     "msg.disposition_saved": ("Disposisi tersimpan.", "Disposition saved."),
+    "msg.category_saved": ("Kategori tersimpan.", "Category saved."),
+    "msg.bad_category": (
+        "Kategori tidak dikenal: pilih salah satu kategori dari daftar. Tidak ada yang diubah.",
+        "Unknown category: choose one from the list. Nothing was changed.",
+    ),
     "msg.not_available": (
         "Fitur ini belum tersedia di aplikasi yang berjalan.",
         "The running app does not offer this yet.",
@@ -139,6 +144,12 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "pop.no_history": ("Belum ada.", "None yet."),
     "pop.ended": ("Panggilan selesai: isi disposisi.", "Call over: fill in the disposition."),
     "pop.agencies": ("Sambungkan ke instansi", "Transfer to an agency"),
+    "cat.unclassified": (
+        "Penelepon belum memilih kategori: tanyakan keperluannya dan pilih kategorinya.",
+        "The caller chose no category: ask what the emergency is and choose its category.",
+    ),
+    "cat.choose": ("Kategori panggilan", "Call category"),
+    "cat.save": ("Simpan kategori", "Save category"),
     "disp.title": ("Disposisi", "Disposition"),
     "disp.verdict": ("Penilaian", "Verdict"),
     "disp.notes": ("Catatan", "Notes"),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from db.calllog import CallerFlag, CallRow, get_call
+from db.events import SOURCE_OPERATOR
 from db.reports import CallStats, Period, call_stats
 from supervisor.store import Db
 
@@ -33,6 +34,14 @@ class HistoryCall:
     outcome: str
     verdict: str | None
     notes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """A call's latest `call_classified`: the category it has now, and who set it."""
+
+    category: str | None
+    by_operator: bool  # set on the console (by the call's operator or a supervisor), not the IVR
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +183,19 @@ async def operator_handled(db: Db, call_id: str, operator_id: str) -> bool:
         operator_id,
     )
     return found
+
+
+async def classification(db: Db, call_id: str) -> Classification | None:
+    """The latest classification on record (the one `calls.category` is derived from)."""
+    row = await db.fetchrow(
+        "SELECT data ->> 'category' AS category, data ->> 'source' AS source"
+        " FROM call_events WHERE call_id = $1 AND kind = 'call_classified'"
+        " ORDER BY at DESC, event_id DESC LIMIT 1",
+        call_id,
+    )
+    if row is None:
+        return None
+    return Classification(row["category"], row["source"] == SOURCE_OPERATOR)
 
 
 async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> CallRow | None:

@@ -23,6 +23,7 @@ class Permission(StrEnum):
     DESK = "desk"  # the operator's own page and actions (needs an operator id)
     CALLS_OWN = "calls_own"  # the call log, restricted to one's own calls
     CALLS_ALL = "calls_all"  # the whole call log
+    CLASSIFY = "classify"  # set a call's category: an operator their own calls (CALLS_ALL: any)
     EXPORT = "export"  # CSV export of the call log
     RECORDINGS = "recordings"  # play a call's recording (audited)
     BOARD = "board"  # the live board (read)
@@ -33,12 +34,15 @@ class Permission(StrEnum):
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.OPERATOR: frozenset({Permission.SIGNED_IN, Permission.DESK, Permission.CALLS_OWN}),
+    Role.OPERATOR: frozenset(
+        {Permission.SIGNED_IN, Permission.DESK, Permission.CALLS_OWN, Permission.CLASSIFY}
+    ),
     Role.SUPERVISOR: frozenset(
         {
             Permission.SIGNED_IN,
             Permission.CALLS_OWN,
             Permission.CALLS_ALL,
+            Permission.CLASSIFY,
             Permission.EXPORT,
             Permission.RECORDINGS,
             Permission.BOARD,

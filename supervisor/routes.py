@@ -34,6 +34,7 @@ ROUTES: list[Route] = [
     Route("GET", "/calls.csv", calls.export, P.EXPORT),
     Route("GET", "/calls/{call_id}", calls.detail, P.CALLS_OWN),
     Route("GET", "/calls/{call_id}/recording", calls.recording, P.RECORDINGS),
+    Route("POST", "/calls/{call_id}/category", desk.classify, P.CLASSIFY),
     # reports and audit
     Route("GET", "/reports", reports.page, P.REPORTS),
     Route("GET", "/audit", reports.audit_page, P.AUDIT),

@@ -195,6 +195,19 @@
 
   let currentCall = null;
   let historyKey = "";
+  let categoryShown = null;
+
+  // The category selector follows the records, except while the operator is choosing.
+  function renderCategory(call) {
+    const form = byId("category-form");
+    const select = byId("category-select");
+    form.classList.toggle("urgent", !!call.unclassified);
+    byId("category-unclassified").hidden = !call.unclassified;
+    if (call.category_code !== categoryShown && document.activeElement !== select) {
+      select.value = call.category_code || "";
+      categoryShown = call.category_code;
+    }
+  }
 
   function pendingText(pending) {
     if (!pending) return "";
@@ -223,9 +236,12 @@
     if (call.call_id !== currentCall) {
       byId("disposition").reset();
       for (const input of document.querySelectorAll(".js-call-id")) input.value = call.call_id;
+      byId("category-form").action = "/calls/" + encodeURIComponent(call.call_id) + "/category";
       currentCall = call.call_id;
       historyKey = "";
+      categoryShown = null;
     }
+    renderCategory(call);
     setText("pop-state", label("call.", call.state));
     byId("pop-ended").hidden = call.live;
     setText("pop-category", call.category);

@@ -1,18 +1,26 @@
-"""The operator's page: own state, the screen pop of the current call, the disposition after
-it, agency transfer, and the callback list."""
+"""The operator's page: own state, the screen pop of the current call, its category (set by
+the operator when the IVR could not), the disposition after it, agency transfer, and the
+callback list."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Iterable
+from urllib.parse import quote
 
 from aiohttp import web
 
-from db import events
-from db.events import Verdict
-from supervisor import queries
+from ari_app.ivr import UNCLASSIFIED
+from db import calllog, events
+from db.events import SOURCE_OPERATOR, Verdict
+from siaga.config import Config
+from supervisor import queries, store
 from supervisor.board import JsonDict, PopFacts, operator_json, pop_from_live, pop_from_record
 from supervisor.console import Console
 from supervisor.http import (
+    can,
+    client_of,
     console_of,
     form_of,
     lang_of,
@@ -21,13 +29,15 @@ from supervisor.http import (
     require_session,
     time_formatter,
 )
-from supervisor.live import ActionUnavailableError, operator_call
+from supervisor.live import ActionUnavailableError, LiveCall, operator_call
+from supervisor.queries import Classification
+from supervisor.roles import Permission
 from supervisor.sse import stream
 
 VERDICTS = tuple(v.value for v in Verdict)
 MAX_NOTES = 2000
 MAX_LOCATION = 500
-_PENDING_EVERY = 2.0  # seconds between re-reads of the call awaiting a disposition
+_REREAD_EVERY = 2.0  # seconds between re-reads of what the records say about the shown call
 
 
 def _operator_id(request: web.Request) -> str:
@@ -48,6 +58,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         known=console.known_operator(operator_id),
         verdicts=VERDICTS,
         pause_reasons=tuple(console.config.acd.pause_reasons.values()),
+        categories=console.config.categories,
         agencies=console.config.agencies,
         callbacks=await queries.callbacks(console.db),
     )
@@ -58,6 +69,21 @@ async def pop_facts(console: Console, number: str, call_id: str) -> PopFacts:
     repeat = await queries.repeat_count(console.db, number, exclude=call_id) if number else 0
     blocked = bool(await queries.active_blocks(console.db, number)) if number else False
     return PopFacts(history=history, repeat_count=repeat, blocked=blocked)
+
+
+def category_fields(
+    config: Config, category: str | None, flags: Iterable[str], classified: Classification | None
+) -> JsonDict:
+    """What the desk's category selector needs: the category's code, and whether the call still
+    waits for the operator to choose one (queued unclassified as the no-input category, and
+    neither the caller nor anyone on the console has chosen since)."""
+    by_operator = classified is not None and classified.by_operator
+    return {
+        "category_code": category,
+        "unclassified": (
+            UNCLASSIFIED in flags and category == config.ivr.no_input and not by_operator
+        ),
+    }
 
 
 class DeskFeed:
@@ -72,6 +98,9 @@ class DeskFeed:
         self._pending: JsonDict | None = None
         self._pending_key: object = None
         self._pending_at = -1e9
+        self._classified: Classification | None = None
+        self._classified_key: object = None
+        self._classified_at = -1e9
 
     async def picture(self) -> JsonDict:
         console = self.console
@@ -87,7 +116,12 @@ class DeskFeed:
             if facts is None:
                 facts = await pop_facts(console, call.caller_number, call.call_id)
                 self._facts = {call.call_id: facts}
+            classified = await self._classification(call)
+            if classified is not None and classified.by_operator:
+                # Set on the console: the app does not know it, the records do.
+                call = dataclasses.replace(call, category=classified.category)
             pop = pop_from_live(call, facts, console.config, self.lang, self.fmt)
+            pop |= category_fields(console.config, call.category, call.flags, classified)
         else:
             pop = await self._awaiting(view.state.value if view else None)
         return {
@@ -96,16 +130,29 @@ class DeskFeed:
             "call": pop,
         }
 
+    async def _classification(self, call: LiveCall) -> Classification | None:
+        loop = asyncio.get_running_loop()
+        key = (call.call_id, call.category, call.flags)
+        if key == self._classified_key and loop.time() - self._classified_at < _REREAD_EVERY:
+            return self._classified
+        self._classified = await queries.classification(self.console.db, call.call_id)
+        self._classified_key, self._classified_at = key, loop.time()
+        return self._classified
+
     async def _awaiting(self, state: str | None) -> JsonDict | None:
         loop = asyncio.get_running_loop()
-        if state == self._pending_key and loop.time() - self._pending_at < _PENDING_EVERY:
+        if state == self._pending_key and loop.time() - self._pending_at < _REREAD_EVERY:
             return self._pending
-        row = await queries.awaiting_disposition(self.console.db, self.operator_id)
+        console = self.console
+        row = await queries.awaiting_disposition(console.db, self.operator_id)
         if row is None:
             self._pending = None
         else:
-            facts = await pop_facts(self.console, row.caller_number or "", row.call_id)
-            self._pending = pop_from_record(row, facts, self.console.config, self.lang, self.fmt)
+            facts = await pop_facts(console, row.caller_number or "", row.call_id)
+            classified = await queries.classification(console.db, row.call_id)
+            pop = pop_from_record(row, facts, console.config, self.lang, self.fmt)
+            pop |= category_fields(console.config, row.category, row.flags, classified)
+            self._pending = pop
         self._pending_key, self._pending_at = state, loop.time()
         return self._pending
 
@@ -144,7 +191,7 @@ async def set_state(request: web.Request) -> web.StreamResponse:
     raise redirect("/operator", "saved")
 
 
-async def _may_dispose(console: Console, call_id: str, operator_id: str) -> bool:
+async def _is_operators_call(console: Console, call_id: str, operator_id: str) -> bool:
     live = operator_call(console.centre, operator_id)
     if live is not None and live.call_id == call_id:
         return True
@@ -166,7 +213,7 @@ async def dispose(request: web.Request) -> web.StreamResponse:
         or len(location) > MAX_LOCATION
     ):
         raise redirect("/operator", "invalid")
-    if not await _may_dispose(console, call_id, operator_id):
+    if not await _is_operators_call(console, call_id, operator_id):
         raise redirect("/operator", "not_your_call")
     console.centre.record(
         events.disposition(
@@ -178,6 +225,52 @@ async def dispose(request: web.Request) -> web.StreamResponse:
         )
     )
     raise redirect("/operator", "disposition_saved")
+
+
+async def classify(request: web.Request) -> web.StreamResponse:
+    """The call's operator (or a supervisor) sets its category: one more `call_classified`,
+    after the IVR's, marked as set on the console. The latest one is the call's category; the
+    call log's timeline keeps them all. A call answered while unclassified reaches the operator
+    as the no-input category, and this is where it gets its real one."""
+    console = console_of(request)
+    user = require_session(request).user
+    call_id = request.match_info["call_id"]
+    back = "/operator" if can(request, Permission.DESK) else f"/calls/{quote(call_id, safe='')}"
+    live = next((c for c in console.centre.live_calls() if c.call_id == call_id), None)
+    row = None if live else await calllog.get_call(console.db, call_id)
+    if live is None and row is None:
+        raise web.HTTPNotFound()
+    any_call = can(request, Permission.CALLS_ALL)
+    if not any_call and not (
+        user.operator_id and await _is_operators_call(console, call_id, user.operator_id)
+    ):
+        raise web.HTTPForbidden()
+    code = (await form_of(request)).get("category", "")
+    category = next((c for c in console.config.categories if c.code == code), None)
+    if category is None:
+        raise redirect(back, "bad_category")
+    flags = live.flags if live else (row.flags if row else ())
+    console.centre.record(
+        events.call_classified(
+            call_id,
+            category.code,
+            priority=category.priority,
+            flags=sorted(flags),
+            operator_id=user.operator_id,
+            source=SOURCE_OPERATOR,
+        )
+    )
+    if any_call:  # a supervisor's change of someone else's call: who did it is in the audit
+        await store.audit(
+            console.db,
+            "call_classify",
+            username=user.username,
+            role=user.role.value,
+            target=call_id,
+            client=client_of(request),
+            detail={"category": category.code},
+        )
+    raise redirect(back, "category_saved")
 
 
 async def agency(request: web.Request) -> web.StreamResponse:

@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/calls.csv"): {"supervisor", "admin"},
     ("GET", "/calls/{call_id}"): ALL,
     ("GET", "/calls/{call_id}/recording"): {"supervisor"},
+    ("POST", "/calls/{call_id}/category"): {"operator", "supervisor"},
     ("GET", "/reports"): {"supervisor", "admin"},
     ("GET", "/audit"): {"admin"},
 }

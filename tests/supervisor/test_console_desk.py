@@ -5,8 +5,11 @@ callbacks."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
-from console_support import first_event, settled
+from console_cdp import chromium
+from console_support import PASSWORD, first_event, settled
 
 from db import events
 from queues.states import OperatorState
@@ -174,3 +177,149 @@ async def test_the_desk_follows_state_changes_live(sign_in, centre):
         data = await first_event(stream, lambda d: d["operator"]["state"] == "paused", 2)
         assert loop.time() - started < 1.0
     assert data["operator"]["reason"] == "briefing"
+
+
+async def classifications(db, call_id):
+    return await db.fetch(
+        "SELECT operator_id, data FROM call_events WHERE call_id = $1"
+        " AND kind = 'call_classified' ORDER BY at, event_id",
+        call_id,
+    )
+
+
+async def desk_pop(browser):
+    async with browser.session.get("/operator/events") as stream:
+        return (await first_event(stream, lambda d: d["call"] is not None, 3))["call"]
+
+
+async def test_the_operator_sets_the_category_of_an_unclassified_call(sign_in, centre, writer, db):
+    # Queued as `general` flagged unclassified (nothing pressed in time), answered so.
+    centre.arrive("c-u", "081300000010", category="general", flags=("silent", "unclassified"))
+    centre.connect("c-u", "1001")
+    await settled(writer)
+    op1 = await sign_in("op1")
+    _, page = await op1.text("/operator")
+    assert '<option value="medical">Medis / ambulans</option>' in page
+    pop = await desk_pop(op1)
+    assert (pop["category_code"], pop["unclassified"]) == ("general", True)
+
+    async with await op1.post("/calls/c-u/category", {"category": "medical"}) as response:
+        assert response.headers["Location"] == "/operator?msg=category_saved"
+    await settled(writer)
+    row = await db.fetchrow("SELECT category, priority, flags FROM calls WHERE call_id = 'c-u'")
+    assert (row["category"], row["priority"]) == ("medical", 1)
+    assert set(row["flags"]) == {"silent", "unclassified"}, "the records keep that it was"
+    ivr, operator = await classifications(db, "c-u")
+    assert ivr["operator_id"] is None and '"category": "general"' in ivr["data"]
+    assert operator["operator_id"] == "1001"
+    assert json.loads(operator["data"]) == {
+        "category": "medical",
+        "priority": 1,
+        "flags": ["silent", "unclassified"],
+        "source": "operator",
+    }
+    pop = await desk_pop(op1)
+    assert pop["category"] == "Medis / ambulans"
+    assert (pop["category_code"], pop["unclassified"]) == ("medical", False)
+
+    # The call log's timeline shows both classifications, the operator's with its operator.
+    _, page = await op1.text("/calls/c-u")
+    rows = re.findall(r"<tr><td>[^<]*</td><td>call_classified</td>(.*?)</tr>", page, re.S)
+    assert len(rows) == 2
+    assert "<td></td>" in rows[0] and "category: general" in rows[0]
+    assert "<td>1001</td>" in rows[1] and "category: medical" in rows[1]
+    assert "source: operator" in rows[1]
+
+
+async def test_the_category_can_be_set_while_the_call_awaits_its_disposition(
+    sign_in, centre, writer, db
+):
+    centre.arrive("c-d", "081300000011", category="general", flags=("unclassified",))
+    centre.connect("c-d", "1001")
+    centre.end("c-d")
+    await settled(writer)
+    op1 = await sign_in("op1")
+    pop = await desk_pop(op1)
+    assert (pop["live"], pop["category_code"], pop["unclassified"]) == (False, "general", True)
+    async with await op1.post("/calls/c-d/category", {"category": "fire"}) as response:
+        assert response.headers["Location"] == "/operator?msg=category_saved"
+    await settled(writer)
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-d'") == "fire"
+    pop = await desk_pop(op1)
+    assert (pop["category"], pop["unclassified"]) == ("Kebakaran", False)
+
+
+async def test_only_the_calls_operator_or_a_supervisor_sets_its_category(
+    sign_in, centre, writer, db
+):
+    centre.arrive("c-o", "081300000012", category="general", flags=("unclassified",))
+    centre.connect("c-o", "1002")
+    await settled(writer)
+    op1 = await sign_in("op1")
+    async with await op1.post("/calls/c-o/category", {"category": "police"}) as response:
+        assert response.status == 403
+    async with await op1.post("/calls/nope/category", {"category": "police"}) as response:
+        assert response.status == 404
+    await settled(writer)
+    assert len(await classifications(db, "c-o")) == 1
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-o'") == "general"
+
+    sup = await sign_in("sup")
+    async with await sup.post("/calls/c-o/category", {"category": "police"}) as response:
+        assert response.headers["Location"] == "/calls/c-o?msg=category_saved"
+    await settled(writer)
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-o'") == "police"
+    audit = await db.fetchrow(
+        "SELECT username, target FROM console_audit WHERE action = $1", "call_classify"
+    )
+    assert tuple(audit) == ("sup", "c-o")
+
+
+async def test_a_bad_category_or_a_missing_csrf_token_changes_nothing(sign_in, centre, writer, db):
+    centre.arrive("c-b", "081300000013", category="general", flags=("unclassified",))
+    centre.connect("c-b", "1001")
+    await settled(writer)
+    op1 = await sign_in("op1")
+    for bad in ("pizza", ""):
+        async with await op1.post("/calls/c-b/category", {"category": bad}) as response:
+            assert response.headers["Location"] == "/operator?msg=bad_category"
+    _, page = await op1.text("/operator?msg=bad_category")
+    assert "Kategori tidak dikenal" in page
+    for token in ("", "forged"):
+        async with await op1.post(
+            "/calls/c-b/category", {"category": "medical"}, csrf=token
+        ) as response:
+            assert response.status == 403
+    await settled(writer)
+    assert len(await classifications(db, "c-b")) == 1
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-b'") == "general"
+
+
+async def test_the_desk_asks_for_the_category_of_an_unclassified_call_in_a_browser(
+    served, users, centre, writer, db
+):
+    centre.arrive("c-w", "081300000014", category="general", flags=("unclassified",))
+    centre.connect("c-w", "1001")
+    async with chromium() as browser:
+        tab = await browser.new_tab()
+        await tab.goto(f"{served.url}/login")
+        await tab.fill("#username", "op1")
+        await tab.fill("#password", PASSWORD)
+        await tab.click("#login-submit")
+        await tab.wait_for("location.pathname === '/operator'")
+        await tab.wait_for("!document.getElementById('pop').hidden")
+        await tab.wait_for("document.getElementById('category-form').classList.contains('urgent')")
+        assert await tab.js("document.getElementById('category-unclassified').hidden") is False
+        assert await tab.js("document.getElementById('category-select').value") == "general"
+        await tab.fill("#category-select", "medical")
+        await tab.click("#category-save")
+        await tab.wait_for("location.search === '?msg=category_saved'")
+        await tab.wait_for("document.getElementById('pop-category').textContent !== ''")
+        await tab.wait_for(
+            "!document.getElementById('category-form').classList.contains('urgent')", timeout=4
+        )
+        assert await tab.text("#pop-category") == "Medis / ambulans"
+        assert await tab.js("document.getElementById('category-select').value") == "medical"
+        assert tab.errors == [], "no script error, no CSP violation"
+    await settled(writer)
+    assert await db.fetchval("SELECT category FROM calls WHERE call_id = 'c-w'") == "medical"
