@@ -158,7 +158,7 @@ FULL = Plan(
     burst_operators=20,
     burst_talk=TALK,
     burst_patience=30.0,
-    human_seconds=90.0,
+    human_seconds=60.0,
     human_idle_operators=20,
     human_idle_rate=1.0,
     human_busy_operators=10,
@@ -1320,7 +1320,7 @@ def markdown(result: dict[str, Any]) -> str:
                 row(f"Siaga only: {step.replace('_', ' ')} p50", steps[step]["p50"], None, " ms")
         if "arrival_to_queued" in o[APP_QUEUE]["median_ms"]:
             row(
-                "app_queue only: caller created -> QueueCallerJoin p50",
+                "app_queue only: caller created -> QueueCallerJoin (+ menu if equal-work) p50",
                 None,
                 o[APP_QUEUE]["median_ms"]["arrival_to_queued"]["p50"],
                 " ms",

@@ -11,9 +11,11 @@ replays the menu `ivr.invalid_retries` times (after the `invalid` prompt), then 
 language digit switches language and replays. Waiting callers hear the hold prompt Siaga plays
 (`hold_emergency` or `hold_position`) as their queue's music class announcement, then music.
 
-Members: the same operators, Siaga's skill level L as penalty L - 1 (`penalty`); a
-category whose secondary operators wait (`secondary_after_seconds` > 0) starts with
-QUEUE_MAX_PENALTY 0 and a queue rule raising it to 1 after that many seconds.
+Queues: a category's priority is its queue's weight (`weight`): a member in several queues
+goes to the most urgent one with a caller waiting, as Siaga's ACD serves priority 1 first.
+Members: the same operators, Siaga's skill level L as penalty L - 1 (`penalty`); a category
+whose secondary operators wait (`secondary_after_seconds` > 0) starts with QUEUE_MAX_PENALTY 0
+and a queue rule raising it to 1 after that many seconds.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ def penalty(level: int) -> int:
     rings a member with a higher penalty only when none with a lower one is free, as Siaga
     offers a call to a secondary operator only while no primary one is free."""
     return level - 1
+
+
+def weight(category: Category, categories: Sequence[Category]) -> int:
+    """Siaga serves the most urgent category first (priority 1 before 2...): app_queue gives a
+    member shared by several queues to the one of highest weight with a caller waiting."""
+    return max(c.priority for c in categories) + 1 - category.priority
 
 
 def menu_context(menu: str, language: str) -> str:
@@ -161,11 +169,12 @@ def queues(
     member: Callable[[int], str],
 ) -> str:
     """queues.conf sections `<family>-<category>`: each operator with the category's skill, at
-    the penalty of their level."""
+    the penalty of their level; the queue's weight from the category's priority."""
     out = []
     for category in categories:
         hold = HOLD_EMERGENCY_CLASS if category.code in emergency else HOLD_POSITION_CLASS
         out += ["", f"[{family}-{category.code}]", QUEUE_SETTINGS + f"musicclass = {hold}"]
+        out.append(f"weight = {weight(category, categories)}")
         if category.secondary_after_seconds:
             out.append(f"defaultrule = {rule_name(category.secondary_after_seconds)}")
         for n in range(1, operators + 1):

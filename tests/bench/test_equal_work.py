@@ -110,3 +110,21 @@ def test_music_classes_announce_siagas_hold_prompts() -> None:
     assert f"announcement = {PROMPTS}/id/hold_emergency" in section(
         text, equal_work.HOLD_EMERGENCY_CLASS
     )
+
+
+def test_a_more_urgent_category_has_a_heavier_queue(config: Config) -> None:
+    text = equal_work.queues(
+        "bench-2",
+        2,
+        config.categories,
+        equal_work.emergency_categories(config.ivr),
+        lambda n: skill_levels(config, n),
+        lambda n: f"Local/{n}@{OPERATOR_CONTEXT}",
+    )
+
+    def weight(code: str) -> int:
+        return int(re.findall(r"^weight = (\d+)$", section(text, f"bench-2-{code}"), re.M)[0])
+
+    # Siaga: medical priority 1, general 2, information 5, screened 9 (smaller is more urgent).
+    assert weight("medical") > weight("general") > weight("information") > weight("screened") > 0
+    assert weight("medical") == weight("fire")
