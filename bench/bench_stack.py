@@ -1,7 +1,7 @@
 """Siaga against Asterisk's app_queue on the same Asterisk 22, side by side, in one run.
 
-    .venv/bin/python -m bench.bench_stack            # about 8 minutes
-    .venv/bin/python -m bench.bench_stack --quick    # about 3 minutes, scaled down
+    .venv/bin/python -m bench.bench_stack            # about 13 minutes
+    .venv/bin/python -m bench.bench_stack --quick    # about 6 minutes, scaled down
 
 It starts its own PostgreSQL (temporary folder) and Asterisk instance (bench-<pid>, free ports,
 127.0.0.1 only), runs the Siaga app in a process of its own, and stops everything at the end,
@@ -1440,7 +1440,7 @@ PARTS = ("dispatch", "overhead", "ramp", "burst", "human")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a scaled-down run (~3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a scaled-down run (~6 minutes)")
     parser.add_argument("--runs", type=int, help="repetitions of dispatch and overhead")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
     parser.add_argument("--burst-calls", type=int)

@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from bench.bench_stack import occupancy
+from bench.bench_stack import APP_QUEUE, SIAGA, occupancy, verdict
 from bench.stack_env import AmiEvent
 from bench.stats import pct
 from bench.time_to_human import (
@@ -100,3 +100,37 @@ def test_occupancy_counts_operator_channels_inside_the_window() -> None:
     # 2 operators over 10 s: 5 + 4 + 2 s busy of 20.
     assert occupancy(events, 2, 10.0, 20.0) == 0.55
     assert occupancy(events, 0, 10.0, 20.0) is None
+
+
+def _level(p90: float) -> dict[str, object]:
+    return {"occupancy": 0.8, "all": {"to_answer_s": {"p90": p90}}}
+
+
+def test_the_time_to_human_targets() -> None:
+    def targets(idle: tuple[float, float], busy: tuple[float, float]) -> dict[str, bool]:
+        h = {
+            "idle": {SIAGA: _level(idle[0]), APP_QUEUE: _level(idle[1])},
+            "busy": {SIAGA: _level(busy[0]), APP_QUEUE: _level(busy[1])},
+        }
+        out = verdict({"time_to_human": h})
+        return {k: v["met"] for k, v in out.items()}
+
+    assert targets((6.9, 7.0), (8.6, 11.3)) == {"human_idle_p90_s": True, "human_busy_p90_s": True}
+    # Over 8 s at idle, or slower than app_queue, or slower than it when busy: not met.
+    assert targets((8.1, 9.0), (8.6, 8.6))["human_idle_p90_s"] is False
+    assert targets((6.9, 6.8), (8.6, 8.6))["human_idle_p90_s"] is False
+    assert targets((6.9, 7.0), (11.3, 8.6))["human_busy_p90_s"] is False
+
+
+def test_the_dispatch_speedup_and_held_rate_targets() -> None:
+    def dispatch(siaga_p50: float, app_queue_p50: float) -> dict[str, object]:
+        return {
+            SIAGA: {"median_ms": {"p50": siaga_p50, "p99": 15.0}},
+            APP_QUEUE: {"median_ms": {"p50": app_queue_p50, "p99": 990.0}},
+        }
+
+    ramp = {SIAGA: {"highest_held_rate": 50}, APP_QUEUE: {"highest_held_rate": 75}}
+    out = verdict({"dispatch": dispatch(6.0, 420.0), "sustained": ramp})
+    assert out["dispatch_speedup_p50"]["met"] is True  # 70x
+    assert out["sustained_at_least_app_queue"]["met"] is False
+    assert verdict({"dispatch": dispatch(10.0, 420.0)})["dispatch_speedup_p50"]["met"] is False
