@@ -1,7 +1,7 @@
 """Siaga against Asterisk's app_queue on the same Asterisk 22, side by side, in one run.
 
-    .venv/bin/python -m bench.bench_stack            # about 8 minutes
-    .venv/bin/python -m bench.bench_stack --quick    # about 3 minutes, scaled down
+    .venv/bin/python -m bench.bench_stack            # about 13 minutes
+    .venv/bin/python -m bench.bench_stack --quick    # about 6 minutes, scaled down
 
 It starts its own PostgreSQL (temporary folder) and Asterisk instance (bench-<pid>, free ports,
 127.0.0.1 only), runs the Siaga app in a process of its own, and stops everything at the end,
@@ -17,7 +17,12 @@ observer times both with Asterisk's own clock:
   the highest rate held with no lost call and p99 queued -> operator channel under 1 s;
 - cost: CPU seconds per 1,000 calls of the app and of Asterisk, the app's peak RSS;
 - burst: N calls in S seconds (Poisson arrivals) against 20 operators, callers giving up after
-  5 s to P s; every call accounted for, in Asterisk and in the records; waiting times.
+  5 s to P s; every call accounted for, in Asterisk and in the records; waiting times;
+- human: time to a human (a caller mix: first chance, after the menu, silent) at idle and at
+  ~80 % operator occupancy: arrival -> phone ringing, arrival -> answered, p50/p90/p99.
+
+app_queue's callers take the equal-work path (bench/equal_work.py: recording, the same menus
+and prompts, a queue per category); `--app-queue plain` sends them straight to Queue().
 
 Prints JSON and writes it with a Markdown table to --out (bench/results/stack.json and .md).
 """
@@ -53,6 +58,9 @@ import structlog
 from ari_app.ari.config import AriConfig
 from ari_app.ari.errors import AriError
 from ari_app.ari.rest import AriRest
+from ari_app.ivr import MENU_PREFIX
+from bench import time_to_human
+from bench.equal_work import ENTRY_CONTEXT
 from bench.stack_env import (
     CALLER_ENDPOINT,
     CALLER_FORMATS,
@@ -70,6 +78,8 @@ from bench.stack_env import (
     queue_name,
     server_cpu_seconds,
 )
+from bench.stats import pct
+from bench.time_to_human import Caller, CallerKind
 from siaga.logging import configure_logging
 
 log = structlog.get_logger("bench.stack")
@@ -80,7 +90,14 @@ SYSTEMS = (SIAGA, APP_QUEUE)
 TARGET_DISPATCH_P99_MS = 20.0
 TARGET_RATE = 100.0
 TARGET_OFFER_P99_MS = 1000.0
-DIGIT_DELAY = 0.3  # the Siaga caller presses 1 this long after the menu starts (barge-in)
+TARGET_IDLE_HUMAN_P90_S = 8.0  # caller created -> operator answered, at idle
+HUMAN_BUSY_OCCUPANCY = 0.8  # the busy level's operator occupancy (arrivals chosen for it)
+HUMAN_TALK_JITTER = 1.0
+HUMAN_PATIENCE = 60.0  # the time-to-human callers wait for an operator, however long
+TARGET_DISPATCH_SPEEDUP = 50.0  # app_queue's dispatch p50 over Siaga's
+DIGIT_DELAY = 0.3  # a caller presses 1 this long after the menu starts (barge-in)
+# The caller of every part but the time-to-human one: medical, at the first chance.
+FIRST_CHANCE = Caller(CallerKind.FIRST, "1", DIGIT_DELAY)
 RING = 0.2
 # Operators talk at least this long: Siaga takes a hang-up within 2 s of answering for a
 # ghost answer (pocket answer, faulty headset) and puts the caller back in the queue.
@@ -103,6 +120,10 @@ class Plan:
     burst_operators: int
     burst_talk: float
     burst_patience: float
+    human_seconds: float  # arrivals of each time-to-human load level
+    human_idle_operators: int
+    human_idle_rate: float
+    human_busy_operators: int
 
     @property
     def ramp_operators(self) -> int:
@@ -115,6 +136,8 @@ class Plan:
             self.overhead_operators,
             self.ramp_operators,
             self.burst_operators,
+            self.human_idle_operators,
+            self.human_busy_operators,
         )
 
 
@@ -135,6 +158,10 @@ FULL = Plan(
     burst_operators=20,
     burst_talk=TALK,
     burst_patience=30.0,
+    human_seconds=60.0,
+    human_idle_operators=20,
+    human_idle_rate=1.0,
+    human_busy_operators=10,
 )
 QUICK = Plan(
     runs=1,
@@ -151,19 +178,14 @@ QUICK = Plan(
     burst_operators=20,
     burst_talk=TALK,
     burst_patience=15.0,
+    human_seconds=40.0,
+    human_idle_operators=20,
+    human_idle_rate=1.0,
+    human_busy_operators=10,
 )
 
 
 # ---- small statistics ---------------------------------------------------------------------
-
-
-def pct(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def summary_ms(seconds: Iterable[float]) -> dict[str, Any]:
@@ -345,6 +367,23 @@ def dispatch_latencies(
     return out, idle
 
 
+def occupancy(events: Sequence[AmiEvent], operators: int, start: float, end: float) -> float | None:
+    """The share of the operators' time between `start` and `end` that their phones were
+    ringing or talking (operator channels, created -> hung up)."""
+    if operators <= 0 or end <= start:
+        return None
+    born: dict[str, float] = {}
+    busy = 0.0
+    for e in sorted(events, key=lambda e: e.at):
+        if e.name == "Newchannel" and is_member(e.channel, ";1"):
+            born[e.uniqueid] = e.at
+        elif e.name == "Hangup" and e.uniqueid in born:
+            began = born.pop(e.uniqueid)
+            busy += max(0.0, min(e.at, end) - max(began, start))
+    busy += sum(max(0.0, end - max(began, start)) for began in born.values())
+    return round(busy / (operators * (end - start)), 3)
+
+
 def siaga_dispatch_breakdown(
     events: Sequence[AmiEvent], rows: Sequence[Sequence[Any]], after: float
 ) -> dict[str, Any]:
@@ -414,6 +453,7 @@ class Bench:
     work: Path
     placed: dict[str, Placed] = field(default_factory=dict)
     app: AppProcess | None = None
+    plain_app_queue: bool = False  # app_queue's callers straight to Queue(), no IVR
     _seq: int = 0
 
     # -- helpers
@@ -458,13 +498,24 @@ class Bench:
         self._seq += 1
         return f"{system[0]}-{phase}-{self._seq:06d}"
 
-    async def place(self, system: str, placed: Placed, operators: int, patience: float) -> None:
-        """One caller: Siaga through 112 and its IVR (digit 1), app_queue straight to Queue()."""
+    async def place(
+        self,
+        system: str,
+        placed: Placed,
+        operators: int,
+        patience: float,
+        caller: Caller = FIRST_CHANCE,
+    ) -> None:
+        """One caller: Siaga through 112 and its IVR, app_queue through the equal-work path
+        (the same menus, a queue per category; or straight to Queue() if plain)."""
         call_id = placed.call_id
+        digits, delay = caller.digit, caller.delay
         if system == SIAGA:
-            context, exten, digits = "siaga-local", self.stack.config.asterisk.emergency_number, "1"
+            context, exten = "siaga-local", self.stack.config.asterisk.emergency_number
+        elif self.plain_app_queue:
+            context, exten, digits, delay = QUEUE_CONTEXT, queue_name(operators), "", DIGIT_DELAY
         else:
-            context, exten, digits = QUEUE_CONTEXT, queue_name(operators), ""
+            context, exten = ENTRY_CONTEXT, queue_name(operators)
         try:
             await self.ari.originate_to_dialplan(
                 CALLER_ENDPOINT,
@@ -474,7 +525,7 @@ class Bench:
                 caller_id=f'"Bench" <08{call_id[-6:]:0>10}>',
                 variables={
                     "SIAGA_DTMF": digits,
-                    "SIAGA_DELAY": str(DIGIT_DELAY),
+                    "SIAGA_DELAY": f"{delay:.3f}",
                     "SIAGA_HOLD": str(patience),
                 },
                 formats=CALLER_FORMATS,
@@ -490,20 +541,22 @@ class Bench:
         operators: int,
         patience: Sequence[float],
         step: int = 0,
+        callers: Sequence[Caller] | None = None,
     ) -> list[str]:
         """Place one call at each offset (seconds from now); returns their ids."""
         loop = asyncio.get_running_loop()
         began = loop.time()
         ids: list[str] = []
         tasks: list[asyncio.Task[None]] = []
-        for offset, wait in zip(offsets, patience, strict=True):
+        who = callers if callers is not None else [FIRST_CHANCE] * len(offsets)
+        for offset, wait, caller in zip(offsets, patience, who, strict=True):
             delay = began + offset - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             placed = Placed(self.new_id(system, phase), time.time(), step)
             self.placed[placed.call_id] = placed
             ids.append(placed.call_id)
-            tasks.append(loop.create_task(self.place(system, placed, operators, wait)))
+            tasks.append(loop.create_task(self.place(system, placed, operators, wait, caller)))
         await asyncio.gather(*tasks)
         return ids
 
@@ -804,6 +857,12 @@ class Bench:
             "cpu_s_per_1000_calls": {
                 k: round(v / len(all_ids) * 1000, 1) for k, v in total.items() if all_ids
             },
+            # The whole stack, ms per call: the app, Asterisk and PostgreSQL (not the bench).
+            "stack_cpu_ms_per_call": (
+                round(sum(v for k, v in total.items() if k != "bench") / len(all_ids) * 1000, 2)
+                if all_ids
+                else None
+            ),
             "app_peak_rss_mb": rss,
         }
         if record is not None:
@@ -814,7 +873,8 @@ class Bench:
 
     def _step_looks_held(self, system: str, ids: Sequence[str], since: float) -> bool:
         calls = traces(self.ami.since(since), set(ids))
-        grace = TARGET_OFFER_P99_MS / 1000 + (DIGIT_DELAY + 0.4 if system == SIAGA else 0.2)
+        ivr = system == SIAGA or not self.plain_app_queue
+        grace = TARGET_OFFER_P99_MS / 1000 + (DIGIT_DELAY + 0.4 if ivr else 0.2)
         grace += 1.5  # a rough early stop; the step's verdict is computed at the end
         late = 0
         for i in ids:
@@ -930,6 +990,69 @@ class Bench:
         )
         return result
 
+    # -- 5. time to a human
+
+    async def human(self, system: str, load: str) -> dict[str, Any]:
+        """The caller mix at one load level: `idle` (plenty of free operators) or `busy`
+        (~80 % operator occupancy). Both systems get the same arrivals and the same callers."""
+        plan = self.plan
+        jitter = HUMAN_TALK_JITTER
+        if load == "idle":
+            ops, rate = plan.human_idle_operators, plan.human_idle_rate
+        else:
+            # Each call holds its operator's phone for the ring and the talk.
+            hold = RING + TALK + jitter / 2
+            ops = plan.human_busy_operators
+            rate = round(HUMAN_BUSY_OCCUPANCY * ops / hold, 2)
+        await asyncio.to_thread(self.stack.set_operator_times, RING, TALK, jitter)
+        if system == SIAGA:
+            await self.start_app(ops, f"human-{load}")
+        rng = random.Random(f"human-{load}")
+        offsets = time_to_human.poisson_offsets(rate, plan.human_seconds, rng)
+        menu = await asyncio.to_thread(self.stack.prompt_seconds, "main")
+        callers = time_to_human.caller_mix(
+            len(offsets), rng, self.emergency_digits(), menu, DIGIT_DELAY
+        )
+        patience = [HUMAN_PATIENCE] * len(offsets)
+        since = time.time()
+        ids = await self.place_schedule(
+            system, f"h{load[0]}", offsets, ops, patience, callers=callers
+        )
+        window_end = time.time()
+        await self.wait_ended(ids, since, HUMAN_PATIENCE + 20)
+        events = self.ami.since(since)
+        await self.idle()
+        await self.stop_app()
+        calls = traces(events, set(ids))
+        settle = menu + self.stack.config.ivr.timeout_seconds + 1.0
+        kinds = {i: c.kind for i, c in zip(ids, callers, strict=True)}
+        times = time_to_human.human_times(calls, kinds)
+        result: dict[str, Any] = {
+            "operators": ops,
+            "rate_per_s": rate,
+            "seconds": plan.human_seconds,
+            "calls": len(ids),
+            "not_placed": sum(1 for i in ids if calls[i].arrived is None),
+            "menu_s": round(menu, 2),
+            # From when the slowest callers (silent) can first reach an operator: before
+            # that the operators are not yet as busy as the arrival rate makes them.
+            "occupancy": occupancy(events, ops, since + settle, window_end),
+            **times,
+        }
+        log.info(
+            "human",
+            system=system,
+            load=load,
+            occupancy=result["occupancy"],
+            answer_p90=times["all"]["to_answer_s"]["p90"],
+        )
+        return result
+
+    def emergency_digits(self) -> list[str]:
+        """The main menu's digits that choose a category at once (an emergency caller's)."""
+        main = self.stack.config.ivr.menus["main"].choices
+        return sorted(d for d, target in main.items() if not target.startswith(MENU_PREFIX))
+
 
 def _num(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
@@ -957,7 +1080,11 @@ def _delta(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
 
 
 async def run(
-    plan: Plan, parts: set[str], keep: bool = False, sessionlimit: int | None = None
+    plan: Plan,
+    parts: set[str],
+    keep: bool = False,
+    sessionlimit: int | None = None,
+    plain_app_queue: bool = False,
 ) -> dict[str, Any]:
     config = base_config()
     stack = BenchStack(config, plan.queue_sizes, http_sessionlimit=sessionlimit)
@@ -975,7 +1102,8 @@ async def run(
         # needs them more than the load generator does.
         connector = aiohttp.TCPConnector(limit=20)
         async with aiohttp.ClientSession(connector=connector) as session:
-            bench = Bench(stack, plan, AriRest.from_session(session, ari_config), ami, work)
+            rest = AriRest.from_session(session, ari_config)
+            bench = Bench(stack, plan, rest, ami, work, plain_app_queue=plain_app_queue)
             try:
                 results = await _parts(bench, plan, parts)
             finally:
@@ -1028,6 +1156,10 @@ async def _parts(bench: Bench, plan: Plan, parts: set[str]) -> dict[str, Any]:
         out["sustained"] = {s: await bench.ramp(s) for s in SYSTEMS}
     if "burst" in parts:
         out["burst"] = {s: await bench.burst(s) for s in SYSTEMS}
+    if "human" in parts:
+        out["time_to_human"] = {
+            load: {s: await bench.human(s, load) for s in SYSTEMS} for load in ("idle", "busy")
+        }
     return out
 
 
@@ -1060,6 +1192,12 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
             "app_queue_over_siaga_p50": ratio(q["p50"], s["p50"]),
             "app_queue_over_siaga_p99": ratio(q["p99"], s["p99"]),
         }
+        speedup = ratio(q["p50"], s["p50"])
+        out["dispatch_speedup_p50"] = {
+            "app_queue_over_siaga": speedup,
+            "target": TARGET_DISPATCH_SPEEDUP,
+            "met": speedup is not None and speedup >= TARGET_DISPATCH_SPEEDUP,
+        }
     if "sustained" in results:
         r = results["sustained"]
         rate = r[SIAGA]["highest_held_rate"]
@@ -1068,6 +1206,35 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
             "app_queue": r[APP_QUEUE]["highest_held_rate"],
             "target": TARGET_RATE,
             "met": rate is not None and rate >= TARGET_RATE,
+        }
+        theirs = r[APP_QUEUE]["highest_held_rate"]
+        out["sustained_at_least_app_queue"] = {
+            "siaga": rate,
+            "app_queue": theirs,
+            "met": rate is not None and (theirs is None or rate >= theirs),
+        }
+    if "time_to_human" in results:
+        h = results["time_to_human"]
+
+        def p90(load: str, system: str) -> float | None:
+            value: float | None = h[load][system]["all"]["to_answer_s"]["p90"]
+            return value
+
+        s_idle, q_idle = p90("idle", SIAGA), p90("idle", APP_QUEUE)
+        out["human_idle_p90_s"] = {
+            "siaga": s_idle,
+            "app_queue": q_idle,
+            "target": TARGET_IDLE_HUMAN_P90_S,
+            "met": s_idle is not None
+            and s_idle <= TARGET_IDLE_HUMAN_P90_S
+            and (q_idle is None or s_idle <= q_idle),
+        }
+        s_busy, q_busy = p90("busy", SIAGA), p90("busy", APP_QUEUE)
+        out["human_busy_p90_s"] = {
+            "siaga": s_busy,
+            "app_queue": q_busy,
+            "occupancy": {s: h["busy"][s]["occupancy"] for s in SYSTEMS},
+            "met": s_busy is not None and (q_busy is None or s_busy <= q_busy),
         }
     if "burst" in results:
         b = results["burst"][SIAGA]
@@ -1153,7 +1320,7 @@ def markdown(result: dict[str, Any]) -> str:
                 row(f"Siaga only: {step.replace('_', ' ')} p50", steps[step]["p50"], None, " ms")
         if "arrival_to_queued" in o[APP_QUEUE]["median_ms"]:
             row(
-                "app_queue only: caller created -> QueueCallerJoin p50",
+                "app_queue only: caller created -> QueueCallerJoin (+ menu if equal-work) p50",
                 None,
                 o[APP_QUEUE]["median_ms"]["arrival_to_queued"]["p50"],
                 " ms",
@@ -1165,6 +1332,12 @@ def markdown(result: dict[str, Any]) -> str:
             s["highest_held_rate"],
             q["highest_held_rate"],
             " calls/s",
+        )
+        row(
+            "ramp: whole stack CPU per call (app + Asterisk + PostgreSQL)",
+            s.get("stack_cpu_ms_per_call"),
+            q.get("stack_cpu_ms_per_call"),
+            " ms",
         )
         cost("cost in the ramp", "ramp", s, q)
     if "burst" in r:
@@ -1193,6 +1366,8 @@ def markdown(result: dict[str, Any]) -> str:
         for p in ("p50", "p90", "p99", "max"):
             row(f"burst: wait to connect {p}", s["wait_s"][p], q["wait_s"][p], " s")
         cost("burst", "burst", s, q)
+    if "time_to_human" in r:
+        lines += ["", *human_table(r["time_to_human"])]
     if "sustained" in r:
         lines += [
             "",
@@ -1222,18 +1397,50 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def human_table(h: dict[str, Any]) -> list[str]:
+    """Time to a human, by load level and caller kind: p50 / p90 / p99 seconds."""
+    lines = [
+        "Time to a human (s from the caller's channel created; p50 / p90 / p99; "
+        "occupancy measured from the operators' channels):",
+        "",
+        "| load | callers | to ringing Siaga | to ringing app_queue "
+        "| answered Siaga | answered app_queue |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def cell(figures: dict[str, Any]) -> str:
+        return " / ".join(_f(figures[q]) for q in ("p50", "p90", "p99"))
+
+    for load in ("idle", "busy"):
+        if load not in h:
+            continue
+        s, q = h[load][SIAGA], h[load][APP_QUEUE]
+        occ = "/".join(
+            "-" if x.get("occupancy") is None else f"{x['occupancy']:.0%}" for x in (s, q)
+        )
+        for kind in ("all", *(k.value for k in CallerKind)):
+            a, b = s[kind], q[kind]
+            lines.append(
+                f"| {load} ({s['operators']} operators, {s['rate_per_s']:g}/s, {occ}) "
+                f"| {kind} ({a['callers']}) | {cell(a['to_ringing_s'])} "
+                f"| {cell(b['to_ringing_s'])} | {cell(a['to_answer_s'])} "
+                f"| {cell(b['to_answer_s'])} |"
+            )
+    return lines
+
+
 def _pair(b: dict[str, Any], first: str, second: str) -> str:
     return f"{b[first]} / {b[second]}"
 
 
 # ---- command line -------------------------------------------------------------------------
 
-PARTS = ("dispatch", "overhead", "ramp", "burst")
+PARTS = ("dispatch", "overhead", "ramp", "burst", "human")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a scaled-down run (~3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a scaled-down run (~6 minutes)")
     parser.add_argument("--runs", type=int, help="repetitions of dispatch and overhead")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset")
     parser.add_argument("--burst-calls", type=int)
@@ -1248,6 +1455,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the app's timelines and log (debugging)"
+    )
+    parser.add_argument(
+        "--app-queue",
+        choices=("equal", "plain"),
+        default="equal",
+        help="app_queue's callers: the equal-work path (default) or straight to Queue()",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "stack.json")
     args = parser.parse_args(argv)
@@ -1264,7 +1477,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = _replace(plan, ramp_rates=tuple(float(r) for r in args.rates.split(",")))
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     began = time.monotonic()
-    results = asyncio.run(run(plan, parts, args.keep, args.http_sessionlimit))
+    plain = args.app_queue == "plain"
+    results = asyncio.run(run(plan, parts, args.keep, args.http_sessionlimit, plain))
     report = {
         "benchmark": "stack",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -1274,7 +1488,8 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
         },
-        "plan": plan.__dict__ | {"ramp_operators": plan.ramp_operators},
+        "plan": plan.__dict__
+        | {"ramp_operators": plan.ramp_operators, "app_queue_path": args.app_queue},
         "seconds": round(time.monotonic() - began, 1),
         "results": results,
         "targets": verdict(results),

@@ -1,7 +1,7 @@
 """`make bench`: every benchmark in one run, one JSON and one Markdown summary.
 
-    .venv/bin/python -m bench.run_all            # about 9 minutes
-    .venv/bin/python -m bench.run_all --quick    # about 3 minutes, scaled down
+    .venv/bin/python -m bench.run_all            # about 15 minutes
+    .venv/bin/python -m bench.run_all --quick    # about 8 minutes, scaled down
     .venv/bin/python -m bench.run_all --only stack
 
 Runs, each in a process of its own: the ACD core (bench/bench_acd.py), the records writer
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 # Arguments of each benchmark: (full, quick). bench_db's own defaults take ~3 minutes; these
-# keep `make bench` under 10 minutes.
+# keep `make bench` near 15 minutes.
 ARGS: dict[str, tuple[list[str], list[str]]] = {
     "acd": (["--repeat", "3"], ["--repeat", "1", "--samples", "1000", "--events", "20000"]),
     "db": (
@@ -119,7 +119,7 @@ def _target(name: str, value: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="scaled down, about 3 minutes")
+    parser.add_argument("--quick", action="store_true", help="scaled down, about 8 minutes")
     parser.add_argument("--only", default="acd,db,stack", help="comma-separated: acd,db,stack")
     args = parser.parse_args(argv)
     configure_logging("console")

@@ -4,8 +4,15 @@ dialplan and queues the app_queue side needs, an AMI observer, and /proc reading
 
 Both systems under test ring the same simulated operators: `Local/<n>@siaga-bench-op`, which
 rings BENCH_RING s, answers, talks BENCH_TALK s plus a random part of up to BENCH_JITTER_MS
-ms, and hangs up (globals set per phase). The
-app_queue side's callers go to `siaga-bench-queue`, whose extension is the queue's name.
+ms, and hangs up (globals set per phase). Operator n has the skills of the example
+configuration's operator n (cycling), for both systems: Siaga's skill level 1 is app_queue's
+penalty 0, level 2 penalty 1.
+
+The app_queue side's callers take the equal-work path (`siaga-bench-aq`, rendered from Siaga's
+own IVR configuration): recorded from arrival, answered, the same menu prompts with
+`Background()`/`WaitExten()`, digit routing into a queue per category (`bench-<N>-<category>`)
+whose waiting callers hear the same hold prompt. The plain path (`siaga-bench-queue`: answer,
+`Queue(bench-<N>)`) is kept for comparison (`--app-queue plain`).
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ import shutil
 import socket
 import tempfile
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from bench import equal_work
 from db.migrate import migrate
 from dialplan import ami
 from pbx.asterisk import AsteriskInstance
@@ -90,26 +99,23 @@ def queue_name(operators: int) -> str:
     return f"bench-{operators}"
 
 
+def skill_levels(config: Config, operator: int) -> dict[str, int]:
+    """Operator `operator` (from 1) has the skills of the example configuration's operators in
+    turn: the same people for Siaga (skill levels) and app_queue (penalties)."""
+    profiles = [o.skills for o in config.operators]
+    levels = dict(profiles[(operator - 1) % len(profiles)]) if profiles else {}
+    # A skill nobody in the example has would leave its category without anyone at all.
+    return {c.skill: levels.get(c.skill, 1) for c in config.categories}
+
+
 def queue_section(operators: int) -> str:
+    """The plain path's queue: every operator, penalty 0."""
     members = "\n".join(
         f"member => Local/{i}@{OPERATOR_CONTEXT},0,op{i}" for i in range(1, operators + 1)
     )
     return f"""
 [{queue_name(operators)}]
-strategy = leastrecent
-timeout = 15
-retry = 1
-wrapuptime = 0
-ringinuse = no
-autofill = yes
-joinempty = yes
-leavewhenempty = no
-announce-frequency = 0
-periodic-announce-frequency = 0
-announce-holdtime = no
-announce-position = no
-reportholdtime = no
-musicclass = default
+{equal_work.QUEUE_SETTINGS}musicclass = default
 {members}
 """
 
@@ -140,16 +146,15 @@ class AppSpec:
 
 
 def app_config(spec: AppSpec) -> Config:
-    """The app's configuration: simulated operators with every skill, no wrap-up."""
+    """The app's configuration: simulated operators with the example's skills, no wrap-up."""
     base = load_config(EXAMPLE)
-    skills = {c.skill: 1 for c in base.categories}
     operators = tuple(
         OperatorConfig(
             id=f"op{i}",
             name=f"Bench {i}",
             sip_user=f"bench{i}",
             sip_password="bench-operator",
-            skills=skills,
+            skills=skill_levels(base, i),
             dial=f"Local/{i}@{OPERATOR_CONTEXT}",
         )
         for i in range(1, spec.operators + 1)
@@ -210,11 +215,29 @@ class BenchStack:
 
     def _write_bench_config(self, instance: AsteriskInstance) -> None:
         etc = instance.outside(instance.layout.etc_dir)
+        config = self.config
+        prompts, language = instance.prompts_dir, config.centre.language
+        emergency = equal_work.emergency_categories(config.ivr)
         with (etc / "extensions.conf").open("a", encoding="utf-8") as out:
             out.write(EXTRA_DIALPLAN)
+            out.write(equal_work.dialplan(config.ivr, config.categories, prompts, language))
         with (etc / "queues.conf").open("a", encoding="utf-8") as out:
             for size in sorted(set(self.queue_sizes)):
                 out.write(queue_section(size))
+                out.write(
+                    equal_work.queues(
+                        queue_name(size),
+                        size,
+                        config.categories,
+                        emergency,
+                        lambda n: skill_levels(config, n),
+                        lambda n: f"Local/{n}@{OPERATOR_CONTEXT}",
+                    )
+                )
+        with (etc / "queuerules.conf").open("a", encoding="utf-8") as out:
+            out.write(equal_work.queue_rules(config.categories))
+        with (etc / "musiconhold.conf").open("a", encoding="utf-8") as out:
+            out.write(equal_work.music_classes(prompts, language))
         if self.http_sessionlimit is not None:
             with (etc / "http.conf").open("a", encoding="utf-8") as out:
                 out.write(f"sessionlimit = {self.http_sessionlimit}\n")
@@ -229,6 +252,16 @@ class BenchStack:
         # not set a filter of its own (dialplan/ami.py).
         extra = tuple(event for event in WATCHED if event not in ami.EVENTS)
         manager.write_text(text + ami.event_filters(extra) + "\n", encoding="utf-8")
+
+    def prompt_seconds(self, name: str) -> float:
+        """How long a rendered prompt of the centre's language plays (its WAV file)."""
+        if self.asterisk is None:
+            raise RuntimeError("BenchStack.start() first")
+        folder = self.asterisk.outside(self.asterisk.prompts_dir)
+        with wave.open(str(folder / self.config.centre.language / f"{name}.wav")) as audio:
+            frames: int = audio.getnframes()
+            rate: int = audio.getframerate()
+        return frames / rate
 
     def postgres_pid(self) -> int | None:
         """The postmaster's pid (the first line of postmaster.pid)."""
