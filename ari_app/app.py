@@ -14,7 +14,6 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 import aiohttp
-import asyncpg
 import structlog
 
 from ari_app.actor import CallActor
@@ -47,7 +46,7 @@ from ari_app.callback import CallbackActor
 from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
-from db.events import Fact, Facts, HangupBy, RecordEvent
+from db.events import Fact, Facts, RecordEvent
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Strategy
@@ -244,8 +243,7 @@ class SiagaApp:
             log.warning("app.endpoint_sync_failed", error=str(exc))
         # Asterisk is the truth about calls: it does not resend StasisStart
         # after a reconnect, so look at what is there and take it over.
-        live = await self._resync()
-        await self._close_orphan_records(live)
+        await self._resync()
         log.info("app.connected", calls=len(self.calls))
 
     async def _resync(self) -> set[str]:
@@ -289,29 +287,11 @@ class SiagaApp:
             )
         return live
 
-    async def _close_orphan_records(self, live: set[str]) -> None:
-        """Calls the records still show as ongoing, whose channels are gone: close them."""
-        try:
-            conn = await asyncpg.connect(self.config.database.url, timeout=2)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning("app.orphan_check_skipped", error=str(exc))
-            return
-        try:
-            rows = await conn.fetch(
-                "SELECT call_id, connected_at IS NOT NULL AS connected FROM calls"
-                " WHERE outcome = 'ongoing' AND arrived_at > now() - interval '1 day'"
-            )
-        except asyncpg.PostgresError as exc:
-            log.warning("app.orphan_check_failed", error=str(exc))
-            return
-        finally:
-            await conn.close()
-        for row in rows:
-            if row["call_id"] in live or row["call_id"] in self.calls:
-                continue
-            log.info("app.orphan_record_closed", call_id=row["call_id"])
-            gone = Facts.call_ended(HangupBy.SYSTEM, reason="gone_while_app_away")
-            self.record(gone, call_id=row["call_id"])
+    async def live_channel_ids(self) -> set[str] | None:
+        """The ids of every channel up in Asterisk now; None while ARI is away."""
+        if not self.connected:
+            return None
+        return {c.id for c in await self.rest.list_channels()}
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)
