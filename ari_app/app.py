@@ -265,11 +265,23 @@ class SiagaApp:
             for c in channels
             if c.in_stasis_app(app)
         ]
-        plan = plan_resync(found, live, set(self.calls), set(self.operators))
+        plan = plan_resync(
+            found, live, set(self.calls), set(self.operators), callbacks=set(self.callbacks)
+        )
         for call_id in plan.gone:
             self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
+        legs = {leg.id: leg for leg in found}
         for leg_id in plan.hang_up:
-            await self._hangup_quietly(leg_id)  # ringing legs, listeners: start over
+            # Ringing legs and listeners start over; a leg nobody owns must not keep a phone busy.
+            leg = legs[leg_id]
+            log.info(
+                "app.leg_hung_up",
+                call_id=leg.call_id,
+                channel=leg_id,
+                kind=leg.kind,
+                operator=leg.operator_id,
+            )
+            await self._hangup_quietly(leg_id)
         by_id = {c.id: c for c in channels}
         for adoption in plan.callers:
             try:
