@@ -249,7 +249,8 @@ class SiagaApp:
         log.info("app.connected", calls=len(self.calls))
 
     async def _resync(self) -> set[str]:
-        """Adopt calls in our Stasis app we do not know; end known calls that are gone.
+        """Adopt calls in our Stasis app we do not know; end known calls that are gone; hang up
+        every leg nobody owns (its call gone or not ours, its callback not running here).
 
         Returns the ids of every live channel."""
         app = self.config.asterisk.app
