@@ -247,7 +247,8 @@ class SiagaApp:
         log.info("app.connected", calls=len(self.calls))
 
     async def _resync(self) -> set[str]:
-        """Adopt calls in our Stasis app we do not know; end known calls that are gone.
+        """Adopt calls in our Stasis app we do not know; end known calls that are gone; hang up
+        every leg nobody owns (its call gone or not ours, its callback not running here).
 
         Returns the ids of every live channel."""
         app = self.config.asterisk.app
@@ -263,11 +264,23 @@ class SiagaApp:
             for c in channels
             if c.in_stasis_app(app)
         ]
-        plan = plan_resync(found, live, set(self.calls), set(self.operators))
+        plan = plan_resync(
+            found, live, set(self.calls), set(self.operators), callbacks=set(self.callbacks)
+        )
         for call_id in plan.gone:
             self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
+        legs = {leg.id: leg for leg in found}
         for leg_id in plan.hang_up:
-            await self._hangup_quietly(leg_id)  # ringing legs, listeners: start over
+            # Ringing legs and listeners start over; a leg nobody owns must not keep a phone busy.
+            leg = legs[leg_id]
+            log.info(
+                "app.leg_hung_up",
+                call_id=leg.call_id,
+                channel=leg_id,
+                kind=leg.kind,
+                operator=leg.operator_id,
+            )
+            await self._hangup_quietly(leg_id)
         by_id = {c.id: c for c in channels}
         for adoption in plan.callers:
             try:
