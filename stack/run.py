@@ -156,6 +156,7 @@ async def run_stack(config: Config) -> int:
         writer = RecordWriter(config.database.url, journal_dir / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
+        journal_dir.mkdir(parents=True, exist_ok=True)  # watched from the start
         folders = {"journal": journal_dir}
         journal: RecordWriter | RecordingCheck = writer
         if recordings_dir is not None:
