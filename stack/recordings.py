@@ -34,6 +34,9 @@ WAV_BYTES_PER_SECOND = 8000 * 2
 # failed; more than this share of the call, and more than this many seconds, is a cut.
 MAY_MISS = 0.25
 MAY_MISS_SECONDS = 5.0
+# Arrivals kept for calls not yet ended: more than this, and the oldest is forgotten (a call
+# whose end never comes through here must not hold memory for good).
+MAX_OPEN_CALLS = 10_000
 _CALL_ENDS = frozenset({EventKind.CALL_ENDED, EventKind.CALL_ABANDONED})
 
 
@@ -80,6 +83,8 @@ class RecordingCheck:
             return
         if event.kind is EventKind.CALL_ARRIVED:
             self._arrived.setdefault(call_id, event.at)
+            if len(self._arrived) > MAX_OPEN_CALLS:
+                del self._arrived[next(iter(self._arrived))]
         elif event.kind in _CALL_ENDS and call_id not in self._checks:
             arrived = self._arrived.pop(call_id, None)
             lasted = (event.at - arrived).total_seconds() if arrived else None

@@ -104,3 +104,21 @@ async def test_close_waits_for_the_checks_under_way(tmp_path: Path) -> None:
     await check.close()
 
     assert journal.flagged() == ["missing"]
+
+
+async def test_arrivals_of_calls_that_never_end_here_are_forgotten_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("stack.recordings.MAX_OPEN_CALLS", 2)
+    journal = Journal()
+    check = RecordingCheck(journal, tmp_path, after_seconds=0.01)
+    for call_id in ("first", "second", "third"):
+        wav(tmp_path, call_id, 1)
+        check.write(arrived(call_id, START))
+    for call_id in ("first", "third"):
+        check.write(ended(call_id, START + timedelta(seconds=60)))
+
+    await check.close()
+
+    # "first" is forgotten: only "is there audio" is asked of it; "third" lasted 60 s.
+    assert journal.flagged() == ["third"]
