@@ -128,6 +128,17 @@ class ScreeningConfig:
     history_days: int = 30  # prank/silent verdicts this recent flag the number
 
 
+@dataclass(frozen=True, slots=True)
+class DiskConfig:
+    """When the recordings' and the journal's file systems count as running low: free space
+    below `min_free_percent` of the file system or below `min_free_mib`, whichever is more
+    (0 turns a limit off). /healthz then says degraded; calls go on regardless."""
+
+    min_free_percent: float = 5.0
+    min_free_mib: float = 1024.0
+    check_interval_seconds: float = 10.0
+
+
 # Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
 PAUSE_REASONS: Mapping[str, str] = {
     "1": "break",
@@ -228,6 +239,7 @@ class Config:
     # Where each secret came from: "asterisk.ari_password" -> (file or "environment", key).
     secret_origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     overflow: tuple[OverflowRule, ...] = field(default=())  # the ACD's own rules, [[overflow]]
+    disk: DiskConfig = field(default=DiskConfig())
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -510,6 +522,19 @@ def _screening(t: _Table) -> ScreeningConfig:
     return result
 
 
+def _disk(t: _Table) -> DiskConfig:
+    d = DiskConfig()
+    percent = _at_least_zero(t, "min_free_percent", d.min_free_percent)
+    t.check("min_free_percent", percent < 100, f"must be below 100, not {percent}")
+    result = DiskConfig(
+        min_free_percent=percent,
+        min_free_mib=_at_least_zero(t, "min_free_mib", d.min_free_mib),
+        check_interval_seconds=_positive(t, "check_interval_seconds", d.check_interval_seconds),
+    )
+    t.finish()
+    return result
+
+
 def _operator(t: _Table) -> OperatorConfig:
     op_id = t.get("id", str)
     t.check("id", _SIP_USER_RE.match(op_id) is not None, _SIP_USER_RULE)
@@ -707,6 +732,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         screening=_screening(root.table("screening")),
         agi_secret=agi_secret,
         overflow=_overflow_rules(root.array_of_tables("overflow"), {c.code for c in categories}),
+        disk=_disk(root.table("disk")),
     )
     root.finish()
     return config

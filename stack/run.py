@@ -29,7 +29,9 @@ from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config, redacted_url, url_password, with_password
+from stack.recordings import RecordingCheck
 from supervisor.console import Console, ConsoleSettings
+from supervisor.disk import DiskGuard
 from supervisor.live import AppCentre
 from supervisor.web import Health, create_app, start_site
 from testbed.cluster import PgCluster
@@ -129,6 +131,15 @@ def banner(config: Config, console_logins: list[str]) -> str:
     return "\n".join(lines)
 
 
+def health_of(app: SiagaApp, writer: RecordWriter, disk: DiskGuard) -> Health:
+    """What /healthz says of the running stack, now."""
+    return Health(
+        ari_connected=app.connected,
+        database_reachable=writer.db_reachable,
+        low_disks=disk.low,
+    )
+
+
 async def run_stack(config: Config) -> int:
     stop = asyncio.Event()
     abort = asyncio.Event()  # a second Ctrl-C / SIGTERM: stop now
@@ -152,19 +163,32 @@ async def run_stack(config: Config) -> int:
             instance = await stack.enter_async_context(embedded_asterisk(config))
             prompts_dir = instance.prompts_dir
             recordings_dir = instance.recordings_dir
-        writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
+        journal_dir = state_dir() / "journal"
+        writer = RecordWriter(config.database.url, journal_dir / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
+        journal_dir.mkdir(parents=True, exist_ok=True)  # watched from the start
+        folders = {"journal": journal_dir}
+        journal: RecordWriter | RecordingCheck = writer
+        if recordings_dir is not None:
+            folders["recordings"] = recordings_dir
+            # Calls from here on (not the ones reconciled from queue_log) get their recording
+            # looked at when they end; closed before the writer, which it writes to.
+            journal = RecordingCheck(writer, recordings_dir)
+            stack.push_async_callback(journal.close)
+        disk = DiskGuard(folders, config.disk)
+        await disk.start()
+        stack.push_async_callback(disk.stop)
         # Calls the dialplan fallback took while this process was down: from queue_log.
         log_dir = asterisk_log_dir(config)
         since = datetime.now(UTC) - timedelta(days=7)
         await reconcile_queue_log(log_dir / "queue_log", config, writer, since=since)
-        recorder = FallbackRecorder(config, writer)  # AMI: fallback calls from now on
+        recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)
         pool = await agi_pool(config.database.url)
         stack.push_async_callback(pool.close)
-        app = SiagaApp(config, writer, prompts_dir=prompts_dir)
+        app = SiagaApp(config, journal, prompts_dir=prompts_dir)
         await app.start()
         stack.push_async_callback(app.stop)
         reconciler = Reconciler(
@@ -186,9 +210,6 @@ async def run_stack(config: Config) -> int:
         await agi.start()
         stack.push_async_callback(agi.stop)
 
-        def health() -> Health:
-            return Health(ari_connected=app.connected, database_reachable=writer.db_reachable)
-
         console = Console(
             ConsoleSettings(
                 dsn=config.database.url,
@@ -198,7 +219,11 @@ async def run_stack(config: Config) -> int:
             config,
             AppCentre(app),
         )
-        runner = await start_site(create_app(health, console), config.web.host, config.web.port)
+        runner = await start_site(
+            create_app(lambda: health_of(app, writer, disk), console),
+            config.web.host,
+            config.web.port,
+        )
         stack.push_async_callback(runner.cleanup)
         freeze_startup_heap()
         print(banner(config, console.dev_logins()), flush=True)
