@@ -16,7 +16,7 @@ recorder's are: reconciling twice, or after the fallback recorder, writes nothin
 
 `plan` is pure; `Reconciler` is its IO shell: it follows the file, asks PostgreSQL for the rows
 of the calls it holds, and writes the facts through the record writer (durable, in order).
-See docs/architecture.md §6.
+See docs/architecture.md §5.1.
 """
 
 from __future__ import annotations
