@@ -98,6 +98,9 @@ class AsteriskConfig:
     # Where Asterisk writes its queue_log and its own record of every call (cel.jsonl): read by
     # the reconciliation. "" = the folder of the Asterisk `siaga run` or `siaga asterisk` starts.
     log_dir: str = ""
+    # Where Asterisk writes the calls' recordings: "" = the folder of the Asterisk `siaga run`
+    # or `siaga asterisk` starts.
+    recordings_dir: str = ""
 
     @property
     def http_host(self) -> str:
@@ -404,13 +407,16 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         emergency_number=number,
         callback_dial=t.get("callback_dial", str, d.callback_dial),
         log_dir=t.get("log_dir", str, d.log_dir),
+        recordings_dir=t.get("recordings_dir", str, d.recordings_dir),
     )
     t.check(
         "callback_dial",
         not result.callback_dial or "{number}" in result.callback_dial,
         "must contain {number}, where the caller's number goes",
     )
-    t.check("log_dir", not result.log_dir or result.log_dir.startswith("/"), "must be absolute")
+    for key in ("log_dir", "recordings_dir"):
+        value = getattr(result, key)
+        t.check(key, not value or value.startswith("/"), "must be an absolute path")
     t.finish()
     return result
 

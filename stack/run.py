@@ -55,6 +55,13 @@ def asterisk_log_dir(config: Config) -> Path:
     return instance.outside(instance.layout.log_dir)
 
 
+def asterisk_recordings_dir(config: Config) -> Path:
+    """Where Asterisk writes the calls' recordings (`siaga backup` saves them)."""
+    if config.asterisk.recordings_dir:
+        return Path(config.asterisk.recordings_dir)
+    return dev_asterisk(config).recordings_dir
+
+
 def database_url(config: Config) -> str:
     """The DSN the stack connects with: `database.url` as configured, or, for the embedded
     cluster when the URL names no password, with the password generated with the cluster
@@ -158,11 +165,14 @@ async def run_stack(config: Config) -> int:
         )
         await migrate(config.database.url)
         prompts_dir = None
-        recordings_dir = None
+        recordings_dir: Path | None = asterisk_recordings_dir(config)
         if config.asterisk.embedded:
             instance = await stack.enter_async_context(embedded_asterisk(config))
             prompts_dir = instance.prompts_dir
             recordings_dir = instance.recordings_dir
+        elif recordings_dir is not None and not recordings_dir.is_dir():
+            log.warning("stack.recordings_dir_missing", path=str(recordings_dir))
+            recordings_dir = None  # an Asterisk on another machine: its recordings are its own
         journal_dir = state_dir() / "journal"
         writer = RecordWriter(config.database.url, journal_dir / "records.jsonl")
         await writer.start()
