@@ -142,6 +142,21 @@ class DiskConfig:
     check_interval_seconds: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingsConfig:
+    """How many days a call's recording is kept after the call ended, by the category it ended
+    in (`by_category`, else `retention_days`); 0 keeps it for ever. A recording under legal
+    hold is kept whatever its age (stack/retention.py)."""
+
+    retention_days: int = 0
+    by_category: Mapping[str, int] = field(default_factory=dict)
+
+    def days_for(self, category: str | None) -> int:
+        if category is not None and category in self.by_category:
+            return self.by_category[category]
+        return self.retention_days
+
+
 # Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
 PAUSE_REASONS: Mapping[str, str] = {
     "1": "break",
@@ -243,6 +258,7 @@ class Config:
     secret_origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     overflow: tuple[OverflowRule, ...] = field(default=())  # the ACD's own rules, [[overflow]]
     disk: DiskConfig = field(default=DiskConfig())
+    recordings: RecordingsConfig = field(default=RecordingsConfig())
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -541,6 +557,21 @@ def _disk(t: _Table) -> DiskConfig:
     return result
 
 
+def _recordings(t: _Table, categories: set[str]) -> RecordingsConfig:
+    days = t.get("retention_days", int, 0)
+    t.check("retention_days", days >= 0, f"must be 0 (for ever) or more, not {days}")
+    per = t.table("by_category")
+    by_category: dict[str, int] = {}
+    for code in list(per.data):
+        per.check(code, code in categories, f"unknown category (known: {sorted(categories)})")
+        value = per.get(code, int)
+        per.check(code, value >= 0, f"must be 0 (for ever) or more, not {value}")
+        by_category[code] = value
+    per.finish()
+    t.finish()
+    return RecordingsConfig(days, by_category)
+
+
 def _operator(t: _Table) -> OperatorConfig:
     op_id = t.get("id", str)
     t.check("id", _SIP_USER_RE.match(op_id) is not None, _SIP_USER_RULE)
@@ -739,6 +770,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         agi_secret=agi_secret,
         overflow=_overflow_rules(root.array_of_tables("overflow"), {c.code for c in categories}),
         disk=_disk(root.table("disk")),
+        recordings=_recordings(root.table("recordings"), {c.code for c in categories}),
     )
     root.finish()
     return config

@@ -72,6 +72,26 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    from stack.retention import purge, set_hold
+    from stack.run import asterisk_recordings_dir
+
+    config = _config(args)
+    if args.action == "purge":
+        report = asyncio.run(purge(_dsn(args), asterisk_recordings_dir(config), config.recordings))
+        print(
+            f"{report.deleted} of {report.examined} recordings deleted"
+            f" ({report.bytes_freed} bytes); {report.held} under legal hold"
+        )
+        return 0
+    if not args.call_id:
+        raise CommandError(f"siaga recordings {args.action}: which call? (its call id)")
+    held = args.action == "hold"
+    asyncio.run(set_hold(_dsn(args), args.call_id, held=held, by=args.by, reason=args.reason))
+    print(f"{args.call_id}: recording {'held' if held else 'released'}")
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     print(
@@ -212,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="even if the database already holds records"
     )
     rest.set_defaults(func=cmd_restore)
+
+    recs = sub.add_parser(
+        "recordings", help="retention ([recordings] in siaga.toml) and legal holds"
+    )
+    recs.add_argument("action", choices=("purge", "hold", "release"))
+    recs.add_argument("call_id", nargs="?", help="for hold and release")
+    recs.add_argument("--reason", default="", help="why (required for hold and release)")
+    recs.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER", "?"))
+    recs.set_defaults(func=cmd_recordings)
 
     register_db_commands(sub, _dsn)
     register_block_commands(

@@ -30,6 +30,7 @@ from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config, redacted_url, url_password, with_password
 from stack.recordings import RecordingCheck
+from stack.retention import RetentionJob
 from supervisor.console import Console, ConsoleSettings
 from supervisor.disk import DiskGuard
 from supervisor.live import AppCentre
@@ -216,6 +217,10 @@ async def run_stack(config: Config) -> int:
 
         reconciler.start(ready=settled)
         stack.push_async_callback(reconciler.stop)
+        if recordings_dir is not None:
+            retention = RetentionJob(config.database.url, recordings_dir, config.recordings)
+            retention.start()
+            stack.push_async_callback(retention.stop)
         agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
         await agi.start()
         stack.push_async_callback(agi.stop)
