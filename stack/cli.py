@@ -91,16 +91,22 @@ def _provision_tls(args: argparse.Namespace) -> int:
     config = load_config(args.config, with_secrets_file=False)
     hosts = [config.web.host, config.asterisk.sip_host, "localhost", "127.0.0.1"]
     folder = args.tls_dir or state_dir() / "tls"
-    pair, made = write_self_signed(folder, [h for h in hosts if h not in ("0.0.0.0", "::")])
-    print(
-        f"{'Made' if made else 'Kept'} a self-signed certificate (for development and tests: "
-        f"browsers and phones trust it only once told to):\n"
-        f"  certificate: {pair.cert}\n  key:         {pair.key}\n"
-        "In siaga.toml:\n"
-        f'  [web]        tls_cert = "{pair.cert}"  tls_key = "{pair.key}"\n'
-        f'  [asterisk]   sip_tls_cert = "{pair.cert}"  sip_tls_key = "{pair.key}"'
-        "  sip_tls_port = 5061  srtp = true"
-    )
+    hosts = list(dict.fromkeys(h for h in hosts if h not in ("0.0.0.0", "::")))
+    pair, made = write_self_signed(folder, hosts)
+    lines = [
+        f"{'Made' if made else 'Kept'} a self-signed certificate for {', '.join(hosts)} "
+        "(development and tests: browsers and phones trust it only once told to).",
+        "In siaga.toml:",
+        "  [web]",
+        f'  tls_cert = "{pair.cert}"',
+        f'  tls_key = "{pair.key}"',
+        "  [asterisk]",
+        "  sip_tls_port = 5061",
+        f'  sip_tls_cert = "{pair.cert}"',
+        f'  sip_tls_key = "{pair.key}"',
+        "  srtp = true",
+    ]
+    print("\n".join(lines))
     return 0
 
 
