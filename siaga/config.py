@@ -8,7 +8,8 @@ Secrets (ARI, AMI and SIP passwords, the FastAGI secret, the database password) 
 file of their own that `siaga.toml` names (`secrets_file`, mode 0600, written by `siaga
 provision --secrets`); its values override the config's, and environment variables override
 both. Production (`[centre] development = false`) refuses the shipped development secrets and
-short ones: see `refuse_weak_secrets`.
+short ones (see `refuse_weak_secrets`), and a console over plain HTTP (`refuse_plain_http`;
+the certificates themselves are read and checked by siaga/tls.py).
 """
 
 from __future__ import annotations
