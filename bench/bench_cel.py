@@ -19,7 +19,8 @@ any window the work of as many calls as arrive in it: a window's Asterisk CPU
 (`/proc/<pid>/stat`, all threads) over the calls that arrived in it is the CPU per call.
 The same holds for the bytes and lines `cel.jsonl` grows. Per mode the median; CEL's cost is
 the difference, in ms of Asterisk's CPU per call and in % of Asterisk's CPU per call with CEL
-on (as shipped).
+on (as shipped); beside it the median of each window against the two windows of the other mode
+around it, which a drift of the machine's load over the run does not move.
 
 Each toggle is checked twice, and a failed check stops the benchmark: `cel show status` must
 say so, and `cel.jsonl` must grow in a window with CEL on and not at all in one with CEL off.
@@ -177,8 +178,23 @@ def check_window(window: Window) -> None:
         raise BenchError(f"CEL off, yet cel.jsonl grew by {window.cel_bytes} bytes")
 
 
+def against_neighbours(windows: Sequence[Window]) -> list[float]:
+    """CEL's cost per call seen by each window between two of the other mode: the window's CPU
+    per call against the mean of theirs, with CEL on minus with CEL off. The machine's load
+    drifts over a run (other work starts and stops); a drift that is steady over three windows
+    cancels out here, where a difference of medians over the whole run keeps it."""
+    out: list[float] = []
+    for before, this, after in zip(windows, windows[1:], windows[2:], strict=False):
+        if before.cel == after.cel != this.cel:
+            others = (before.cpu_ms_per_call + after.cpu_ms_per_call) / 2
+            difference = this.cpu_ms_per_call - others
+            out.append(difference if this.cel else -difference)
+    return out
+
+
 def summarise(windows: Sequence[Window]) -> dict[str, Any]:
-    """Medians per mode, and CEL's cost: their difference per call."""
+    """Medians per mode and their difference per call; and the median of each window against
+    its neighbours (`against_neighbours`)."""
     on = [w for w in windows if w.cel]
     off = [w for w in windows if not w.cel]
     if not on or not off:
@@ -186,33 +202,47 @@ def summarise(windows: Sequence[Window]) -> dict[str, Any]:
     on_ms = statistics.median(w.cpu_ms_per_call for w in on)
     off_ms = statistics.median(w.cpu_ms_per_call for w in off)
     cost = on_ms - off_ms
+    by_window = against_neighbours(windows)
+    paired = statistics.median(by_window) if by_window else None
     return {
         "asterisk_cpu_ms_per_call": {"cel_on": round(on_ms, 3), "cel_off": round(off_ms, 3)},
         "cel_ms_per_call": round(cost, 3),
         # The share of Asterisk's CPU per call that CEL takes, as Siaga runs it (CEL on).
-        "cel_percent_of_asterisk_cpu": round(100 * cost / on_ms, 1) if on_ms > 0 else None,
-        # Each window with CEL on against the window with CEL off just after it: their spread
-        # shows how far the machine's noise reaches.
-        "cel_ms_per_call_by_pair": [
-            round(a.cpu_ms_per_call - b.cpu_ms_per_call, 3) for a, b in zip(on, off, strict=False)
-        ],
+        "cel_percent_of_asterisk_cpu": _percent(cost, on_ms),
+        "cel_ms_per_call_against_neighbours": None if paired is None else round(paired, 3),
+        "cel_percent_against_neighbours": None if paired is None else _percent(paired, on_ms),
+        # Their spread shows how far the machine's noise reaches.
+        "cel_ms_per_call_by_window": [round(v, 3) for v in by_window],
         "cel_bytes_per_call": round(statistics.median(w.cel_bytes / w.calls for w in on), 1),
         "cel_lines_per_call": round(statistics.median(w.cel_lines / w.calls for w in on), 2),
     }
 
 
+def _percent(part: float, whole: float) -> float | None:
+    return round(100 * part / whole, 1) if whole > 0 else None
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The summary's lines: medians per mode and the difference."""
+    """The summary's lines: medians per mode and the differences."""
     m, plan = report["median"], report["plan"]
     cpu = m["asterisk_cpu_ms_per_call"]
-    pairs = ", ".join(f"{v:+.2f}" for v in m["cel_ms_per_call_by_pair"])
+    spread = m["cel_ms_per_call_by_window"]
+    neighbours = m["cel_ms_per_call_against_neighbours"]
+    against = (
+        ""
+        if neighbours is None
+        else f"; each window against its neighbours: median {neighbours:.2f} ms "
+        f"({m['cel_percent_against_neighbours']} %), from {min(spread):+.2f} to "
+        f"{max(spread):+.2f} ms"
+    )
     return (
         f"- Asterisk CPU per call: CEL on {cpu['cel_on']:.2f} ms, off {cpu['cel_off']:.2f} ms "
         f"(medians of {plan['pairs']} windows of {plan['window_seconds']:g} s each, "
         f"{plan['rate']:g} calls/s, {plan['path']} path)\n"
         f"- CEL costs {m['cel_ms_per_call']:.2f} ms of Asterisk CPU per call "
-        f"({m['cel_percent_of_asterisk_cpu']} %; window pair by pair {pairs} ms); it writes "
-        f"{m['cel_bytes_per_call']:,.0f} bytes ({m['cel_lines_per_call']:g} events) per call\n"
+        f"({m['cel_percent_of_asterisk_cpu']} %){against}\n"
+        f"- CEL writes {m['cel_bytes_per_call']:,.0f} bytes ({m['cel_lines_per_call']:g} events) "
+        "per call\n"
     )
 
 
