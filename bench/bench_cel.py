@@ -1,6 +1,6 @@
 """What Asterisk's own record of every call (CEL, `cel.conf`) costs Asterisk per call.
 
-    .venv/bin/python -m bench.bench_cel            # about 1.5 minutes
+    .venv/bin/python -m bench.bench_cel            # under 2 minutes
     .venv/bin/python -m bench.bench_cel --quick    # about 40 s, scaled down
 
 One Asterisk instance of the benchmark's own (bench/stack_env.py: bench-<pid>, free ports,
