@@ -1,11 +1,12 @@
 """`make bench`: every benchmark in one run, one JSON and one Markdown summary.
 
-    .venv/bin/python -m bench.run_all            # about 15 minutes
-    .venv/bin/python -m bench.run_all --quick    # about 8 minutes, scaled down
+    .venv/bin/python -m bench.run_all            # about 17 minutes
+    .venv/bin/python -m bench.run_all --quick    # about 9 minutes, scaled down
     .venv/bin/python -m bench.run_all --only stack
 
 Runs, each in a process of its own: the ACD core (bench/bench_acd.py), the records writer
-(bench/bench_db.py) and the real stack, Siaga against app_queue (bench/bench_stack.py). Writes
+(bench/bench_db.py), what Asterisk's own record of every call (CEL) costs Asterisk
+(bench/bench_cel.py) and the real stack, Siaga against app_queue (bench/bench_stack.py). Writes
 bench/results/all.json and bench/results/summary.md and prints the summary.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from bench import bench_cel
 from siaga.logging import configure_logging
 
 log = structlog.get_logger("bench.run_all")
@@ -33,23 +35,29 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 # Arguments of each benchmark: (full, quick). bench_db's own defaults take ~3 minutes; these
-# keep `make bench` near 15 minutes.
+# keep `make bench` near 17 minutes.
 ARGS: dict[str, tuple[list[str], list[str]]] = {
     "acd": (["--repeat", "3"], ["--repeat", "1", "--samples", "1000", "--events", "20000"]),
     "db": (
         ["--runs", "3", "--seconds", "5", "--peak-events", "20000", "--replay-events", "50000"],
         ["--runs", "1", "--seconds", "3", "--peak-events", "10000", "--replay-events", "20000"],
     ),
+    "cel": ([], ["--quick"]),
     "stack": ([], ["--quick"]),
 }
-MODULES = {"acd": "bench.bench_acd", "db": "bench.bench_db", "stack": "bench.bench_stack"}
+MODULES = {
+    "acd": "bench.bench_acd",
+    "db": "bench.bench_db",
+    "cel": "bench.bench_cel",
+    "stack": "bench.bench_stack",
+}
 
 
 def run_one(name: str, quick: bool, folder: Path) -> dict[str, Any]:
     """Run one benchmark; its JSON, or an error entry (the others still run)."""
     out = folder / f"{name}.json"
     args = list(ARGS[name][1 if quick else 0])
-    if name in ("db", "stack"):
+    if name in ("db", "cel", "stack"):
         args += ["--out", str(out)]
     command = [sys.executable, "-m", MODULES[name], *args]
     log.info("bench.start", bench=name, command=" ".join(command[1:]))
@@ -107,6 +115,9 @@ def summary(results: dict[str, Any], command: str) -> str:
             f"journal replay {m['replay_events_per_s']:,.0f} events/s",
             "",
         ]
+    cel = results.get("cel", {})
+    if "median" in cel:
+        lines += ["## Asterisk's own record of every call (CEL)", "", bench_cel.markdown(cel)]
     for name, data in results.items():
         if "error" in data:
             lines.append(f"- {name}: FAILED ({data['error']})")
@@ -119,8 +130,10 @@ def _target(name: str, value: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="scaled down, about 8 minutes")
-    parser.add_argument("--only", default="acd,db,stack", help="comma-separated: acd,db,stack")
+    parser.add_argument("--quick", action="store_true", help="scaled down, about 9 minutes")
+    parser.add_argument(
+        "--only", default="acd,db,cel,stack", help="comma-separated: acd,db,cel,stack"
+    )
     args = parser.parse_args(argv)
     configure_logging("console")
     names = [n.strip() for n in args.only.split(",") if n.strip() in MODULES]

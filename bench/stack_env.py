@@ -188,6 +188,7 @@ class BenchStack:
     config: Config
     queue_sizes: tuple[int, ...]
     http_sessionlimit: int | None = None  # None: Asterisk's default (100), as shipped
+    postgres: bool = True  # False: Asterisk alone (a benchmark of Asterisk's own costs)
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-bench-")))
     cluster: PgCluster | None = None
     asterisk: AsteriskInstance | None = None
@@ -201,10 +202,11 @@ class BenchStack:
     async def start(self) -> None:
         os.chmod(self.folder, 0o755)  # PostgreSQL runs as `postgres` when we are root
         _raise_file_limit()
-        port = free_port(socket.SOCK_STREAM)
-        self.cluster = PgCluster(self.folder / "pg", port, settings=PG_SETTINGS)
-        await asyncio.to_thread(self.cluster.start)
-        await migrate(self.cluster.dsn)
+        if self.postgres:
+            port = free_port(socket.SOCK_STREAM)
+            self.cluster = PgCluster(self.folder / "pg", port, settings=PG_SETTINGS)
+            await asyncio.to_thread(self.cluster.start)
+            await migrate(self.cluster.dsn)
         root = await asyncio.to_thread(ensure_asterisk_root)
         prompts = await asyncio.to_thread(render_prompts)
         self.asterisk = AsteriskInstance(root, f"bench-{os.getpid()}", self.config)
