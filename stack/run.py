@@ -247,8 +247,16 @@ async def run_stack(config: Config) -> int:
         )
         stack.push_async_callback(runner.cleanup)
         freeze_startup_heap()
-        print(banner(config, console.dev_logins()), flush=True)
-        notify("READY=1")
+        if notify("READY=1"):
+            # A service: its journal takes JSON lines only, and nobody is there to press Ctrl-C.
+            log.info(
+                "stack.ready",
+                console=f"http://{config.web.host}:{config.web.port}/",
+                sip=f"udp {config.asterisk.sip_host}:{config.asterisk.sip_port}",
+                database=redacted_url(config.database.url),
+            )
+        else:
+            print(banner(config, console.dev_logins()), flush=True)
         if (interval := watchdog_interval()) is not None:
             watchdog = Watchdog(lambda: app.connected, interval)
             watchdog.start()
