@@ -238,7 +238,10 @@ def setup_database(url: str) -> str:
     command = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-h", POSTGRES_SOCKET_DIR]
     command += ["-p", port, "-d", "postgres"]
     # The password goes in on stdin: never on a command line that `ps` shows.
-    _run(command, stdin=database_sql(role, password, database))
+    try:
+        _run(command, stdin=database_sql(role, password, database))
+    except CommandError as exc:
+        raise CommandError(f"{exc}\nIs the system PostgreSQL running on port {port}?") from None
     applied = asyncio.run(migrate(url))
     return f"database {database} (role {role}, port {port}): {len(applied)} migrations applied"
 
@@ -257,7 +260,10 @@ def enable_units(layout: Layout) -> str:
         )
     _run(["systemctl", "daemon-reload"])
     _run(["systemctl", "enable", "--now", *UNITS])
-    return f"enabled and started {', '.join(UNITS)}"
+    return (
+        f"enabled and started {', '.join(UNITS)} (already running: "
+        "`systemctl restart siaga112` runs the code just installed)"
+    )
 
 
 def install(layout: Layout, database_url: str = DEFAULT_DATABASE_URL) -> list[str]:

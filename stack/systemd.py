@@ -104,7 +104,7 @@ def run_asterisk(instance: AsteriskInstance, prompts: Path) -> int:
     if process is None:  # an instance started by someone else answers: not ours to run
         log.error("asterisk.already_running", instance=instance.name, pid=instance.running_pid())
         return 1
-    notify(f"READY=1\nMAINPID={os.getpid()}")
+    notify("READY=1")
     interval = watchdog_interval()
     next_probe = 0.0
     while not stopping:
