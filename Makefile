@@ -1,12 +1,13 @@
 # Siaga 112. `make run` starts the whole stack on the embedded defaults of siaga.toml;
 # `make test` runs the tests against a real Asterisk 22 and PostgreSQL that the tests start.
+# `make install` (root, Debian 12): systemd services on the system's PostgreSQL (README).
 PYTHON ?= python3
 VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
 PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed bench
 
-.PHONY: run test setup system lint bench clean
+.PHONY: run test setup system lint bench clean install uninstall
 
 run: setup
 	$(SIAGA) --config $(CONFIG) run
@@ -31,6 +32,12 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(PACKAGES)
+
+install: setup
+	$(SIAGA) install
+
+uninstall:
+	$(SIAGA) uninstall
 
 bench: setup
 	$(SIAGA) provision

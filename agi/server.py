@@ -149,6 +149,10 @@ class AgiServer:
 
     async def _screen(self, request: AgiRequest, session: AgiSession) -> None:
         number = request.caller_number
+        if len(request.args) > 1 and request.args[1]:
+            # The caller's call id, on this session's lines and the auto-block it starts (each
+            # AGI connection is a task of its own: the binding ends with it).
+            structlog.contextvars.bind_contextvars(call_id=request.args[1])
         if is_anonymous(number) or self.pool is None:
             self.unscreened += 1
             return

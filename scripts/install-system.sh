@@ -2,9 +2,9 @@
 # Installs the Debian packages the stack and its tests need, only those missing.
 # mmdebstrap builds the Asterisk 22 root; postgresql is the records database; sip-tester (SIPp)
 # makes real SIP calls in tests; espeak-ng and sox render the voice prompts; chromium (headless)
-# runs the console's browser test.
+# runs the console's browser test; logrotate rotates Asterisk's logs under `make install`.
 set -euo pipefail
-packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium)
+packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -37,3 +37,25 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+    # Libraries log through the standard library (asyncio's "Task exception was never
+    # retrieved", aiohttp's errors): the same renderer, so that a service's journal holds
+    # JSON lines only.
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _SiagaHandler)]:
+        root.removeHandler(old)
+    handler = _SiagaHandler(_CurrentStderr())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    root.addHandler(handler)
+
+
+class _SiagaHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Ours among the root logger's handlers: replaced, not doubled, when configured again."""

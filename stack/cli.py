@@ -24,6 +24,7 @@ from siaga.config import (
     refuse_weak_secrets,
 )
 from siaga.logging import configure_logging
+from stack.install import DEFAULT_DATABASE_URL
 from supervisor.cli import register as register_user_commands
 from supervisor.console import InsecureConsoleError
 
@@ -164,6 +165,10 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     from stack.run import dev_asterisk
 
     instance = dev_asterisk(_config(args))
+    if args.action == "run":
+        from stack.systemd import run_asterisk
+
+        return run_asterisk(instance, render_prompts())
     if args.action == "start":
         instance.prepare(render_prompts())
         instance.start(die_with_us=False)
@@ -176,6 +181,22 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         pid = instance.running_pid()
         print(f"running, pid {pid}" if pid else "stopped")
         return 0 if pid else 1
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from stack.install import Layout, install
+
+    for line in install(Layout(args.root, args.python_env), args.database_url):
+        print(line)
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from stack.install import Layout, uninstall
+
+    for line in uninstall(Layout(args.root, args.python_env)):
+        print(line)
     return 0
 
 
@@ -268,9 +289,37 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     ast = sub.add_parser("asterisk", help="the embedded Asterisk instance of `make run`")
-    ast.add_argument("action", choices=("start", "stop", "status", "cli"))
+    ast.add_argument(
+        "action",
+        choices=("start", "stop", "status", "cli", "run"),
+        help="run: in the foreground until SIGTERM (the siaga112-asterisk unit)",
+    )
     ast.add_argument("command", nargs="*", help="for `cli`: an Asterisk CLI command")
     ast.set_defaults(func=cmd_asterisk)
+
+    inst = sub.add_parser(
+        "install", help="install as systemd services on this Debian 12 machine (root)"
+    )
+    uninst = sub.add_parser(
+        "uninstall", help="remove the services and the code; keep configuration and records"
+    )
+    for command in (inst, uninst):
+        command.add_argument(
+            "--root", type=Path, default=Path("/"), help="install under this folder (tests)"
+        )
+        command.add_argument(
+            "--python-env",
+            type=Path,
+            help="an environment with Siaga 112 installed, used instead of /opt/siaga112",
+        )
+    inst.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="the app's role and database in the system PostgreSQL, made if missing "
+        f"(default {DEFAULT_DATABASE_URL}; the password goes into the secrets file)",
+    )
+    inst.set_defaults(func=cmd_install)
+    uninst.set_defaults(func=cmd_uninstall)
 
     pg = sub.add_parser("postgres", help="the embedded PostgreSQL cluster of `make run`")
     pg.add_argument("action", choices=("start", "stop", "status"))

@@ -32,6 +32,7 @@ from siaga.config import Config, plain_sip_warning, redacted_url, url_password, 
 from siaga.tls import web_context
 from stack.recordings import RecordingCheck
 from stack.retention import RetentionJob
+from stack.systemd import Watchdog, notify, watchdog_interval
 from supervisor.console import Console, ConsoleSettings
 from supervisor.disk import DiskGuard
 from supervisor.live import AppCentre
@@ -80,8 +81,13 @@ def database_url(config: Config) -> str:
 @contextlib.asynccontextmanager
 async def embedded_asterisk(config: Config, name: str = "dev") -> AsyncIterator[AsteriskInstance]:
     root = await asyncio.to_thread(ensure_asterisk_root)
-    prompts = await asyncio.to_thread(render_prompts)
     instance = AsteriskInstance(root, name, config)
+    if instance.running_pid() is not None and await asyncio.to_thread(instance.ari_ready):
+        # Started by the siaga112-asterisk unit or `siaga asterisk start`: theirs to stop.
+        log.info("asterisk.reused", instance=name)
+        yield instance
+        return
+    prompts = await asyncio.to_thread(render_prompts)
     await asyncio.to_thread(instance.prepare, prompts)
     await asyncio.to_thread(instance.start)
     try:
@@ -248,8 +254,22 @@ async def run_stack(config: Config) -> int:
         )
         stack.push_async_callback(runner.cleanup)
         freeze_startup_heap()
-        print(banner(config, console.dev_logins()), flush=True)
+        if notify("READY=1"):
+            # A service: its journal takes JSON lines only, and nobody is there to press Ctrl-C.
+            log.info(
+                "stack.ready",
+                console=f"http://{config.web.host}:{config.web.port}/",
+                sip=f"udp {config.asterisk.sip_host}:{config.asterisk.sip_port}",
+                database=redacted_url(config.database.url),
+            )
+        else:
+            print(banner(config, console.dev_logins()), flush=True)
+        if (interval := watchdog_interval()) is not None:
+            watchdog = Watchdog(lambda: app.connected, interval)
+            watchdog.start()
+            stack.push_async_callback(watchdog.stop)
         await stop.wait()
+        notify("STOPPING=1")
         log.info("stack.stopping", calls=len(app.calls))
         await app.drain(timeout=30.0, abort=abort)
         await writer.flush(timeout=10.0)

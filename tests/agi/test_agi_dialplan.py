@@ -25,8 +25,12 @@ def test_screening_is_bounded_and_points_at_the_agi_server_with_its_secret():
     assert "Dial(Local/screen@siaga-screen/n,0.5)" in ext
     assert ext.index("Dial(Local/screen@siaga-screen") < ext.index("Stasis(siaga)")
     # The screening leg gets the caller's channel; the AGI server sets its SHARED() variables.
-    assert "AGI(agi://127.0.0.1:14573/per-install-k3y/screen,${SIAGA_SCREEN_FOR})" in ext
-    assert "_SIAGA_SCREEN_FOR=${CHANNEL}" in ext
+    # And the caller's call id, for the server's log lines.
+    screen = (
+        "AGI(agi://127.0.0.1:14573/per-install-k3y/screen,${SIAGA_SCREEN_FOR},${SIAGA_SCREEN_CALL})"
+    )
+    assert screen in ext
+    assert "_SIAGA_SCREEN_FOR=${CHANNEL},_SIAGA_SCREEN_CALL=${UNIQUEID}" in ext
     assert "AGI(agi://127.0.0.1:14573/per-install-k3y/feature,${EXTEN})" in ext
     # No AGI URL without the secret.
     assert ext.count("AGI(agi://") == ext.count("/per-install-k3y/") == 2
