@@ -385,6 +385,7 @@ class SiagaApp:
             if isinstance(d, OperatorStateChanged) and d.new is OperatorState.AVAILABLE
         }
         for decision in decisions:
+            self.metrics.decided(decision)
             if isinstance(decision, Offer) and decision.operator_id in freed:
                 # An operator came free while callers waited: dispatch latency starts now.
                 self.metrics.freed_for_next_call(decision.operator_id, now)
