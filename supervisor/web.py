@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from supervisor.console import Console
 from supervisor.disk import LowDisk
@@ -73,7 +73,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     body = await request.app[METRICS_KEY].scrape()
-    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
+    # The text format every Prometheus reads (Debian's predates version 1.0.0); the series'
+    # names need no escaping, so the body is the same in both.
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4})
 
 
 async def _no_server_header(_: web.Request, response: web.StreamResponse) -> None:
