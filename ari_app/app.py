@@ -520,8 +520,9 @@ class SiagaApp:
         return actor
 
     def snapshot(self) -> Snapshot:
-        """The ACD's picture for the live board (waiting calls, operators)."""
-        return self.acd_core.snapshot()
+        """The ACD's picture for the live board and /metrics (waiting calls, operators), its
+        waits counted up to now (an alert on a wait must not come late)."""
+        return self.acd_core.snapshot().as_of(self.clock())
 
     # -- records and media
 

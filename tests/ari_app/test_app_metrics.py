@@ -1,9 +1,15 @@
-"""What the app measures on itself for Prometheus: time to a human, dispatch, offers, misses."""
+"""What the app measures on itself for Prometheus (time to a human, dispatch, offers, misses),
+and its snapshot of the ACD, which the live board and /metrics read."""
 
 from __future__ import annotations
 
+from shell_support import CONFIG, ListJournal
+
+from ari_app.app import SiagaApp, acd_config
 from ari_app.metrics import Metrics
+from queues.acd import Acd
 from queues.decisions import Offer, OperatorStateChanged
+from queues.events import CallQueued
 from queues.states import OperatorState, Reason
 
 
@@ -56,3 +62,13 @@ def test_offers_and_the_misses_among_their_ends() -> None:
     )  # a pause with that reason, not the end of an offer
     assert sample(metrics, "siaga_offers_total") == 5
     assert sample(metrics, "siaga_offers_missed_total") == 2
+
+
+async def test_the_app_s_snapshot_is_as_of_now_between_the_acd_s_events() -> None:
+    now = [1000.0]
+    app = SiagaApp(CONFIG, ListJournal(), prompts_dir=None, clock=lambda: now[0])
+    app._acd_core = Acd(acd_config(CONFIG), app.clock())
+    app.to_acd(CallQueued("c1", "medical", 1000.0, None, frozenset()))
+    now[0] = 1025.0  # nothing happened meanwhile: no operator, no timer due
+    (waiting,) = [w for view in app.snapshot().categories for w in view.waiting]
+    assert waiting.age_seconds == 25.0
