@@ -197,6 +197,7 @@ class CentreCollector(Collector):
         self.recordings = recordings
         self.today = today
         self._today: Sequence[CallStats] = ()  # read by scrape() just before collect()
+        self._today_failing = False
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -211,10 +212,16 @@ class CentreCollector(Collector):
         if self.today is None:
             return ()
         try:
-            return await asyncio.wait_for(self.today(), TODAY_TIMEOUT_SECONDS)
+            today = await asyncio.wait_for(self.today(), TODAY_TIMEOUT_SECONDS)
         except Exception as exc:  # PostgreSQL away or slow: the rest is still worth serving
-            log.warning("metrics.today_unavailable", error=str(exc) or type(exc).__name__)
+            if not self._today_failing:  # once per outage, not every scrape
+                log.warning("metrics.today_unavailable", error=str(exc) or type(exc).__name__)
+            self._today_failing = True
             return ()
+        if self._today_failing:
+            log.info("metrics.today_available")
+        self._today_failing = False
+        return today
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.centre.snapshot()
