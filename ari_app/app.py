@@ -385,6 +385,7 @@ class SiagaApp:
             if isinstance(d, OperatorStateChanged) and d.new is OperatorState.AVAILABLE
         }
         for decision in decisions:
+            self.metrics.decided(decision)
             if isinstance(decision, Offer) and decision.operator_id in freed:
                 # An operator came free while callers waited: dispatch latency starts now.
                 self.metrics.freed_for_next_call(decision.operator_id, now)
@@ -519,8 +520,9 @@ class SiagaApp:
         return actor
 
     def snapshot(self) -> Snapshot:
-        """The ACD's picture for the live board (waiting calls, operators)."""
-        return self.acd_core.snapshot()
+        """The ACD's picture for the live board and /metrics (waiting calls, operators), its
+        waits counted up to now (an alert on a wait must not come late)."""
+        return self.acd_core.snapshot().as_of(self.clock())
 
     # -- records and media
 

@@ -305,8 +305,11 @@ async def _tell_acd(
 
 @_executes(c.ClaimOffer)
 async def _claim_offer(actor: Carrier, command: c.ClaimOffer) -> Reply:
-    won = actor.shell.offer_answered(actor.call_id, command.operator_id)
-    return OfferClaimed(command.channel_id, won, actor.shell.clock())
+    shell = actor.shell
+    won = shell.offer_answered(actor.call_id, command.operator_id)
+    if won:
+        shell.metrics.reached_human(actor.machine.category, actor.arrival, shell.clock())
+    return OfferClaimed(command.channel_id, won, shell.clock())
 
 
 @_executes(c.BridgeOperator, c.BridgeAgency, c.BridgeSupervisor, c.BridgePartner)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from queues.states import OperatorState
 
@@ -47,6 +47,25 @@ class Snapshot:
     now: float
     categories: tuple[CategoryView, ...]
     operators: tuple[OperatorView, ...]
+
+    def as_of(self, now: float) -> Snapshot:
+        """The same picture with the waits and the times in state counted up to `now`: the
+        engine's clock moves only with its events, and a call waiting between two of them must
+        not look younger than it is."""
+        late = now - self.now
+        if late <= 0:
+            return self
+        categories = tuple(
+            replace(
+                view,
+                waiting=tuple(replace(w, age_seconds=w.age_seconds + late) for w in view.waiting),
+            )
+            for view in self.categories
+        )
+        operators = tuple(
+            replace(op, seconds_in_state=op.seconds_in_state + late) for op in self.operators
+        )
+        return Snapshot(now, categories, operators)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,11 @@
 # Installs the Debian packages the stack and its tests need, only those missing.
 # mmdebstrap builds the Asterisk 22 root; postgresql is the records database; sip-tester (SIPp)
 # makes real SIP calls in tests; espeak-ng and sox render the voice prompts; chromium (headless)
-# runs the console's browser test; logrotate rotates Asterisk's logs under `make install`.
+# runs the console's browser test; logrotate rotates Asterisk's logs under `make install`;
+# prometheus (promtool) checks the alerting rules in deploy/prometheus, and a test scrapes a
+# live stack with it.
 set -euo pipefail
-packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate)
+packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,6 +22,11 @@ echo "Installing Debian packages: ${missing[*]}"
 # One retry: a flaky download must not fail a CI run that has no second chance.
 for attempt in 1 2; do
   if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    # The tests start prometheus themselves (own config, free port, loopback): the Debian
+    # service the package just started would only hold port 9090 for nothing.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+      systemctl disable --now prometheus 2>/dev/null || true
+    fi
     exit 0
   fi
   echo "apt-get failed (attempt $attempt)" >&2

@@ -75,6 +75,7 @@ class RecordingCheck:
         self.after_seconds = after_seconds
         self._arrived: dict[str, datetime] = {}  # call id -> when it arrived, till it ends
         self._checks: dict[str, asyncio.Task[None]] = {}  # call id -> its pending check
+        self.failures = 0  # recordings found failed since start (served at /metrics)
 
     def write(self, event: RecordEvent) -> None:
         self.journal.write(event)
@@ -98,6 +99,7 @@ class RecordingCheck:
             path = recording_of(self.recordings_dir, call_id)
             recorded = await asyncio.to_thread(recorded_seconds, path)
             if recording_failed(recorded, lasted):
+                self.failures += 1
                 log.warning(
                     "recording.failed",
                     call_id=call_id,

@@ -36,6 +36,7 @@ from stack.systemd import Watchdog, notify, watchdog_interval
 from supervisor.console import Console, ConsoleSettings
 from supervisor.disk import DiskGuard
 from supervisor.live import AppCentre
+from supervisor.metrics import CentreCollector
 from supervisor.web import Health, create_app, start_site
 from testbed.cluster import PgCluster
 
@@ -124,6 +125,7 @@ def banner(config: Config, console_logins: list[str]) -> str:
         f"  console:       {config.web.url}/",
         *(f"    {line}" for line in console_logins),
         f"  health:        {config.web.url}/healthz",
+        f"  Prometheus:    {config.web.url}/metrics",
         f"  ARI:           {ast.ari_url}/ari (app {ast.app!r})",
         f"  database:      {redacted_url(config.database.url)}",
         f"  SIP:           udp {ast.sip_host}:{ast.sip_port}",
@@ -187,18 +189,20 @@ async def run_stack(config: Config) -> int:
             log.warning("stack.recordings_dir_missing", path=str(recordings_dir))
             recordings_dir = None  # an Asterisk on another machine: its recordings are its own
         journal_dir = state_dir() / "journal"
-        writer = RecordWriter(config.database.url, journal_dir / "records.jsonl")
+        journal_path = journal_dir / "records.jsonl"
+        writer = RecordWriter(config.database.url, journal_path)
         await writer.start()
         stack.push_async_callback(writer.close)
         journal_dir.mkdir(parents=True, exist_ok=True)  # watched from the start
         folders = {"journal": journal_dir}
         journal: RecordWriter | RecordingCheck = writer
+        recording_check: RecordingCheck | None = None
         if recordings_dir is not None:
             folders["recordings"] = recordings_dir
             # Calls from here on (not the ones reconciled from queue_log) get their recording
             # looked at when they end; closed before the writer, which it writes to.
-            journal = RecordingCheck(writer, recordings_dir)
-            stack.push_async_callback(journal.close)
+            journal = recording_check = RecordingCheck(writer, recordings_dir)
+            stack.push_async_callback(recording_check.close)
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
@@ -246,8 +250,19 @@ async def run_stack(config: Config) -> int:
             config,
             AppCentre(app),
         )
+        collector = CentreCollector(
+            config,
+            app,
+            writer=writer,
+            journal_path=journal_path,
+            disk=disk,
+            recordings=recording_check,
+            today=console.today,
+        )
         runner = await start_site(
-            create_app(lambda: health_of(app, writer, disk), console, https=config.web.https),
+            create_app(
+                lambda: health_of(app, writer, disk), console, collector, https=config.web.https
+            ),
             config.web.host,
             config.web.port,
             ssl_context,

@@ -10,8 +10,8 @@ from typing import Any
 
 from db.calllog import CallRow
 from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats, Route
-from queues.snapshot import OperatorView, Snapshot
-from siaga.config import Config
+from queues.snapshot import CategoryView, OperatorView, Snapshot
+from siaga.config import Config, OperatorConfig
 from supervisor.i18n import translate
 from supervisor.live import LiveCall
 from supervisor.queries import HistoryCall
@@ -37,7 +37,9 @@ def targets(config: Config) -> tuple[float, ...]:
     )
 
 
-def _sl_at(stats: CallStats | None, target: float) -> float | None:
+def service_level_at(stats: CallStats | None, target: float) -> float | None:
+    """The share of `stats`' calls answered within `target` seconds; None while nothing was
+    answered or abandoned (or no figures)."""
     if stats is None:
         return None
     for level in stats.service_levels:
@@ -53,7 +55,7 @@ def _percent(ratio: float | None) -> str:
 def service_goal(total: CallStats | None, lang: str) -> JsonDict:
     """Today's service level at the goal's threshold against the goal, e.g. "SL today 15 s:
     87 % (target 90 %)"; `met` is None while nothing was answered or abandoned."""
-    ratio = _sl_at(total, SERVICE_GOAL_SECONDS)
+    ratio = service_level_at(total, SERVICE_GOAL_SECONDS)
     text = translate("board.goal", lang).format(
         seconds=f"{SERVICE_GOAL_SECONDS:g}",
         ratio=_percent(ratio),
@@ -66,6 +68,17 @@ def service_goal(total: CallStats | None, lang: str) -> JsonDict:
         "met": None if ratio is None else ratio >= SERVICE_GOAL_RATIO,
         "text": text,
     }
+
+
+def longest_wait(view: CategoryView) -> float | None:
+    """Seconds the category's longest-waiting call has waited; None while none waits."""
+    return max((w.age_seconds for w in view.waiting), default=None)
+
+
+def never_seen(snapshot: Snapshot, config: Config) -> list[OperatorConfig]:
+    """Operators of siaga.toml the engine has not seen yet (never logged in): logged out."""
+    seen = {op.operator_id for op in snapshot.operators}
+    return [op for op in config.operators if op.id not in seen]
 
 
 def oldest_waiting(snapshot: Snapshot, config: Config, lang: str) -> JsonDict | None:
@@ -111,7 +124,7 @@ def board_view(
     for view in snapshot.categories:
         target = view.target_answer_seconds
         stats = by_category.get(view.code)
-        ages = [int(w.age_seconds) for w in view.waiting]
+        longest = longest_wait(view)
         categories.append(
             {
                 "code": view.code,
@@ -127,10 +140,10 @@ def board_view(
                     }
                     for w in view.waiting
                 ],
-                "longest": max(ages) if ages else None,
+                "longest": None if longest is None else int(longest),
                 "offered": view.offered,
                 "connected": view.connected,
-                "sl": _sl_at(stats, target),
+                "sl": service_level_at(stats, target),
                 "answered": stats.answered if stats else 0,
                 "abandoned": stats.abandoned if stats else 0,
             }
@@ -141,8 +154,6 @@ def board_view(
         key=lambda c: -c.age_seconds,
     )
     operators = [operator_json(op, names) for op in snapshot.operators]
-    seen = {op.operator_id for op in snapshot.operators}
-    # Operators of siaga.toml the engine has not seen yet (never logged in): logged out.
     operators += [
         {
             "id": op.id,
@@ -154,8 +165,7 @@ def board_view(
             "registered": None,
             "pending": None,
         }
-        for op in config.operators
-        if op.id not in seen
+        for op in never_seen(snapshot, config)
     ]
     return {
         "oldest": oldest_waiting(snapshot, config, lang),

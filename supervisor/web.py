@@ -1,5 +1,6 @@
-"""The web server of the stack: `/healthz`, which monitoring and `make run` users poll, and the
-operator and supervisor console when a `Console` is given.
+"""The web server of the stack: `/healthz`, which monitoring and `make run` users poll,
+`/metrics` for Prometheus when a `CentreCollector` is given, and the operator and supervisor
+console when a `Console` is given. `/healthz` and `/metrics` need no login.
 
 `/healthz` answers 200 only while ARI is connected and the database reachable: a centre whose
 app cannot see Asterisk, or cannot record calls, must show up red on the wall board, not green.
@@ -16,10 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from supervisor.console import Console
 from supervisor.disk import LowDisk
 from supervisor.http import HTTPS_KEY, install
+from supervisor.metrics import CentreCollector
 from supervisor.routes import ROUTES
 
 
@@ -46,6 +49,7 @@ class Health:
 
 
 HEALTH_KEY: web.AppKey[Callable[[], Health]] = web.AppKey("health")
+METRICS_KEY: web.AppKey[CentreCollector] = web.AppKey("metrics")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -73,6 +77,13 @@ async def healthz(request: web.Request) -> web.Response:
 HSTS = "max-age=31536000"
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = await request.app[METRICS_KEY].scrape()
+    # The text format every Prometheus reads (Debian's predates version 1.0.0); the series'
+    # names need no escaping, so the body is the same in both.
+    return web.Response(body=body, headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_PLAIN_0_0_4})
+
+
 async def _no_server_header(_: web.Request, response: web.StreamResponse) -> None:
     # aiohttp names itself and its version in every response: of use to an attacker only.
     response.headers.popall(hdrs.SERVER, None)
@@ -83,9 +94,14 @@ async def _hsts(_: web.Request, response: web.StreamResponse) -> None:
 
 
 def create_app(
-    health: Callable[[], Health], console: Console | None = None, *, https: bool = False
+    health: Callable[[], Health],
+    console: Console | None = None,
+    metrics_collector: CentreCollector | None = None,
+    *,
+    https: bool = False,
 ) -> web.Application:
-    """The health endpoint, and the console's pages when `console` is given. The console is
+    """The health endpoint, `/metrics` when a collector is given, and the console's pages when
+    `console` is given. The console is
     started with the app (pool, user checks: raises `InsecureConsoleError` outside development
     mode while a user has the development password) and closed with it.
 
@@ -98,6 +114,9 @@ def create_app(
         app.on_response_prepare.append(_hsts)
     app[HEALTH_KEY] = health
     app.router.add_get("/healthz", healthz)
+    if metrics_collector is not None:
+        app[METRICS_KEY] = metrics_collector
+        app.router.add_get("/metrics", metrics)
     if console is not None:
         install(app, console, ROUTES)
 

@@ -94,6 +94,7 @@ async def test_each_ended_call_is_looked_at_once_and_only_failures_are_flagged(
 
     assert sorted(c for c in journal.flagged() if c) == ["cut", "empty", "gone", "missing"]
     assert len(journal.events) == 8 + 1 + 1 + 4  # everything went through, then the flags
+    assert check.failures == 4  # served at /metrics
 
 
 async def test_close_waits_for_the_checks_under_way(tmp_path: Path) -> None:
