@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from typing import Any, Protocol
 import structlog
 from panoramisk import Manager
 
-from db.events import EventKind, HangupBy, RecordEvent
+from db.events import FALLBACK_FLAG, EventKind, HangupBy, RecordEvent, fact_id
 from dialplan import ami
 from queues.states import OfferFailure
 from siaga.config import Config
@@ -35,22 +34,15 @@ from siaga.config import Config
 log = structlog.get_logger(__name__)
 
 FALLBACK_QUEUE = "siaga-fallback"
-FALLBACK_FLAG = "fallback"
 USER_EVENT = "SiagaFallback"
 # The AMI user's event classes; manager.conf lets only `ami.EVENTS` through to it.
 AMI_EVENT_CLASSES = ",".join(ami.READ_CLASSES)
 
 STALE_AFTER = timedelta(hours=12)
-_NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
 
 
 class Journal(Protocol):
     def write(self, event: RecordEvent) -> None: ...
-
-
-def fact_id(call_id: str, fact: str) -> uuid.UUID:
-    """The same fact about the same call always gets the same event id."""
-    return uuid.uuid5(_NAMESPACE, f"{call_id}/{fact}")
 
 
 def operators_by_interface(config: Config) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Asterisk writes one line per queue event, `epoch|callid|queue|agent|event|data...`, whether or
 not anyone listens to AMI. At start the stack reads the recent lines of the `siaga-fallback`
 queue and writes the calls' facts with the same event ids the AMI recorder gives them
-(`fallback.fact_id`): a call recorded both ways, or reconciled twice, is in the records once.
+(`db.events.fact_id`): a call recorded both ways, or reconciled twice, is in the records once.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import structlog
 
-from agi.fallback import FALLBACK_FLAG, FALLBACK_QUEUE, Journal, epoch, fact_id
-from db.events import EventKind, HangupBy, RecordEvent
+from agi.fallback import FALLBACK_QUEUE, Journal, epoch
+from db.events import FALLBACK_FLAG, EventKind, HangupBy, RecordEvent, fact_id
 from dialplan.render import config_safe
 from siaga.config import Config
 

@@ -14,7 +14,6 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 import aiohttp
-import asyncpg
 import structlog
 
 from ari_app.actor import CallActor
@@ -47,7 +46,7 @@ from ari_app.callback import CallbackActor
 from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
-from db.events import Fact, Facts, HangupBy, RecordEvent
+from db.events import Fact, Facts, RecordEvent
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Strategy
@@ -244,12 +243,12 @@ class SiagaApp:
             log.warning("app.endpoint_sync_failed", error=str(exc))
         # Asterisk is the truth about calls: it does not resend StasisStart
         # after a reconnect, so look at what is there and take it over.
-        live = await self._resync()
-        await self._close_orphan_records(live)
+        await self._resync()
         log.info("app.connected", calls=len(self.calls))
 
     async def _resync(self) -> set[str]:
-        """Adopt calls in our Stasis app we do not know; end known calls that are gone.
+        """Adopt calls in our Stasis app we do not know; end known calls that are gone; hang up
+        every leg nobody owns (its call gone or not ours, its callback not running here).
 
         Returns the ids of every live channel."""
         app = self.config.asterisk.app
@@ -265,11 +264,23 @@ class SiagaApp:
             for c in channels
             if c.in_stasis_app(app)
         ]
-        plan = plan_resync(found, live, set(self.calls), set(self.operators))
+        plan = plan_resync(
+            found, live, set(self.calls), set(self.operators), callbacks=set(self.callbacks)
+        )
         for call_id in plan.gone:
             self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
+        legs = {leg.id: leg for leg in found}
         for leg_id in plan.hang_up:
-            await self._hangup_quietly(leg_id)  # ringing legs, listeners: start over
+            # Ringing legs and listeners start over; a leg nobody owns must not keep a phone busy.
+            leg = legs[leg_id]
+            log.info(
+                "app.leg_hung_up",
+                call_id=leg.call_id,
+                channel=leg_id,
+                kind=leg.kind,
+                operator=leg.operator_id,
+            )
+            await self._hangup_quietly(leg_id)
         by_id = {c.id: c for c in channels}
         for adoption in plan.callers:
             try:
@@ -289,29 +300,11 @@ class SiagaApp:
             )
         return live
 
-    async def _close_orphan_records(self, live: set[str]) -> None:
-        """Calls the records still show as ongoing, whose channels are gone: close them."""
-        try:
-            conn = await asyncpg.connect(self.config.database.url, timeout=2)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            log.warning("app.orphan_check_skipped", error=str(exc))
-            return
-        try:
-            rows = await conn.fetch(
-                "SELECT call_id, connected_at IS NOT NULL AS connected FROM calls"
-                " WHERE outcome = 'ongoing' AND arrived_at > now() - interval '1 day'"
-            )
-        except asyncpg.PostgresError as exc:
-            log.warning("app.orphan_check_failed", error=str(exc))
-            return
-        finally:
-            await conn.close()
-        for row in rows:
-            if row["call_id"] in live or row["call_id"] in self.calls:
-                continue
-            log.info("app.orphan_record_closed", call_id=row["call_id"])
-            gone = Facts.call_ended(HangupBy.SYSTEM, reason="gone_while_app_away")
-            self.record(gone, call_id=row["call_id"])
+    async def live_channel_ids(self) -> set[str] | None:
+        """The ids of every channel up in Asterisk now; None while ARI is away."""
+        if not self.connected:
+            return None
+        return {c.id for c in await self.rest.list_channels()}
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)

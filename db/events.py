@@ -52,6 +52,16 @@ JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | 
 
 SPOOL_FORMAT = 1
 
+# The event ids of facts written by more than one writer (the fallback recorder, queue_log and
+# the reconciliation from Asterisk's own record): derived from the call and the fact, so that a
+# fact recorded twice is one row.
+_FACT_NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
+
+
+def fact_id(call_id: str, fact: str) -> uuid.UUID:
+    """The same fact about the same call always gets the same event id."""
+    return uuid.uuid5(_FACT_NAMESPACE, f"{call_id}/{fact}")
+
 
 class EventKind(StrEnum):
     CALL_ARRIVED = "call_arrived"
@@ -102,6 +112,10 @@ class RecordOnlyFailure(StrEnum):
 
 
 _OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
+
+# The flag of a call the dialplan fallback took (the app was away): the fallback recorder,
+# queue_log and the reconciliation set it.
+FALLBACK_FLAG = "fallback"
 
 # `call_classified.source` of a category an operator set on the console (the IVR's have none).
 SOURCE_OPERATOR = "operator"

@@ -20,6 +20,9 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 # them to one printable line with no quotes, commas or section brackets.
 _UNSAFE_IN_CONFIG = re.compile(r"[\",\\;\[\]\x00-\x1f\x7f]")
 
+# Asterisk's own record of every call, in the instance's log folder (cel_custom.conf).
+CEL_FILE = "cel.jsonl"
+
 CONFIG_FILES = (
     "asterisk.conf",
     "modules.conf",
@@ -35,6 +38,8 @@ CONFIG_FILES = (
     "features.conf",
     "indications.conf",
     "cdr.conf",
+    "cel.conf",
+    "cel_custom.conf",
     "stasis.conf",
 )
 
@@ -65,6 +70,11 @@ class InstanceLayout:
     @property
     def log_dir(self) -> PurePosixPath:
         return self.base / "log"
+
+    @property
+    def cel_file(self) -> PurePosixPath:
+        """Asterisk's own record of every call (cel_custom.conf), read by db/cel.py."""
+        return self.log_dir / CEL_FILE
 
     @property
     def prompts_dir(self) -> PurePosixPath:
@@ -120,6 +130,7 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "spool_dir": str(layout.spool_dir),
         "run_dir": str(layout.run_dir),
         "log_dir": str(layout.log_dir),
+        "cel_file": str(layout.cel_file),
         "http_host": ast.http_host,
         "http_port": str(ast.http_port),
         "ari_user": ast.ari_user,

@@ -95,6 +95,9 @@ class AsteriskConfig:
     # How a caller is rung back (abandoned calls), with {number} for the caller's number,
     # e.g. PJSIP/trunk/sip:{number}@carrier.example. "" = callbacks are off.
     callback_dial: str = ""
+    # Where Asterisk writes its queue_log and its own record of every call (cel.jsonl): read by
+    # the reconciliation. "" = the folder of the Asterisk `siaga run` or `siaga asterisk` starts.
+    log_dir: str = ""
 
     @property
     def http_host(self) -> str:
@@ -388,12 +391,14 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         trunk_networks=tuple(networks),
         emergency_number=number,
         callback_dial=t.get("callback_dial", str, d.callback_dial),
+        log_dir=t.get("log_dir", str, d.log_dir),
     )
     t.check(
         "callback_dial",
         not result.callback_dial or "{number}" in result.callback_dial,
         "must contain {number}, where the caller's number goes",
     )
+    t.check("log_dir", not result.log_dir or result.log_dir.startswith("/"), "must be absolute")
     t.finish()
     return result
 

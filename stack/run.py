@@ -13,16 +13,19 @@ import gc
 import signal
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import structlog
 
-from agi.fallback import FallbackRecorder
+from agi.fallback import FallbackRecorder, operators_by_interface
 from agi.queuelog import reconcile_queue_log
 from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
 from db.migrate import migrate
+from db.reconcile import Reconciler
 from db.writer import RecordWriter
+from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config, redacted_url, url_password, with_password
@@ -40,6 +43,14 @@ def dev_asterisk(config: Config) -> AsteriskInstance:
 
 def dev_postgres(config: Config) -> PgCluster:
     return PgCluster(state_dir() / "pgdata", config.database.port)
+
+
+def asterisk_log_dir(config: Config) -> Path:
+    """Where Asterisk writes queue_log and its own record of every call (cel.jsonl)."""
+    if config.asterisk.log_dir:
+        return Path(config.asterisk.log_dir)
+    instance = dev_asterisk(config)  # the one `siaga run` or `siaga asterisk start` starts
+    return instance.outside(instance.layout.log_dir)
 
 
 def database_url(config: Config) -> str:
@@ -144,11 +155,10 @@ async def run_stack(config: Config) -> int:
         writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
-        if config.asterisk.embedded:
-            # Calls the dialplan fallback took while this process was down: from queue_log.
-            queue_log = instance.outside(instance.layout.log_dir) / "queue_log"
-            since = datetime.now(UTC) - timedelta(days=7)
-            await reconcile_queue_log(queue_log, config, writer, since=since)
+        # Calls the dialplan fallback took while this process was down: from queue_log.
+        log_dir = asterisk_log_dir(config)
+        since = datetime.now(UTC) - timedelta(days=7)
+        await reconcile_queue_log(log_dir / "queue_log", config, writer, since=since)
         recorder = FallbackRecorder(config, writer)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)
@@ -157,6 +167,21 @@ async def run_stack(config: Config) -> int:
         app = SiagaApp(config, writer, prompts_dir=prompts_dir)
         await app.start()
         stack.push_async_callback(app.stop)
+        reconciler = Reconciler(
+            log_dir / CEL_FILE,
+            config.database.url,
+            writer,
+            app=config.asterisk.app,
+            operators_by_interface=operators_by_interface(config),
+            live_channels=app.live_channel_ids,
+        )
+
+        async def settled() -> None:
+            # Compare once the journal left by a crash is in, and ARI says what is live.
+            await asyncio.gather(writer.wait_replayed(30.0), app.wait_connected(10.0))
+
+        reconciler.start(ready=settled)
+        stack.push_async_callback(reconciler.stop)
         agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
         await agi.start()
         stack.push_async_callback(agi.stop)

@@ -4,6 +4,14 @@ The shell lists the channels of our Stasis app (`FoundChannel`); `plan_resync` d
 callers to adopt (conversations first, so that their operators are taken before anyone is
 offered, then by arrival), which legs to keep and which to hang up; `adopted` reads the place a
 waiting caller kept on its channel (`SaveQueueState`).
+
+A leg nobody owns is hung up at once: an app killed between the caller's hang-up and its own
+left the operator's phone in a silent call, busy for the dialplan fallback too. Only three
+owners keep a leg: the actor of a call this app knows, the caller adopted now (its answered
+operator), and a callback this app is running. A callback's legs carry the abandoned call's id,
+never a live caller's: after a restart nobody runs that callback any more (nobody would hang up
+the other side, or make the operator ready), so its legs go too; the callback stays claimed in
+the records, and can be placed again from the console.
 """
 
 from __future__ import annotations
@@ -26,6 +34,21 @@ class FoundChannel:
     up: bool
     created: datetime | None = None
 
+    @property
+    def kind(self) -> str | None:
+        """The leg's kind (`LEG_KINDS`); None for a caller."""
+        return self.args[0] if is_leg(self.args) else None
+
+    @property
+    def call_id(self) -> str:
+        """The call it belongs to: its own id for a caller, the call's for a leg."""
+        return self.args[1] if is_leg(self.args) else self.id
+
+    @property
+    def operator_id(self) -> str | None:
+        """The operator an operator leg rings."""
+        return self.args[2] if self.kind == "operator" and len(self.args) >= 3 else None
+
 
 @dataclass(frozen=True, slots=True)
 class Adoption:
@@ -38,7 +61,7 @@ class Adoption:
 class ResyncPlan:
     gone: list[str] = field(default_factory=list)  # known calls whose channels are gone
     callers: list[Adoption] = field(default_factory=list)  # to adopt, in this order
-    hang_up: list[str] = field(default_factory=list)  # legs to start over: ringing, listeners
+    hang_up: list[str] = field(default_factory=list)  # legs to start over or nobody's
 
 
 def plan_resync(
@@ -46,35 +69,38 @@ def plan_resync(
     live: Collection[str],
     known: Collection[str],
     operators: Collection[str],
+    callbacks: Collection[str] = (),
 ) -> ResyncPlan:
-    """`channels`: those in our app; `live`: the ids of every channel; `known`: live calls."""
+    """`channels`: those in our app; `live`: the ids of every channel; `known`: live calls;
+    `callbacks`: the call ids of the callbacks this app is running."""
     plan = ResyncPlan(gone=[call_id for call_id in known if call_id not in live])
     legs: dict[str, list[FoundChannel]] = {}
     callers: list[FoundChannel] = []
     for channel in channels:
-        if is_leg(channel.args):
-            legs.setdefault(channel.args[1], []).append(channel)
+        if channel.kind == "callback":
+            if channel.call_id not in callbacks:
+                plan.hang_up.append(channel.id)  # a callback nobody runs
+        elif channel.kind is not None:
+            if channel.call_id not in known:  # a known call's actor has its legs
+                legs.setdefault(channel.call_id, []).append(channel)
         elif channel.id not in known:
             callers.append(channel)
     adoptions: list[tuple[bool, datetime, Adoption]] = []
     for caller in callers:
         operator: tuple[str, str] | None = None
-        for leg in legs.get(caller.id, []):
-            args = leg.args
-            if (
-                operator is None
-                and args[0] == "operator"
-                and len(args) >= 3
-                and leg.up
-                and args[2] in operators
-            ):
-                operator = (args[2], leg.id)
+        for leg in legs.pop(caller.id, []):
+            answered = leg.operator_id if leg.up else None
+            if operator is None and answered is not None and answered in operators:
+                operator = (answered, leg.id)
             else:
                 plan.hang_up.append(leg.id)
         adoption = Adoption(caller.id, *operator) if operator else Adoption(caller.id)
         adoptions.append((operator is None, caller.created or datetime.now(UTC), adoption))
     adoptions.sort(key=lambda a: (a[0], a[1]))
     plan.callers.extend(a for _, _, a in adoptions)
+    # The rest are legs of calls that are gone, or live but not ours (in the dialplan fallback,
+    # say): nobody will ever hang them up but us.
+    plan.hang_up.extend(leg.id for orphans in legs.values() for leg in orphans)
     return plan
 
 

@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 from integration.conftest import WINDOW, recording_of
 
-from agi.fallback import FallbackRecorder, fact_id
+from agi.fallback import FallbackRecorder
 from agi.queuelog import reconcile_queue_log
+from db.events import fact_id
 from db.writer import RecordWriter
 from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 

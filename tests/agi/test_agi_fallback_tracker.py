@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agi.fallback import FallbackTracker, fact_id
+from agi.fallback import FallbackTracker
 from agi.queuelog import events_from, operators_by_member, parse_line
+from db.events import fact_id
 from siaga.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from shell_support import centre, channel, hangup, settle, stasis_start
+from shell_support import centre, channel, digit, hangup, settle, stasis_start
 
 from ari_app.ari.models import ChannelState, DialplanLocation
 from ari_app.call.adoption import (
@@ -81,6 +81,44 @@ async def test_resync_ends_known_calls_whose_channels_are_gone() -> None:
     assert "gone" not in c.app.calls
 
 
+async def test_resync_hangs_up_the_operator_leg_of_a_caller_gone_and_rings_them_next() -> None:
+    c = centre(operators=["1001"])
+    c.rest.channels = [
+        channel("gone-op1", args="operator,gone,1001"),  # the caller hung up while we were away
+        channel("gone-ag", args="agency,gone,110"),
+        channel("out-op1", args="operator,out,1001", state=ChannelState.RING),
+        # The caller of out-op1 is live, but in the dialplan fallback.
+        dataclasses.replace(channel("out"), dialplan=DialplanLocation("siaga-fallback")),
+    ]
+    await c.app._resync()
+    await settle()
+    assert c.rest.sent("hangup") == ["gone-op1", "gone-ag", "out-op1"]
+    assert c.app.calls == {}
+    assert c.app.acd_core.operator_state("1001") is OperatorState.AVAILABLE
+    await c.send(stasis_start("next"), digit("next", "1"))
+    assert c.app.acd_core.operator_state("1001") is OperatorState.OFFERED
+    assert c.app.calls["next"].machine.ringing == {"1001"}
+
+
+async def test_resync_keeps_the_legs_of_a_running_callback_and_hangs_up_a_dead_ones() -> None:
+    c = centre(operators=["1001", "1002"])
+    asterisk = dataclasses.replace(c.app.config.asterisk, callback_dial="PJSIP/{number}@trunk")
+    c.app.config = dataclasses.replace(c.app.config, asterisk=asterisk)
+    c.app.callback("running", "081234567890", "1001")
+    await settle()
+    assert c.rest.sent("originate") == ["cb-running-op"]
+    c.rest.channels = [
+        channel("cb-running-op", args="callback,running", state=ChannelState.RING),
+        channel("cb-old-op", args="callback,old"),  # a callback of the app before the restart
+        channel("cb-old-caller", args="callback,old"),
+    ]
+    await c.app._resync()
+    await settle()
+    assert c.rest.sent("hangup") == ["cb-old-op", "cb-old-caller"]
+    assert "running" in c.app.callbacks
+    assert c.app.calls == {}
+
+
 def found(channel_id: str, args: str = "", up: bool = True, second: int = 0) -> FoundChannel:
     created = T0 + timedelta(seconds=second)
     return FoundChannel(channel_id, tuple(a for a in args.split(",") if a), up, created)
@@ -102,7 +140,7 @@ def test_the_plan_keeps_one_answered_operator_leg_and_hangs_up_the_rest() -> Non
         operators={"1001", "1002"},
     )
     assert plan.callers == [Adoption("a", "1001", "a-op1"), Adoption("b")]
-    assert plan.hang_up == ["a-op2", "a-sup3", "b-op1"]
+    assert plan.hang_up == ["a-op2", "a-sup3", "b-op1", "orphan-op1"]
     assert plan.gone == []
 
 
@@ -126,6 +164,72 @@ def test_a_ringing_operator_leg_is_not_a_conversation() -> None:
     )
     assert plan.callers == [Adoption("a")]
     assert plan.hang_up == ["a-op1"]
+
+
+def test_every_leg_of_a_call_that_is_gone_is_hung_up() -> None:
+    # The app was killed after the caller hung up and before it hung up the operator's leg.
+    plan = plan_resync(
+        [
+            found("gone-op1", "operator,gone,1001"),
+            found("gone-ag", "agency,gone,110"),
+            found("gone-partner", "partner,gone,jakarta"),
+            found("gone-sup", "supervisor,gone,listen"),
+            found("gone-snoop", "snoop,gone"),
+        ],
+        live={"gone-op1", "gone-ag", "gone-partner", "gone-sup", "gone-snoop"},
+        known=(),
+        operators={"1001"},
+    )
+    assert plan.callers == []
+    assert plan.hang_up == ["gone-op1", "gone-ag", "gone-partner", "gone-sup", "gone-snoop"]
+
+
+def test_the_legs_of_a_live_caller_who_is_not_ours_are_hung_up() -> None:
+    # The caller is up, but in the dialplan fallback: no channel of ours, nothing to adopt.
+    plan = plan_resync(
+        [found("out-op1", "operator,out,1001"), found("out-ag", "agency,out,110")],
+        live={"out", "out-op1", "out-ag"},
+        known=(),
+        operators={"1001"},
+    )
+    assert plan.callers == []
+    assert plan.hang_up == ["out-op1", "out-ag"]
+
+
+def test_the_legs_of_a_call_the_app_knows_are_its_actors() -> None:
+    # A reconnect, not a restart: the call's actor keeps its legs (and ends them if it is gone).
+    plan = plan_resync(
+        [
+            found("k"),
+            found("k-op1", "operator,k,1001"),
+            found("k-ag", "agency,k,110"),
+            found("ended-op1", "operator,ended,1002"),
+        ],
+        live={"k", "k-op1", "k-ag", "ended-op1"},
+        known={"k", "ended"},
+        operators={"1001", "1002"},
+    )
+    assert plan.callers == []
+    assert plan.hang_up == []
+    assert plan.gone == ["ended"]
+
+
+def test_only_the_legs_of_a_callback_this_app_runs_are_kept() -> None:
+    # A callback's legs carry the abandoned call's id, never a live caller's.
+    plan = plan_resync(
+        [
+            found("cb-running-op", "callback,running"),
+            found("cb-running-caller", "callback,running", up=False),
+            found("cb-old-op", "callback,old"),
+            found("cb-old-caller", "callback,old"),
+        ],
+        live={"cb-running-op", "cb-running-caller", "cb-old-op", "cb-old-caller"},
+        known=(),
+        operators={"1001"},
+        callbacks={"running"},
+    )
+    assert plan.callers == []
+    assert plan.hang_up == ["cb-old-op", "cb-old-caller"]
 
 
 def test_adopted_reads_the_place_kept_on_the_channel() -> None:

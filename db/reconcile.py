@@ -1,0 +1,354 @@
+"""Reconciliation: every call Asterisk saw gets a true row, whatever failed in between.
+
+Asterisk's own record (db/cel.py) is compared with the `calls` rows, at start-up and then every
+minute (`Reconciler`, run by `siaga run`):
+- a call Asterisk saw that the records lack (the app was dead, or killed before its facts
+  were durable) gets its arrival, its operator, its end;
+- a call Asterisk shows as ended that the records show as open is closed with Asterisk's times
+  (the app was killed between the caller's hang-up and its record of it);
+- a call whose channel is gone without a hang-up in Asterisk's record (Asterisk was killed) is
+  closed at its last event, by the system, reason `pbx_restart`;
+- an open row Asterisk's record does not know, whose channel is gone, is closed now (reason
+  `gone_while_app_away`: a PBX whose record is off or lost).
+Every row touched is flagged `reconciled` (and `pbx_restart`, `fallback` where that is what
+happened). The facts' event ids are derived from the call (`fact_id`), as the fallback
+recorder's are: reconciling twice, or after the fallback recorder, writes nothing new.
+
+`plan` is pure; `Reconciler` is its IO shell: it follows the file, asks PostgreSQL for the rows
+of the calls it holds, and writes the facts through the record writer (durable, in order).
+See docs/architecture.md §6.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import asyncpg
+import structlog
+
+from db.cel import AsteriskCall, CelEvent, asterisk_calls, event_time, parse_line
+from db.events import FALLBACK_FLAG, JSON, EventKind, HangupBy, RecordEvent, fact_id
+
+log = structlog.get_logger(__name__)
+
+RECONCILED_FLAG = "reconciled"
+PBX_RESTART = "pbx_restart"  # the flag, and the end reason, of a call Asterisk lost
+GONE_WHILE_AWAY = "gone_while_app_away"
+
+SETTLE = timedelta(seconds=5)  # the app writes a call's end within this of the hang-up
+
+
+class Journal(Protocol):
+    def write(self, event: RecordEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """What the `calls` row says."""
+
+    call_id: str
+    arrived: bool
+    connected: bool
+    abandoned: bool
+    ended: bool
+    flags: frozenset[str] = frozenset()
+
+
+def plan(
+    seen: Iterable[AsteriskCall],
+    recorded: Mapping[str, RecordedCall],
+    *,
+    live: Collection[str] | None,
+    now: datetime,
+    settle: timedelta = SETTLE,
+) -> tuple[list[RecordEvent], set[str]]:
+    """The facts to write, and the ids of the calls that are settled (nothing more will ever
+    be done for them). `live`: the ids of the channels up in Asterisk now, None if unknown."""
+    events: list[RecordEvent] = []
+    settled: set[str] = set()
+    seen_list = list(seen)
+    for call in seen_list:
+        row = recorded.get(call.call_id)
+        if call.ended_at is None:
+            gone = live is not None and call.call_id not in live
+            if not gone or now - call.last_event_at < settle:
+                continue  # up, or cannot tell yet
+            end, by, reason = call.last_event_at, HangupBy.SYSTEM, PBX_RESTART
+        else:
+            if now - call.ended_at < settle:
+                continue
+            end, by, reason = call.ended_at, call.hangup_by or HangupBy.CALLER, "normal"
+        settled.add(call.call_id)
+        if row is not None and row.ended:
+            continue
+        events += _facts_for(call, row, end, by, reason)
+    known = {call.call_id for call in seen_list}
+    for row in recorded.values():
+        if row.ended or row.call_id in known or live is None or row.call_id in live:
+            continue
+        events += [
+            _flag(row.call_id, RECONCILED_FLAG, now),
+            _fact(
+                row.call_id,
+                EventKind.CALL_ENDED,
+                "ended",
+                now,
+                hangup_by=HangupBy.SYSTEM.value,
+                reason=GONE_WHILE_AWAY,
+            ),
+        ]
+        settled.add(row.call_id)
+    return events, settled
+
+
+def _facts_for(
+    call: AsteriskCall,
+    row: RecordedCall | None,
+    end: datetime,
+    by: HangupBy,
+    reason: str,
+) -> list[RecordEvent]:
+    cid = call.call_id
+    flags = [RECONCILED_FLAG]
+    if call.fallback:
+        flags.append(FALLBACK_FLAG)
+    if reason == PBX_RESTART:
+        flags.append(PBX_RESTART)
+    out: list[RecordEvent] = []
+    if row is None or not row.arrived:
+        out.append(
+            _fact(
+                cid,
+                EventKind.CALL_ARRIVED,
+                "arrived",
+                call.arrived_at,
+                caller_number=call.caller_number,
+                channel_id=cid,
+                flags=list[JSON](flags),
+            )
+        )
+    else:
+        out += [_flag(cid, flag, end) for flag in flags if flag not in row.flags]
+    connected = row is not None and row.connected
+    if not connected and call.connected_at is not None and call.operator_id is not None:
+        out.append(
+            _fact(
+                cid,
+                EventKind.CALL_CONNECTED,
+                "connected",
+                call.connected_at,
+                operator_id=call.operator_id,
+            )
+        )
+        connected = True
+    if not connected and by is HangupBy.CALLER and not (row is not None and row.abandoned):
+        wait = (end - call.arrived_at).total_seconds()
+        out.append(
+            _fact(cid, EventKind.CALL_ABANDONED, "abandoned", end, wait_seconds=round(wait, 3))
+        )
+    out.append(_fact(cid, EventKind.CALL_ENDED, "ended", end, hangup_by=by.value, reason=reason))
+    return out
+
+
+def _flag(call_id: str, flag: str, at: datetime) -> RecordEvent:
+    return _fact(call_id, EventKind.FLAG_SET, f"flag:{flag}", at, flag=flag)
+
+
+def _fact(
+    call_id: str,
+    kind: EventKind,
+    fact: str,
+    at: datetime,
+    *,
+    operator_id: str | None = None,
+    **data: JSON,
+) -> RecordEvent:
+    return RecordEvent.new(
+        kind,
+        call_id=call_id,
+        operator_id=operator_id,
+        at=at,
+        event_id=fact_id(call_id, fact),
+        **data,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    calls: int  # calls in Asterisk's record not yet settled, at the start of the pass
+    events: int  # facts written
+    settled: int
+
+
+LiveChannels = Callable[[], Awaitable[Collection[str] | None]]
+
+
+class Reconciler:
+    """Follows Asterisk's record file and reconciles, at start-up and every `interval` s.
+
+    It keeps in memory the events of calls not yet settled (and of every channel for `keep`),
+    so a pass reads only what Asterisk appended since the last one."""
+
+    def __init__(
+        self,
+        cel_path: Path,
+        dsn: str,
+        journal: Journal,
+        *,
+        app: str,
+        operators_by_interface: Mapping[str, str],
+        live_channels: LiveChannels,
+        interval: float = 60.0,
+        lookback: timedelta = timedelta(days=1),
+        keep: timedelta = timedelta(hours=2),
+        settle: timedelta = SETTLE,
+    ) -> None:
+        self.path = cel_path
+        self._dsn = dsn
+        self._journal = journal
+        self._app = app
+        self._operators = dict(operators_by_interface)
+        self._live_channels = live_channels
+        self._interval = interval
+        self._lookback = lookback
+        self._keep = keep
+        self._settle = settle
+        self._offset = 0
+        self._inode: int | None = None
+        self._channels: dict[str, list[CelEvent]] = {}
+        self._settled: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self.passes = 0
+
+    def start(self, ready: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run passes until stopped; the first once `ready` returns (or after a minute)."""
+        self._task = asyncio.create_task(self._run(ready), name="reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def kick(self) -> None:
+        """Run a pass now (tests, and the console's "reconcile" button if one comes)."""
+        self._kick.set()
+
+    async def _run(self, ready: Callable[[], Awaitable[None]] | None) -> None:
+        if ready is not None:
+            try:
+                async with asyncio.timeout(60):
+                    await ready()
+            except Exception as exc:  # reconcile with what there is
+                log.warning("reconcile.not_ready", error=str(exc))
+        while True:
+            try:
+                await self.run_once()
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.warning("reconcile.failed", error=str(exc), file=str(self.path))
+            except Exception:  # never take the stack down: try again next time
+                log.exception("reconcile.crashed", file=str(self.path))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._kick.wait()
+            self._kick.clear()
+
+    async def run_once(self, now: datetime | None = None) -> ReconcileReport:
+        now = now or datetime.now(UTC)
+        await asyncio.to_thread(self._read_new, now)
+        calls = asterisk_calls(self._events(), self._app, self._operators)
+        pending = [c for c in calls.values() if c.call_id not in self._settled]
+        live = await self._live()
+        recorded = await self._recorded([c.call_id for c in pending], now)
+        events, settled = plan(pending, recorded, live=live, now=now, settle=self._settle)
+        for event in events:
+            self._journal.write(event)
+        self._settled |= settled
+        self._prune(now)
+        self.passes += 1
+        report = ReconcileReport(len(pending), len(events), len(settled))
+        if events:
+            log.info(
+                "reconcile.wrote",
+                calls=len({e.call_id for e in events}),
+                facts=len(events),
+                file=str(self.path),
+            )
+        return report
+
+    async def _live(self) -> Collection[str] | None:
+        try:
+            return await self._live_channels()
+        except Exception as exc:  # ARI away: nothing is judged gone this time
+            log.warning("reconcile.live_channels_unknown", error=str(exc))
+            return None
+
+    async def _recorded(self, call_ids: list[str], now: datetime) -> dict[str, RecordedCall]:
+        conn = await asyncpg.connect(self._dsn, timeout=5)
+        try:
+            rows = await conn.fetch(
+                "SELECT call_id, arrived_at IS NOT NULL AS arrived,"
+                " connected_at IS NOT NULL AS connected, abandoned_at IS NOT NULL AS abandoned,"
+                " ended_at IS NOT NULL AS ended, flags FROM calls"
+                " WHERE call_id = ANY($1::text[])"
+                " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3)",
+                call_ids,
+                now - self._lookback,
+                now - self._settle,
+            )
+        finally:
+            await conn.close()
+        return {
+            r["call_id"]: RecordedCall(
+                r["call_id"],
+                r["arrived"],
+                r["connected"],
+                r["abandoned"],
+                r["ended"],
+                frozenset(r["flags"] or ()),
+            )
+            for r in rows
+        }
+
+    def _events(self) -> Iterable[CelEvent]:
+        for events in self._channels.values():
+            yield from events
+
+    def _read_new(self, now: datetime) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return
+        if stat.st_ino != self._inode or stat.st_size < self._offset:
+            self._inode, self._offset = stat.st_ino, 0  # new or rotated: read it whole
+        since = now - self._lookback
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            for raw in handle:
+                if not raw.endswith(b"\n"):
+                    break  # Asterisk is writing this line: next time
+                self._offset += len(raw)
+                line = raw.decode("utf-8", errors="replace")
+                at = event_time(line)
+                if at is None or at < since:
+                    continue
+                event = parse_line(line)
+                if event is not None:
+                    self._channels.setdefault(event.unique_id, []).append(event)
+
+    def _prune(self, now: datetime) -> None:
+        """Forget settled calls, and channels with nothing new for `keep`."""
+        for call_id in self._settled:
+            self._channels.pop(call_id, None)
+        stale = now - self._keep
+        for channel_id in [c for c, events in self._channels.items() if events[-1].at < stale]:
+            del self._channels[channel_id]
+        self._settled.clear()

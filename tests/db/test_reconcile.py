@@ -1,0 +1,233 @@
+"""Reconciliation (db/reconcile.py): every call in Asterisk's record gets a true row, once.
+
+The pure plan, case by case; then the shell on a real PostgreSQL with a real record file,
+run twice (idempotent) and beside facts the app or the fallback recorder already wrote."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from db_support import fetch, write_all
+from test_cel import caller, line, operator_leg
+
+from db import events as ev
+from db.cel import AsteriskCall
+from db.events import EventKind, HangupBy, RecordEvent
+from db.reconcile import (
+    GONE_WHILE_AWAY,
+    PBX_RESTART,
+    RECONCILED_FLAG,
+    Reconciler,
+    RecordedCall,
+    plan,
+)
+from db.writer import RecordWriter
+
+T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+S = timedelta(seconds=1)
+
+
+def seen(call_id="c1", *, connected=True, ended=True, fallback=False, by=HangupBy.CALLER):
+    return AsteriskCall(
+        call_id=call_id,
+        channel=f"PJSIP/trunk-{call_id}",
+        caller_number="0811",
+        arrived_at=T0,
+        answered_at=T0 + S,
+        connected_at=T0 + 5 * S if connected else None,
+        operator_id="1001" if connected else None,
+        ended_at=T0 + 60 * S if ended else None,
+        hangup_by=by if ended else None,
+        fallback=fallback,
+        last_event_at=T0 + (60 if ended else 5) * S,
+    )
+
+
+def row(call_id="c1", *, connected=False, ended=False, abandoned=False, flags=()):
+    return RecordedCall(call_id, True, connected, abandoned, ended, frozenset(flags))
+
+
+LATER = T0 + 120 * S
+
+
+def kinds(events: Iterable[RecordEvent]) -> list[str]:
+    return [e.kind.value for e in events]
+
+
+def test_a_call_the_records_lack_gets_arrival_operator_and_end_with_asterisks_times():
+    events, settled = plan([seen(fallback=True)], {}, live=set(), now=LATER)
+    assert kinds(events) == ["call_arrived", "call_connected", "call_ended"]
+    arrived, connected, ended = events
+    assert arrived.at == T0 and arrived.data["caller_number"] == "0811"
+    assert arrived.data["flags"] == [RECONCILED_FLAG, "fallback"]
+    assert connected.at == T0 + 5 * S and connected.operator_id == "1001"
+    assert ended.at == T0 + 60 * S and ended.data["hangup_by"] == "caller"
+    assert settled == {"c1"}
+
+
+def test_an_open_row_asterisk_shows_ended_is_closed_and_flagged():
+    events, _ = plan([seen()], {"c1": row(connected=True)}, live=set(), now=LATER)
+    assert kinds(events) == ["flag_set", "call_ended"]
+    assert events[0].data == {"flag": RECONCILED_FLAG}
+    assert events[1].at == T0 + 60 * S
+
+
+def test_an_unanswered_caller_who_hung_up_is_abandoned_once():
+    events, _ = plan([seen(connected=False)], {}, live=None, now=LATER)
+    assert kinds(events) == ["call_arrived", "call_abandoned", "call_ended"]
+    assert events[1].data["wait_seconds"] == 60.0
+    events, _ = plan([seen(connected=False)], {"c1": row(abandoned=True)}, live=None, now=LATER)
+    assert kinds(events) == ["flag_set", "call_ended"]
+
+
+def test_a_call_asterisk_lost_is_closed_at_its_last_event_by_the_system():
+    lost = seen(ended=False)
+    events, settled = plan([lost], {"c1": row(connected=True)}, live={"other"}, now=LATER)
+    assert kinds(events) == ["flag_set", "flag_set", "call_ended"]
+    assert {e.data["flag"] for e in events[:2]} == {RECONCILED_FLAG, PBX_RESTART}
+    assert events[2].at == lost.last_event_at
+    assert events[2].data == {"hangup_by": "system", "reason": PBX_RESTART}
+    assert settled == {"c1"}
+
+
+def test_nothing_is_judged_too_soon_or_without_knowing_what_is_live():
+    up = seen(ended=False)
+    assert plan([up], {}, live=None, now=LATER) == ([], set())
+    assert plan([up], {}, live={"c1"}, now=LATER) == ([], set())
+    just_ended = seen()
+    assert plan([just_ended], {}, live=set(), now=T0 + 62 * S) == ([], set())
+
+
+def test_a_closed_row_is_left_as_the_app_wrote_it():
+    events, settled = plan([seen(connected=True)], {"c1": row(ended=True)}, live=set(), now=LATER)
+    assert events == [] and settled == {"c1"}
+
+
+def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
+    events, _ = plan([], {"x": row("x", connected=True)}, live={"y"}, now=LATER)
+    assert kinds(events) == ["flag_set", "call_ended"]
+    assert events[1].at == LATER and events[1].data["reason"] == GONE_WHILE_AWAY
+    assert plan([], {"x": row("x")}, live={"x"}, now=LATER) == ([], set())
+    assert plan([], {"x": row("x")}, live=None, now=LATER) == ([], set())
+
+
+def test_the_same_fact_always_has_the_same_id():
+    first, _ = plan([seen()], {}, live=set(), now=LATER)
+    again, _ = plan([seen()], {}, live=set(), now=LATER + 60 * S)
+    assert [e.event_id for e in first] == [e.event_id for e in again]
+
+
+# -- the shell, on a real PostgreSQL
+
+
+def shifted(lines: list[str], start: datetime) -> list[str]:
+    """The test_cel lines moved to `start` (they are written at a fixed epoch)."""
+    out = []
+    base = None
+    for text in lines:
+        record = json.loads(text)
+        t = float(record["eventtime"])
+        base = t if base is None else base
+        record["eventtime"] = f"{start.timestamp() + t - base:.6f}"
+        out.append(json.dumps(record))
+    return out
+
+
+async def no_live() -> set[str]:
+    return set()
+
+
+async def test_the_reconciler_fills_the_records_from_the_file_once(pg_dsn: str, tmp_path: Path):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cel = tmp_path / "cel.jsonl"
+    chan = "PJSIP/trunk-00000001"
+    lines = caller("k1", chan) + operator_leg("k1-op", "k1", 5.0)
+    lines += [line("HANGUP", 40, "k1", chan), line("HANGUP", 40.1, "k1-op", "PJSIP/1001-2")]
+    lines += caller("k2", "PJSIP/trunk-00000002") + [line("HANGUP", 9, "k2", "PJSIP/trunk-2")]
+    lines += caller("k3", "PJSIP/trunk-00000003")  # Asterisk died with it up
+    cel.write_text("\n".join(shifted(lines, start)) + "\n")
+    # The app had recorded k1's arrival and answer before it was killed.
+    known = [
+        ev.call_arrived("k1", "0811", at=start),
+        ev.call_connected("k1", "1001", at=start + 6 * S),
+    ]
+    writer = await write_all(pg_dsn, known, tmp_path / "spool.jsonl")
+
+    async def one_pass() -> None:
+        writer = RecordWriter(pg_dsn, tmp_path / "spool.jsonl")
+        reconciler = Reconciler(
+            cel,
+            pg_dsn,
+            writer,
+            app="siaga",
+            operators_by_interface={},
+            live_channels=no_live,
+        )
+        await writer.start()
+        await reconciler.run_once()
+        await writer.flush(timeout=10)
+        await writer.wait_replayed(timeout=10)
+        await writer.close()
+
+    await one_pass()
+    rows = {
+        r["call_id"]: r for r in await fetch(pg_dsn, "SELECT * FROM calls WHERE call_id LIKE 'k%'")
+    }
+    assert set(rows) == {"k1", "k2", "k3"}
+    k1, k2, k3 = rows["k1"], rows["k2"], rows["k3"]
+    assert k1["outcome"] == "answered" and k1["operator_id"] == "1001"
+    assert abs(k1["ended_at"] - (start + 40 * S)) < S and k1["hangup_by"] == "caller"
+    assert RECONCILED_FLAG in k1["flags"]
+    assert k2["outcome"] == "abandoned" and k2["hangup_by"] == "caller"
+    assert k3["end_reason"] == PBX_RESTART and PBX_RESTART in k3["flags"]
+    counts = await fetch(pg_dsn, "SELECT count(*) AS n FROM call_events WHERE call_id LIKE 'k%'")
+    await one_pass()  # a second pass, or a second start, adds nothing
+    again = await fetch(pg_dsn, "SELECT count(*) AS n FROM call_events WHERE call_id LIKE 'k%'")
+    assert again[0]["n"] == counts[0]["n"]
+    ended = await fetch(
+        pg_dsn,
+        "SELECT call_id, count(*) AS n FROM call_events WHERE kind = $1 AND call_id LIKE 'k%'"
+        " GROUP BY call_id",
+        EventKind.CALL_ENDED.value,
+    )
+    assert {r["call_id"]: r["n"] for r in ended} == {"k1": 1, "k2": 1, "k3": 1}
+    assert writer.stats().rejected == 0
+
+
+async def test_the_reconciler_follows_the_file_and_reads_only_what_is_new(
+    pg_dsn: str, tmp_path: Path
+):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cel = tmp_path / "cel.jsonl"
+    written: list[RecordEvent] = []
+
+    class Journal:
+        def write(self, event: RecordEvent) -> None:
+            written.append(event)
+
+    live = {"f1"}
+
+    async def live_channels() -> set[str]:
+        return live
+
+    reconciler = Reconciler(
+        cel, pg_dsn, Journal(), app="siaga", operators_by_interface={}, live_channels=live_channels
+    )
+    assert (await reconciler.run_once()).calls == 0  # no file yet: nothing, no error
+    first = shifted(caller("f1", "PJSIP/trunk-1"), start)
+    cel.write_text("\n".join(first) + "\n" + '{"eventtype": "HANG')  # Asterisk mid-line
+    report = await reconciler.run_once()
+    assert report.calls == 1 and report.events == 0  # still up
+    rest = shifted(
+        caller("f1", "PJSIP/trunk-1") + [line("HANGUP", 7, "f1", "PJSIP/trunk-1")], start
+    )
+    with cel.open("a") as handle:
+        handle.write('UP"}\n' + rest[-1] + "\n")
+    live.clear()
+    report = await reconciler.run_once()
+    assert report.settled == 1
+    assert kinds(written) == ["call_arrived", "call_abandoned", "call_ended"]
+    assert (await reconciler.run_once()).calls == 0  # settled calls are forgotten
