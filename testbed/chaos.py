@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import math
 import os
@@ -37,17 +36,21 @@ import tempfile
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import asyncpg
 import structlog
 
+from agi.fallback import operators_by_interface
+from db.cel import AsteriskCall, asterisk_calls, parse_lines
+from db.events import FALLBACK_FLAG
+from db.reconcile import SETTLE
 from pbx.asterisk import AsteriskInstance, _die_with_parent
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
@@ -343,11 +346,17 @@ class Ports:
 
 
 def chaos_settings(
-    example: Mapping[str, Any], *, dsn: str, ports: Ports, phones: Sequence[Phone]
+    example: Mapping[str, Any],
+    *,
+    dsn: str,
+    ports: Ports,
+    phones: Sequence[Phone],
+    log_dir: Path,
 ) -> dict[str, Any]:
-    """The example siaga.toml pointed at the run's own Asterisk and PostgreSQL (both not
-    embedded), on the run's ports, with the run's operators (every skill at level 1) and a
-    short wrap-up so that the operators take many calls each."""
+    """The example siaga.toml pointed at the run's own Asterisk (its log folder too: its record
+    of every call) and PostgreSQL (both not embedded), on the run's ports, with the run's
+    operators (every skill at level 1) and a short wrap-up so that the operators take many
+    calls each."""
     settings: dict[str, Any] = json.loads(json.dumps(example))  # a deep copy
     settings.pop("secrets_file", None)
     settings["asterisk"].update(
@@ -357,6 +366,7 @@ def chaos_settings(
         sip_port=ports.sip,
         rtp_start=ports.rtp_start,
         rtp_end=ports.rtp_start + RTP_PORTS - 1,
+        log_dir=str(log_dir),
     )
     settings["database"] = {"embedded": False, "url": dsn}
     settings["web"] = {"host": "127.0.0.1", "port": ports.web}
@@ -531,37 +541,23 @@ def active_channels(instance: AsteriskInstance) -> int | None:
 # -- the comparison ------------------------------------------------------------------------
 
 
-class AsteriskCallRecord(Protocol):
-    """A call as Asterisk's own record (CEL, `db/cel.py` AsteriskCall) has it."""
-
-    @property
-    def call_id(self) -> str: ...
-    @property
-    def arrived_at(self) -> datetime: ...
-    @property
-    def connected_at(self) -> datetime | None: ...
-    @property
-    def operator(self) -> str | None: ...
-    @property
-    def ended_at(self) -> datetime | None: ...
-    @property
-    def hangup_by(self) -> str | None: ...
-    @property
-    def fallback(self) -> bool: ...
-    @property
-    def cut_by_restart(self) -> bool: ...
+def asterisk_record(instance: AsteriskInstance, config: Config) -> dict[str, AsteriskCall]:
+    """Asterisk's own record of the calls (its CEL file, read with db/cel.py)."""
+    path = instance.outside(instance.layout.cel_file)
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        return asterisk_calls(
+            parse_lines(lines), config.asterisk.app, operators_by_interface(config)
+        )
 
 
-def cel_path(instance: AsteriskInstance) -> Path:
-    return instance.outside(instance.layout.log_dir) / "cel-custom" / "siaga.csv"
-
-
-def asterisk_record(path: Path) -> dict[str, AsteriskCallRecord]:
-    """Asterisk's own record of the calls, read with `db/cel.py` (imported by name: it lands
-    with the reconciler)."""
-    cel = importlib.import_module("db.cel")
-    calls: dict[str, AsteriskCallRecord] = cel.asterisk_calls(cel.read_cel(path))
-    return calls
+def live_channel_ids(instance: AsteriskInstance) -> set[str] | None:
+    """The unique ids of the channels up in Asterisk now; None if it cannot say."""
+    try:
+        text = instance.cli("core show channels concise")
+    except Exception:
+        return None
+    # Channel!Context!Exten!Priority!State!App!Data!CallerID!...!BridgeID!Uniqueid
+    return {line.rsplit("!", 1)[1] for line in text.splitlines() if "!" in line}
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,7 +618,7 @@ async def read_records(dsn: str) -> tuple[dict[str, CallRow], list[Duplicate]]:
     return calls, [Duplicate(r["call_id"], r["kind"], r["n"]) for r in twice]
 
 
-def expected_outcome(call: AsteriskCallRecord) -> str:
+def expected_outcome(call: AsteriskCall) -> str:
     """The `calls.outcome` a call with this Asterisk record must have (db/functions/
     refresh_calls.sql: answered, then abandoned, then fallback, then unanswered)."""
     if call.connected_at is not None:
@@ -705,12 +701,14 @@ def _iso(at: datetime | None) -> str:
 
 
 def compare(
-    asterisk: Mapping[str, AsteriskCallRecord] | None,
+    asterisk: Mapping[str, AsteriskCall] | None,
     rows: Mapping[str, CallRow],
     duplicates: Sequence[Duplicate],
+    live: Collection[str] = (),
 ) -> Comparison:
     """Every call in Asterisk's record against its `calls` row (the one place that knows
-    what right means)."""
+    what right means). `live`: the channels still up in Asterisk; a call with no hang-up in
+    the record and no channel was cut by Asterisk's death."""
     open_rows = sorted(c for c, row in rows.items() if not row.closed)
     result = Comparison(rows=len(rows), duplicates=list(duplicates), open=open_rows)
     result.outcomes = dict(Counter(row.outcome for row in rows.values()))
@@ -719,7 +717,7 @@ def compare(
     result.asterisk_calls = len(asterisk)
     result.missing, result.wrong, result.asterisk_open = [], [], []
     for call_id, call in sorted(asterisk.items(), key=lambda item: item[1].arrived_at):
-        if call.ended_at is None and not call.cut_by_restart:
+        if call.ended_at is None and call_id in live:
             result.asterisk_open.append(call_id)
         row = rows.get(call_id)
         if row is None:
@@ -740,27 +738,31 @@ def compare(
             why.append(f"outcome {row.outcome}, expected {expected}")
         if not row.closed:
             why.append("not closed")
-        if call.fallback and "fallback" not in row.flags:
+        if call.fallback and FALLBACK_FLAG not in row.flags:
             why.append("fallback not flagged")
-        if call.operator is not None and row.operator_id != call.operator:
-            why.append(f"operator {row.operator_id}, Asterisk {call.operator}")
+        if call.operator_id is not None and row.operator_id != call.operator_id:
+            why.append(f"operator {row.operator_id}, Asterisk {call.operator_id}")
         if why:
             result.wrong.append((call_id, why))
     result.extra = sorted(set(rows) - set(asterisk))
     result.fallback_calls = sum(1 for c in asterisk.values() if c.fallback)
-    result.cut_calls = sum(1 for c in asterisk.values() if c.cut_by_restart)
+    result.cut_calls = sum(
+        1 for c in asterisk.values() if c.ended_at is None and c.call_id not in live
+    )
     return result
 
 
-async def compare_now(dsn: str, instance: AsteriskInstance) -> tuple[Comparison, str | None]:
+async def compare_now(
+    dsn: str, instance: AsteriskInstance, config: Config
+) -> tuple[Comparison, str | None]:
     """The comparison as things stand, and why Asterisk's record was missing if it was."""
     rows, duplicates = await read_records(dsn)
-    path = cel_path(instance)
+    live = await asyncio.to_thread(live_channel_ids, instance)
     try:
-        asterisk: dict[str, AsteriskCallRecord] | None = asterisk_record(path)
-    except (ImportError, AttributeError, OSError) as exc:
+        asterisk = await asyncio.to_thread(asterisk_record, instance, config)
+    except OSError as exc:
         return compare(None, rows, duplicates), f"{type(exc).__name__}: {exc}"
-    return compare(asterisk, rows, duplicates), None
+    return compare(asterisk, rows, duplicates, live or ()), None
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -779,9 +781,6 @@ class ChaosRun:
     async def run(self) -> dict[str, Any]:
         os.chmod(self.folder, 0o755)  # PostgreSQL runs as `postgres` when we are root
         started = time.monotonic()
-        comparison: Comparison | None = None
-        record_error: str | None = None
-        callers: list[Sipp] = []
         async with contextlib.AsyncExitStack() as stack:
             if not self.keep:
                 stack.callback(shutil.rmtree, self.folder, True)
@@ -791,15 +790,24 @@ class ChaosRun:
             stack.callback(self._stop_postgres, cluster)
             await asyncio.to_thread(cluster.start)
 
+            root, prompts = await asyncio.to_thread(ensure_asterisk_root), render_prompts()
+            name = f"chaos-{os.getpid()}"
+            example = load_config(EXAMPLE)
+            # Where this instance will log (the layout depends on the name alone).
+            future = AsteriskInstance(root, name, example)
+            log_dir = future.outside(future.layout.log_dir)
             ports = Ports.free()
             phones = chaos_phones(self.plan.operator_count())
-            example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-            settings = chaos_settings(example, dsn=cluster.dsn, ports=ports, phones=phones)
+            settings = chaos_settings(
+                tomllib.loads(EXAMPLE.read_text(encoding="utf-8")),
+                dsn=cluster.dsn,
+                ports=ports,
+                phones=phones,
+                log_dir=log_dir,
+            )
             config_path = self.folder / "siaga.toml"
             config = write_config(config_path, settings)
-
-            root, prompts = await asyncio.to_thread(ensure_asterisk_root), render_prompts()
-            instance = AsteriskInstance(root, f"chaos-{os.getpid()}", config)
+            instance = AsteriskInstance(root, name, config)
             stack.callback(
                 shutil.rmtree, instance.outside(instance.layout.base), True
             )  # after the stop below (callbacks run last in, first out)
@@ -840,12 +848,14 @@ class ChaosRun:
             if dead:
                 self.notes.append(f"{dead} operators' SIPp processes died during the run")
 
-            # The app's start-up pass reconciles the records with Asterisk's.
+            # The app's start-up pass reconciles the records with Asterisk's: it leaves alone
+            # the calls that ended less than SETTLE ago.
+            await asyncio.sleep(SETTLE.total_seconds() + 1)
             await app.stop()
             await app.start()
             if not await app.wait_healthy(90):
                 self.notes.append("the app was not healthy after its final restart")
-            comparison, record_error = await self._final_comparison(cluster.dsn, instance)
+            comparison, record_error = await self._final_comparison(cluster.dsn, instance, config)
             result = self._result(comparison, record_error, callers, operator_phones, app)
             result["seconds"] = round(time.monotonic() - started, 1)
         return result
@@ -909,12 +919,12 @@ class ChaosRun:
         self.notes.append(f"{left} channels were still up {timeout:g} s after the last caller")
 
     async def _final_comparison(
-        self, dsn: str, instance: AsteriskInstance, timeout: float = 30.0
+        self, dsn: str, instance: AsteriskInstance, config: Config, timeout: float = 30.0
     ) -> tuple[Comparison, str | None]:
         """Compared until clean or `timeout` passes (the records catch up within moments)."""
         deadline = time.monotonic() + timeout
         while True:
-            comparison, error = await compare_now(dsn, instance)
+            comparison, error = await compare_now(dsn, instance, config)
             if comparison.clean or time.monotonic() > deadline:
                 return comparison, error
             await asyncio.sleep(2.0)

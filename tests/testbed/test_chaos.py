@@ -4,12 +4,14 @@ the records with Asterisk's own record (no stack)."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from db.cel import AsteriskCall
+from db.events import HangupBy
 from testbed.chaos import (
     EXAMPLE,
     CallRow,
@@ -33,18 +35,29 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@dataclass(frozen=True)
-class Seen:
-    """A call as Asterisk's record has it (the fields the comparison reads)."""
-
-    call_id: str
-    arrived_at: datetime = T0
-    connected_at: datetime | None = None
-    operator: str | None = None
-    ended_at: datetime | None = None
-    hangup_by: str | None = None
-    fallback: bool = False
-    cut_by_restart: bool = False
+def seen(
+    call_id: str,
+    *,
+    connected_at: datetime | None = None,
+    operator_id: str | None = None,
+    ended_at: datetime | None = None,
+    hangup_by: HangupBy | None = None,
+    fallback: bool = False,
+) -> AsteriskCall:
+    """A call as Asterisk's record has it."""
+    return AsteriskCall(
+        call_id=call_id,
+        channel=f"PJSIP/trunk-{call_id}",
+        caller_number="08111",
+        arrived_at=T0,
+        answered_at=T0,
+        connected_at=connected_at,
+        operator_id=operator_id,
+        ended_at=ended_at,
+        hangup_by=hangup_by,
+        fallback=fallback,
+        last_event_at=ended_at or at(15),
+    )
 
 
 def row(call_id: str, **changes: object) -> CallRow:
@@ -61,7 +74,9 @@ def row(call_id: str, **changes: object) -> CallRow:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-ANSWERED = Seen("a", connected_at=at(3), operator="2001", ended_at=at(10), hangup_by="caller")
+ANSWERED = seen(
+    "a", connected_at=at(3), operator_id="2001", ended_at=at(10), hangup_by=HangupBy.CALLER
+)
 ANSWERED_ROW = row(
     "a", connected_at=at(3.2), operator_id="2001", ended_at=at(10.1), outcome="answered"
 )
@@ -96,11 +111,13 @@ def test_the_runs_siaga_toml_points_at_its_own_asterisk_and_postgres(tmp_path: P
     ports = Ports(ari=18088, ami=15038, sip=15060, web=18112, agi=14573, rtp_start=20000)
     phones = chaos_phones(3)
     dsn = "postgresql://siaga:p%40ss@127.0.0.1:6000/siaga"
-    settings = chaos_settings(example, dsn=dsn, ports=ports, phones=phones)
+    log_dir = tmp_path / "srv/siaga/chaos-1/log"
+    settings = chaos_settings(example, dsn=dsn, ports=ports, phones=phones, log_dir=log_dir)
     config = write_config(tmp_path / "siaga.toml", settings)
 
     assert not config.asterisk.embedded and not config.database.embedded
     assert config.database.url == dsn
+    assert config.asterisk.log_dir == str(log_dir)
     assert config.asterisk.ari_url == "http://127.0.0.1:18088"
     assert (config.asterisk.sip_port, config.web.port, config.agi.port) == (15060, 18112, 14573)
     assert config.asterisk.rtp_end - config.asterisk.rtp_start + 1 == 2000
@@ -175,23 +192,23 @@ def test_a_fallback_call_must_carry_the_fallback_flag() -> None:
 
 
 def test_an_abandoned_call_ends_with_its_abandon() -> None:
-    gone = Seen("g", ended_at=at(3), hangup_by="caller")
+    gone = seen("g", ended_at=at(3), hangup_by=HangupBy.CALLER)
     abandoned = row("g", abandoned_at=at(3.1), outcome="abandoned")
     assert compare({"g": gone}, {"g": abandoned}, []).clean
 
 
 def test_a_call_cut_by_asterisks_death_has_no_end_to_compare_but_must_be_closed() -> None:
-    cut = Seen("c", cut_by_restart=True, hangup_by="system")
+    cut = seen("c")  # no hang-up in the record, and no channel left
     closed = row("c", ended_at=at(20), outcome="unanswered")
-    result = compare({"c": cut}, {"c": closed}, [])
+    result = compare({"c": cut}, {"c": closed}, [], live=())
     assert result.clean and result.cut_calls == 1 and result.asterisk_open == []
     assert compare({"c": cut}, {"c": row("c")}, []).open == ["c"]
 
 
 def test_a_call_still_up_in_asterisk_is_reported() -> None:
-    up = Seen("u")
-    result = compare({"u": up}, {"u": row("u")}, [])
+    result = compare({"u": seen("u")}, {"u": row("u")}, [], live={"u", "other"})
     assert result.asterisk_open == ["u"]
+    assert result.cut_calls == 0
     assert result.open == ["u"]
 
 
@@ -207,15 +224,18 @@ def test_duplicates_and_open_rows_count_even_without_asterisks_record() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seen", "outcome"),
+    ("call", "outcome"),
     [
         (ANSWERED, "answered"),
         (replace(ANSWERED, fallback=True), "answered"),
-        (Seen("x", ended_at=at(2), hangup_by="caller"), "abandoned"),
-        (Seen("x", ended_at=at(2), hangup_by="caller", fallback=True), "abandoned"),
-        (Seen("x", ended_at=at(2), hangup_by="system", fallback=True), "fallback"),
-        (Seen("x", hangup_by="system", cut_by_restart=True), "unanswered"),
+        (seen("x", ended_at=at(2), hangup_by=HangupBy.CALLER), "abandoned"),
+        (seen("x", ended_at=at(2), hangup_by=HangupBy.CALLER, fallback=True), "abandoned"),
+        (seen("x", ended_at=at(2), hangup_by=HangupBy.SYSTEM, fallback=True), "fallback"),
+        (seen("x"), "unanswered"),  # cut by Asterisk's death
+        (seen("x", fallback=True), "fallback"),
     ],
 )
-def test_the_expected_outcome_follows_the_calls_derivation(seen: Seen, outcome: str) -> None:
-    assert expected_outcome(seen) == outcome
+def test_the_expected_outcome_follows_the_calls_derivation(
+    call: AsteriskCall, outcome: str
+) -> None:
+    assert expected_outcome(call) == outcome
