@@ -75,6 +75,7 @@ TOLERANCE_SECONDS = 1.0
 # Events a call has at most once.
 ONCE_KINDS = ("call_arrived", "call_ended", "call_abandoned")
 PHONES_PER_UAS = 10
+APP_RESTART_SECONDS = 1.0  # as a service manager's restart delay
 # Every call's RTP (caller and operator legs, RTP and RTCP) needs ports of its own.
 RTP_PORTS = 2000
 
@@ -397,7 +398,9 @@ def write_config(path: Path, settings: Mapping[str, Any]) -> Config:
 
 
 class AppProcess:
-    """`siaga run` in a process group of its own, as a regency runs it."""
+    """`siaga run` in a process group of its own, as a regency runs it: under a service
+    manager that starts it again APP_RESTART_SECONDS after it exits of its own accord (e.g.
+    PostgreSQL down at its start-up); such exits are counted in `exits`."""
 
     def __init__(self, config_path: Path, folder: Path, web_port: int) -> None:
         self.config_path = config_path
@@ -406,8 +409,26 @@ class AppProcess:
         self.log_path = folder / "app.log"
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
+        self.exits: list[dict[str, Any]] = []
+        self._wanted = False
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self._wanted = True
+        await self._spawn()
+
+    async def _restart_on_exit(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        if not self._wanted or process is not self.process:
+            return
+        tail = self.log_tail(1)
+        self.exits.append({"code": code, "last_line": tail[-300:]})
+        log.warning("chaos.app_exited", code=code, last_line=tail[-300:])
+        await asyncio.sleep(APP_RESTART_SECONDS)
+        if self._wanted and process is self.process:
+            await self._spawn()
+
+    async def _spawn(self) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
@@ -432,13 +453,11 @@ class AppProcess:
                 preexec_fn=_die_with_parent,  # a killed harness leaves no app behind
             )
         self.starts += 1
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        self._watcher = asyncio.create_task(self._restart_on_exit(self.process))
 
     async def kill(self) -> None:
         """SIGKILL to the whole group: no goodbyes, no flush."""
+        self._wanted = False
         if self.process is None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -447,6 +466,7 @@ class AppProcess:
 
     async def stop(self, timeout: float = 45.0) -> None:
         """SIGTERM (the app drains and flushes its records), SIGKILL if it takes too long."""
+        self._wanted = False
         if self.process is None or self.process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -462,8 +482,6 @@ class AppProcess:
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
-                if not self.running:
-                    return False
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
                     async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as r:
                         if r.status == 200:
@@ -808,9 +826,8 @@ class ChaosRun:
             config_path = self.folder / "siaga.toml"
             config = write_config(config_path, settings)
             instance = AsteriskInstance(root, name, config)
-            stack.callback(
-                shutil.rmtree, instance.outside(instance.layout.base), True
-            )  # after the stop below (callbacks run last in, first out)
+            # After the stop below (callbacks run last in, first out).
+            stack.callback(self._remove_instance, instance)
             stack.callback(instance.stop)
             await asyncio.to_thread(instance.prepare, prompts)
             # In this thread: Asterisk is told to die with the thread that started it.
@@ -947,12 +964,24 @@ class ChaosRun:
             "kills": {kind.value: kills.get(kind.value, 0) for kind in FaultKind},
             "faults": self.faults_done,
             "app_starts": app.starts,
+            "app_exits": len(app.exits),  # of its own accord, then started again
+            "app_exit_examples": app.exits[:3],
             "phone_registrations_failed": phones.failed_registrations,
             "asterisk_record": "cel" if record_error is None else f"missing ({record_error})",
             **comparison.summary(),
             "notes": self.notes,
             "folder": str(self.folder) if self.keep else None,
         }
+
+    def _remove_instance(self, instance: AsteriskInstance) -> None:
+        """The instance's folders go; with `keep`, its logs (CEL, queue_log) stay in ours."""
+        if self.keep:
+            shutil.copytree(
+                instance.outside(instance.layout.log_dir),
+                self.folder / "asterisk-log",
+                dirs_exist_ok=True,
+            )
+        shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
 
     @staticmethod
     def _stop_postgres(cluster: PgCluster) -> None:
