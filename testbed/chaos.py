@@ -921,7 +921,7 @@ class ChaosRun:
             try:
                 await asyncio.wait_for(sipp.process.wait(), max(1.0, until - loop.time()))
             except TimeoutError:
-                self.notes.append(f"a caller SIPp was still running at {until - loop.time()}")
+                self.notes.append("a caller SIPp was still running long after its last call")
                 await sipp.stop()
 
     async def _settle(self, instance: AsteriskInstance, timeout: float = 60.0) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from pbx.asterisk import _die_with_parent
+
 SIPP_SHARE = Path("/usr/share/sip-tester")
 
 
@@ -435,6 +437,7 @@ class Sipp:
                 stdout=screen,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=self.workdir,
+                preexec_fn=_die_with_parent,  # a killed test run leaves no SIPp behind
             )
 
     async def wait(self, timeout: float = 60.0) -> int:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 async def test_every_call_asterisk_saw_is_recorded_once_and_right_through_the_kills() -> None:
     seed = int(os.environ.get("SIAGA_CHAOS_SEED") or random.randrange(1_000_000))
     plan = ChaosPlan(
-        rate=2.5, duration=40, app_kills=2, postgres_kills=1, asterisk_kills=1, seed=seed
+        rate=2.5, duration=35, app_kills=2, postgres_kills=1, asterisk_kills=1, seed=seed
     )
     result = await run_chaos(plan)
     report = json.dumps(result, indent=1, default=str)
