@@ -568,14 +568,31 @@ def asterisk_record(instance: AsteriskInstance, config: Config) -> dict[str, Ast
         )
 
 
-def live_channel_ids(instance: AsteriskInstance) -> set[str] | None:
-    """The unique ids of the channels up in Asterisk now; None if it cannot say."""
+def _concise_channels(instance: AsteriskInstance) -> list[list[str]] | None:
+    """`core show channels concise`, one list of fields per channel: Channel, Context, Exten,
+    Priority, State, Application, Data, CallerID, ..., BridgeID, Uniqueid."""
     try:
         text = instance.cli("core show channels concise")
     except Exception:
         return None
-    # Channel!Context!Exten!Priority!State!App!Data!CallerID!...!BridgeID!Uniqueid
-    return {line.rsplit("!", 1)[1] for line in text.splitlines() if "!" in line}
+    return [line.split("!") for line in text.splitlines() if "!" in line]
+
+
+def live_channel_ids(instance: AsteriskInstance) -> set[str] | None:
+    """The unique ids of the channels up in Asterisk now; None if it cannot say."""
+    channels = _concise_channels(instance)
+    return None if channels is None else {fields[-1] for fields in channels}
+
+
+def channel_summary(instance: AsteriskInstance) -> dict[str, int]:
+    """The channels up, counted by kind: `<channel name> <context> <state> <application>`
+    (the name without its sequence number, e.g. PJSIP/2001, PJSIP/trunk)."""
+    kinds: Counter[str] = Counter()
+    for fields in _concise_channels(instance) or []:
+        if len(fields) >= 6:
+            name = fields[0].rsplit("-", 1)[0]
+            kinds[f"{name} {fields[1]} {fields[4]} {fields[5]}"] += 1
+    return dict(kinds.most_common(20))
 
 
 @dataclass(frozen=True, slots=True)
@@ -795,6 +812,7 @@ class ChaosRun:
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-chaos-")))
     faults_done: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    channels_left: dict[str, int] = field(default_factory=dict)
 
     async def run(self) -> dict[str, Any]:
         os.chmod(self.folder, 0o755)  # PostgreSQL runs as `postgres` when we are root
@@ -934,6 +952,7 @@ class ChaosRun:
                 return
             await asyncio.sleep(1.0)
         self.notes.append(f"{left} channels were still up {timeout:g} s after the last caller")
+        self.channels_left = await asyncio.to_thread(channel_summary, instance)
 
     async def _final_comparison(
         self, dsn: str, instance: AsteriskInstance, config: Config, timeout: float = 30.0
@@ -970,6 +989,7 @@ class ChaosRun:
             "asterisk_record": "cel" if record_error is None else f"missing ({record_error})",
             **comparison.summary(),
             "notes": self.notes,
+            "channels_left": self.channels_left,
             "folder": str(self.folder) if self.keep else None,
         }
 
