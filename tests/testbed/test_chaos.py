@@ -12,19 +12,14 @@ import pytest
 
 from db.cel import AsteriskCall
 from db.events import HangupBy
-from testbed.chaos import (
+from testbed.chaos import ChaosPlan, FaultKind, fault_schedule
+from testbed.chaos_compare import CallRow, Duplicate, compare, expected_outcome
+from testbed.chaos_stack import (
     EXAMPLE,
-    CallRow,
-    ChaosPlan,
-    Duplicate,
-    FaultKind,
     Ports,
     chaos_phones,
     chaos_settings,
-    compare,
     dump_toml,
-    expected_outcome,
-    fault_schedule,
     write_config,
 )
 
