@@ -49,6 +49,7 @@ from siaga.config import Config, load_config
 from testbed.chaos_compare import Comparison, compare_now
 from testbed.chaos_stack import (
     CALLER_KINDS,
+    CALLER_RECV_TIMEOUT_S,
     EXAMPLE,
     PG_SETTINGS,
     AppProcess,
@@ -193,7 +194,9 @@ class ChaosRun:
             )
             await faults
             longest = max(k.delay_ms + k.hold_ms for k in CALLER_KINDS) / 1000
-            await self._wait_callers(callers, t0 + self.plan.duration + longest + 90)
+            await self._wait_callers(
+                callers, t0 + self.plan.duration + longest + CALLER_RECV_TIMEOUT_S + 10
+            )
             await self._settle(instance)
             dead = sum(1 for uas in operator_phones.uases if not sipp_running(uas))
             if dead:

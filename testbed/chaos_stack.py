@@ -46,6 +46,7 @@ EXAMPLE = REPO / "siaga.toml"
 # Durable, as in production: the records must survive the server's crash.
 PG_SETTINGS = {"shared_buffers": "64MB", "max_connections": "60"}
 PHONES_PER_UAS = 10
+CALLER_RECV_TIMEOUT_S = 30
 APP_RESTART_SECONDS = 1.0  # as a service manager's restart delay
 # Every call's RTP (caller and operator legs, RTP and RTCP) needs ports of its own.
 RTP_PORTS = 2000
@@ -95,7 +96,12 @@ def caller_sipps(rate: float, duration: float, sip_port: int, folder: Path) -> l
                 calls=calls,
                 rate=rate * kind.share,
                 timeout=duration + 600,
-                extra=("-l", "5000"),  # SIPp's own default would throttle the long calls
+                extra=(
+                    *("-l", "5000"),  # SIPp's own default would throttle the long calls
+                    # A call whose Asterisk died before answering it, or its hang-up, waits for
+                    # no answer longer than this (a call's other waits have their own).
+                    *("-recv_timeout", f"{CALLER_RECV_TIMEOUT_S * 1000:.0f}"),
+                ),
                 workdir=workdir,
             )
         )
