@@ -30,6 +30,7 @@ from ari_app.call.adoption import (
     FoundChannel,
     adopted,
     plan_resync,
+    stale_bridges,
 )
 from ari_app.call.events import (
     AgencyRequested,
@@ -298,7 +299,22 @@ class SiagaApp:
                 category=event.category,
                 operator=event.operator_id,
             )
+        await self._destroy_stale_bridges()
         return live
+
+    async def _destroy_stale_bridges(self) -> None:
+        try:
+            bridges = await self.rest.list_bridges()
+        except AriError as exc:
+            log.warning("app.bridge_sync_failed", error=str(exc))
+            return
+        found = [(b.id, b.name) for b in bridges]
+        for bridge_id in stale_bridges(found, set(self.calls), set(self.callbacks)):
+            log.info("app.bridge_destroyed", bridge=bridge_id)
+            try:
+                await self.rest.destroy_bridge(bridge_id)
+            except AriError as exc:
+                log.warning("app.bridge_destroy_failed", bridge=bridge_id, error=str(exc))
 
     async def live_channel_ids(self) -> set[str] | None:
         """The ids of every channel up in Asterisk now; None while ARI is away."""

@@ -2,8 +2,8 @@
 
 Asterisk writes one JSON object per event to a file of its own (`cel.conf`, `cel_custom.conf`
 in dialplan/templates/), whatever happens to the app or to PostgreSQL. This module is pure:
-lines in, `AsteriskCall`s out. The reconciliation (db/reconcile.py) compares them with the
-`calls` rows; the chaos benchmark compares them with everything.
+lines in, `AsteriskCall`s out (docs/architecture.md §5.1). The reconciliation (db/reconcile.py)
+compares them with the `calls` rows; the chaos test compares them with everything.
 
 What makes a channel a call to the centre, and what each event says about it:
 - `APP_START` of MixMonitor in `siaga-incoming`: every call to the emergency number runs it as

@@ -25,7 +25,9 @@ Kinds and their `data` keys (all optional unless marked *):
   (arrived/ivr/queue), cause, category ; it also creates a `callbacks` row
 - callback_updated: status (pending/claimed/done), owner, outcome, notes
 - flag_set: flag* (a flag on this call); for flag "overflow": target (where the ACD sent the
-  call: category:CODE or number:DIAL), rule (the condition that held), from_category
+  call: category:CODE or number:DIAL), rule (the condition that held), from_category; flag
+  "recording_failed" (RECORDING_FAILED): the call's recording is missing or holds no audio
+  (its file system was full)
 - overflow_outcome: partner* (the partner centre's dial string), outcome* (answered/failed),
   rule, cause ; an answered partner is listed in the call's `agencies`
 - operator_state (operator_id*): state* (OperatorState), reason, name, previous
@@ -116,6 +118,8 @@ _OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
 # The flag of a call the dialplan fallback took (the app was away): the fallback recorder,
 # queue_log and the reconciliation set it.
 FALLBACK_FLAG = "fallback"
+# The `flag_set` flag of a call whose recording could not be written (stack/recordings.py).
+RECORDING_FAILED = "recording_failed"
 
 # `call_classified.source` of a category an operator set on the console (the IVR's have none).
 SOURCE_OPERATOR = "operator"

@@ -16,7 +16,7 @@ recorder's are: reconciling twice, or after the fallback recorder, writes nothin
 
 `plan` is pure; `Reconciler` is its IO shell: it follows the file, asks PostgreSQL for the rows
 of the calls it holds, and writes the facts through the record writer (durable, in order).
-See docs/architecture.md §6.
+See docs/architecture.md §5.1.
 """
 
 from __future__ import annotations
@@ -226,6 +226,7 @@ class Reconciler:
         self._settled: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._kick = asyncio.Event()
+        self._ripening = False
         self.passes = 0
 
     def start(self, ready: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -256,8 +257,9 @@ class Reconciler:
                 log.warning("reconcile.failed", error=str(exc), file=str(self.path))
             except Exception:  # never take the stack down: try again next time
                 log.exception("reconcile.crashed", file=str(self.path))
+            pause = self._settle.total_seconds() if self._ripening else self._interval
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
+                async with asyncio.timeout(pause):
                     await self._kick.wait()
             self._kick.clear()
 
@@ -272,9 +274,17 @@ class Reconciler:
         for event in events:
             self._journal.write(event)
         self._settled |= settled
+        # Calls that ended (or vanished) too recently to judge: look again once they can be.
+        self._ripening = any(
+            c.call_id not in settled
+            and (c.ended_at is not None or (live is not None and c.call_id not in live))
+            for c in pending
+        )
         self._prune(now)
         self.passes += 1
         report = ReconcileReport(len(pending), len(events), len(settled))
+        if self.passes == 1:
+            log.info("reconcile.started", file=str(self.path), calls=len(pending))
         if events:
             log.info(
                 "reconcile.wrote",

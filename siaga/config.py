@@ -98,6 +98,9 @@ class AsteriskConfig:
     # Where Asterisk writes its queue_log and its own record of every call (cel.jsonl): read by
     # the reconciliation. "" = the folder of the Asterisk `siaga run` or `siaga asterisk` starts.
     log_dir: str = ""
+    # Where Asterisk writes the calls' recordings: "" = the folder of the Asterisk `siaga run`
+    # or `siaga asterisk` starts.
+    recordings_dir: str = ""
 
     @property
     def http_host(self) -> str:
@@ -126,6 +129,32 @@ class ScreeningConfig:
     block_hours: float = 24.0  # how long `siaga block` blocks by default
     auto_block_pranks: int = 0  # block after this many prank verdicts in 24 h; 0 = never
     history_days: int = 30  # prank/silent verdicts this recent flag the number
+
+
+@dataclass(frozen=True, slots=True)
+class DiskConfig:
+    """When the recordings' and the journal's file systems count as running low: free space
+    below `min_free_percent` of the file system or below `min_free_mib`, whichever is more
+    (0 turns a limit off). /healthz then says degraded; calls go on regardless."""
+
+    min_free_percent: float = 5.0
+    min_free_mib: float = 1024.0
+    check_interval_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingsConfig:
+    """How many days a call's recording is kept after the call ended, by the category it ended
+    in (`by_category`, else `retention_days`); 0 keeps it for ever. A recording under legal
+    hold is kept whatever its age (stack/retention.py)."""
+
+    retention_days: int = 0
+    by_category: Mapping[str, int] = field(default_factory=dict)
+
+    def days_for(self, category: str | None) -> int:
+        if category is not None and category in self.by_category:
+            return self.by_category[category]
+        return self.retention_days
 
 
 # Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
@@ -228,6 +257,8 @@ class Config:
     # Where each secret came from: "asterisk.ari_password" -> (file or "environment", key).
     secret_origins: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     overflow: tuple[OverflowRule, ...] = field(default=())  # the ACD's own rules, [[overflow]]
+    disk: DiskConfig = field(default=DiskConfig())
+    recordings: RecordingsConfig = field(default=RecordingsConfig())
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -392,13 +423,16 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         emergency_number=number,
         callback_dial=t.get("callback_dial", str, d.callback_dial),
         log_dir=t.get("log_dir", str, d.log_dir),
+        recordings_dir=t.get("recordings_dir", str, d.recordings_dir),
     )
     t.check(
         "callback_dial",
         not result.callback_dial or "{number}" in result.callback_dial,
         "must contain {number}, where the caller's number goes",
     )
-    t.check("log_dir", not result.log_dir or result.log_dir.startswith("/"), "must be absolute")
+    for key in ("log_dir", "recordings_dir"):
+        value = getattr(result, key)
+        t.check(key, not value or value.startswith("/"), "must be an absolute path")
     t.finish()
     return result
 
@@ -508,6 +542,34 @@ def _screening(t: _Table) -> ScreeningConfig:
     result = ScreeningConfig(block_hours=hours, auto_block_pranks=auto, history_days=days)
     t.finish()
     return result
+
+
+def _disk(t: _Table) -> DiskConfig:
+    d = DiskConfig()
+    percent = _at_least_zero(t, "min_free_percent", d.min_free_percent)
+    t.check("min_free_percent", percent < 100, f"must be below 100, not {percent}")
+    result = DiskConfig(
+        min_free_percent=percent,
+        min_free_mib=_at_least_zero(t, "min_free_mib", d.min_free_mib),
+        check_interval_seconds=_positive(t, "check_interval_seconds", d.check_interval_seconds),
+    )
+    t.finish()
+    return result
+
+
+def _recordings(t: _Table, categories: set[str]) -> RecordingsConfig:
+    days = t.get("retention_days", int, 0)
+    t.check("retention_days", days >= 0, f"must be 0 (for ever) or more, not {days}")
+    per = t.table("by_category")
+    by_category: dict[str, int] = {}
+    for code in list(per.data):
+        per.check(code, code in categories, f"unknown category (known: {sorted(categories)})")
+        value = per.get(code, int)
+        per.check(code, value >= 0, f"must be 0 (for ever) or more, not {value}")
+        by_category[code] = value
+    per.finish()
+    t.finish()
+    return RecordingsConfig(days, by_category)
 
 
 def _operator(t: _Table) -> OperatorConfig:
@@ -707,6 +769,8 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         screening=_screening(root.table("screening")),
         agi_secret=agi_secret,
         overflow=_overflow_rules(root.array_of_tables("overflow"), {c.code for c in categories}),
+        disk=_disk(root.table("disk")),
+        recordings=_recordings(root.table("recordings"), {c.code for c in categories}),
     )
     root.finish()
     return config

@@ -43,6 +43,55 @@ def _dsn(args: argparse.Namespace) -> str:
     return database_url(_config(args))
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from stack.backup import backup
+    from stack.run import asterisk_recordings_dir
+
+    report = backup(_dsn(args), asterisk_recordings_dir(_config(args)), Path(args.to))
+    print(
+        f"{report.folder}: database and {report.recordings} recordings"
+        f" ({report.linked} unchanged since the last backup, {report.bytes_copied} bytes copied)"
+    )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from stack.backup import restore
+    from stack.run import asterisk_recordings_dir
+
+    folder = Path(args.backup)
+    report = asyncio.run(
+        restore(_dsn(args), asterisk_recordings_dir(_config(args)), folder, replace=args.replace)
+    )
+    print(
+        f"restored {folder}: the database, {report.recordings_restored} recordings"
+        f" ({report.recordings_present} already there)"
+    )
+    for name in report.recordings_differing:
+        print(f"  kept, differs from the backup: {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_recordings(args: argparse.Namespace) -> int:
+    from stack.retention import purge, set_hold
+    from stack.run import asterisk_recordings_dir
+
+    config = _config(args)
+    if args.action == "purge":
+        report = asyncio.run(purge(_dsn(args), asterisk_recordings_dir(config), config.recordings))
+        print(
+            f"{report.deleted} of {report.examined} recordings deleted"
+            f" ({report.bytes_freed} bytes); {report.held} under legal hold"
+        )
+        return 0
+    if not args.call_id:
+        raise CommandError(f"siaga recordings {args.action}: which call? (its call id)")
+    held = args.action == "hold"
+    asyncio.run(set_hold(_dsn(args), args.call_id, held=held, by=args.by, reason=args.reason))
+    print(f"{args.call_id}: recording {'held' if held else 'released'}")
+    return 0
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     print(
@@ -173,6 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     pg = sub.add_parser("postgres", help="the embedded PostgreSQL cluster of `make run`")
     pg.add_argument("action", choices=("start", "stop", "status"))
     pg.set_defaults(func=cmd_postgres)
+
+    back = sub.add_parser("backup", help="the records database and the recordings, to a folder")
+    back.add_argument("--to", required=True, help="folder that keeps the backups")
+    back.set_defaults(func=cmd_backup)
+    rest = sub.add_parser("restore", help="a backup made by `siaga backup`, checked first")
+    rest.add_argument("backup", help="the backup's folder (<to>/<time>)")
+    rest.add_argument(
+        "--replace", action="store_true", help="even if the database already holds records"
+    )
+    rest.set_defaults(func=cmd_restore)
+
+    recs = sub.add_parser(
+        "recordings", help="retention ([recordings] in siaga.toml) and legal holds"
+    )
+    recs.add_argument("action", choices=("purge", "hold", "release"))
+    recs.add_argument("call_id", nargs="?", help="for hold and release")
+    recs.add_argument("--reason", default="", help="why (required for hold and release)")
+    recs.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER", "?"))
+    recs.set_defaults(func=cmd_recordings)
 
     register_db_commands(sub, _dsn)
     register_block_commands(

@@ -29,7 +29,10 @@ from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config, redacted_url, url_password, with_password
+from stack.recordings import RecordingCheck
+from stack.retention import RetentionJob
 from supervisor.console import Console, ConsoleSettings
+from supervisor.disk import DiskGuard
 from supervisor.live import AppCentre
 from supervisor.web import Health, create_app, start_site
 from testbed.cluster import PgCluster
@@ -51,6 +54,13 @@ def asterisk_log_dir(config: Config) -> Path:
         return Path(config.asterisk.log_dir)
     instance = dev_asterisk(config)  # the one `siaga run` or `siaga asterisk start` starts
     return instance.outside(instance.layout.log_dir)
+
+
+def asterisk_recordings_dir(config: Config) -> Path:
+    """Where Asterisk writes the calls' recordings (`siaga backup` saves them)."""
+    if config.asterisk.recordings_dir:
+        return Path(config.asterisk.recordings_dir)
+    return dev_asterisk(config).recordings_dir
 
 
 def database_url(config: Config) -> str:
@@ -129,6 +139,15 @@ def banner(config: Config, console_logins: list[str]) -> str:
     return "\n".join(lines)
 
 
+def health_of(app: SiagaApp, writer: RecordWriter, disk: DiskGuard) -> Health:
+    """What /healthz says of the running stack, now."""
+    return Health(
+        ari_connected=app.connected,
+        database_reachable=writer.db_reachable,
+        low_disks=disk.low,
+    )
+
+
 async def run_stack(config: Config) -> int:
     stop = asyncio.Event()
     abort = asyncio.Event()  # a second Ctrl-C / SIGTERM: stop now
@@ -147,24 +166,40 @@ async def run_stack(config: Config) -> int:
         )
         await migrate(config.database.url)
         prompts_dir = None
-        recordings_dir = None
+        recordings_dir: Path | None = asterisk_recordings_dir(config)
         if config.asterisk.embedded:
             instance = await stack.enter_async_context(embedded_asterisk(config))
             prompts_dir = instance.prompts_dir
             recordings_dir = instance.recordings_dir
-        writer = RecordWriter(config.database.url, state_dir() / "journal" / "records.jsonl")
+        elif recordings_dir is not None and not recordings_dir.is_dir():
+            log.warning("stack.recordings_dir_missing", path=str(recordings_dir))
+            recordings_dir = None  # an Asterisk on another machine: its recordings are its own
+        journal_dir = state_dir() / "journal"
+        writer = RecordWriter(config.database.url, journal_dir / "records.jsonl")
         await writer.start()
         stack.push_async_callback(writer.close)
+        journal_dir.mkdir(parents=True, exist_ok=True)  # watched from the start
+        folders = {"journal": journal_dir}
+        journal: RecordWriter | RecordingCheck = writer
+        if recordings_dir is not None:
+            folders["recordings"] = recordings_dir
+            # Calls from here on (not the ones reconciled from queue_log) get their recording
+            # looked at when they end; closed before the writer, which it writes to.
+            journal = RecordingCheck(writer, recordings_dir)
+            stack.push_async_callback(journal.close)
+        disk = DiskGuard(folders, config.disk)
+        await disk.start()
+        stack.push_async_callback(disk.stop)
         # Calls the dialplan fallback took while this process was down: from queue_log.
         log_dir = asterisk_log_dir(config)
         since = datetime.now(UTC) - timedelta(days=7)
         await reconcile_queue_log(log_dir / "queue_log", config, writer, since=since)
-        recorder = FallbackRecorder(config, writer)  # AMI: fallback calls from now on
+        recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)
         pool = await agi_pool(config.database.url)
         stack.push_async_callback(pool.close)
-        app = SiagaApp(config, writer, prompts_dir=prompts_dir)
+        app = SiagaApp(config, journal, prompts_dir=prompts_dir)
         await app.start()
         stack.push_async_callback(app.stop)
         reconciler = Reconciler(
@@ -182,12 +217,13 @@ async def run_stack(config: Config) -> int:
 
         reconciler.start(ready=settled)
         stack.push_async_callback(reconciler.stop)
+        if recordings_dir is not None:
+            retention = RetentionJob(config.database.url, recordings_dir, config.recordings)
+            retention.start()
+            stack.push_async_callback(retention.stop)
         agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
         await agi.start()
         stack.push_async_callback(agi.stop)
-
-        def health() -> Health:
-            return Health(ari_connected=app.connected, database_reachable=writer.db_reachable)
 
         console = Console(
             ConsoleSettings(
@@ -198,7 +234,11 @@ async def run_stack(config: Config) -> int:
             config,
             AppCentre(app),
         )
-        runner = await start_site(create_app(health, console), config.web.host, config.web.port)
+        runner = await start_site(
+            create_app(lambda: health_of(app, writer, disk), console),
+            config.web.host,
+            config.web.port,
+        )
         stack.push_async_callback(runner.cleanup)
         freeze_startup_heap()
         print(banner(config, console.dev_logins()), flush=True)

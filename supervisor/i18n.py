@@ -99,6 +99,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "flag.blocked": ("diblokir", "blocked"),
     "flag.fallback": ("cadangan", "fallback"),
     "flag.overflow": ("limpahan", "overflow"),
+    "flag.recording_failed": ("rekaman gagal", "recording failed"),
     "flag.spoke": ("berbicara", "spoke"),
     "flag.screened": ("disaring", "screened"),
     "flag.supervisor_listen": ("didengar supervisor", "supervisor listened"),

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from db.calllog import CallerFlag, CallRow, get_call
-from db.events import SOURCE_OPERATOR
+from db.events import RECORDING_FAILED, SOURCE_OPERATOR
 from db.reports import CallStats, Period, call_stats
 from supervisor.store import Db
 
 BLOCK_FLAG = "blocked"  # caller_flags.flag of a block (screening marks such calls "blocked")
-FLAG_CHOICES = ("silent", "cannot_speak", "repeat", "blocked", "fallback", "overflow")
+FLAG_CHOICES = (
+    "silent",
+    "cannot_speak",
+    "repeat",
+    "blocked",
+    "fallback",
+    "overflow",
+    RECORDING_FAILED,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,10 @@ operator and supervisor console when a `Console` is given.
 
 `/healthz` answers 200 only while ARI is connected and the database reachable: a centre whose
 app cannot see Asterisk, or cannot record calls, must show up red on the wall board, not green.
-It never touches the console's database pool or sessions.
+A centre that still takes every call but has lost a safety net (a file system for recordings or
+the journal running low, the record journal failing) answers 200 with status `degraded` and
+says which: it needs a technician, not the fallback. It never touches the console's database
+pool or sessions.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 
 from supervisor.console import Console
+from supervisor.disk import LowDisk
 from supervisor.http import install
 from supervisor.routes import ROUTES
 
@@ -22,10 +26,22 @@ from supervisor.routes import ROUTES
 class Health:
     ari_connected: bool
     database_reachable: bool
+    journal_ok: bool = True  # the record writer's journal can be written
+    low_disks: tuple[LowDisk, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.ari_connected and self.database_reachable
+
+    @property
+    def degraded(self) -> bool:
+        return not self.journal_ok or bool(self.low_disks)
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "unavailable"
+        return "degraded" if self.degraded else "ok"
 
 
 HEALTH_KEY: web.AppKey[Callable[[], Health]] = web.AppKey("health")
@@ -34,9 +50,19 @@ HEALTH_KEY: web.AppKey[Callable[[], Health]] = web.AppKey("health")
 async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH_KEY]()
     body = {
-        "status": "ok" if health.ok else "unavailable",
+        "status": health.status,
         "ari": "connected" if health.ari_connected else "disconnected",
         "database": "reachable" if health.database_reachable else "unreachable",
+        "journal": "ok" if health.journal_ok else "failing",
+        "disk": [
+            {
+                "folder": low.folder,
+                "path": low.path,
+                "free_bytes": low.free_bytes,
+                "reason": low.reason,
+            }
+            for low in health.low_disks
+        ],
     }
     return web.json_response(body, status=200 if health.ok else 503)
 

@@ -346,6 +346,9 @@ class AriRest:
         params = _params(type=[t.value for t in types], bridgeId=bridge_id, name=name)
         return await self._typed(_one(Bridge.from_json), "POST", ari_path("bridges"), params)
 
+    async def list_bridges(self) -> list[Bridge]:
+        return await self._typed(_many(Bridge.from_json), "GET", ari_path("bridges"))
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         """Destroy a bridge; one already gone counts as destroyed."""
         await self._call("DELETE", ari_path("bridges", bridge_id), gone_ok=True)

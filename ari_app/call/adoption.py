@@ -104,6 +104,32 @@ def plan_resync(
     return plan
 
 
+# The app names each bridge it creates after what owns it (executors.py, callback.py): a call's
+# own bridge and a listener's bridge belong to a call, a callback's to its callback.
+_CALL_BRIDGE_PREFIXES = ("siaga-", "listen-")
+_CALLBACK_BRIDGE_PREFIX = "cb-"
+
+
+def stale_bridges(
+    bridges: Sequence[tuple[str, str]], calls: Collection[str], callbacks: Collection[str]
+) -> list[str]:
+    """The ids of our bridges (id, name) whose call or callback this app no longer has: a crash
+    left them behind, and nobody else will ever destroy them. Bridges we did not name (the
+    fallback queue's, say) are not ours."""
+    stale = []
+    for bridge_id, name in bridges:
+        if name.startswith(_CALLBACK_BRIDGE_PREFIX):
+            owner, owners = name.removeprefix(_CALLBACK_BRIDGE_PREFIX), callbacks
+        else:
+            prefix = next((p for p in _CALL_BRIDGE_PREFIXES if name.startswith(p)), None)
+            if prefix is None:
+                continue
+            owner, owners = name.removeprefix(prefix), calls
+        if owner not in owners:
+            stale.append(bridge_id)
+    return stale
+
+
 def is_leg(args: Sequence[str]) -> bool:
     return len(args) >= 2 and args[0] in LEG_KINDS
 

@@ -17,7 +17,7 @@ from ari_app.ari.events import (
     ChannelHangupRequest,
     StasisStart,
 )
-from ari_app.ari.models import CallerId, Channel, ChannelState, DialplanLocation
+from ari_app.ari.models import Bridge, CallerId, Channel, ChannelState, DialplanLocation
 from ari_app.ari.rest import SnoopDirection
 from db.events import EventKind, RecordEvent
 from queues import events as acd_events
@@ -35,6 +35,7 @@ class FakeRest:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
         self.channels: list[Channel] = []
+        self.bridges: list[Bridge] = []
         self.variables: dict[tuple[str, str], str] = {}
         self._refusals: dict[tuple[str, str], int] = {}
 
@@ -127,6 +128,9 @@ class FakeRest:
 
     async def list_channels(self) -> list[Channel]:
         return list(self.channels)
+
+    async def list_bridges(self) -> list[Bridge]:
+        return list(self.bridges)
 
 
 class ListJournal:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from shell_support import centre, channel, digit, hangup, settle, stasis_start
 
-from ari_app.ari.models import ChannelState, DialplanLocation
+from ari_app.ari.models import Bridge, ChannelState, DialplanLocation
 from ari_app.call.adoption import (
     QUEUE_VARIABLE,
     Adoption,
@@ -17,6 +17,7 @@ from ari_app.call.adoption import (
     adopted,
     encode_queue_state,
     plan_resync,
+    stale_bridges,
 )
 from ari_app.call.events import Adopted
 from ari_app.call.states import CallState, LegState
@@ -98,6 +99,34 @@ async def test_resync_hangs_up_the_operator_leg_of_a_caller_gone_and_rings_them_
     await c.send(stasis_start("next"), digit("next", "1"))
     assert c.app.acd_core.operator_state("1001") is OperatorState.OFFERED
     assert c.app.calls["next"].machine.ringing == {"1001"}
+
+
+async def test_resync_destroys_the_bridges_of_calls_it_no_longer_has() -> None:
+    c = centre(operators=["1001"])
+    c.rest.channels = [channel("live")]  # a waiting caller to adopt
+    c.rest.bridges = [
+        Bridge(id="live-bridge", name="siaga-live"),
+        Bridge(id="gone-bridge", name="siaga-gone", channels=("gone-op1",)),
+        Bridge(id="x-op1-bridge", name="listen-gone"),
+        Bridge(id="cb-old-bridge", name="cb-old"),
+        Bridge(id="fallback", name=""),  # the fallback queue's: not ours
+    ]
+    await c.app._resync()
+    await settle()
+    assert sorted(c.rest.sent("destroy_bridge")) == ["cb-old-bridge", "gone-bridge", "x-op1-bridge"]
+
+
+def test_stale_bridges_are_ours_whose_call_or_callback_is_gone() -> None:
+    bridges = [
+        ("a", "siaga-c1"),
+        ("b", "siaga-c2"),
+        ("c", "listen-c1"),
+        ("d", "listen-c3"),
+        ("e", "cb-c2"),
+        ("f", "cb-c4"),
+        ("g", "queue-bridge"),
+    ]
+    assert stale_bridges(bridges, calls={"c1"}, callbacks={"c4"}) == ["b", "d", "e"]
 
 
 async def test_resync_keeps_the_legs_of_a_running_callback_and_hangs_up_a_dead_ones() -> None:

@@ -5,6 +5,7 @@ run twice (idempotent) and beside facts the app or the fallback recorder already
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -231,3 +232,38 @@ async def test_the_reconciler_follows_the_file_and_reads_only_what_is_new(
     assert report.settled == 1
     assert kinds(written) == ["call_arrived", "call_abandoned", "call_ended"]
     assert (await reconciler.run_once()).calls == 0  # settled calls are forgotten
+
+
+async def test_a_call_that_ended_too_recently_is_judged_as_soon_as_it_can_be(
+    pg_dsn: str, tmp_path: Path
+):
+    cel = tmp_path / "cel.jsonl"
+    now = datetime.now(UTC)
+    hangup = line("HANGUP", 3, "r1", "PJSIP/trunk-1")
+    cel.write_text("\n".join(shifted([*caller("r1", "PJSIP/trunk-1"), hangup], now - 3 * S)) + "\n")
+    written: list[RecordEvent] = []
+
+    class Journal:
+        def write(self, event: RecordEvent) -> None:
+            written.append(event)
+
+    reconciler = Reconciler(
+        cel,
+        pg_dsn,
+        Journal(),
+        app="siaga",
+        operators_by_interface={},
+        live_channels=no_live,
+        interval=3600,
+        settle=timedelta(seconds=1),
+    )
+    reconciler.start()
+    try:
+        for _ in range(50):
+            if written:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await reconciler.stop()
+    assert kinds(written) == ["call_arrived", "call_abandoned", "call_ended"]
+    assert reconciler.passes == 2  # not an hour later

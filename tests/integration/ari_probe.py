@@ -18,13 +18,6 @@ class AriProbe(AriRest):
             ari_path("channels", channel_id),
         )
 
-    async def list_bridges(self) -> list[Bridge]:
-        return await self._typed(
-            lambda data: [Bridge.from_json(as_object(item, "bridge")) for item in data],
-            "GET",
-            ari_path("bridges"),
-        )
-
     async def get_bridge(self, bridge_id: str) -> Bridge:
         return await self._typed(
             lambda data: Bridge.from_json(as_object(data, "bridge")),

@@ -163,7 +163,11 @@ def callers(ari: AriRest, stack_config: Config) -> Callers:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, what: str = "condition"
+    predicate: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 20.0,
+    what: str = "condition",
+    poll: float = 0.1,
 ) -> Any:
     """Poll until predicate() is truthy; fail with `what` when it never is."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -173,7 +177,7 @@ async def wait_for(
             return result
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(poll)
 
 
 @pytest.fixture
@@ -264,3 +268,112 @@ async def recording_of(call_id, asterisk, wait) -> list[tuple[float, float]]:
 
     await wait(closed, what=f"the recording {wav.name} to be closed")
     return audio_windows(wav)
+
+
+def run_config(
+    path: Path, stack_config: Config, asterisk: AsteriskInstance, *, phones: bool
+) -> None:
+    """The shipped siaga.toml for a `siaga run` of its own against the test session's Asterisk
+    and PostgreSQL (the production shape: `embedded = false`). `phones`: the operators are the
+    shipped ones on SIP phones (SIPp); otherwise simulated (Local channels)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "siaga.toml").read_text()
+    ast = stack_config.asterisk
+    log_dir = asterisk.outside(asterisk.layout.log_dir)
+    swaps = {
+        r"embedded = true": "embedded = false",
+        r'ari_url = "[^"]*"': f'ari_url = "{ast.ari_url}"',
+        r"ami_port = \d+": f"ami_port = {ast.ami_port}",
+        r"sip_port = \d+": f"sip_port = {ast.sip_port}",
+        r'log_dir = "[^"]*"': f'log_dir = "{log_dir}"',
+        r'\nurl = "[^"]*"': f'\nurl = "{stack_config.database.url}"',
+        r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.web.port}",
+        r'(\[agi\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.agi.port}",
+        r"wrap_up_seconds = \d+": "wrap_up_seconds = 1",
+    }
+    if not phones:
+        swaps[r'(sip_password = "[^"]*")'] = r'\1\ndial = "Local/operator@siaga-test"'
+    for pattern, replacement in swaps.items():
+        text, count = re.subn(pattern, replacement, text)
+        assert count, pattern
+    path.write_text(text)
+
+
+class SiagaRun:
+    """`siaga run` in a process of its own, as a regency runs it: started, killed, stopped."""
+
+    def __init__(self, config: Path, state: Path, web_port: int) -> None:
+        self.config = config
+        self.env = {**os.environ, "SIAGA_STATE_DIR": str(state)}
+        self.health = f"http://127.0.0.1:{web_port}/healthz"
+        self.log = state.with_name(f"{config.stem}.log")  # what it printed, to read on failure
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        import sys
+
+        with self.log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "stack.cli",
+                "--config",
+                str(self.config),
+                "run",
+                env=self.env,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+
+        async def healthy() -> bool:
+            try:
+                async with aiohttp.ClientSession() as http, http.get(self.health) as response:
+                    return response.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(healthy, timeout=30, what="`siaga run` to be healthy")
+
+    async def kill(self) -> None:
+        """SIGKILL: nothing is flushed, nothing is hung up."""
+        import signal
+
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        self.process = None
+
+    async def stop(self) -> int:
+        """SIGTERM twice: drain nothing, stop now."""
+        import signal
+
+        if self.process is None:
+            return 0
+        self.process.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), 15)
+        self.process = None
+        return code
+
+
+@pytest.fixture
+async def siaga_run(
+    asterisk: AsteriskInstance, stack_config: Config, tmp_path: Path
+) -> AsyncIterator[Callable[..., SiagaRun]]:
+    runs: list[SiagaRun] = []
+
+    def make(*, phones: bool = False) -> SiagaRun:
+        config = tmp_path / f"siaga-{len(runs)}.toml"
+        run_config(config, stack_config, asterisk, phones=phones)
+        run = SiagaRun(config, tmp_path / "state", stack_config.web.port)
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        if run.process is not None:
+            await run.kill()
+    await _hang_up_everything(asterisk)

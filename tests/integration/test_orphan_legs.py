@@ -47,6 +47,8 @@ async def test_the_operator_leg_of_a_call_gone_while_the_app_was_dead_is_hung_up
         await asyncio.sleep(0.5)
         stranded = await ari.get_channel(leg)
         assert stranded.state is ChannelState.UP, "the operator is left in a silent call"
+        bridge = f"{call_id}-bridge"
+        assert bridge in {b.id for b in await ari.list_bridges()}
         technology, resource = operator.dial_string.split("/", 1)
         endpoint = await ari.get_endpoint(technology, resource)
         assert leg in endpoint.channel_ids  # in use: the fallback queue would not ring them
@@ -63,6 +65,7 @@ async def test_the_operator_leg_of_a_call_gone_while_the_app_was_dead_is_hung_up
         await wait(leg_gone, timeout=HUNG_UP_WITHIN, what="the stranded operator leg's hang-up")
         endpoint = await ari.get_endpoint(technology, resource)
         assert endpoint.channel_ids == ()  # free for the fallback queue (ringinuse = no) too
+        assert bridge not in {b.id for b in await ari.list_bridges()}, "nobody else destroys it"
         await wait(lambda: registered(second), what="the phone's registration in the new app")
         assert second.acd_core.operator_state(operator.id) is OperatorState.AVAILABLE
         assert second.calls == {}

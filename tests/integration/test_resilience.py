@@ -326,70 +326,14 @@ async def test_database_outage_under_load_loses_nothing(
     assert all(r["outcome"] in ("answered", "abandoned") for r in outcomes), outcomes
 
 
-def _config_file(path, stack_config) -> None:
-    """siaga.toml for a `siaga run` of its own against the test session's Asterisk and
-    PostgreSQL (not embedded), with the operators' phones simulated."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "siaga.toml").read_text()
-    ast = stack_config.asterisk
-    swaps = {
-        r"embedded = true": "embedded = false",
-        r'ari_url = "[^"]*"': f'ari_url = "{ast.ari_url}"',
-        r"ami_port = \d+": f"ami_port = {ast.ami_port}",
-        r"sip_port = \d+": f"sip_port = {ast.sip_port}",
-        r'\nurl = "[^"]*"': f'\nurl = "{stack_config.database.url}"',
-        r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.web.port}",
-        r'(\[agi\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.agi.port}",
-        r'(sip_password = "[^"]*")': r'\1\ndial = "Local/operator@siaga-test"',
-        r"wrap_up_seconds = \d+": "wrap_up_seconds = 1",
-    }
-    for pattern, replacement in swaps.items():
-        text, count = re.subn(pattern, replacement, text)
-        assert count, pattern
-    path.write_text(text)
-
-
 async def test_app_process_killed_with_sigkill_is_replaced_without_losing_a_call(
-    asterisk, stack_config, callers, ari, records, wait, tmp_path
+    siaga_run, callers, ari, records, wait
 ):
     import asyncio
-    import os
     import signal
-    import sys
 
-    import aiohttp
-
-    config = tmp_path / "siaga.toml"
-    _config_file(config, stack_config)
-    env = {**os.environ, "SIAGA_STATE_DIR": str(tmp_path / "state")}
-    health = f"http://127.0.0.1:{stack_config.web.port}/healthz"
-
-    async def start_process():
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "stack.cli",
-            "--config",
-            str(config),
-            "run",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
-        async def healthy():
-            try:
-                async with aiohttp.ClientSession() as http, http.get(health) as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
-
-        await wait(healthy, timeout=30, what="`siaga run` to be healthy")
-        return process
-
-    first = await start_process()
+    first = siaga_run()
+    await first.start()
     talking = [
         await callers.call(number=f"08170000{i}", digits="0", delay=0.2, hold=0) for i in range(2)
     ]
@@ -407,10 +351,10 @@ async def test_app_process_killed_with_sigkill_is_replaced_without_losing_a_call
 
     await wait(all_queued, what="three waiting callers")
     legs = {c: f"{c}-op1" for c in talking}
-    first.send_signal(signal.SIGKILL)
-    await first.wait()
+    await first.kill()
 
-    second = await start_process()
+    second = siaga_run()
+    await second.start()
     try:
         for call_id, leg in legs.items():
             bridge = await ari.get_bridge(f"{call_id}-bridge")
@@ -433,8 +377,8 @@ async def test_app_process_killed_with_sigkill_is_replaced_without_losing_a_call
             assert kinds.count("call_arrived") == 1, (call_id, kinds)
     finally:
         # Graceful: conversations may go on for 30 s; a second SIGTERM ends it at once.
-        second.send_signal(signal.SIGTERM)
+        assert second.process is not None
+        second.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(1)
-        assert second.returncode is None, "still letting the conversations finish"
-        second.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(second.wait(), 15) == 0
+        assert second.process.returncode is None, "still letting the conversations finish"
+        assert await second.stop() == 0

@@ -9,7 +9,7 @@ import pytest
 
 from queues import Acd, AcdConfig, CallQueued, Category, Offer, OfferAnswered, OperatorLoggedIn
 from queues.config import OverflowCondition, OverflowRule, OverflowTarget, TargetKind
-from siaga.config import ConfigError, load_config, parse_config
+from siaga.config import ConfigError, DiskConfig, load_config, parse_config
 from stack.cli import EXIT_CONFIG, main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
@@ -354,3 +354,30 @@ def test_a_second_rule_with_the_same_condition_is_refused():
     data["overflow"] = [rule, dict(rule, dial="PJSIP/112@other")]
     error = refused(data)
     assert error.key == "overflow[1].condition" and "a second no_operator rule" in error.reason
+
+
+def test_disk_limits_default_to_5_percent_or_1_gib_and_a_centre_may_change_them():
+    assert parse_config({k: v for k, v in example().items() if k != "disk"}).disk == DiskConfig(
+        min_free_percent=5.0, min_free_mib=1024.0, check_interval_seconds=10.0
+    )
+    data = example()
+    data["disk"] = {"min_free_percent": 0, "min_free_mib": 200, "check_interval_seconds": 30}
+    assert parse_config(data).disk == DiskConfig(0.0, 200.0, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("min_free_percent", -1, "must be 0 or more"),
+        ("min_free_percent", 100, "must be below 100"),
+        ("min_free_mib", "1G", "must be a number"),
+        ("check_interval_seconds", 0, "must be greater than 0"),
+        ("min_free_gib", 1, "unknown key (did you mean 'min_free_mib'?)"),
+    ],
+)
+def test_bad_disk_limits_are_named(key, value, reason):
+    data = example()
+    data["disk"] = {key: value}
+    error = refused(data)
+    assert (error.path, error.key) == ("centre.toml", f"disk.{key}")
+    assert reason in error.reason
