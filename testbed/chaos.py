@@ -130,6 +130,7 @@ class ChaosRun:
     faults_done: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     channels_left: dict[str, int] = field(default_factory=dict)
+    phase_ends_at: dict[str, float] = field(default_factory=dict)  # seconds from the start
 
     async def run(self) -> dict[str, Any]:
         os.chmod(self.folder, 0o755)  # PostgreSQL runs as `postgres` when we are root
@@ -189,29 +190,33 @@ class ChaosRun:
             for sipp in callers:
                 if not sipp_running(sipp):
                     raise SippError(f"a callers' SIPp exited at once:\n{sipp.diagnostics()}")
-            faults = asyncio.create_task(
-                self._inject(fault_schedule(self.plan), t0, app, cluster, instance, operator_phones)
-            )
-            await faults
+            self._phase("setup", started)
+            faults = fault_schedule(self.plan)
+            await self._inject(faults, t0, app, cluster, instance, operator_phones)
             longest = max(k.delay_ms + k.hold_ms for k in CALLER_KINDS) / 1000
             await self._wait_callers(
                 callers, t0 + self.plan.duration + longest + CALLER_RECV_TIMEOUT_S + 10
             )
+            self._phase("calls", started)
             await self._settle(instance)
+            self._phase("settle", started)
             dead = sum(1 for uas in operator_phones.uases if not sipp_running(uas))
             if dead:
                 self.notes.append(f"{dead} operators' SIPp processes died during the run")
 
             # The app's start-up pass reconciles the records with Asterisk's: it leaves alone
-            # the calls that ended less than SETTLE ago.
+            # the calls that ended less than SETTLE ago. Killed, not stopped: a graceful stop
+            # would wait for calls still up, and hand the waiting ones to the fallback.
             await asyncio.sleep(SETTLE.total_seconds() + 1)
-            await app.stop()
+            await app.kill()
             await app.start()
             if not await app.wait_healthy(90):
                 self.notes.append("the app was not healthy after its final restart")
             comparison, record_error = await self._final_comparison(cluster.dsn, instance, config)
+            self._phase("final", started)
             result = self._result(comparison, record_error, callers, operator_phones, app)
             result["seconds"] = round(time.monotonic() - started, 1)
+            result["phase_ends_at"] = self.phase_ends_at
         return result
 
     async def _inject(
@@ -261,7 +266,7 @@ class ChaosRun:
                 self.notes.append("a caller SIPp was still running long after its last call")
                 await sipp.stop()
 
-    async def _settle(self, instance: AsteriskInstance, timeout: float = 60.0) -> None:
+    async def _settle(self, instance: AsteriskInstance, timeout: float = 30.0) -> None:
         """Until Asterisk has no channel left: every call over."""
         deadline = time.monotonic() + timeout
         left = None
@@ -276,13 +281,20 @@ class ChaosRun:
     async def _final_comparison(
         self, dsn: str, instance: AsteriskInstance, config: Config, timeout: float = 30.0
     ) -> tuple[Comparison, str | None]:
-        """Compared until clean or `timeout` passes (the records catch up within moments)."""
+        """Compared until clean, or until the same twice in a row (the records caught up with
+        whatever the start-up pass wrote), or `timeout`."""
         deadline = time.monotonic() + timeout
+        last: dict[str, Any] | None = None
         while True:
             comparison, error = await compare_now(dsn, instance, config)
-            if comparison.clean or time.monotonic() > deadline:
+            summary = comparison.summary()
+            if comparison.clean or summary == last or time.monotonic() > deadline:
                 return comparison, error
-            await asyncio.sleep(2.0)
+            last = summary
+            await asyncio.sleep(3.0)
+
+    def _phase(self, name: str, started: float) -> None:
+        self.phase_ends_at[name] = round(time.monotonic() - started, 1)
 
     def _result(
         self,
