@@ -1,27 +1,16 @@
-"""The chaos harness's pure parts: the fault schedule, the run's siaga.toml, and the comparison of
-the records with Asterisk's own record (no stack)."""
+"""The chaos run's verdict (testbed/chaos_compare.py): each call in Asterisk's own record
+against its `calls` row."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from db.cel import AsteriskCall
 from db.events import HangupBy
-from testbed.chaos import ChaosPlan, FaultKind, fault_schedule
 from testbed.chaos_compare import CallRow, Duplicate, compare, expected_outcome
-from testbed.chaos_stack import (
-    EXAMPLE,
-    Ports,
-    chaos_phones,
-    chaos_settings,
-    dump_toml,
-    write_config,
-)
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
@@ -75,68 +64,6 @@ ANSWERED = seen(
 ANSWERED_ROW = row(
     "a", connected_at=at(3.2), operator_id="2001", ended_at=at(10.1), outcome="answered"
 )
-
-
-# -- the schedule
-
-
-def test_faults_are_the_planned_kinds_in_time_order_within_the_arrivals() -> None:
-    plan = ChaosPlan(duration=120, app_kills=10, postgres_kills=2, asterisk_kills=1, seed=7)
-    faults = fault_schedule(plan)
-    kinds = [f.kind for f in faults]
-    assert kinds.count(FaultKind.APP) == 10
-    assert kinds.count(FaultKind.POSTGRES) == 2
-    assert kinds.count(FaultKind.ASTERISK) == 1
-    assert [f.at for f in faults] == sorted(f.at for f in faults)
-    assert all(0.05 * 120 <= f.at <= 0.85 * 120 for f in faults)
-    assert all(0 <= f.down_for <= 10 for f in faults if f.kind is FaultKind.APP)
-
-
-def test_a_seed_repeats_its_moments_and_another_seed_does_not() -> None:
-    plan = ChaosPlan(seed=3)
-    assert fault_schedule(plan) == fault_schedule(ChaosPlan(seed=3))
-    assert fault_schedule(plan) != fault_schedule(ChaosPlan(seed=4))
-
-
-# -- the run's configuration
-
-
-def test_the_runs_siaga_toml_points_at_its_own_asterisk_and_postgres(tmp_path: Path) -> None:
-    example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
-    ports = Ports(ari=18088, ami=15038, sip=15060, web=18112, agi=14573, rtp_start=20000)
-    phones = chaos_phones(3)
-    dsn = "postgresql://siaga:p%40ss@127.0.0.1:6000/siaga"
-    log_dir = tmp_path / "srv/siaga/chaos-1/log"
-    settings = chaos_settings(example, dsn=dsn, ports=ports, phones=phones, log_dir=log_dir)
-    config = write_config(tmp_path / "siaga.toml", settings)
-
-    assert not config.asterisk.embedded and not config.database.embedded
-    assert config.database.url == dsn
-    assert config.asterisk.log_dir == str(log_dir)
-    assert config.asterisk.ari_url == "http://127.0.0.1:18088"
-    assert (config.asterisk.sip_port, config.web.port, config.agi.port) == (15060, 18112, 14573)
-    assert config.asterisk.rtp_end - config.asterisk.rtp_start + 1 == 2000
-    assert [(o.sip_user, o.dial_string) for o in config.operators] == [
-        (p.user, f"PJSIP/{p.user}") for p in phones
-    ]
-    every_skill = {c.skill for c in config.categories}
-    assert all(dict(o.skills) == dict.fromkeys(every_skill, 1) for o in config.operators)
-    # Everything else is the example's.
-    assert config.ivr.menus.keys() == {"main", "non_emergency"}
-    assert [c.code for c in config.categories][:2] == ["medical", "fire"]
-    assert config.acd.pause_reasons["3"] == "prayer"
-
-
-def test_dump_toml_reads_back_as_written() -> None:
-    data = {
-        "top": "x",
-        "table": {"s": 'quo"te\\', "n": 1.5, "b": False, "l": ["a", 2], "in": {"1": "one"}},
-        "rows": [{"id": "a", "skills": {"x": 1}}, {"id": "b", "skills": {}}],
-    }
-    assert tomllib.loads(dump_toml(data)) == data
-
-
-# -- the comparison
 
 
 def test_a_call_recorded_as_asterisk_saw_it_is_clean() -> None:
