@@ -122,7 +122,7 @@ def fault_schedule(plan: ChaosPlan) -> list[Fault]:
 
 @dataclass
 class ChaosRun:
-    """One run: the stack, the load, the faults; `result()` is its JSON."""
+    """One run: the stack, the load, the faults; `run()` returns its JSON."""
 
     plan: ChaosPlan
     keep: bool = False
@@ -228,6 +228,8 @@ class ChaosRun:
         instance: AsteriskInstance,
         phones: OperatorPhones,
     ) -> None:
+        """Each fault at its moment, one after the other: a fault due while the one before is
+        still down comes as soon as that one is back (`at` says when it came)."""
         loop = asyncio.get_running_loop()
         for fault in faults:
             await asyncio.sleep(max(0.0, t0 + fault.at - loop.time()))
