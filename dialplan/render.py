@@ -8,6 +8,7 @@ in it would start an Asterisk that silently refuses calls.
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -88,6 +89,15 @@ class InstanceLayout:
     def asterisk_conf(self) -> PurePosixPath:
         return self.etc_dir / "asterisk.conf"
 
+    @property
+    def sip_tls_cert(self) -> PurePosixPath:
+        """The copy of `[asterisk] sip_tls_cert` (Asterisk, chrooted, cannot reach the original)."""
+        return self.etc_dir / "sip-tls.crt"
+
+    @property
+    def sip_tls_key(self) -> PurePosixPath:
+        return self.etc_dir / "sip-tls.key"
+
 
 def template(name: str) -> str:
     return (resources.files("dialplan") / "templates" / name).read_text(encoding="utf-8")
@@ -116,9 +126,30 @@ def _operator_sections(config: Config) -> str:
             "sip_user": op.sip_user,
             "sip_password": op.sip_password,
             "sip_host": config.asterisk.sip_host,
+            "media_encryption": "sdes" if config.asterisk.srtp else "no",
         }
         sections.append(fill(template("operator.pjsip.conf"), values, "operator.pjsip.conf"))
     return "".join(sections)
+
+
+# pjproject reads a single version (tlsv1_2) as "that one only": sslv23 lets a phone choose
+# TLS 1.2 or 1.3, and the root's OpenSSL 3 refuses anything older at its default security
+# level (tests/integration/test_sip_tls.py holds it to that).
+SIP_TLS_METHOD = "sslv23"
+
+
+def _tls_transport(config: Config, layout: InstanceLayout) -> str:
+    ast = config.asterisk
+    if not ast.sip_tls_port:
+        return ""
+    values = {
+        "sip_host": ast.sip_host,
+        "sip_tls_port": str(ast.sip_tls_port),
+        "sip_tls_cert": str(layout.sip_tls_cert),
+        "sip_tls_key": str(layout.sip_tls_key),
+        "sip_tls_method": SIP_TLS_METHOD,
+    }
+    return fill(template("transport-tls.pjsip.conf"), values, "transport-tls.pjsip.conf")
 
 
 def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
@@ -145,6 +176,7 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "rtp_end": str(ast.rtp_end),
         "sip_host": ast.sip_host,
         "sip_port": str(ast.sip_port),
+        "tls_transport": _tls_transport(config, layout),
         "trunk_matches": "\n".join(f"match = {net}" for net in ast.trunk_networks),
         "operator_sections": _operator_sections(config),
         "emergency_number": ast.emergency_number,
@@ -179,7 +211,8 @@ def render(config: Config, layout: InstanceLayout) -> dict[str, str]:
 
 
 def write(config: Config, layout: InstanceLayout, root: Path) -> Path:
-    """Render into `root` + layout.etc_dir; return that folder (as seen from outside the root)."""
+    """Render into `root` + layout.etc_dir, with copies of the SIP TLS certificate and key;
+    return that folder (as seen from outside the root)."""
     etc = root / layout.etc_dir.relative_to("/")
     etc.mkdir(parents=True, exist_ok=True)
     for name, text in render(config, layout).items():
@@ -188,4 +221,16 @@ def write(config: Config, layout: InstanceLayout, root: Path) -> Path:
         tmp.write_text(text, encoding="utf-8")
         tmp.chmod(0o600)  # holds ARI/AMI/SIP secrets
         tmp.replace(target)
+    ast = config.asterisk
+    if ast.sip_tls_port:
+        for source, inside in (
+            (ast.sip_tls_cert, layout.sip_tls_cert),
+            (ast.sip_tls_key, layout.sip_tls_key),
+        ):
+            target = root / inside.relative_to("/")
+            tmp = target.with_suffix(".tmp")
+            tmp.unlink(missing_ok=True)
+            tmp.touch(mode=0o600)  # private before a byte of the key is in it
+            shutil.copyfile(source, tmp)
+            tmp.replace(target)
     return etc

@@ -8,7 +8,8 @@ Secrets (ARI, AMI and SIP passwords, the FastAGI secret, the database password) 
 file of their own that `siaga.toml` names (`secrets_file`, mode 0600, written by `siaga
 provision --secrets`); its values override the config's, and environment variables override
 both. Production (`[centre] development = false`) refuses the shipped development secrets and
-short ones: see `refuse_weak_secrets`.
+short ones (see `refuse_weak_secrets`), and a console over plain HTTP (`refuse_plain_http`;
+the certificates themselves are read and checked by siaga/tls.py).
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ class AsteriskConfig:
     # Where Asterisk writes the calls' recordings: "" = the folder of the Asterisk `siaga run`
     # or `siaga asterisk` starts.
     recordings_dir: str = ""
+    # SIP over TLS for the operators' phones: 0 = off. The certificate and key are copied into
+    # the instance's own folder (Asterisk runs chrooted and cannot reach them where they are).
+    sip_tls_port: int = 0
+    sip_tls_cert: str = ""
+    sip_tls_key: str = ""
+    # The operators' calls encrypted (SRTP, keys exchanged in the SDP over TLS): an operator's
+    # phone offering plain RTP is refused. Needs sip_tls_port: keys sent over UDP protect nothing.
+    srtp: bool = False
 
     @property
     def http_host(self) -> str:
@@ -122,6 +131,32 @@ class DatabaseConfig:
 class ListenConfig:
     host: str = "127.0.0.1"
     port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The console's listener. With `tls_cert` and `tls_key` it serves HTTPS only;
+    `behind_tls_proxy`: plain HTTP to a proxy that terminates TLS, the browser's side being
+    HTTPS all the same (cookies `Secure`, HSTS)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8112
+    tls_cert: str = ""
+    tls_key: str = ""
+    behind_tls_proxy: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
+    @property
+    def https(self) -> bool:
+        """The browser reaches the console over HTTPS (served here or by the proxy)."""
+        return self.tls or self.behind_tls_proxy
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +278,7 @@ class Config:
     centre: CentreConfig
     asterisk: AsteriskConfig
     database: DatabaseConfig
-    web: ListenConfig
+    web: WebConfig
     agi: ListenConfig
     acd: AcdSettings
     operators: tuple[OperatorConfig, ...]
@@ -424,6 +459,7 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         callback_dial=t.get("callback_dial", str, d.callback_dial),
         log_dir=t.get("log_dir", str, d.log_dir),
         recordings_dir=t.get("recordings_dir", str, d.recordings_dir),
+        **_sip_tls(t),
     )
     t.check(
         "callback_dial",
@@ -435,6 +471,32 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         t.check(key, not value or value.startswith("/"), "must be an absolute path")
     t.finish()
     return result
+
+
+def _sip_tls(t: _Table) -> dict[str, Any]:
+    """The SIP TLS keys of [asterisk]: the port (0 = off), certificate, key and SRTP."""
+    port = t.get("sip_tls_port", int, 0)
+    t.check("sip_tls_port", 0 <= port <= 65535, f"must be 0 (off) or a port, not {port}")
+    cert, key = _cert_and_key(t, "sip_tls_cert", "sip_tls_key")
+    if port:
+        t.check("sip_tls_cert", bool(cert), "missing: sip_tls_port needs a certificate")
+    srtp = t.get("srtp", bool, False)
+    t.check("srtp", not srtp or port != 0, "needs sip_tls_port: SRTP keys sent over UDP are open")
+    return {"sip_tls_port": port, "sip_tls_cert": cert, "sip_tls_key": key, "srtp": srtp}
+
+
+def _cert_and_key(t: _Table, cert_name: str, key_name: str) -> tuple[str, str]:
+    """A certificate and its key: both or neither, relative paths from siaga.toml's folder.
+    Whether the files can be read and belong together: siaga/tls.py."""
+    cert = t.get(cert_name, str, "")
+    key = t.get(key_name, str, "")
+    t.check(key_name, bool(key) or not cert, f"missing: {cert_name} needs its private key")
+    t.check(cert_name, bool(cert) or not key, f"missing: {key_name} needs its certificate")
+    return _beside(t.path, cert), _beside(t.path, key)
+
+
+def _beside(config_path: Path, name: str) -> str:
+    return str(config_path.parent / name) if name else ""
 
 
 def _database(t: _Table) -> DatabaseConfig:
@@ -476,6 +538,25 @@ def redacted_url(url: str) -> str:
 
 def _listen(t: _Table, default_port: int) -> ListenConfig:
     result = ListenConfig(host=t.get("host", str, "127.0.0.1"), port=_port(t, "port", default_port))
+    t.finish()
+    return result
+
+
+def _web(t: _Table) -> WebConfig:
+    d = WebConfig()
+    cert, key = _cert_and_key(t, "tls_cert", "tls_key")
+    result = WebConfig(
+        host=t.get("host", str, d.host),
+        port=_port(t, "port", d.port),
+        tls_cert=cert,
+        tls_key=key,
+        behind_tls_proxy=t.get("behind_tls_proxy", bool, d.behind_tls_proxy),
+    )
+    t.check(
+        "behind_tls_proxy",
+        not (result.tls and result.behind_tls_proxy),
+        "give either tls_cert/tls_key (HTTPS here) or behind_tls_proxy (HTTPS at a proxy)",
+    )
     t.finish()
     return result
 
@@ -759,7 +840,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         centre=_centre(root.table("centre")),
         asterisk=_asterisk(root.table("asterisk")),
         database=_database(root.table("database")),
-        web=_listen(root.table("web"), 8112),
+        web=_web(root.table("web")),
         agi=agi,
         acd=_acd(root.table("acd")),
         operators=tuple(operators),
@@ -940,3 +1021,33 @@ def _toml_key(config: Config, name: str) -> str:
     if name == "database.password":
         return "database.url"
     return name
+
+
+# -- transport security ----------------------------------------------------------------------
+
+
+def refuse_plain_http(config: Config) -> None:
+    """In production (`development = false`), refuse a console served over plain HTTP: its
+    session cookies and passwords would cross the centre's network in the clear. A console
+    behind a proxy that terminates TLS says so with `behind_tls_proxy = true`."""
+    if config.centre.development or config.web.https:
+        return
+    raise ConfigError(
+        config.path,
+        "web.tls_cert",
+        "missing: production (development = false) serves the console over HTTPS only; give "
+        "tls_cert and tls_key (`siaga provision --tls` makes a self-signed pair to try it), or "
+        "set behind_tls_proxy = true when a proxy in front of it terminates TLS",
+    )
+
+
+def plain_sip_warning(config: Config) -> str | None:
+    """What production without SIP TLS is told: a warning, not a refusal, since many of the
+    regencies' desk phones speak SIP over UDP only; their calls then cross the LAN in clear."""
+    if config.centre.development or config.asterisk.sip_tls_port:
+        return None
+    return (
+        f"{config.path}: asterisk.sip_tls_port: 0 (off): operators' phones register and talk "
+        "unencrypted (SIP over UDP, plain RTP); set sip_tls_port, sip_tls_cert, sip_tls_key "
+        "and srtp = true when their phones can"
+    )

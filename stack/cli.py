@@ -14,7 +14,15 @@ from db.cli import register as register_db_commands
 from db.command import EXIT_FAILED, CommandError
 from db.migrate import MigrationError
 from pbx.provision import ProvisionError
-from siaga.config import Config, ConfigError, load_config, redacted_url, refuse_weak_secrets
+from siaga.config import (
+    Config,
+    ConfigError,
+    load_config,
+    plain_sip_warning,
+    redacted_url,
+    refuse_plain_http,
+    refuse_weak_secrets,
+)
 from siaga.logging import configure_logging
 from supervisor.cli import register as register_user_commands
 from supervisor.console import InsecureConsoleError
@@ -28,11 +36,16 @@ EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 
 def _config(args: argparse.Namespace) -> Config:
     """The configuration every command but `provision` runs on: production refuses weak
-    secrets here, before anything starts."""
+    secrets and a console over plain HTTP here, before anything starts; certificates that
+    cannot be read or do not match their keys are refused everywhere."""
+    from siaga.tls import check_certificates
+
     cached: Config | None = getattr(args, "_config", None)
     if cached is None:
         cached = load_config(args.config)
         refuse_weak_secrets(cached)
+        refuse_plain_http(cached)
+        check_certificates(cached)
         args._config = cached
     return cached
 
@@ -94,6 +107,9 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _config(args)
+    warning = plain_sip_warning(config)
+    if warning:
+        print(f"siaga: warning: {warning}", file=sys.stderr)
     print(
         f"{config.path}: ok ({len(config.operators)} operators, "
         f"{len(config.categories)} categories, {len(config.ivr.menus)} menus)"
@@ -109,9 +125,37 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
         print(write_secrets(args.config))
         return 0
+    if args.tls:
+        return _provision_tls(args)
     root = ensure_asterisk_root()
     prompts = render_prompts()
     print(f"Asterisk root: {root}\nPrompts: {prompts}")
+    return 0
+
+
+def _provision_tls(args: argparse.Namespace) -> int:
+    from pbx.provision import state_dir
+    from stack.certificate import write_self_signed
+
+    config = load_config(args.config, with_secrets_file=False)
+    hosts = [config.web.host, config.asterisk.sip_host, "localhost", "127.0.0.1"]
+    folder = args.tls_dir or state_dir() / "tls"
+    hosts = list(dict.fromkeys(h for h in hosts if h not in ("0.0.0.0", "::")))
+    pair, made = write_self_signed(folder, hosts)
+    lines = [
+        f"{'Made' if made else 'Kept'} a self-signed certificate for {', '.join(hosts)} "
+        "(development and tests: browsers and phones trust it only once told to).",
+        "In siaga.toml:",
+        "  [web]",
+        f'  tls_cert = "{pair.cert}"',
+        f'  tls_key = "{pair.key}"',
+        "  [asterisk]",
+        "  sip_tls_port = 5061",
+        f'  sip_tls_cert = "{pair.cert}"',
+        f'  sip_tls_key = "{pair.key}"',
+        "  srtp = true",
+    ]
+    print("\n".join(lines))
     return 0
 
 
@@ -191,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead: generate strong secrets into the secrets_file siaga.toml names "
         "(mode 0600; strong secrets already there are kept)",
+    )
+    provision.add_argument(
+        "--tls",
+        action="store_true",
+        help="instead: make a self-signed certificate and key for HTTPS and SIP over TLS "
+        "(development and tests; kept if already there)",
+    )
+    provision.add_argument(
+        "--tls-dir", type=Path, help="where --tls writes them (default: the state folder's tls/)"
     )
     provision.set_defaults(func=cmd_provision)
     sub.add_parser(

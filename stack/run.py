@@ -28,7 +28,8 @@ from db.writer import RecordWriter
 from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
-from siaga.config import Config, redacted_url, url_password, with_password
+from siaga.config import Config, plain_sip_warning, redacted_url, url_password, with_password
+from siaga.tls import web_context
 from stack.recordings import RecordingCheck
 from stack.retention import RetentionJob
 from supervisor.console import Console, ConsoleSettings
@@ -114,13 +115,15 @@ def banner(config: Config, console_logins: list[str]) -> str:
     lines = [
         "",
         f"Siaga 112 is running: {config.centre.name}",
-        f"  console:       http://{config.web.host}:{config.web.port}/",
+        f"  console:       {config.web.url}/",
         *(f"    {line}" for line in console_logins),
-        f"  health:        http://{config.web.host}:{config.web.port}/healthz",
+        f"  health:        {config.web.url}/healthz",
         f"  ARI:           {ast.ari_url}/ari (app {ast.app!r})",
         f"  database:      {redacted_url(config.database.url)}",
         f"  SIP:           udp {ast.sip_host}:{ast.sip_port}",
-        "  Register a softphone as an operator (SIP over UDP, digest auth):",
+        *([f"  SIP TLS:       tls {ast.sip_host}:{ast.sip_tls_port}"] if ast.sip_tls_port else []),
+        "  Register a softphone as an operator (digest auth"
+        + (", SIP over TLS, SRTP):" if ast.srtp else "):"),
     ]
     for op in config.operators:
         # Production passwords stay out of the terminal's scrollback and the service's log.
@@ -158,6 +161,9 @@ async def run_stack(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
+    ssl_context = web_context(config)  # before anything starts: a bad certificate stops here
+    if warning := plain_sip_warning(config):
+        log.warning("stack.sip_unencrypted", detail=warning)
     async with contextlib.AsyncExitStack() as stack:
         if config.database.embedded:
             await stack.enter_async_context(embedded_postgres(config))
@@ -235,9 +241,10 @@ async def run_stack(config: Config) -> int:
             AppCentre(app),
         )
         runner = await start_site(
-            create_app(lambda: health_of(app, writer, disk), console),
+            create_app(lambda: health_of(app, writer, disk), console, https=config.web.https),
             config.web.host,
             config.web.port,
+            ssl_context,
         )
         stack.push_async_callback(runner.cleanup)
         freeze_startup_heap()

@@ -37,6 +37,8 @@ CSP = (
 )
 
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console", Console)
+# Browsers reach the app over HTTPS, here or at a TLS proxy in front of it (supervisor/web.py).
+HTTPS_KEY: web.AppKey[bool] = web.AppKey("https", bool)
 ROUTES_KEY: web.AppKey[dict[object, RouteRule]] = web.AppKey("route_rules")
 
 
@@ -316,6 +318,6 @@ def error_page(request: web.Request, status: int, key: str) -> web.Response:
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
-    response.set_cookie(
-        name, value, path="/", httponly=True, samesite="Strict", secure=request.secure
-    )
+    # Behind a TLS proxy the request itself is plain HTTP, yet the browser's side is HTTPS.
+    secure = request.secure or request.app.get(HTTPS_KEY, False)
+    response.set_cookie(name, value, path="/", httponly=True, samesite="Strict", secure=secure)

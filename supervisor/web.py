@@ -11,6 +11,7 @@ pool or sessions.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from aiohttp import hdrs, web
 
 from supervisor.console import Console
 from supervisor.disk import LowDisk
-from supervisor.http import install
+from supervisor.http import HTTPS_KEY, install
 from supervisor.routes import ROUTES
 
 
@@ -67,17 +68,34 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if health.ok else 503)
 
 
+# A year: a browser that has once reached the console over HTTPS never tries plain HTTP for it
+# again, so a stranger on the centre's network cannot downgrade it to read a session cookie.
+HSTS = "max-age=31536000"
+
+
 async def _no_server_header(_: web.Request, response: web.StreamResponse) -> None:
     # aiohttp names itself and its version in every response: of use to an attacker only.
     response.headers.popall(hdrs.SERVER, None)
 
 
-def create_app(health: Callable[[], Health], console: Console | None = None) -> web.Application:
+async def _hsts(_: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Strict-Transport-Security"] = HSTS
+
+
+def create_app(
+    health: Callable[[], Health], console: Console | None = None, *, https: bool = False
+) -> web.Application:
     """The health endpoint, and the console's pages when `console` is given. The console is
     started with the app (pool, user checks: raises `InsecureConsoleError` outside development
-    mode while a user has the development password) and closed with it."""
+    mode while a user has the development password) and closed with it.
+
+    `https`: browsers reach it over HTTPS (served here, or by a proxy in front of it): every
+    response carries HSTS and every cookie is `Secure`."""
     app = web.Application()
     app.on_response_prepare.append(_no_server_header)
+    app[HTTPS_KEY] = https
+    if https:
+        app.on_response_prepare.append(_hsts)
     app[HEALTH_KEY] = health
     app.router.add_get("/healthz", healthz)
     if console is not None:
@@ -97,8 +115,11 @@ def create_app(health: Callable[[], Health], console: Console | None = None) -> 
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> web.AppRunner:
+async def start_site(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
+    """Serve `app` on host:port: HTTPS only when `ssl_context` is given (siaga/tls.py)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
     return runner

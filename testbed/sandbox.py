@@ -49,7 +49,7 @@ def sandbox_config(base: Config, dsn: str, rtp_base: int = 30000) -> Config:
         base,
         asterisk=asterisk,
         database=dataclasses.replace(base.database, url=dsn, embedded=False),
-        web=ListenConfig("127.0.0.1", _tcp_port()),
+        web=dataclasses.replace(base.web, host="127.0.0.1", port=_tcp_port()),
         agi=ListenConfig("127.0.0.1", _tcp_port()),
     )
 

@@ -4,6 +4,8 @@ PostgreSQL: `pg_cluster` is a private cluster started once per test session (tem
 folder, free port, stopped at the end even when tests fail); `pg_dsn` gives each test its own
 freshly migrated database, cloned from a template; `pg_empty_dsn` gives an empty one;
 `own_pg_cluster` is a cluster of the test's own, for tests that stop and start the server.
+`tls_pair` is a self-signed certificate and key for 127.0.0.1 and localhost, as `siaga
+provision --tls` makes them (the certificate is its own CA: clients verify against it).
 Clusters ask for passwords as the embedded one of `make run` does: databases are created over
 the superuser's DSN and owned by the app's role, which connects with its own.
 """
@@ -29,6 +31,7 @@ import asyncpg  # noqa: E402
 import pytest  # noqa: E402
 
 from db.migrate import migrate  # noqa: E402
+from stack.certificate import CertificatePair, write_self_signed  # noqa: E402
 from testbed.cluster import PgCluster, create_database, free_port  # noqa: E402
 
 # Durability is not what these tests measure; synchronous_commit stays on because the outage
@@ -100,3 +103,9 @@ def own_pg_cluster() -> Iterator[PgCluster]:
     """A cluster for this test alone (it may stop and start it); database `siaga` unmigrated."""
     with running_pg_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> CertificatePair:
+    pair, _ = write_self_signed(tmp_path_factory.mktemp("tls"), ["127.0.0.1", "localhost"])
+    return pair

@@ -105,3 +105,58 @@ def test_functions_that_reach_the_shell_stay_out_of_remote_reach_and_rtp_has_no_
     files = render.render(load_config(EXAMPLE), LAYOUT)
     assert ("live_dangerously", "no") in _settings(files["asterisk.conf"], "options")
     assert ("icesupport", "no") in _settings(files["rtp.conf"], "general")
+
+
+def _with_sip_tls(config, pair, *, srtp):
+    ast = dataclasses.replace(
+        config.asterisk,
+        sip_tls_port=15061,
+        sip_tls_cert=str(pair.cert),
+        sip_tls_key=str(pair.key),
+        srtp=srtp,
+    )
+    return dataclasses.replace(config, asterisk=ast)
+
+
+def test_the_shipped_setup_has_no_tls_transport_and_plain_rtp_for_operators():
+    pjsip = render.render(load_config(EXAMPLE), LAYOUT)["pjsip.conf"]
+    assert "protocol = tls" not in pjsip
+    assert "protocol = tcp" not in pjsip
+    assert pjsip.count("media_encryption = no") == 2  # the two operators
+    assert "media_encryption = sdes" not in pjsip
+
+
+def test_sip_tls_renders_a_tls_transport_on_the_instances_own_copies(tls_pair):
+    config = _with_sip_tls(load_config(EXAMPLE), tls_pair, srtp=True)
+    pjsip = render.render(config, LAYOUT)["pjsip.conf"]
+    transport = pjsip.split("[transport-tls]\n", 1)[1].split("\n\n", 1)[0]
+    assert "protocol = tls\n" in transport
+    assert "bind = 127.0.0.1:15061\n" in transport
+    assert "cert_file = /srv/siaga/t/etc/sip-tls.crt\n" in transport
+    assert "priv_key_file = /srv/siaga/t/etc/sip-tls.key\n" in transport
+    assert "method = sslv23\n" in transport
+    assert "bind = 127.0.0.1:5060" in pjsip  # UDP stays for the trunk and UDP-only phones
+    operators = pjsip.split("; Operator ", 1)[1]
+    assert operators.count("media_encryption = sdes") == 2
+    trunk = pjsip.split("[trunk]\ntype = endpoint", 1)[1].split("\n\n", 1)[0]
+    assert "media_encryption" not in trunk  # the carrier's trunk is not ours to encrypt
+    assert "load = res_srtp.so" in render.render(config, LAYOUT)["modules.conf"]
+
+
+def test_tls_without_srtp_leaves_the_operators_media_plain(tls_pair):
+    config = _with_sip_tls(load_config(EXAMPLE), tls_pair, srtp=False)
+    pjsip = render.render(config, LAYOUT)["pjsip.conf"]
+    assert "[transport-tls]" in pjsip
+    assert "media_encryption = sdes" not in pjsip
+
+
+def test_write_copies_certificate_and_key_into_the_instance_readable_by_root_alone(
+    tls_pair, tmp_path
+):
+    config = _with_sip_tls(load_config(EXAMPLE), tls_pair, srtp=True)
+    etc = render.write(config, LAYOUT, tmp_path)
+    for name, original in (("sip-tls.crt", tls_pair.cert), ("sip-tls.key", tls_pair.key)):
+        copy = etc / name
+        assert copy.read_bytes() == original.read_bytes()
+        assert copy.stat().st_mode & 0o777 == 0o600
+    assert not list(etc.glob("*.tmp"))

@@ -33,9 +33,11 @@ def no_secrets_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def production_config(tmp_path: Path, *, secrets_file: str = "secrets.toml") -> Path:
-    """The shipped siaga.toml as a production centre would start from it."""
+    """The shipped siaga.toml as a production centre would start from it (the console behind a
+    TLS proxy: production refuses plain HTTP, tests/siaga/test_config_tls.py)."""
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace("development = true", "development = false")
+    text = text.replace("[web]\n", "[web]\nbehind_tls_proxy = true\n")
     text = f'secrets_file = "{secrets_file}"\n' + text
     path = tmp_path / "siaga.toml"
     path.write_text(text, encoding="utf-8")

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -136,11 +137,18 @@ class PureCentre:
 
 class Browser:
     """One user's browser: its own cookies; posts carry the page's CSRF token. `source` is the
-    loopback address it connects from (127.0.0.2, ...), for a desk other than the default."""
+    loopback address it connects from (127.0.0.2, ...), for a desk other than the default;
+    `tls`: the context it verifies an HTTPS console's certificate with."""
 
-    def __init__(self, base_url: str, *, source: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, source: str | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.base_url = base_url
-        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+        connector = None
+        if source or tls:
+            connector = aiohttp.TCPConnector(
+                local_addr=(source, 0) if source else None, ssl=tls or True
+            )
         self.session = aiohttp.ClientSession(
             base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True), connector=connector
         )
