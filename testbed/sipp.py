@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from pbx.asterisk import _die_with_parent
+
 SIPP_SHARE = Path("/usr/share/sip-tester")
 
 
@@ -306,6 +308,79 @@ def answer_scenario(
     return _header("siaga operator answers") + ringing + answer + ending
 
 
+def ringing_phone_scenario(*, ring_ms: int = 500) -> str:
+    """An operator's phone rung by a ring-all queue: it rings `ring_ms`, then answers and stays
+    in the call until the far end hangs up; cancelled while ringing (another phone answered
+    first), it answers the CANCEL and ends the INVITE with 487, as a real phone does (a
+    CANCEL crossing its answer is answered, and the call ends with the BYE that follows)."""
+    return (
+        _header("siaga ringing phone")
+        + """  <recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true"
+            assign_to="invite_cseq"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]></send>
+"""
+        + f'  <recv request="CANCEL" timeout="{ring_ms}" ontimeout="answer"/>\n'
+        + _OK
+        + """  <send><![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      CSeq: [$invite_cseq] INVITE
+      Content-Length: 0
+    ]]></send>
+  <recv request="ACK"/>
+  <nop next="end"/>
+  <label id="answer"/>
+  <send retrans="500"><![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      """
+        + _SDP
+        + """
+    ]]></send>
+  <recv request="CANCEL" optional="true" next="late_cancel"/>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+"""
+        + _OK
+        + """  <nop next="end"/>
+  <label id="late_cancel"/>
+"""
+        # Cancelled just after answering: the answer stands, the caller's side ends it.
+        + _OK
+        + """  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+"""
+        + _OK
+        + """  <label id="end"/>
+</scenario>
+"""
+    )
+
+
 @dataclass
 class Sipp:
     """One SIPp process running a scenario against Asterisk's SIP port."""
@@ -318,6 +393,7 @@ class Sipp:
     rate: float = 1.0
     server: bool = False
     extra: tuple[str, ...] = ()
+    timeout: float = 120.0  # SIPp quits after this many seconds, whatever it is doing
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="siaga-sipp-")))
     process: asyncio.subprocess.Process | None = None
 
@@ -346,7 +422,7 @@ class Sipp:
             "-message_file",
             str(self.workdir / "messages.log"),
             "-timeout",
-            "120",
+            f"{self.timeout:g}",
             "-timeout_error",
         ]
         if not self.server:
@@ -361,6 +437,7 @@ class Sipp:
                 stdout=screen,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=self.workdir,
+                preexec_fn=_die_with_parent,  # a killed test run leaves no SIPp behind
             )
 
     async def wait(self, timeout: float = 60.0) -> int:
