@@ -51,6 +51,7 @@ async def test_db_migrate(pg_empty_dsn: str, capsys: pytest.CaptureFixture[str])
         "applied 011_ghost_answers.sql",
         "applied 012_cached_plans.sql",
         "applied 013_report_routes.sql",
+        "applied 014_recording_holds.sql",
     ]
     code, out, _ = await run(pg_empty_dsn, capsys, "db", "migrate")
     assert (code, out) == (0, "schema up to date\n")
