@@ -8,9 +8,9 @@ QueueCallerAbandon, and the caller's Hangup.
 `FallbackRecorder` is the IO shell: panoramisk's AMI client puts events on a queue that one task
 of ours feeds to the tracker and the journal.
 
-The facts that Asterisk's queue_log also holds (arrival, connection, abandon, end) get event ids
-derived from the call and the fact (`fact_id`), so the reconciliation from queue_log at the next
-start (agi/queuelog.py) and this recorder write each fact once between them.
+The facts that Asterisk's own record also holds (arrival, connection, abandon, end) get event ids
+derived from the call and the fact (`fact_id`), so the reconciliation from that record
+(db/reconcile.py) and this recorder write each fact once between them.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | 
 
 SPOOL_FORMAT = 1
 
-# The event ids of facts written by more than one writer (the fallback recorder, queue_log and
+# The event ids of facts written by more than one writer (the fallback recorder and
 # the reconciliation from Asterisk's own record): derived from the call and the fact, so that a
 # fact recorded twice is one row.
 _FACT_NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
@@ -116,7 +116,7 @@ class RecordOnlyFailure(StrEnum):
 _OFFER_FAILED_REASONS = frozenset(OfferFailure) | frozenset(RecordOnlyFailure)
 
 # The flag of a call the dialplan fallback took (the app was away): the fallback recorder,
-# queue_log and the reconciliation set it.
+# and the reconciliation set it.
 FALLBACK_FLAG = "fallback"
 # The `flag_set` flag of a call whose recording could not be written (stack/recordings.py).
 RECORDING_FAILED = "recording_failed"

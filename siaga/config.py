@@ -96,7 +96,7 @@ class AsteriskConfig:
     # How a caller is rung back (abandoned calls), with {number} for the caller's number,
     # e.g. PJSIP/trunk/sip:{number}@carrier.example. "" = callbacks are off.
     callback_dial: str = ""
-    # Where Asterisk writes its queue_log and its own record of every call (cel.jsonl): read by
+    # Where Asterisk writes its own record of every call (cel.jsonl): read by
     # the reconciliation. "" = the folder of the Asterisk `siaga run` or `siaga asterisk` starts.
     log_dir: str = ""
     # Where Asterisk writes the calls' recordings: "" = the folder of the Asterisk `siaga run`

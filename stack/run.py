@@ -12,13 +12,11 @@ import dataclasses
 import gc
 import signal
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
 
 from agi.fallback import FallbackRecorder, operators_by_interface
-from agi.queuelog import reconcile_queue_log
 from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
@@ -52,7 +50,7 @@ def dev_postgres(config: Config) -> PgCluster:
 
 
 def asterisk_log_dir(config: Config) -> Path:
-    """Where Asterisk writes queue_log and its own record of every call (cel.jsonl)."""
+    """Where Asterisk writes its own record of every call (cel.jsonl)."""
     if config.asterisk.log_dir:
         return Path(config.asterisk.log_dir)
     instance = dev_asterisk(config)  # the one `siaga run` or `siaga asterisk start` starts
@@ -199,17 +197,14 @@ async def run_stack(config: Config) -> int:
         recording_check: RecordingCheck | None = None
         if recordings_dir is not None:
             folders["recordings"] = recordings_dir
-            # Calls from here on (not the ones reconciled from queue_log) get their recording
-            # looked at when they end; closed before the writer, which it writes to.
+            # Calls from here on (not those reconciled from Asterisk's record) get their
+            # recording looked at when they end; closed before the writer, which it writes to.
             journal = recording_check = RecordingCheck(writer, recordings_dir)
             stack.push_async_callback(recording_check.close)
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
-        # Calls the dialplan fallback took while this process was down: from queue_log.
         log_dir = asterisk_log_dir(config)
-        since = datetime.now(UTC) - timedelta(days=7)
-        await reconcile_queue_log(log_dir / "queue_log", config, writer, since=since)
         recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)

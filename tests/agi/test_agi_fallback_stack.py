@@ -1,19 +1,20 @@
 """The dialplan fallback on the real stack, with the ARI app stopped: a SIP caller to 112 is
 answered and rings the operators' phones (queue siaga-fallback, ring-all); nobody answering
 sends the call to the partner centre. Every such call is recorded with flag `fallback`, from AMI
-while the recorder runs, or from Asterisk's queue_log at the next start."""
+while the recorder runs, or from Asterisk's own record (CEL) at the next start."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 from integration.conftest import WINDOW, recording_of
 
-from agi.fallback import FallbackRecorder
-from agi.queuelog import reconcile_queue_log
+from agi.fallback import FallbackRecorder, operators_by_interface
 from db.events import fact_id
+from db.reconcile import Reconciler
 from db.writer import RecordWriter
 from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
@@ -39,6 +40,10 @@ async def in_database(writer: RecordWriter) -> None:
     await writer.wait_replayed(timeout=20)
 
 
+async def nothing_live() -> set[str]:
+    return set()
+
+
 async def ended_call(db, journal, number: str, wait, what: str) -> asyncpg.Record:
     async def ended():
         await journal.flush()
@@ -50,7 +55,17 @@ async def ended_call(db, journal, number: str, wait, what: str) -> asyncpg.Recor
 
 
 async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
-    recorder, stack_config, asterisk, journal, records, db, wait, pg_dsn, tmp_path, idle_pbx
+    recorder,
+    stack_config,
+    asterisk,
+    journal,
+    records,
+    db,
+    wait,
+    pg_dsn,
+    stack_dsn,
+    tmp_path,
+    idle_pbx,
 ):
     operator = stack_config.operators[0]
     # The phone rings 3 s before it answers: the caller hears the fallback prompt meanwhile.
@@ -98,13 +113,25 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
     # while the phone rings is what the caller heard, the prompt.
     assert sum(1 for rms, _ in ringing if rms > 0.01) * WINDOW >= 1.0, ringing
 
-    # The same call reconciled from queue_log into an empty database, as after a crash of the
-    # whole app: the same call, with the same facts.
-    queue_log = asterisk.outside(asterisk.layout.log_dir) / "queue_log"
+    # The same call reconciled from Asterisk's own record into an empty database, as after a
+    # crash of the whole app: the same call, with the same facts.
+    cel = asterisk.outside(asterisk.layout.cel_file)
+
+    def reconciler(journal: RecordWriter, dsn: str) -> Reconciler:
+        return Reconciler(
+            cel,
+            dsn,
+            journal,
+            app=stack_config.asterisk.app,
+            operators_by_interface=operators_by_interface(stack_config),
+            live_channels=nothing_live,
+        )
+
+    later = datetime.now(UTC) + timedelta(seconds=10)  # past the time the app has to write
     fresh = RecordWriter(pg_dsn, tmp_path / "fresh.jsonl", batch_ms=50)
     await fresh.start()
     try:
-        assert await reconcile_queue_log(queue_log, stack_config, fresh) > 0
+        assert (await reconciler(fresh, pg_dsn).run_once(later)).events > 0
         await in_database(fresh)
     finally:
         await fresh.close()
@@ -113,17 +140,18 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
         again = await other.fetchrow("SELECT * FROM calls WHERE call_id = $1", call_id)
     finally:
         await other.close()
-    assert again is not None, "queue_log holds the call under the same id"
+    assert again is not None, "Asterisk's record holds the call under the same id"
     assert again["caller_number"] == number
     assert "fallback" in again["flags"]
     assert again["operator_id"] == "1001"
     assert again["outcome"] == "answered"
     assert again["hangup_by"] == "caller"
+    assert abs(again["connected_at"] - row["connected_at"]).total_seconds() < 1
 
     # Reconciling into the database the recorder wrote adds no second copy of any fact.
     await in_database(journal)
     before = await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1", call_id)
-    await reconcile_queue_log(queue_log, stack_config, journal)
+    await reconciler(journal, stack_dsn).run_once(later)
     await in_database(journal)
     after = await db.fetchval("SELECT count(*) FROM call_events WHERE call_id = $1", call_id)
     assert after == before

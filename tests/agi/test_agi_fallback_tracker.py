@@ -1,5 +1,4 @@
-"""The fallback recorder's pure part: AMI events of the siaga-fallback queue -> record events, and
-queue_log lines -> the same facts with the same event ids."""
+"""The fallback recorder's pure part: AMI events of the siaga-fallback queue -> record events."""
 
 from __future__ import annotations
 
@@ -7,9 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agi.fallback import FallbackTracker
-from agi.queuelog import events_from, operators_by_member, parse_line
 from db.events import fact_id
-from siaga.config import load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -127,39 +124,6 @@ def test_other_queues_and_channels_are_ignored():
     assert tracker.handle(ev("Hangup"), T0) == []
     assert tracker.handle(ev("UserEvent", UserEvent="Else", Step="arrived"), T0) == []
     assert tracker.handle({"Event": "FullyBooted"}, T0) == []
-
-
-def test_queue_log_gives_the_same_facts_with_the_same_ids():
-    config = load_config(EXAMPLE)
-    members = operators_by_member(config)
-    assert members["Operator Satu"] == "1001" and members["PJSIP/1002"] == "1002"
-    text = [
-        f"1772352003|{CALL}|siaga-fallback|NONE|ENTERQUEUE||081234|1",
-        f"1772352004|{CALL}|siaga-fallback|Operator Satu|RINGNOANSWER|1000",
-        f"1772352006|{CALL}|siaga-fallback|Operator Satu|CONNECT|3|1772352004.43|2",
-        f"1772352066|{CALL}|siaga-fallback|Operator Satu|COMPLETECALLER|3|60|1",
-        "1772352070|1772352070.50|siaga-fallback|NONE|ENTERQUEUE||0899|1",
-        "1772352080|1772352070.50|siaga-fallback|NONE|ABANDON|1|1|10",
-        "1772352090|1772352090.60|other-queue|NONE|ENTERQUEUE||0811|1",
-        "garbage line",
-    ]
-    lines = [line for line in (parse_line(t) for t in text) if line is not None]
-    out = events_from(lines, members)
-    assert [(e.call_id, e.kind.value) for e in out] == [
-        (CALL, "call_arrived"),
-        (CALL, "call_queued"),
-        (CALL, "call_connected"),
-        (CALL, "call_ended"),
-        ("1772352070.50", "call_arrived"),
-        ("1772352070.50", "call_queued"),
-        ("1772352070.50", "call_abandoned"),
-        ("1772352070.50", "call_ended"),
-    ]
-    assert out[0].event_id == fact_id(CALL, "arrived")
-    assert out[0].data["caller_number"] == "081234"
-    assert out[2].operator_id == "1001"
-    assert out[3].data["hangup_by"] == "caller"
-    assert out[6].data["wait_seconds"] == 10
 
 
 def test_calls_whose_hangup_was_missed_are_forgotten_after_12_hours():
