@@ -181,7 +181,7 @@ class RecordWriter:
         self._journal_end = 0  # journal offset after the last append this loop has seen
         self._committed = 0  # journal offset before which everything is in PostgreSQL
         self._backlog = False  # PostgreSQL gets the journal file from _committed on
-        self._committing = False  # a batch from memory is being committed
+        self._in_flight = 0  # events taken from memory, being journaled or committed
         self._journal_ok = True
         self._journal_error: str | None = None
         self._journal_retry = _Retry(retry_min_s, retry_max_s)
@@ -223,7 +223,7 @@ class RecordWriter:
             replayed=self._replayed,
             duplicates=self._duplicates,
             rejected=self._rejected,
-            in_memory=len(self._pending) + len(self._journaled),
+            in_memory=len(self._pending) + len(self._journaled) + self._in_flight,
             journal_backlog=self._backlog,
             db_reachable=self._db_ok,
             journal_ok=self._journal_ok,
@@ -364,6 +364,7 @@ class RecordWriter:
             if not batch:
                 return  # committed directly meanwhile
             started = time.monotonic()
+            self._in_flight += len(batch)
             try:
                 if not self._journal.is_open:
                     await self._open_journal()
@@ -377,6 +378,8 @@ class RecordWriter:
                 self._pending.extendleft(reversed(batch))
                 self._journal_failed(exc)
                 return
+            finally:
+                self._in_flight -= len(batch)
             if not self._journal_ok:
                 log.warning("journal_recovered", file=str(self._journal.path))
             self._journal_ok = True
@@ -457,7 +460,7 @@ class RecordWriter:
             await self._gather_batch(self._journaled)
             await self._commit_journaled()
             return True
-        if self._pending and not self._journal_ok and not self._pending_lock.locked():
+        if self._direct_due():
             await self._gather_batch(self._pending)
             await self._commit_direct()
             return True
@@ -493,12 +496,12 @@ class RecordWriter:
         batch = [self._journaled.popleft() for _ in range(count)]
         if not batch:
             return
-        self._committing = True
+        self._in_flight += len(batch)
         try:
             events = [event for _, event, _ in batch]
             ok = await self._commit(events, BatchPath.DB, self._commit_timeout, batch[0][0])
         finally:
-            self._committing = False
+            self._in_flight -= len(batch)
         if ok:
             self._committed = batch[-1][2]
             self._append_wake.set()  # the appender cuts the journal
@@ -509,19 +512,32 @@ class RecordWriter:
             log.warning("journal_backlog_started", file=str(self._journal.path))
         await self._settle(0)
 
+    def _direct_due(self, locked: bool = False) -> bool:
+        """Events the journal refused, with nothing older to commit first."""
+        return bool(
+            self._pending
+            and not self._journal_ok
+            and not self._journaled
+            and not self._backlog
+            and (locked or not self._pending_lock.locked())
+        )
+
     async def _commit_direct(self) -> None:
         async with self._pending_lock:
-            if self._journal_ok or not self._pending:
-                return  # the journal took them meanwhile
+            if not self._direct_due(locked=True):
+                return  # the journal took them, or others, meanwhile
             count = min(self._max_batch, len(self._pending))
             batch = [self._pending.popleft() for _ in range(count)]
             events = [event for _, event in batch]
+            self._in_flight += len(batch)
             try:
                 # Nothing else holds these events: give PostgreSQL the replay's patience.
                 ok = await self._commit(events, BatchPath.DIRECT, self._replay_timeout, batch[0][0])
             except asyncio.CancelledError:
                 self._pending.extendleft(reversed(batch))
                 raise
+            finally:
+                self._in_flight -= len(batch)
             if not ok:
                 self._pending.extendleft(reversed(batch))
         if ok:
@@ -660,7 +676,7 @@ class RecordWriter:
             self._settled >= self._enqueued
             and not self._pending
             and not self._journaled
-            and not self._committing
+            and not self._in_flight
             and not self._backlog
         )
 
