@@ -167,6 +167,7 @@ class RecordWriter:
         # committed, so that neither overtakes the other.
         self._pending_lock = asyncio.Lock()
         self._append_wake = asyncio.Event()
+        self._append_hurry = asyncio.Event()  # not set by every write: groups wait for it
         self._commit_wake = asyncio.Event()
         self._commit_hurry = asyncio.Event()
         self._flush_until = 0  # append (or commit) at once every event enqueued up to this count
@@ -251,6 +252,8 @@ class RecordWriter:
             self._pending.append((time.monotonic(), event))
             self._enqueued += 1
             self._append_wake.set()
+            if len(self._pending) >= self._max_batch:
+                self._append_hurry.set()
             if not self._journal_ok:
                 self._commit_wake.set()
         except Exception:
@@ -262,6 +265,7 @@ class RecordWriter:
         target = self._enqueued
         self._flush_until = max(self._flush_until, target)
         self._append_wake.set()
+        self._append_hurry.set()
         self._commit_hurry.set()
         self._commit_wake.set()
         async with asyncio.timeout(timeout), self._progress:
@@ -272,6 +276,7 @@ class RecordWriter:
         self._flush_until = max(self._flush_until, self._enqueued)
         self._replay_waiters += 1
         self._append_wake.set()
+        self._append_hurry.set()
         self._commit_hurry.set()
         self._commit_wake.set()
         try:
@@ -285,6 +290,7 @@ class RecordWriter:
         take stays in the journal for the next start."""
         self._closing = True
         self._append_wake.set()
+        self._append_hurry.set()
         self._commit_hurry.set()
         self._commit_wake.set()
         tasks = [task for task in (self._appender, self._committer) if task is not None]
@@ -353,9 +359,9 @@ class RecordWriter:
             delay = self._pending[0][0] + self._group - time.monotonic()
             if delay <= 0:
                 return
-            self._append_wake.clear()
+            self._append_hurry.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._append_wake.wait(), delay)
+                await asyncio.wait_for(self._append_hurry.wait(), delay)
 
     async def _append_pending(self) -> None:
         async with self._pending_lock:
@@ -544,15 +550,19 @@ class RecordWriter:
             await self._settle(len(batch))
 
     async def _replay_chunk(self) -> bool:
+        # Not past the appends this loop has seen: those in flight go to memory or here, next.
+        until = self._journal_end
         lines, end = await asyncio.to_thread(
-            self._journal.read, self._committed, self._max_batch, self._journal_end
+            self._journal.read, self._committed, self._max_batch, until
         )
         if not lines:
-            if end < self._journal_end:
+            if end < until:
                 # Only a hand on the file can do this; what is missing cannot be replayed.
-                log.error("journal_shorter_than_written", missing_from=end, to=self._journal_end)
-                end = self._journal_end
+                log.error("journal_shorter_than_written", missing_from=end, to=until)
+                end = until
             self._committed = end
+            if end < self._journal_end:
+                return True  # appended while this was read: replay on
             self._backlog = False
             log.info("journal_replayed", replayed=self._replayed)
             self._append_wake.set()  # the appender cuts the journal

@@ -17,6 +17,7 @@ from db_support import fetch, fetchval, fill
 
 from db import events as ev
 from db.events import RecordEvent
+from db.journal import Journal
 from db.writer import BatchPath, BatchReport, RecordWriter
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -220,3 +221,30 @@ async def test_with_journal_and_postgres_both_gone_events_wait_in_memory(
     finally:
         await writer.close()
     assert await stored_ids(pg_dsn) == [event.event_id for event in events]
+
+
+async def test_groups_appended_while_the_replay_reads_are_replayed_too(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "j.jsonl"
+    old = events_of(500, "old")
+    Journal(path).append([event.to_line() for event in old])  # left by a crash
+    writer = RecordWriter(pg_dsn, path, max_batch=100)
+    read = writer._journal.read
+
+    def slow_read(offset: int, max_lines: int, until: int | None = None) -> tuple[list[str], int]:
+        if offset == until:  # the replay has caught up: groups land while it looks
+            time.sleep(0.1)
+        return read(offset, max_lines, until)
+
+    monkeypatch.setattr(writer._journal, "read", slow_read)
+    await writer.start()
+    new = events_of(60, "new")
+    try:
+        for event in new:  # a group every 20 ms, while the replay goes on and as it ends
+            writer.write(event)
+            await asyncio.sleep(0.02)
+        await writer.wait_replayed(timeout=30)
+    finally:
+        await writer.close()
+    assert await stored_ids(pg_dsn) == [event.event_id for event in old + new]
