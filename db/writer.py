@@ -4,10 +4,11 @@ PostgreSQL is down or slow, the disk is full, or the process is killed.
 
 - `write(event)` appends to an in-memory queue and returns: no await, no I/O, no exception.
   Call it from the event loop's thread.
-- The appender task (write-ahead journal, `db/journal.py`) appends whatever has queued to the
-  journal file and fsyncs it, one group every `group_ms` (10 ms) at most: the first event of a
-  group waits that long for company, so a busy centre pays one fsync per group, not per event.
-  An event counts as durable (`flush()` returns) once its group is fsync'd.
+- The appender task (write-ahead journal, `db/journal.py`) appends whatever has queued (at
+  most `max_batch`) to the journal file and fsyncs it, one group every `group_ms` (10 ms) at
+  most: the first event of a group waits that long for company, so a busy centre pays one
+  fsync per group, not per event. An event counts as durable (`flush()` returns) once its
+  group is fsync'd.
 - The commit task takes the journaled events from memory and commits them with one
   `db.ingest.ingest(...)` per batch (at most `max_batch`): inserts are idempotent on event_id
   and the derived rows are re-computed from the events. It lets a batch gather for `gather_ms`
@@ -19,9 +20,10 @@ PostgreSQL is down or slow, the disk is full, or the process is killed.
   load, where that moment may never come, the committed part is cut off (the uncommitted tail
   copied to a new file) whenever it passes `cut_bytes` (1 MiB). The journal thus holds at most
   about `cut_bytes` plus what PostgreSQL has not taken yet.
-- If a commit fails or takes longer than `batch_ms`, PostgreSQL is behind: the commit task drops
-  the journaled events from memory and replays the journal file from the first event not yet
-  committed, oldest first, as soon as PostgreSQL answers again (`replay_timeout_s` per batch),
+- If a commit fails or takes longer than `batch_ms` (1 s: the events are durable already, so
+  only a PostgreSQL that hangs is worth giving up on), PostgreSQL is behind: the commit task
+  drops the journaled events from memory and replays the journal file from the first event not
+  yet committed, oldest first, as soon as PostgreSQL answers again (`replay_timeout_s` per batch),
   while new events keep going into the journal behind them; so the database receives events in
   the order they were written, and the memory stays small during an outage.
 - At start-up a journal left by a crash is replayed first, for the same reason. Replaying
@@ -33,7 +35,7 @@ PostgreSQL is down or slow, the disk is full, or the process is killed.
   PostgreSQL (`BatchPath.DIRECT`), retrying the journal with the same back-off as the database.
   If PostgreSQL is unavailable too, the events stay in memory, in order, until either takes
   them: not bounded, because dropping a record is worse than memory, and a centre writes tens
-  of events per second (an hour is ~100,000 events, some 100 MB); `in_memory` shows it.
+  of events per second (an hour is ~100,000 events, about 70 MB); `in_memory` shows it.
 
 What a SIGKILL (or a power cut) loses: at most the events written in the last `group_ms` plus
 the fsync in progress, i.e. those `flush()` would still have been waiting for; nothing already
@@ -134,7 +136,7 @@ class RecordWriter:
         spool_path: Path,
         *,
         group_ms: float = 10,
-        batch_ms: int = 200,
+        batch_ms: int = 1000,
         gather_ms: int = 100,
         max_batch: int = 1000,
         cut_bytes: int = 1 << 20,
@@ -365,8 +367,8 @@ class RecordWriter:
 
     async def _append_pending(self) -> None:
         async with self._pending_lock:
-            batch = list(self._pending)
-            self._pending.clear()
+            count = min(self._max_batch, len(self._pending))
+            batch = [self._pending.popleft() for _ in range(count)]
             if not batch:
                 return  # committed directly meanwhile
             started = time.monotonic()
@@ -374,9 +376,8 @@ class RecordWriter:
             try:
                 if not self._journal.is_open:
                     await self._open_journal()
-                ends = await asyncio.to_thread(
-                    self._journal.append, [event.to_line() for _, event in batch]
-                )
+                # Serialised in the thread too: a big group must not hold the event loop.
+                ends = await asyncio.to_thread(self._append_lines, [e for _, e in batch])
             except asyncio.CancelledError:
                 self._pending.extendleft(reversed(batch))
                 raise
@@ -402,6 +403,9 @@ class RecordWriter:
             self._commit_wake.set()
         self._report(BatchPath.JOURNAL, len(batch), 0, started, batch[0][0])
         await self._settle(len(batch))
+
+    def _append_lines(self, events: list[RecordEvent]) -> list[int]:
+        return self._journal.append([event.to_line() for event in events])
 
     async def _open_journal(self) -> None:
         size = await asyncio.to_thread(self._journal.open)
