@@ -42,7 +42,7 @@ the fsync in progress, i.e. those `flush()` would still have been waiting for; n
 flushed. While `journal_ok` is false, whatever is not yet in PostgreSQL. Recovery is the replay
 at the next start: it runs in the background (new events are journaled meanwhile), at some
 10,000 events/s on the benchmark machine (bench/bench_db.py); a journal left by a running
-centre holds at most about `cut_bytes` (~3,000 events, well under a second), one left by an
+centre holds at most about `cut_bytes` (~5,000 events: about half a second), one left by an
 outage whatever PostgreSQL missed.
 """
 
