@@ -1,5 +1,6 @@
 """The writer's process killed (SIGKILL) after spooling, and again half-way through the
-replay: the next start replays everything, each event exactly once."""
+replay: the next start replays everything, each event exactly once. Killed with a call's
+events in memory, not yet committed: the journal had them all the same."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 from db_support import fetch, fetchval
-from db_writer_child import event
+from db_writer_child import answered_call, event
 
 from db.writer import RecordWriter
 from testbed.cluster import free_port
@@ -81,3 +82,28 @@ async def test_killed_after_spool_then_killed_mid_replay_loses_nothing(
     assert journal.stat().st_size == 0
     rejected = journal.with_name("journal.jsonl.rejected").read_text(encoding="utf-8")
     assert "torn last line" in rejected and '{"v":1,"event_id":"0000' in rejected
+
+
+async def test_a_call_that_ended_just_before_a_kill_is_recorded_whole(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    # The bug report: answered, hung up, the app SIGKILLed a second later: the call stayed
+    # `answered` for good. The child's commits wait a minute, so none happens before the kill.
+    journal = tmp_path / "journal.jsonl"
+    child = spawn(pg_dsn, str(journal), "call")
+    wait_for_line(child, "FLUSHED")
+    wait_for_line(child, "ENDED")  # half a second after its last write(), no flush
+    kill(child)
+    assert await fetchval(pg_dsn, "SELECT count(*) FROM call_events") == 0
+    events = answered_call("killed-call")
+    assert len(journal.read_text(encoding="utf-8").splitlines()) == len(events)
+
+    writer = RecordWriter(pg_dsn, journal)
+    await writer.start()
+    await writer.wait_replayed(timeout=30)
+    await writer.close()
+    assert writer.replayed == len(events)
+    (call,) = await fetch(pg_dsn, "SELECT outcome, connected_at, ended_at, events FROM calls")
+    assert call["outcome"] == "answered" and call["events"] == len(events)
+    assert (call["connected_at"], call["ended_at"]) == (events[3].at, events[4].at)
+    assert journal.stat().st_size == 0
