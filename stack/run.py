@@ -153,6 +153,7 @@ def health_of(app: SiagaApp, writer: RecordWriter, disk: DiskGuard) -> Health:
     return Health(
         ari_connected=app.connected,
         database_reachable=writer.db_reachable,
+        journal_ok=writer.stats().journal_ok,
         low_disks=disk.low,
     )
 

@@ -138,6 +138,12 @@ def writer_families(stats: WriterStats, journal_bytes: int | None) -> Iterator[M
         value=stats.in_memory,
     )
     yield GaugeMetricFamily(
+        "siaga_journal_ok",
+        "1 while the record journal can be written (0: a full or failing disk; records then go"
+        " to PostgreSQL alone).",
+        value=_flag(stats.journal_ok),
+    )
+    yield GaugeMetricFamily(
         "siaga_journal_backlog",
         "1 while the journal holds records not yet in PostgreSQL.",
         value=_flag(stats.journal_backlog),
