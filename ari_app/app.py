@@ -283,12 +283,19 @@ class SiagaApp:
             )
             await self._hangup_quietly(leg_id)
         by_id = {c.id: c for c in channels}
+        bridged = await self._bridged_callers([a.call_id for a in plan.callers])
         for adoption in plan.callers:
             try:
                 value = await self.rest.get_variable(adoption.call_id, QUEUE_VARIABLE)
             except AriError:
                 value = ""
-            event = adopted(adoption, value)
+            caller = by_id[adoption.call_id]
+            event = adopted(
+                adoption,
+                value,
+                answered=caller.state is ChannelState.UP,
+                bridged=adoption.call_id in bridged,
+            )
             actor = self._new_actor(by_id[adoption.call_id])
             if adoption.operator_channel is not None:
                 actor.register(ResourceKind.CHANNEL, adoption.operator_channel)  # ours again
@@ -301,6 +308,29 @@ class SiagaApp:
             )
         await self._destroy_stale_bridges()
         return live
+
+    async def _bridged_callers(self, call_ids: list[str]) -> set[str]:
+        """The callers already in their call's bridge. A call's bridge without its caller (the
+        last app died between creating it and adding them) is destroyed: the adopted call
+        creates it afresh."""
+        if not call_ids:
+            return set()
+        try:
+            bridges = {b.id: b for b in await self.rest.list_bridges()}
+        except AriError as exc:
+            log.warning("app.bridge_sync_failed", error=str(exc))
+            return set(call_ids)  # cannot tell: assume all is well, as before
+        inside = set()
+        for call_id in call_ids:
+            bridge = bridges.get(f"{call_id}-bridge")
+            if bridge is not None and call_id in bridge.channels:
+                inside.add(call_id)
+            elif bridge is not None:
+                try:
+                    await self.rest.destroy_bridge(bridge.id)
+                except AriError as exc:
+                    log.warning("app.bridge_destroy_failed", bridge=bridge.id, error=str(exc))
+        return inside
 
     async def _destroy_stale_bridges(self) -> None:
         try:

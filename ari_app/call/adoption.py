@@ -134,9 +134,19 @@ def is_leg(args: Sequence[str]) -> bool:
     return len(args) >= 2 and args[0] in LEG_KINDS
 
 
-def adopted(adoption: Adoption, queue_state: str) -> Adopted:
+def adopted(
+    adoption: Adoption, queue_state: str, *, answered: bool = True, bridged: bool = True
+) -> Adopted:
     category, priority, flags = decode_queue_state(queue_state)
-    return Adopted(category, priority, flags, adoption.operator_id, adoption.operator_channel)
+    return Adopted(
+        category,
+        priority,
+        flags,
+        adoption.operator_id,
+        adoption.operator_channel,
+        answered=answered,
+        bridged=bridged,
+    )
 
 
 def encode_queue_state(category: str, priority: int, flags: frozenset[str]) -> str:

@@ -34,6 +34,10 @@ class Adopted:
     flags: frozenset[str] = frozenset()
     operator_id: str | None = None
     operator_channel: str | None = None
+    # A caller the last app had not yet answered, or not yet put in its bridge, when it died:
+    # the new one does it (a missing bridge would fail every operator's answer).
+    answered: bool = True
+    bridged: bool = True
 
 
 @dataclass(frozen=True, slots=True)

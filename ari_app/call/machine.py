@@ -237,10 +237,14 @@ class CallMachine:
         self.flags |= set(event.flags)
         self._queued_recorded = True  # its first arrival in the queue is on record already
         adopted = Facts.flag_set("adopted")
+        # What the last app died before doing: answer the caller, put them in their bridge.
+        setup: list[Command] = [] if event.answered else [Answer()]
+        if not event.bridged and event.operator_id is None:
+            setup.append(CreateBridge())
         if event.category is None or not self._has_category(event.category):
             self.state = CallState.IVR
             self.ivr = Ivr(self.config.ivr, language=self.language)
-            return [adopted, *self._play_menu(self.ivr.start())]
+            return [adopted, *setup, *self._play_menu(self.ivr.start())]
         category = self.config.category(event.category)
         self.category = category.code
         self.priority = category.priority if event.priority is None else event.priority
@@ -261,6 +265,7 @@ class CallMachine:
         self.moh = True
         return [
             adopted,
+            *setup,
             Enqueue(category.code, self.priority, flags),
             SaveQueueState(category.code, self.priority, flags),
             StopTalkDetect(),
@@ -639,11 +644,14 @@ class CallMachine:
         if failure is Failure.CALLER_GONE:
             return self._hung_up(HungUp(Party.CALLER, "gone"))  # the caller hung up under us
         if failure is Failure.OPERATOR_GONE and isinstance(command, BridgeOperator):
-            # The operator's leg vanished before it joined: not a conversation; back in line.
+            # The operator's leg (or the call's bridge) vanished before it joined: not a
+            # conversation; back in line. The leg is hung up all the same: were it the bridge
+            # that was missing, the answered operator would be left in a silent call.
             leg = self.legs.get(command.channel_id)
             if leg is not None:
                 leg.state = LegState.GONE
-            return self._hung_up(HungUp(Party.OPERATOR, "gone", at=event.at))
+            requeue = self._hung_up(HungUp(Party.OPERATOR, "gone", at=event.at))
+            return [HangUpLeg(command.channel_id), *requeue]
         if failure is Failure.LEG_UNREACHABLE:
             return self._unreachable(command)
         return []

@@ -103,18 +103,25 @@ BEGIN
         agencies, offers, events, updated_at)
     SELECT
         a.call_id, a.caller_number, a.caller_name, a.channel_id, a.arrived_at, a.classified_at,
-        a.queued_at, a.offered_at, a.connected_at, a.abandoned_at, a.ended_at, a.category,
+        a.queued_at, a.offered_at, a.connected_at, j.abandoned_at, a.ended_at, a.category,
         a.priority, a.language, a.operator_id,
         CASE WHEN a.connected_at IS NOT NULL THEN 'answered'
-             WHEN a.abandoned_at IS NOT NULL THEN 'abandoned'
+             WHEN j.abandoned_at IS NOT NULL THEN 'abandoned'
              WHEN 'fallback' = ANY (coalesce(f.flags, '{}')) THEN 'fallback'
              WHEN a.ended_at IS NOT NULL THEN 'unanswered'
              ELSE 'ongoing' END,
-        round(extract(epoch FROM coalesce(a.connected_at, a.abandoned_at) - a.arrived_at), 3),
+        round(extract(epoch FROM coalesce(a.connected_at, j.abandoned_at) - a.arrived_at), 3),
         round(extract(epoch FROM a.ended_at - a.connected_at), 3),
         a.hangup_by, a.end_reason, coalesce(f.flags, '{}'), coalesce(g.agencies, '{}'),
         a.offers, a.events, now()
     FROM agg a
+    -- Nobody abandons a call that had already ended: an app that found the caller's channel
+    -- gone after Asterisk itself was killed took it for a hang-up, seconds after the
+    -- reconciliation closed the call as cut (pbx_restart).
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN a.ended_at IS NULL OR a.abandoned_at <= a.ended_at + interval '2 seconds'
+                    THEN a.abandoned_at END AS abandoned_at
+    ) j
     LEFT JOIN flags f USING (call_id)
     LEFT JOIN agencies g USING (call_id)
     ON CONFLICT (call_id) DO UPDATE SET

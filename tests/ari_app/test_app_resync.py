@@ -71,6 +71,36 @@ async def test_resync_adopts_a_conversation_and_a_waiting_caller() -> None:
         assert flags == ["adopted"]
 
 
+async def test_resync_answers_and_bridges_a_caller_the_last_app_left_half_set_up() -> None:
+    c = centre(operators=[])
+    c.rest.channels = [
+        channel("set-up", created=T0),
+        channel("no-bridge", created=T0),
+        channel("empty-bridge", created=T0),
+        channel("ringing", created=T0, state=ChannelState.RING),
+    ]
+    for call_id in ("set-up", "no-bridge", "empty-bridge", "ringing"):
+        c.rest.variables[(call_id, QUEUE_VARIABLE)] = encode_queue_state("general", 1, frozenset())
+    c.rest.bridges = [
+        Bridge(id="set-up-bridge", name="siaga-set-up", channels=("set-up",)),
+        Bridge(id="empty-bridge-bridge", name="siaga-empty-bridge"),
+    ]
+    await c.app._resync()
+    await settle()
+    # Every operator's answer joins the caller's bridge: a caller adopted without one would
+    # make each answered operator fail to join, one after another.
+    assert sorted(c.rest.sent("create_bridge")) == [
+        "empty-bridge-bridge",
+        "no-bridge-bridge",
+        "ringing-bridge",
+    ]
+    assert "empty-bridge-bridge" in c.rest.sent("destroy_bridge")  # made afresh
+    assert c.rest.sent("answer") == ["ringing"]
+    assert {x: c.app.calls[x].machine.state for x in c.app.calls} == dict.fromkeys(
+        ["set-up", "no-bridge", "empty-bridge", "ringing"], CallState.QUEUED
+    )
+
+
 async def test_resync_ends_known_calls_whose_channels_are_gone() -> None:
     c = centre(operators=[])
     await c.send(stasis_start("gone"))
@@ -105,7 +135,7 @@ async def test_resync_destroys_the_bridges_of_calls_it_no_longer_has() -> None:
     c = centre(operators=["1001"])
     c.rest.channels = [channel("live")]  # a waiting caller to adopt
     c.rest.bridges = [
-        Bridge(id="live-bridge", name="siaga-live"),
+        Bridge(id="live-bridge", name="siaga-live", channels=("live",)),
         Bridge(id="gone-bridge", name="siaga-gone", channels=("gone-op1",)),
         Bridge(id="x-op1-bridge", name="listen-gone"),
         Bridge(id="cb-old-bridge", name="cb-old"),

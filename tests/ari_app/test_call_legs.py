@@ -248,6 +248,15 @@ def test_a_gone_operator_leg_at_bridging_puts_the_caller_back() -> None:
     assert m.state is CallState.QUEUED and m.legs[leg].state is LegState.GONE
 
 
+def test_a_bridge_gone_at_bridging_hangs_up_the_answered_operator_leg() -> None:
+    # A 404 may name the call's bridge, not the leg: the operator who answered must not be
+    # left in a silent call (and ring after ring of the next ones, as a chaos run found).
+    m, leg = connected(at=10.0)
+    commands = m.handle(CommandFailed(BridgeOperator("1001", leg), 404, at=10.1))
+    assert commands[0] == HangUpLeg(leg)
+    assert Requeue("1001") in commands
+
+
 def test_an_originate_refused_is_an_unreachable_operator() -> None:
     m = queued()
     leg = rung(m, "1001")

@@ -267,3 +267,32 @@ async def test_a_call_that_ended_too_recently_is_judged_as_soon_as_it_can_be(
         await reconciler.stop()
     assert kinds(written) == ["call_arrived", "call_abandoned", "call_ended"]
     assert reconciler.passes == 2  # not an hour later
+
+
+async def test_an_abandonment_recorded_after_the_call_was_closed_as_cut_is_not_one(
+    pg_dsn: str, tmp_path: Path
+):
+    # Asterisk was killed: the reconciliation closes the call (pbx_restart); the app, finding
+    # the caller's channel gone a few seconds later, takes it for a hang-up.
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cut = ev.call_ended("cut1", HangupBy.SYSTEM, reason=PBX_RESTART, at=start + 20 * S)
+    late = ev.call_abandoned("cut1", at=start + 26 * S)
+    fine = ev.call_abandoned("ab1", at=start + 9 * S)
+    await write_all(
+        pg_dsn,
+        [
+            ev.call_arrived("cut1", "0811", at=start),
+            cut,
+            late,
+            ev.call_arrived("ab1", "0812", at=start),
+            fine,
+            ev.call_ended("ab1", HangupBy.CALLER, at=start + 9 * S),
+        ],
+        tmp_path / "spool.jsonl",
+    )
+    rows = {
+        r["call_id"]: r
+        for r in await fetch(pg_dsn, "SELECT call_id, outcome, abandoned_at FROM calls")
+    }
+    assert rows["cut1"]["outcome"] == "unanswered" and rows["cut1"]["abandoned_at"] is None
+    assert rows["ab1"]["outcome"] == "abandoned"
