@@ -18,6 +18,7 @@ from supervisor.i18n import catalogue, label, language, translate
 from supervisor.roles import Permission, allowed
 from supervisor.security import csrf_matches, new_token, origin_allowed
 from supervisor.store import Session, load_session
+from supervisor.words import Words
 
 log = structlog.get_logger(__name__)
 
@@ -114,8 +115,31 @@ def install(app: web.Application, console: Console, routes: list[Route]) -> None
 # -- the guard -------------------------------------------------------------------------------
 
 
+# The message of an error page by its status; others get "error.other".
+_ERROR_MESSAGES = {
+    403: "error.forbidden",
+    404: "error.not_found",
+    405: "error.method",
+    500: "error.server",
+}
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The guard, and error pages in the layout and the user's language instead of aiohttp's
+    bare "404: Not Found" (and a logged 500 for an unexpected exception)."""
+    try:
+        return await _guard(request, handler)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status == 401:
+            raise
+        return error_page(request, exc.status, _ERROR_MESSAGES.get(exc.status, "error.other"))
+    except Exception:
+        log.exception("console.request_failed", path=request.path, method=request.method)
+        return error_page(request, 500, "error.server")
+
+
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     rule = request.app[ROUTES_KEY].get(request.match_info.route)
     if rule is not None and not rule.needs_session:
         return await handler(request)
@@ -134,7 +158,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _unauthenticated(request)
         return error_page(request, 403, "error.forbidden")
     if request.method not in _SAFE_METHODS and not await _csrf_ok(request, session):
-        return web.Response(status=403, text="CSRF check failed")
+        return error_page(request, 403, "error.csrf")
     return await handler(request)
 
 
@@ -292,6 +316,7 @@ def render(
     body = _env.get_template(template).render(
         t=t,
         label=label_of,
+        words=Words(console.config, lang),
         lang=lang,
         user=session.user if session else None,
         csrf=csrf,
@@ -312,7 +337,7 @@ def render(
 
 
 def error_page(request: web.Request, status: int, key: str) -> web.Response:
-    return render(request, "error.html", status=status, message_key=key)
+    return render(request, "error.html", status=status, message_key=key, code=status)
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
