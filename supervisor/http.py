@@ -49,6 +49,7 @@ def _request_key(name: str) -> Any:
 
 _SESSION = _request_key("siaga_session")
 _NEW_PRE_CSRF = _request_key("siaga_pre_csrf")
+_PREPARED = _request_key("siaga_prepared")  # a response has started: no error page any more
 
 # Flash messages an action may ask the next page to show (?msg=...); others are ignored.
 FLASH_KEYS = frozenset(
@@ -131,10 +132,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await _guard(request, handler)
     except web.HTTPException as exc:
-        if exc.status < 400 or exc.status == 401:
+        if exc.status < 400 or exc.status == 401 or request.get(_PREPARED):
             raise
         return error_page(request, exc.status, _ERROR_MESSAGES.get(exc.status, "error.other"))
     except Exception:
+        if request.get(_PREPARED):  # a live stream failed half-way: aiohttp logs and closes it
+            raise
         log.exception("console.request_failed", path=request.path, method=request.method)
         return error_page(request, 500, "error.server")
 
@@ -192,6 +195,7 @@ async def _csrf_ok(request: web.Request, session: Session | None) -> bool:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    request[_PREPARED] = True
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -1,7 +1,8 @@
 """The console's words in Bahasa Indonesia (the default) and English.
 
 `MESSAGES[key] = (indonesian, english)`. Pages call `t(key)`; the browser gets the same
-catalogue of its language for what it renders itself (live board, screen pop).
+catalogue of its language for what it renders itself (live board, screen pop). The codes of the
+records, the ACD and the audit are turned into these words by supervisor/words.py.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Final
 from urllib.parse import parse_qsl
 
 from agi.features import Action as FeatureAction
-from ari_app.call.states import ListenMode
+from ari_app.call.states import CallState, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
     FALLBACK_FLAG,
@@ -76,6 +76,7 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = {
     "verdict.": tuple(Verdict),
     "hangup.": tuple(HangupBy),
     "state.": tuple(OperatorState),
+    "call.": tuple(CallState),
     "offer.": (*OfferFailure, *RecordOnlyFailure, *CancelReason),
     "acd.": tuple(Reason),
     "overflow.": tuple(OverflowOutcome),
@@ -168,6 +169,9 @@ class Words:
             return self.cause(reason)
         return self._known("end.", reason)
 
+    def callback_status(self, status: str) -> str:
+        return self._known("cb.status.", status)
+
     def pause_reason(self, reason: str) -> str:
         return self._known("pause.", reason)
 
@@ -215,7 +219,7 @@ class Words:
             case "rule":
                 return self._known("rule.", text)
             case "status":
-                return self._known("cb.status.", text)
+                return self.callback_status(text)
             case "limit":
                 return self._known("limit.", text)
             case "role":

@@ -353,3 +353,16 @@ async def test_error_pages_use_the_layout_and_the_language(sign_in, lang, messag
     async with await op1.session.delete("/calls", allow_redirects=False) as response:
         assert response.status == 405
         assert f'lang="{lang}"' in await response.text()
+
+
+async def test_a_failing_page_is_a_500_page_in_the_language(sign_in, monkeypatch):
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the report query failed")
+
+    monkeypatch.setattr("supervisor.views.reports.build_report", broken)
+    sup = await sign_in("sup")
+    sup.session.cookie_jar.update_cookies({"siaga_lang": "en"})
+    status, body = await sup.text("/reports")
+    assert status == 500
+    assert 'lang="en"' in body and "Something went wrong on the server" in body
+    assert "the report query failed" not in body, "no internals shown"
