@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import parse_qsl
 
-from agi.features import Action as FeatureAction
 from ari_app.call.states import CallState, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
@@ -92,7 +91,6 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = {
     "cb.status.": CALLBACK_STATUSES,
     "cb.": CALLBACK_OUTCOMES,
     "source.": (SOURCE_OPERATOR, "phone"),
-    "audit.action.operator_": tuple(FeatureAction),
 }
 
 _Q850_PREFIX = "cause."
