@@ -179,8 +179,16 @@ class Words:
     def role(self, role: str | None) -> str:
         return self._known("role.", role) if role else self.t("audit.system")
 
-    def key(self, key: str) -> str:
+    def key(self, key: str, kind: str = "") -> str:
+        if kind == EventKind.OPERATOR_STATE and key == "state":
+            return self.t("data.status")  # an operator's state, not a call's stage
         return self._known("data.", key)
+
+    def audit_target(self, action: str, target: str | None) -> str:
+        """An audited action's target: the operator's name for an action on an operator."""
+        if not target:
+            return ""
+        return self.operator(target) if action.startswith("operator_") else target
 
     def value(self, kind: str, key: str, value: object) -> str:
         """One value of a timeline event's (or an audit entry's) data, in words."""
@@ -274,4 +282,4 @@ class Words:
 
     def data(self, kind: str, data: Mapping[str, object]) -> list[tuple[str, str]]:
         """An event's data as (key, value) in words, in the order of the keys."""
-        return [(self.key(key), self.value(kind, key, data[key])) for key in sorted(data)]
+        return [(self.key(key, kind), self.value(kind, key, data[key])) for key in sorted(data)]

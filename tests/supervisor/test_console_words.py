@@ -108,6 +108,12 @@ def test_values_in_words(console_config: Config) -> None:
     assert id_.operator("1001") == "Operator Satu" and id_.operator("9999") == "9999"
     assert id_.key("caller_number") == "nomor penelepon"
     assert id_.value("recording_play", "found", True) == "ya"
+    assert id_.data("operator_state", {"state": "paused", "reason": "meal"}) == [
+        ("alasan", "makan"),
+        ("status", "jeda"),
+    ]
+    assert id_.audit_target("operator_pause", "1002") == "Operator Dua"
+    assert id_.audit_target("number_block", "0812") == "0812"
 
 
 # -- no page shows a raw code ------------------------------------------------------------------
