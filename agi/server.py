@@ -215,7 +215,7 @@ class AgiServer:
         try:
             await store.audit(
                 self.pool,
-                f"operator_{feature.action.value}",
+                store.AuditAction(f"operator_{feature.action.value}"),
                 username=operator_id,
                 role="phone",
                 target=operator_id,

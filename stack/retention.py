@@ -28,7 +28,7 @@ import structlog
 
 from db.command import CommandError
 from siaga.config import RecordingsConfig
-from supervisor.store import audit
+from supervisor.store import AuditAction, audit
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +118,7 @@ async def purge(
             freed += rec.size
             await audit(
                 conn,
-                "recording_deleted",
+                AuditAction.RECORDING_DELETED,
                 username=None,
                 role=AUDIT_ROLE,
                 target=rec.call_id,
@@ -171,7 +171,7 @@ async def set_hold(dsn: str, call_id: str, *, held: bool, by: str, reason: str) 
             )
             await audit(
                 conn,
-                "recording_held" if held else "recording_released",
+                AuditAction.RECORDING_HELD if held else AuditAction.RECORDING_RELEASED,
                 username=by,
                 role=AUDIT_ROLE,
                 target=call_id,

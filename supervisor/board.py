@@ -15,18 +15,14 @@ from siaga.config import Config, OperatorConfig
 from supervisor.i18n import translate
 from supervisor.live import LiveCall
 from supervisor.queries import HistoryCall
+from supervisor.words import Words
 
 JsonDict = dict[str, Any]
 TimeFormat = Callable[[datetime | None], str]
 
 
 def category_label(config: Config, code: str | None, lang: str) -> str:
-    if code is None:
-        return "-"
-    for category in config.categories:
-        if category.code == code:
-            return category.label_id if lang == "id" else category.label_en
-    return code
+    return Words(config, lang).category(code)
 
 
 def targets(config: Config) -> tuple[float, ...]:

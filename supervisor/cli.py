@@ -20,6 +20,7 @@ from siaga.config import Config
 from supervisor import store
 from supervisor.roles import Role
 from supervisor.security import hash_password, password_problem, username_problem
+from supervisor.store import AuditAction
 
 GetDsn = Callable[[argparse.Namespace], str]
 GetConfig = Callable[[argparse.Namespace], Config]
@@ -79,7 +80,7 @@ def _actor() -> str:
         return f"cli:uid{os.getuid()}"
 
 
-async def _audit(conn: Any, action: str, target: str, **detail: str) -> None:
+async def _audit(conn: Any, action: AuditAction, target: str, **detail: str) -> None:
     await store.audit(conn, action, username=_actor(), role="cli", target=target, detail=detail)
 
 
@@ -115,7 +116,7 @@ async def _add(args: argparse.Namespace, dsn: str, get_config: GetConfig | None)
             )
         except store.UserExistsError:
             raise CommandError(f"user {args.username!r} exists already") from None
-        await _audit(conn, "user_add", args.username, role=role.value)
+        await _audit(conn, AuditAction.USER_ADD, args.username, role=role.value)
     finally:
         await conn.close()
     print(f"user {args.username} added ({role.value})")
@@ -131,7 +132,7 @@ async def _passwd(args: argparse.Namespace, dsn: str) -> int:
             await store.set_password(conn, args.username, hashed)
         except store.UnknownUserError:
             raise CommandError(f"no user {args.username!r}") from None
-        await _audit(conn, "user_passwd", args.username)
+        await _audit(conn, AuditAction.USER_PASSWD, args.username)
     finally:
         await conn.close()
     print(f"password of {args.username} changed; their sessions are ended")
@@ -145,7 +146,9 @@ async def _disable(args: argparse.Namespace, dsn: str, disabled: bool) -> int:
             await store.set_disabled(conn, args.username, disabled)
         except store.UnknownUserError:
             raise CommandError(f"no user {args.username!r}") from None
-        await _audit(conn, "user_disable" if disabled else "user_enable", args.username)
+        await _audit(
+            conn, AuditAction.USER_DISABLE if disabled else AuditAction.USER_ENABLE, args.username
+        )
     finally:
         await conn.close()
     print(f"user {args.username} {'disabled' if disabled else 'enabled'}")

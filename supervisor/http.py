@@ -18,6 +18,7 @@ from supervisor.i18n import catalogue, label, language, translate
 from supervisor.roles import Permission, allowed
 from supervisor.security import csrf_matches, new_token, origin_allowed
 from supervisor.store import Session, load_session
+from supervisor.words import Words
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +51,7 @@ def _request_key(name: str) -> Any:
 
 _SESSION = _request_key("siaga_session")
 _NEW_PRE_CSRF = _request_key("siaga_pre_csrf")
+_PREPARED = _request_key("siaga_prepared")  # a response has started: no error page any more
 
 # Flash messages an action may ask the next page to show (?msg=...); others are ignored.
 FLASH_KEYS = frozenset(
@@ -116,8 +118,33 @@ def install(app: web.Application, console: Console, routes: list[Route]) -> None
 # -- the guard -------------------------------------------------------------------------------
 
 
+# The message of an error page by its status; others get "error.other".
+_ERROR_MESSAGES = {
+    403: "error.forbidden",
+    404: "error.not_found",
+    405: "error.method",
+    500: "error.server",
+}
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The guard, and error pages in the layout and the user's language instead of aiohttp's
+    bare "404: Not Found" (and a logged 500 for an unexpected exception)."""
+    try:
+        return await _guard(request, handler)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.status == 401 or request.get(_PREPARED):
+            raise
+        return error_page(request, exc.status, _ERROR_MESSAGES.get(exc.status, "error.other"))
+    except Exception:
+        if request.get(_PREPARED):  # a live stream failed half-way: aiohttp logs and closes it
+            raise
+        log.exception("console.request_failed", path=request.path, method=request.method)
+        return error_page(request, 500, "error.server")
+
+
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     rule = request.app[ROUTES_KEY].get(request.match_info.route)
     if rule is not None and not rule.needs_session:
         return await handler(request)
@@ -136,7 +163,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _unauthenticated(request)
         return error_page(request, 403, "error.forbidden")
     if request.method not in _SAFE_METHODS and not await _csrf_ok(request, session):
-        return web.Response(status=403, text="CSRF check failed")
+        return error_page(request, 403, "error.csrf")
     return await handler(request)
 
 
@@ -170,6 +197,7 @@ async def _csrf_ok(request: web.Request, session: Session | None) -> bool:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    request[_PREPARED] = True
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -294,6 +322,7 @@ def render(
     body = _env.get_template(template).render(
         t=t,
         label=label_of,
+        words=Words(console.config, lang),
         lang=lang,
         user=session.user if session else None,
         csrf=csrf,
@@ -314,7 +343,7 @@ def render(
 
 
 def error_page(request: web.Request, status: int, key: str) -> web.Response:
-    return render(request, "error.html", status=status, message_key=key)
+    return render(request, "error.html", status=status, message_key=key, code=status)
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import asyncpg
@@ -22,6 +23,34 @@ class Db(Queryable, Protocol):
     """An asyncpg Connection or Pool, which the console also writes with."""
 
     async def execute(self, query: str, *args: Any) -> str: ...
+
+
+class AuditAction(StrEnum):
+    """What the audit records; the console shows each in words (supervisor/words.py)."""
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGIN_THROTTLED = "login_throttled"
+    LOGOUT = "logout"
+    CALLS_EXPORT = "calls_export"
+    RECORDING_PLAY = "recording_play"
+    CALL_CLASSIFY = "call_classify"
+    CALL_LISTEN = "call_listen"  # call_<ListenMode>: a supervisor on a call
+    CALL_WHISPER = "call_whisper"
+    CALL_BARGE = "call_barge"
+    OPERATOR_LOGIN = "operator_login"  # operator_<action>: from the board or a feature code
+    OPERATOR_LOGOUT = "operator_logout"
+    OPERATOR_PAUSE = "operator_pause"
+    OPERATOR_READY = "operator_ready"
+    NUMBER_BLOCK = "number_block"
+    NUMBER_UNBLOCK = "number_unblock"
+    USER_ADD = "user_add"
+    USER_PASSWD = "user_passwd"
+    USER_DISABLE = "user_disable"
+    USER_ENABLE = "user_enable"
+    RECORDING_DELETED = "recording_deleted"
+    RECORDING_HELD = "recording_held"
+    RECORDING_RELEASED = "recording_released"
 
 
 class UserExistsError(Exception):
@@ -224,7 +253,7 @@ async def delete_session(db: Db, token: str) -> None:
 
 async def audit(
     db: Db,
-    action: str,
+    action: AuditAction,
     *,
     username: str | None,
     role: str | None,
@@ -237,7 +266,7 @@ async def audit(
         " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
         username,
         role,
-        action,
+        AuditAction(action).value,
         target,
         client,
         json.dumps(detail or {}, ensure_ascii=False),

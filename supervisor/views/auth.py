@@ -31,6 +31,7 @@ from supervisor.security import (
     safe_next,
     verify_password,
 )
+from supervisor.store import AuditAction
 
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 
@@ -59,7 +60,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         wait = max(1, math.ceil(attempt.seconds))
         await store.audit(
             console.db,
-            "login_throttled",
+            AuditAction.LOGIN_THROTTLED,
             username=username,
             role=None,
             client=client,
@@ -77,7 +78,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         delay = console.limiter.retry_after(username, client)
         await store.audit(
             console.db,
-            "login_failed",
+            AuditAction.LOGIN_FAILED,
             username=username,
             role=None,
             client=client,
@@ -99,7 +100,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         console.db, user.user_id, token, new_token(), console.settings.session_lifetime, client
     )
     await store.audit(
-        console.db, "login", username=user.username, role=user.role.value, client=client
+        console.db, AuditAction.LOGIN, username=user.username, role=user.role.value, client=client
     )
     response = see_other(target or home_path(user.role))
     set_cookie(request, response, SESSION_COOKIE, token)
@@ -137,7 +138,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         await store.delete_session(console.db, token)
     await store.audit(
         console.db,
-        "logout",
+        AuditAction.LOGOUT,
         username=session.user.username,
         role=session.user.role.value,
         client=client_of(request),

@@ -23,6 +23,7 @@ from supervisor.http import (
 )
 from supervisor.live import ActionUnavailableError, ListenMode
 from supervisor.sse import stream
+from supervisor.store import AuditAction
 
 _NUMBER = re.compile(r"^\+?[0-9]{3,32}$")
 OPERATOR_ACTIONS = ("pause", "logout", "ready")
@@ -63,7 +64,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     return await stream(request, picture)
 
 
-async def _audit(request: web.Request, action: str, target: str, **detail: str) -> None:
+async def _audit(request: web.Request, action: AuditAction, target: str, **detail: str) -> None:
     session = require_session(request)
     await store.audit(
         console_of(request).db,
@@ -91,7 +92,7 @@ async def operator_action(request: web.Request) -> web.StreamResponse:
         centre.operator_logout(operator_id)
     else:
         centre.operator_ready(operator_id)
-    await _audit(request, f"operator_{action}", operator_id)
+    await _audit(request, AuditAction(f"operator_{action}"), operator_id)
     raise redirect("/board", "saved")
 
 
@@ -108,7 +109,7 @@ async def listen(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if not session.user.phone:
         raise redirect("/board", "no_phone")
-    await _audit(request, f"call_{mode.value}", call_id)
+    await _audit(request, AuditAction(f"call_{mode.value}"), call_id)
     try:
         await console.centre.listen(session.user.username, session.user.phone, call_id, mode)
     except ActionUnavailableError:
@@ -139,7 +140,7 @@ async def block(request: web.Request) -> web.StreamResponse:
             until=until,
         )
     )
-    await _audit(request, "number_block", number, reason=reason)
+    await _audit(request, AuditAction.NUMBER_BLOCK, number, reason=reason)
     raise redirect("/board", "blocked")
 
 
@@ -155,5 +156,5 @@ async def unblock(request: web.Request) -> web.StreamResponse:
     console.centre.record(
         events.caller_flag_cleared(flag_id, cleared_by=session.user.username, reason="console")
     )
-    await _audit(request, "number_unblock", str(flag_id))
+    await _audit(request, AuditAction.NUMBER_UNBLOCK, str(flag_id))
     raise redirect("/board", "unblocked")

@@ -17,6 +17,7 @@ from supervisor.calllog import CSV_COLUMNS, SearchForm, csv_row, parse_search, v
 from supervisor.http import client_of, console_of, render, require_session
 from supervisor.queries import FLAG_CHOICES
 from supervisor.roles import Permission, allowed
+from supervisor.store import AuditAction
 
 PAGE_LIMIT = 500
 EXPORT_LIMIT = 100_000
@@ -64,7 +65,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     rows = await calllog_db.list_calls(console.db, search.where, limit=EXPORT_LIMIT)
     await store.audit(
         console.db,
-        "calls_export",
+        AuditAction.CALLS_EXPORT,
         username=session.user.username,
         role=session.user.role.value,
         client=client_of(request),
@@ -131,7 +132,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     # Audited before anything is served, found or not: the audit must never miss a playback.
     await store.audit(
         console.db,
-        "recording_play",
+        AuditAction.RECORDING_PLAY,
         username=session.user.username,
         role=session.user.role.value,
         target=row.call_id,

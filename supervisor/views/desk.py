@@ -33,6 +33,7 @@ from supervisor.live import ActionUnavailableError, LiveCall, operator_call
 from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
+from supervisor.store import AuditAction
 
 VERDICTS = tuple(v.value for v in Verdict)
 MAX_NOTES = 2000
@@ -263,7 +264,7 @@ async def classify(request: web.Request) -> web.StreamResponse:
     if any_call:  # a supervisor's change of someone else's call: who did it is in the audit
         await store.audit(
             console.db,
-            "call_classify",
+            AuditAction.CALL_CLASSIFY,
             username=user.username,
             role=user.role.value,
             target=call_id,

@@ -224,11 +224,16 @@ async def test_the_operator_sets_the_category_of_an_unclassified_call(sign_in, c
 
     # The call log's timeline shows both classifications, the operator's with its operator.
     _, page = await op1.text("/calls/c-u")
-    rows = re.findall(r"<tr><td>[^<]*</td><td>call_classified</td>(.*?)</tr>", page, re.S)
+    rows = re.findall(
+        r'<tr data-kind="call_classified"><td>[^<]*</td><td>kategori ditetapkan</td>(.*?)</tr>',
+        page,
+        re.S,
+    )
     assert len(rows) == 2
-    assert "<td></td>" in rows[0] and "category: general" in rows[0]
-    assert "<td>1001</td>" in rows[1] and "category: medical" in rows[1]
-    assert "source: operator" in rows[1]
+    assert "<td></td>" in rows[0] and "kategori: Darurat umum" in rows[0]
+    assert '<td title="1001">Operator Satu</td>' in rows[1]
+    assert "kategori: Medis / ambulans" in rows[1]
+    assert "oleh: operator di konsol" in rows[1]
 
 
 async def test_the_category_can_be_set_while_the_call_awaits_its_disposition(
