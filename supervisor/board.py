@@ -193,7 +193,9 @@ def board_view(
                     for w in view.waiting
                 ],
                 "longest": max(ages) if ages else None,
-                "status": wait_status(max(ages) if ages else None, target),
+                "status": wait_status(
+                    max((w.age_seconds for w in view.waiting), default=None), target
+                ),
                 "offered": view.offered,
                 "connected": view.connected,
                 "sl": _sl_at(stats, target),
