@@ -192,6 +192,20 @@ class RecordingsConfig:
         return self.retention_days
 
 
+@dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """When the console raises an alarm on the board, the wallboard and the desk. An emergency
+    category is one of priority `emergency_max_priority` or more urgent (1 is the most urgent);
+    its calls raise an alarm once they wait past the category's `target_answer_seconds`."""
+
+    emergency_max_priority: int = 2
+    no_ready_after_seconds: float = 5.0  # calls waited this long while no operator was ready
+    # Today's service level alarms only once this many calls were answered or abandoned: two
+    # calls early in the morning say nothing about the shift.
+    service_level_min_calls: int = 10
+    sound: bool = True  # a beep in the browser with each new alarm
+
+
 # Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
 PAUSE_REASONS: Mapping[str, str] = {
     "1": "break",
@@ -294,6 +308,7 @@ class Config:
     overflow: tuple[OverflowRule, ...] = field(default=())  # the ACD's own rules, [[overflow]]
     disk: DiskConfig = field(default=DiskConfig())
     recordings: RecordingsConfig = field(default=RecordingsConfig())
+    alerts: AlertsConfig = field(default=AlertsConfig())
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -638,6 +653,24 @@ def _disk(t: _Table) -> DiskConfig:
     return result
 
 
+def _alerts(t: _Table) -> AlertsConfig:
+    d = AlertsConfig()
+    priority = t.get("emergency_max_priority", int, d.emergency_max_priority)
+    t.check("emergency_max_priority", priority >= 0, f"must be 0 or more, not {priority}")
+    min_calls = t.get("service_level_min_calls", int, d.service_level_min_calls)
+    t.check("service_level_min_calls", min_calls >= 1, f"must be 1 or more, not {min_calls}")
+    result = AlertsConfig(
+        emergency_max_priority=priority,
+        no_ready_after_seconds=_at_least_zero(
+            t, "no_ready_after_seconds", d.no_ready_after_seconds
+        ),
+        service_level_min_calls=min_calls,
+        sound=t.get("sound", bool, d.sound),
+    )
+    t.finish()
+    return result
+
+
 def _recordings(t: _Table, categories: set[str]) -> RecordingsConfig:
     days = t.get("retention_days", int, 0)
     t.check("retention_days", days >= 0, f"must be 0 (for ever) or more, not {days}")
@@ -852,6 +885,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         overflow=_overflow_rules(root.array_of_tables("overflow"), {c.code for c in categories}),
         disk=_disk(root.table("disk")),
         recordings=_recordings(root.table("recordings"), {c.code for c in categories}),
+        alerts=_alerts(root.table("alerts")),
     )
     root.finish()
     return config

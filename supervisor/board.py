@@ -12,6 +12,7 @@ from db.calllog import CallRow
 from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats, Route
 from queues.snapshot import CategoryView, OperatorView, Snapshot
 from siaga.config import Config, OperatorConfig
+from supervisor.alerts import Alert, AlertKind, ServiceToday, ShownAlert
 from supervisor.i18n import translate
 from supervisor.live import LiveCall
 from supervisor.queries import HistoryCall
@@ -46,6 +47,70 @@ def service_level_at(stats: CallStats | None, target: float) -> float | None:
 
 def _percent(ratio: float | None) -> str:
     return "-" if ratio is None else f"{round(100 * ratio)} %"
+
+
+def _clock(seconds: float) -> str:
+    total = max(0, int(seconds))
+    hours, minutes, secs = total // 3600, total % 3600 // 60, total % 60
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def service_today(today: Sequence[CallStats]) -> ServiceToday:
+    """Today's service level at the goal's threshold, for the alarms."""
+    total = next((s for s in today if s.scope == "total"), None)
+    decided = total.answered + total.abandoned if total else 0
+    return ServiceToday(ratio=service_level_at(total, SERVICE_GOAL_SECONDS), decided=decided)
+
+
+def wait_status(longest: float | None, target: float) -> str:
+    """A category's longest wait against its target, as the board colours it: idle (nobody
+    waiting), ok, near (half the target gone) or over."""
+    if longest is None:
+        return "idle"
+    if longest > target:
+        return "over"
+    return "near" if longest >= target / 2 else "ok"
+
+
+def alert_text(alert: Alert, config: Config, lang: str) -> str:
+    if alert.kind is AlertKind.OVERDUE:
+        return translate("alert.overdue", lang).format(
+            category=category_label(config, alert.subject, lang),
+            count=alert.count,
+            target=f"{alert.target:g}",
+            wait=_clock(alert.seconds),
+        )
+    if alert.kind is AlertKind.NO_OPERATOR:
+        return translate("alert.no_operator", lang).format(
+            count=alert.count, wait=_clock(alert.seconds)
+        )
+    if alert.kind is AlertKind.SERVICE_LEVEL:
+        return translate("alert.service_level", lang).format(
+            ratio=_percent(alert.ratio),
+            target=_percent(alert.target),
+            seconds=f"{SERVICE_GOAL_SECONDS:g}",
+        )
+    if alert.kind is AlertKind.UNAVAILABLE:
+        return translate(f"alert.unavailable.{alert.subject}", lang)
+    if alert.subject == "journal":
+        return translate("alert.degraded.journal", lang)
+    return translate("alert.degraded.disk", lang).format(folder=alert.subject)
+
+
+def alerts_json(
+    shown: Sequence[ShownAlert], now: float, config: Config, lang: str
+) -> list[JsonDict]:
+    return [
+        {
+            "key": s.alert.key,
+            "kind": s.alert.kind.value,
+            "severity": s.alert.severity.value,
+            "text": alert_text(s.alert, config, lang),
+            "seconds": int(max(0.0, now - s.since)),
+            "acknowledged_by": s.acknowledged.username if s.acknowledged else None,
+        }
+        for s in shown
+    ]
 
 
 def service_goal(total: CallStats | None, lang: str) -> JsonDict:
@@ -137,6 +202,7 @@ def board_view(
                     for w in view.waiting
                 ],
                 "longest": None if longest is None else int(longest),
+                "status": wait_status(longest, target),
                 "offered": view.offered,
                 "connected": view.connected,
                 "sl": service_level_at(stats, target),

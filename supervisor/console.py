@@ -1,9 +1,11 @@
 """The console's state: settings, the database pool, the live centre, the login limiter, the
-cache of today's figures; and its start-up checks (no development password in production)."""
+cache of today's figures, the alarms and their acknowledgements; and its start-up checks (no
+development password in production)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,9 +16,12 @@ import asyncpg
 import structlog
 
 from db.reports import DEFAULT_TZ, CallStats
+from queues.snapshot import Snapshot
 from siaga.config import Config
 from supervisor import queries, store
-from supervisor.board import targets
+from supervisor.alerts import Alert, AlertBook, ShownAlert, active_alerts
+from supervisor.board import service_today, targets
+from supervisor.health import Health
 from supervisor.live import LiveCentre
 from supervisor.roles import Role
 from supervisor.security import DEV_PASSWORD, LoginLimiter, hash_password
@@ -68,6 +73,9 @@ class Console:
         self.closing = asyncio.Event()
         self._pool: Any = None
         self._stats = _StatsCache()
+        # What /healthz says: create_app() sets the stack's own.
+        self.health: Callable[[], Health] = lambda: Health(True, True)
+        self.alert_book = AlertBook()
 
     @property
     def db(self) -> Any:
@@ -144,6 +152,19 @@ class Console:
                 )
                 cache.at = loop.time()
             return cache.value
+
+    async def alerts(self, snapshot: Snapshot | None = None) -> tuple[ShownAlert, ...]:
+        """The alarms active now, when each began and who acknowledged it."""
+        snapshot = snapshot or self.centre.snapshot()
+        today = service_today(await self.today())
+        active = active_alerts(snapshot, today, self.health(), self.config.alerts)
+        return self.alert_book.update(active, snapshot.now)
+
+    async def acknowledge_alert(self, key: str, username: str) -> Alert | None:
+        """The alarm acknowledged, or None if it is not active now."""
+        snapshot = self.centre.snapshot()
+        await self.alerts(snapshot)  # the book as of now, not as of the last live picture
+        return self.alert_book.acknowledge(key, username, snapshot.now)
 
     def operator_name(self, operator_id: str | None) -> str:
         """The name in siaga.toml (an operator since removed keeps their id)."""

@@ -71,6 +71,8 @@ FLASH_KEYS = frozenset(
         "agency_added",
         "callback_claimed",
         "callback_done",
+        "alert_acknowledged",
+        "alert_gone",
     }
 )
 

@@ -361,6 +361,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     ),
     "audit.action.recording_held": ("rekaman ditahan (hukum)", "recording put on hold"),
     "audit.action.recording_released": ("tahanan rekaman dilepas", "recording hold released"),
+    "audit.action.alert_ack": ("alarm diterima", "alarm acknowledged"),
     # who did an audited action when it was not a console user
     "role.cli": ("baris perintah", "command line"),
     "role.phone": ("telepon", "phone"),
@@ -547,6 +548,58 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "flag.silent_history": ("riwayat diam", "silent history"),
     # {agency}: the agency's name
     "flag.agency_requested": ("instansi diminta: {agency}", "agency requested: {agency}"),
+    # -- alarms and the wallboard (supervisor/alerts.py, wallboard.html) ---------------------
+    "alert.title": ("Alarm", "Alarms"),
+    "alert.none": ("Tidak ada alarm.", "No alarms."),
+    "alert.severity.critical": ("KRITIS", "CRITICAL"),
+    "alert.severity.warning": ("PERINGATAN", "WARNING"),
+    # {category} {count} {target} {wait}: filled in by supervisor/board.py
+    "alert.overdue": (
+        "{category}: {count} panggilan darurat melewati target {target} d, terlama {wait}",
+        "{category}: {count} emergency call(s) past the {target} s target, longest {wait}",
+    ),
+    "alert.no_operator": (
+        "{count} panggilan menunggu dan tidak ada operator yang siap (terlama {wait})",
+        "{count} call(s) waiting and no operator ready (longest {wait})",
+    ),
+    "alert.service_level": (
+        "Tingkat layanan hari ini {ratio}, di bawah target {target} dalam {seconds} d",
+        "Today's service level {ratio}, below the target of {target} within {seconds} s",
+    ),
+    "alert.unavailable.ari": (
+        "Aplikasi tidak terhubung ke Asterisk: panggilan ditangani cadangan dialplan",
+        "The app is not connected to Asterisk: calls go to the dialplan fallback",
+    ),
+    "alert.unavailable.database": (
+        "Basis data tidak terjangkau: catatan menunggu di jurnal",
+        "The database is unreachable: records wait in the journal",
+    ),
+    "alert.degraded.journal": (
+        "Jurnal catatan tidak dapat ditulis",
+        "The record journal cannot be written",
+    ),
+    "alert.degraded.disk": (
+        "Ruang disk hampir habis: {folder}",
+        "Disk space running low: {folder}",
+    ),
+    "alert.acknowledge": ("Ketahui", "Acknowledge"),
+    "alert.acknowledged_by": ("diketahui oleh", "acknowledged by"),
+    "alert.for": ("sejak", "for"),
+    "alert.notifications": ("Aktifkan notifikasi", "Turn on notifications"),
+    "alert.offered": ("Panggilan masuk", "Incoming call"),
+    "msg.alert_acknowledged": ("Alarm diketahui.", "Alarm acknowledged."),
+    "msg.alert_gone": ("Alarm sudah berakhir.", "The alarm has already ended."),
+    "wall.title": ("Papan dinding", "Wallboard"),
+    "wall.open": ("Papan dinding", "Wallboard"),
+    "wall.waiting": ("menunggu", "waiting"),
+    "wall.oldest": ("terlama", "oldest"),
+    "wall.target": ("target", "target"),
+    "wall.sl": (
+        "Tingkat layanan hari ini dalam {seconds} d",
+        "Service level today within {seconds} s",
+    ),
+    "wall.goal": ("target {target}", "target {target}"),
+    "wall.operators": ("Operator", "Operators"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from ari_app.app import CallbackUnavailableError, SiagaApp
 from ari_app.call.states import ListenMode as ListenMode  # the console uses it too
 from db.events import RecordEvent
+from queues.events import Tick
 from queues.snapshot import Snapshot
 
 
@@ -83,6 +84,9 @@ class AppCentre:
         self.app = app
 
     def snapshot(self) -> Snapshot:
+        # The core's clock moves only with its events: without a tick first, a caller waiting
+        # in a quiet centre would show (and alarm with) the age of the last event.
+        self.app.to_acd(Tick())
         return self.app.snapshot()
 
     def live_calls(self) -> list[LiveCall]:

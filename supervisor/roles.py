@@ -29,6 +29,7 @@ class Permission(StrEnum):
     BOARD = "board"  # the live board (read)
     BOARD_ACT = "board_act"  # pause / log out operators, block / unblock numbers
     LISTEN = "listen"  # listen / whisper / barge into a live call
+    ALERTS_ACK = "alerts_ack"  # acknowledge an alarm (audited)
     REPORTS = "reports"
     AUDIT = "audit"  # the audit log and the user list
 
@@ -48,6 +49,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.BOARD,
             Permission.BOARD_ACT,
             Permission.LISTEN,
+            Permission.ALERTS_ACK,
             Permission.REPORTS,
         }
     ),
@@ -58,6 +60,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.CALLS_ALL,
             Permission.EXPORT,
             Permission.BOARD,
+            Permission.ALERTS_ACK,
             Permission.REPORTS,
             Permission.AUDIT,
         }

@@ -29,6 +29,8 @@ ROUTES: list[Route] = [
     Route("POST", "/board/calls/{call_id}/listen", board.listen, P.LISTEN),
     Route("POST", "/board/blocks", board.block, P.BOARD_ACT),
     Route("POST", "/board/blocks/{flag_id}/clear", board.unblock, P.BOARD_ACT),
+    Route("POST", "/board/alerts/ack", board.acknowledge_alert, P.ALERTS_ACK),
+    Route("GET", "/wallboard", board.wallboard, P.BOARD),
     # the call log
     Route("GET", "/calls", calls.log, P.CALLS_OWN),
     Route("GET", "/calls.csv", calls.export, P.EXPORT),

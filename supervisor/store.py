@@ -51,6 +51,7 @@ class AuditAction(StrEnum):
     RECORDING_DELETED = "recording_deleted"
     RECORDING_HELD = "recording_held"
     RECORDING_RELEASED = "recording_released"
+    ALERT_ACK = "alert_ack"
 
 
 class UserExistsError(Exception):

@@ -14,39 +14,15 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from supervisor.console import Console
-from supervisor.disk import LowDisk
+from supervisor.health import Health as Health  # where stack/run.py and tests look
 from supervisor.http import HTTPS_KEY, install
 from supervisor.metrics import CentreCollector
 from supervisor.routes import ROUTES
-
-
-@dataclass(frozen=True, slots=True)
-class Health:
-    ari_connected: bool
-    database_reachable: bool
-    journal_ok: bool = True  # the record writer's journal can be written
-    low_disks: tuple[LowDisk, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.ari_connected and self.database_reachable
-
-    @property
-    def degraded(self) -> bool:
-        return not self.journal_ok or bool(self.low_disks)
-
-    @property
-    def status(self) -> str:
-        if not self.ok:
-            return "unavailable"
-        return "degraded" if self.degraded else "ok"
-
 
 HEALTH_KEY: web.AppKey[Callable[[], Health]] = web.AppKey("health")
 METRICS_KEY: web.AppKey[CentreCollector] = web.AppKey("metrics")
@@ -118,6 +94,7 @@ def create_app(
         app[METRICS_KEY] = metrics_collector
         app.router.add_get("/metrics", metrics)
     if console is not None:
+        console.health = health  # its alarms follow what /healthz says
         install(app, console, ROUTES)
 
         async def lifetime(_: web.Application) -> AsyncIterator[None]:

@@ -66,6 +66,8 @@
   // Updates a table body in place, one row per key: cells change as text, and a row's action
   // cell is rebuilt only when its signature changes (a click is never lost to a re-render).
   function syncRows(tbody, items, key, cells, actions) {
+    const head = tbody.parentNode.tHead;
+    const headings = head ? Array.from(head.rows[0].cells, (c) => c.textContent) : [];
     const existing = new Map();
     for (const row of Array.from(tbody.rows)) existing.set(row.dataset.key, row);
     const rows = items.map((item) => {
@@ -76,7 +78,10 @@
         row = document.createElement("tr");
         row.dataset.key = k;
         for (let i = 0; i < texts.length + (actions ? 1 : 0); i++) {
-          row.appendChild(document.createElement("td"));
+          const cell = document.createElement("td");
+          // The column's heading, shown beside the value where a phone stacks the cells.
+          if (headings[i]) cell.dataset.label = headings[i];
+          row.appendChild(cell);
         }
       }
       texts.forEach((text, i) => {
@@ -113,6 +118,134 @@
     };
   }
 
+  // -- alarms: colour and text, the page title, a beep; the desk's ringing call
+
+  const baseTitle = document.title;
+  const alarmsSeen = new Set();
+  let audio = null;
+  let lastBeep = 0;
+  const REPEAT_BEEP_MS = 15000; // an unacknowledged alarm beeps again until someone acts
+
+  // Browsers start sound only after a click or a key on the page: the first one unlocks it.
+  function unlockAudio() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === "suspended") audio.resume().catch(() => {});
+    } catch (e) {
+      audio = null;
+    }
+  }
+  document.addEventListener("click", unlockAudio, { once: true, capture: true });
+  document.addEventListener("keydown", unlockAudio, { once: true, capture: true });
+
+  // A short tone sequence made by WebAudio: [frequency Hz, start s, length s] each.
+  function beep(tones) {
+    lastBeep = Date.now();
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+    try {
+      unlockAudio();
+      if (!audio) return;
+      const start = audio.currentTime;
+      for (const [frequency, at, length] of tones) {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.25, start + at);
+        gain.gain.exponentialRampToValueAtTime(0.001, start + at + length);
+        osc.connect(gain);
+        gain.connect(audio.destination);
+        osc.start(start + at);
+        osc.stop(start + at + length);
+      }
+    } catch (e) {
+      // No sound device: the colour and the title still say it.
+    }
+  }
+
+  const ALARM_TONES = [[880, 0, 0.18], [660, 0.22, 0.18], [880, 0.44, 0.18]];
+  const RING_TONES = [[520, 0, 0.25], [780, 0.3, 0.35]];
+
+  function renderAlerts(alerts, sound, repeat) {
+    const list = byId("alert-list");
+    if (!list) return;
+    const panel = byId("alerts");
+    const canAck = Boolean(panel) && panel.dataset.canAck === "yes";
+    const items = alerts.map((a) => {
+      let item = list.querySelector('li[data-key="' + CSS.escape(a.key) + '"]');
+      if (!item) {
+        item = document.createElement("li");
+        item.dataset.key = a.key;
+        const text = document.createElement("span");
+        text.className = "alert-text";
+        const meta = document.createElement("span");
+        meta.className = "alert-meta";
+        const action = document.createElement("span");
+        action.className = "alert-action";
+        item.append(text, meta, action);
+      }
+      item.className = "alert " + a.severity + (a.acknowledged_by ? " acknowledged" : "");
+      const [text, meta, action] = item.children;
+      const textValue = t("alert.severity." + a.severity) + ": " + a.text;
+      if (text.textContent !== textValue) text.textContent = textValue;
+      const metaValue =
+        t("alert.for") + " " + clock(a.seconds) +
+        (a.acknowledged_by ? " · " + t("alert.acknowledged_by") + " " + a.acknowledged_by : "");
+      if (meta.textContent !== metaValue) meta.textContent = metaValue;
+      const showAck = canAck && !a.acknowledged_by;
+      if ((action.childElementCount > 0) !== showAck) {
+        action.replaceChildren(
+          ...(showAck ? [actionForm("/board/alerts/ack", t("alert.acknowledge"), { key: a.key })] : []),
+        );
+      }
+      return item;
+    });
+    const same = items.length === list.children.length && items.every((li, i) => list.children[i] === li);
+    if (!same) list.replaceChildren(...items);
+    const none = byId("alert-none");
+    if (none) none.hidden = alerts.length > 0;
+
+    const open = alerts.filter((a) => !a.acknowledged_by);
+    const critical = open.some((a) => a.severity === "critical");
+    document.body.classList.toggle("alarm", critical);
+    if (panel) panel.classList.toggle("active", open.length > 0);
+    const title = alerts.length ? "(" + alerts.length + ") \u26a0 " + t("alert.title") + " \u00b7 " + baseTitle : baseTitle;
+    if (document.title !== title) document.title = title;
+
+    const fresh = open.some((a) => !alarmsSeen.has(a.key));
+    for (const key of Array.from(alarmsSeen)) {
+      if (!alerts.some((a) => a.key === key)) alarmsSeen.delete(key);
+    }
+    for (const a of alerts) alarmsSeen.add(a.key);
+    if (!sound) return;
+    if (fresh || (repeat && open.length && Date.now() - lastBeep >= REPEAT_BEEP_MS)) beep(ALARM_TONES);
+  }
+
+  let ringingCall = null;
+
+  // A call offered to this operator: a ring tone, and a notification when the tab is hidden.
+  function announceOffer(call, sound) {
+    const ringing = call && call.live && call.state === "offered" ? call.call_id : null;
+    if (ringing === ringingCall) return;
+    ringingCall = ringing;
+    if (!ringing) return;
+    if (sound) beep(RING_TONES);
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      const body = [call.category, call.number].filter(Boolean).join(" \u00b7 ");
+      new Notification(t("alert.offered"), { body: body, tag: "siaga-offer" });
+    }
+  }
+
+  function setupNotifications() {
+    const button = byId("notify-enable");
+    if (!button || !("Notification" in window)) return;
+    button.hidden = Notification.permission !== "default";
+    button.addEventListener("click", () => {
+      Notification.requestPermission().then(() => {
+        button.hidden = Notification.permission !== "default";
+      });
+    });
+  }
+
   // -- the live board
 
   function renderBoard(data) {
@@ -139,6 +272,11 @@
           " (" + t("board.target") + " " + c.target + " s)",
       ],
     );
+    for (const c of data.categories) {
+      const row = byId("categories").querySelector('tr[data-key="' + CSS.escape(c.code) + '"]');
+      if (row) row.className = "wait-" + c.status;
+    }
+    renderAlerts(data.alerts, data.sound, true);
     const hasPhone = byId("live-calls").dataset.hasPhone === "yes";
     syncRows(
       byId("live-calls").tBodies[0],
@@ -226,7 +364,9 @@
     setText("op-pending", op ? pendingText(op.pending) : "");
     byId("op-unregistered").hidden = !op || op.registered;
 
+    renderAlerts(data.alerts, data.sound, false);
     const call = data.call;
+    announceOffer(call, data.sound);
     byId("pop").hidden = !call;
     byId("no-call").hidden = !!call;
     if (!call) {
@@ -283,7 +423,48 @@
     }
   }
 
+  // -- the wallboard: large type, no controls
+
+  const OPERATOR_STATES = ["available", "offered", "on_call", "wrap_up", "paused", "logged_out"];
+
+  function renderWall(data) {
+    for (const c of data.categories) {
+      const row = byId("wall-categories").querySelector('tr[data-key="' + CSS.escape(c.code) + '"]');
+      if (!row) continue;
+      row.className = "wait-" + c.status;
+      row.cells[1].textContent = String(c.waiting.length);
+      row.cells[2].textContent = clock(c.longest);
+    }
+    const goal = data.goal;
+    setText("wall-sl", goal.ratio === null ? "-" : Math.round(100 * goal.ratio) + " %");
+    setText("wall-sl-goal", t("wall.goal").replace("{target}", Math.round(100 * goal.target) + " %"));
+    const gauge = byId("gauge");
+    gauge.classList.toggle("met", goal.met === true);
+    gauge.classList.toggle("unmet", goal.met === false);
+    // CSSOM, not a style attribute: the policy allows no inline style.
+    byId("gauge-fill").style.width = (goal.ratio === null ? 0 : 100 * goal.ratio) + "%";
+    byId("gauge-goal").style.left = 100 * goal.target + "%";
+    const counts = Object.fromEntries(OPERATOR_STATES.map((s) => [s, 0]));
+    for (const o of data.operators) counts[o.state] = (counts[o.state] || 0) + 1;
+    for (const item of byId("wall-operators").children) {
+      item.firstElementChild.textContent = String(counts[item.dataset.state] || 0);
+    }
+    renderAlerts(data.alerts, data.sound, true);
+  }
+
+  function tickWallClock() {
+    setText("wall-clock", new Date().toLocaleTimeString(document.documentElement.lang, { hour12: false }));
+  }
+
   const page = document.body.dataset.page;
   if (page === "board") live("/board/events", renderBoard);
-  if (page === "desk") live("/operator/events", renderDesk);
+  if (page === "desk") {
+    setupNotifications();
+    live("/operator/events", renderDesk);
+  }
+  if (page === "wallboard") {
+    tickWallClock();
+    setInterval(tickWallClock, 1000);
+    live("/board/events", renderWall);
+  }
 })();

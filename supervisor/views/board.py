@@ -1,5 +1,6 @@
 """The supervisor's live board and its actions: pause / log out / ready an operator, listen,
-whisper or barge into a call, block and unblock a caller number."""
+whisper or barge into a call, block and unblock a caller number, acknowledge an alarm; and the
+wallboard, the same picture in large type for a screen on the wall."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from db import events
+from db.reports import SERVICE_GOAL_SECONDS
 from supervisor import queries, store
-from supervisor.board import JsonDict, board_view
+from supervisor.board import JsonDict, alert_text, alerts_json, board_view
+from supervisor.console import Console
 from supervisor.http import (
+    can,
     client_of,
     console_of,
     form_of,
@@ -22,6 +26,7 @@ from supervisor.http import (
     require_session,
 )
 from supervisor.live import ActionUnavailableError, ListenMode
+from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
 
@@ -31,6 +36,8 @@ MAX_BLOCK_HOURS = 24 * 365
 
 
 async def page(request: web.Request) -> web.StreamResponse:
+    if request.query.get("tv") == "1":
+        raise web.HTTPSeeOther("/wallboard")
     console = console_of(request)
     session = require_session(request)
     # The headline is there before the live stream connects (and without JavaScript).
@@ -48,20 +55,36 @@ async def page(request: web.Request) -> web.StreamResponse:
         goal=picture["goal"],
         blocks=await queries.active_blocks(console.db),
         has_phone=bool(session.user.phone),
+        can_ack=can(request, Permission.ALERTS_ACK),
         listen_modes=[m.value for m in ListenMode],
     )
+
+
+async def wallboard(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    return render(
+        request,
+        "wallboard.html",
+        categories=console.config.categories,
+        goal_seconds=SERVICE_GOAL_SECONDS,
+    )
+
+
+async def live_picture(console: Console, lang: str) -> JsonDict:
+    """The board's picture with the alarms (the board, the wallboard)."""
+    snapshot = console.centre.snapshot()
+    calls = console.centre.live_calls()
+    picture = board_view(snapshot, calls, await console.today(), console.config, lang)
+    shown = await console.alerts(snapshot)
+    picture["alerts"] = alerts_json(shown, snapshot.now, console.config, lang)
+    picture["sound"] = console.config.alerts.sound
+    return picture
 
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     lang = lang_of(request)
-
-    async def picture() -> JsonDict:
-        snapshot = console.centre.snapshot()
-        calls = console.centre.live_calls()
-        return board_view(snapshot, calls, await console.today(), console.config, lang)
-
-    return await stream(request, picture)
+    return await stream(request, lambda: live_picture(console, lang))
 
 
 async def _audit(request: web.Request, action: AuditAction, target: str, **detail: str) -> None:
@@ -158,3 +181,22 @@ async def unblock(request: web.Request) -> web.StreamResponse:
     )
     await _audit(request, AuditAction.NUMBER_UNBLOCK, str(flag_id))
     raise redirect("/board", "unblocked")
+
+
+async def acknowledge_alert(request: web.Request) -> web.StreamResponse:
+    console = console_of(request)
+    session = require_session(request)
+    form = await form_of(request)
+    key = form.get("key", "")
+    alert = await console.acknowledge_alert(key, session.user.username)
+    if alert is None:
+        raise redirect("/board", "alert_gone")
+    await _audit(
+        request,
+        AuditAction.ALERT_ACK,
+        key,
+        kind=alert.kind.value,
+        severity=alert.severity.value,
+        text=alert_text(alert, console.config, lang_of(request)),
+    )
+    raise redirect("/board", "alert_acknowledged")

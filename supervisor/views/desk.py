@@ -16,7 +16,14 @@ from db import calllog, events
 from db.events import SOURCE_OPERATOR, Verdict
 from siaga.config import Config
 from supervisor import queries, store
-from supervisor.board import JsonDict, PopFacts, operator_json, pop_from_live, pop_from_record
+from supervisor.board import (
+    JsonDict,
+    PopFacts,
+    alerts_json,
+    operator_json,
+    pop_from_live,
+    pop_from_record,
+)
 from supervisor.console import Console
 from supervisor.http import (
     can,
@@ -62,6 +69,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         categories=console.config.categories,
         agencies=console.config.agencies,
         callbacks=await queries.callbacks(console.db),
+        can_ack=False,  # operators see the alarms; supervisors acknowledge them
     )
 
 
@@ -106,10 +114,8 @@ class DeskFeed:
     async def picture(self) -> JsonDict:
         console = self.console
         names = {op.id: op.name for op in console.config.operators}
-        view = next(
-            (o for o in console.centre.snapshot().operators if o.operator_id == self.operator_id),
-            None,
-        )
+        snapshot = console.centre.snapshot()
+        view = next((o for o in snapshot.operators if o.operator_id == self.operator_id), None)
         call = operator_call(console.centre, self.operator_id)
         pop: JsonDict | None
         if call is not None:
@@ -129,6 +135,10 @@ class DeskFeed:
             "operator": operator_json(view, names) if view else None,
             "known": console.known_operator(self.operator_id),
             "call": pop,
+            "alerts": alerts_json(
+                await console.alerts(snapshot), snapshot.now, console.config, self.lang
+            ),
+            "sound": console.config.alerts.sound,
         }
 
     async def _classification(self, call: LiveCall) -> Classification | None:

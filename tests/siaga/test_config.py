@@ -9,7 +9,7 @@ import pytest
 
 from queues import Acd, AcdConfig, CallQueued, Category, Offer, OfferAnswered, OperatorLoggedIn
 from queues.config import OverflowCondition, OverflowRule, OverflowTarget, TargetKind
-from siaga.config import ConfigError, DiskConfig, load_config, parse_config
+from siaga.config import AlertsConfig, ConfigError, DiskConfig, load_config, parse_config
 from stack.cli import EXIT_CONFIG, main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
@@ -380,4 +380,42 @@ def test_bad_disk_limits_are_named(key, value, reason):
     data["disk"] = {key: value}
     error = refused(data)
     assert (error.path, error.key) == ("centre.toml", f"disk.{key}")
+    assert reason in error.reason
+
+
+def test_alerts_default_and_a_centre_may_change_them():
+    assert parse_config({k: v for k, v in example().items() if k != "alerts"}).alerts == (
+        AlertsConfig(
+            emergency_max_priority=2,
+            no_ready_after_seconds=5.0,
+            service_level_min_calls=10,
+            sound=True,
+        )
+    )
+    data = example()
+    data["alerts"] = {
+        "emergency_max_priority": 1,
+        "no_ready_after_seconds": 0,
+        "service_level_min_calls": 3,
+        "sound": False,
+    }
+    assert parse_config(data).alerts == AlertsConfig(1, 0.0, 3, False)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("emergency_max_priority", -1, "must be 0 or more"),
+        ("emergency_max_priority", 1.5, "must be an integer"),
+        ("no_ready_after_seconds", -2, "must be 0 or more"),
+        ("service_level_min_calls", 0, "must be 1 or more"),
+        ("sound", "yes", "must be a boolean"),
+        ("sounds", True, "unknown key (did you mean 'sound'?)"),
+    ],
+)
+def test_bad_alert_settings_are_named(key, value, reason):
+    data = example()
+    data["alerts"] = {key: value}
+    error = refused(data)
+    assert (error.path, error.key) == ("centre.toml", f"alerts.{key}")
     assert reason in error.reason

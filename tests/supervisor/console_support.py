@@ -109,9 +109,11 @@ class PureCentre:
         name: str = "",
         category: str = "medical",
         flags: tuple[str, ...] = (),
+        waited: float = 0.0,
     ) -> None:
-        """A caller classified into `category`, waiting in the engine's queue."""
-        now = time.monotonic()
+        """A caller classified into `category`, waiting in the engine's queue (for `waited`
+        seconds already)."""
+        now = time.monotonic() - waited
         self.calls[call_id] = (
             LiveCall(call_id, number, name, category, "queued", None, frozenset(flags), 0.0),
             now,

@@ -33,6 +33,8 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/board/calls/{call_id}/listen"): {"supervisor"},
     ("POST", "/board/blocks"): {"supervisor"},
     ("POST", "/board/blocks/{flag_id}/clear"): {"supervisor"},
+    ("POST", "/board/alerts/ack"): {"supervisor", "admin"},
+    ("GET", "/wallboard"): {"supervisor", "admin"},
     ("GET", "/calls"): ALL,
     ("GET", "/calls.csv"): {"supervisor", "admin"},
     ("GET", "/calls/{call_id}"): ALL,

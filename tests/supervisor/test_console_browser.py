@@ -6,6 +6,7 @@ the call log. The caller's name is a script: it must show as text and never run.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import os
 import shutil
@@ -268,3 +269,125 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
         await centre.add_agency("gone", "police", "sim1")
     with pytest.raises(ActionUnavailableError):  # no callback trunk in this siaga.toml
         await centre.call_back("sim1", number, call_id)
+
+
+async def screenshot(tab: Tab, path: Path, *, whole_page: bool = False) -> None:
+    params = {"format": "png", "captureBeyondViewport": whole_page}
+    data = await tab.send("Page.captureScreenshot", params)
+    await asyncio.to_thread(path.write_bytes, base64.b64decode(data["data"]))
+    print(f"screenshot: {path}")
+
+
+async def viewport(tab: Tab, width: int, height: int, *, mobile: bool = False) -> None:
+    await tab.send(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
+    )
+
+
+async def test_an_overdue_emergency_call_alarms_within_2_s_and_the_wallboard_fits_a_tv(
+    stack, tmp_path
+):
+    """Nobody is logged in: a medical call waits past its 10 s target. The board alarms within
+    2 s (colour, text, title), the supervisor acknowledges it (audited); the wallboard shows it
+    at 1920x1080 without scrolling, and the board fits a 400 px phone."""
+    target = stack.config.category("medical").target_answer_seconds
+    async with chromium() as browser:
+        board = await browser.new_tab()
+        await sign_in(board, stack.url, "sup", "/board")
+        await board.wait_for("document.querySelectorAll('#categories tbody tr').length > 0")
+        # The record writer knows the database reachable after its first check (<= 5 s).
+        await board.wait_for(
+            "document.getElementById('alert-list').children.length === 0", timeout=8
+        )
+
+        call_id = f"t-{uuid.uuid4().hex[:12]}"
+        await stack.ari.originate_to_dialplan(
+            "Local/caller@siaga-test",
+            channel_id=call_id,
+            context="siaga-local",
+            extension=stack.config.asterisk.emergency_number,
+            caller_id='"Ibu Ani" <081299990001>',
+            variables={"SIAGA_DTMF": "1", "SIAGA_DELAY": "1", "SIAGA_HOLD": "60"},
+        )
+        loop = asyncio.get_running_loop()
+        overdue = asyncio.Event()
+
+        def watch() -> None:  # the moment the app's own queue has the call past its target
+            waiting = [
+                w for c in stack.app.snapshot().categories for w in c.waiting if c.code == "medical"
+            ]
+            if any(w.call_id == call_id and w.age_seconds > target for w in waiting):
+                overdue.set()
+            else:
+                loop.call_later(0.005, watch)
+
+        watch()
+        await asyncio.wait_for(overdue.wait(), target + 15)
+        overdue_at = loop.time()
+        item = "#alert-list li[data-key='overdue:medical']"
+        await board.wait_for(f"document.querySelector({item!r}) !== null", timeout=2.0)
+        assert loop.time() - overdue_at < 2.0, "the alarm is on the board within 2 s"
+        assert (await board.text(f"{item} .alert-text") or "").startswith(
+            "KRITIS: Medis / ambulans: 1 panggilan darurat melewati target 10 d"
+        )
+        assert await board.js(f"document.querySelector({item!r}).classList.contains('critical')")
+        assert await board.js("document.body.classList.contains('alarm')")
+        assert await board.js("document.title.startsWith('(2) ')"), "overdue and no operator"
+        assert await board.js("Number(document.body.dataset.beeps) >= 1"), "a beep was played"
+        medical = "[...document.querySelectorAll('#categories tbody tr')].find(r =>"
+        medical += " r.cells[0].textContent === 'Medis / ambulans')"
+        assert await board.js(f"{medical}.className") == "wait-over"
+
+        # The wallboard on a 1920x1080 screen: the call, the alarm, nothing to scroll.
+        wall = await browser.new_tab()
+        await viewport(wall, 1920, 1080)
+        await sign_in(wall, stack.url, "sup", "/board")
+        await wall.goto(f"{stack.url}/wallboard")
+        await wall.wait_for(
+            "document.querySelector(\"#wall-categories tr[data-key='medical'] td.count\")"
+            ".textContent === '1'"
+        )
+        await wall.wait_for(f"document.querySelector({item!r}) !== null")
+        assert await wall.js("document.querySelector(\"tr[data-key='medical']\").className") == (
+            "wait-over"
+        )
+        assert await wall.js("document.querySelectorAll('form, button, input, nav').length") == 0
+        size = await wall.js(
+            "[document.scrollingElement.scrollWidth, document.scrollingElement.scrollHeight]"
+        )
+        await screenshot(wall, tmp_path / "wallboard-1920x1080.png")
+        assert size[0] <= 1920 and size[1] <= 1080, f"the wallboard scrolls: {size}"
+        assert (
+            await wall.js(
+                "parseFloat(getComputedStyle(document.querySelector('#wall-categories')).fontSize)"
+            )
+            >= 36
+        ), "large type"
+
+        # The board on a 400 px phone: nothing cut off sideways.
+        phone = await browser.new_tab()
+        await viewport(phone, 400, 800, mobile=True)
+        await sign_in(phone, stack.url, "sup", "/board")
+        await phone.wait_for(f"document.querySelector({item!r}) !== null")
+        await phone.wait_for("document.querySelector('#live-calls tbody tr') !== null")
+        width = await phone.js("document.scrollingElement.scrollWidth")
+        await screenshot(phone, tmp_path / "board-400px.png", whole_page=True)
+        assert width <= 400, f"the board is {width} px wide on a 400 px phone"
+
+        # The supervisor acknowledges the alarm: shown as such, and in the audit.
+        await board.click(f"{item} form button")
+        await board.wait_for("location.search === '?msg=alert_acknowledged'")
+        await board.wait_for(
+            f"document.querySelector({item!r} + '.acknowledged') !== null", timeout=3
+        )
+        assert "diketahui oleh sup" in (await board.text(f"{item} .alert-meta") or "")
+        await wall.wait_for(f"document.querySelector({item!r} + '.acknowledged') !== null")
+        conn = await asyncpg.connect(stack.dsn)
+        audits = await conn.fetch(
+            "SELECT username, target FROM console_audit WHERE action = 'alert_ack'"
+        )
+        await conn.close()
+        assert [tuple(a) for a in audits] == [("sup", "overdue:medical")]
+        for tab in (board, wall, phone):
+            assert tab.errors == [], "no script error, no CSP violation"

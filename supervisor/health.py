@@ -1,0 +1,30 @@
+"""What the running stack says of itself: `/healthz` answers it, and the console raises an
+alarm from it (supervisor/alerts.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from supervisor.disk import LowDisk
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ari_connected: bool
+    database_reachable: bool
+    journal_ok: bool = True  # the record writer's journal can be written
+    low_disks: tuple[LowDisk, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.ari_connected and self.database_reachable
+
+    @property
+    def degraded(self) -> bool:
+        return not self.journal_ok or bool(self.low_disks)
+
+    @property
+    def status(self) -> str:
+        if not self.ok:
+            return "unavailable"
+        return "degraded" if self.degraded else "ok"
