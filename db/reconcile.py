@@ -87,6 +87,8 @@ def plan(
             end, by, reason = call.ended_at, call.hangup_by or HangupBy.CALLER, "normal"
         settled.add(call.call_id)
         if row is not None and row.ended:
+            if not row.arrived:  # an adopted call whose arrival the killed app never wrote
+                events.append(_arrival(call, _flags(call, reason)))
             continue
         events += _facts_for(call, row, end, by, reason)
     known = {call.call_id for call in seen_list}
@@ -116,24 +118,10 @@ def _facts_for(
     reason: str,
 ) -> list[RecordEvent]:
     cid = call.call_id
-    flags = [RECONCILED_FLAG]
-    if call.fallback:
-        flags.append(FALLBACK_FLAG)
-    if reason == PBX_RESTART:
-        flags.append(PBX_RESTART)
+    flags = _flags(call, reason)
     out: list[RecordEvent] = []
     if row is None or not row.arrived:
-        out.append(
-            _fact(
-                cid,
-                EventKind.CALL_ARRIVED,
-                "arrived",
-                call.arrived_at,
-                caller_number=call.caller_number,
-                channel_id=cid,
-                flags=list[JSON](flags),
-            )
-        )
+        out.append(_arrival(call, flags))
     else:
         out += [_flag(cid, flag, end) for flag in flags if flag not in row.flags]
     connected = row is not None and row.connected
@@ -155,6 +143,27 @@ def _facts_for(
         )
     out.append(_fact(cid, EventKind.CALL_ENDED, "ended", end, hangup_by=by.value, reason=reason))
     return out
+
+
+def _flags(call: AsteriskCall, reason: str) -> list[str]:
+    flags = [RECONCILED_FLAG]
+    if call.fallback:
+        flags.append(FALLBACK_FLAG)
+    if reason == PBX_RESTART:
+        flags.append(PBX_RESTART)
+    return flags
+
+
+def _arrival(call: AsteriskCall, flags: list[str]) -> RecordEvent:
+    return _fact(
+        call.call_id,
+        EventKind.CALL_ARRIVED,
+        "arrived",
+        call.arrived_at,
+        caller_number=call.caller_number,
+        channel_id=call.call_id,
+        flags=list[JSON](flags),
+    )
 
 
 def _flag(call_id: str, flag: str, at: datetime) -> RecordEvent:

@@ -747,7 +747,15 @@ class CallMachine:
     def _end(self, by: Party, cause: str) -> list[Command]:
         assert self.operator_id is not None
         self.state = CallState.ENDED
-        commands: list[Command] = [
+        # Only an operator or an agency ends a conversation for the caller; a system hangup
+        # (e.g. a PBX restart) never hangs up on a caller who may still be there. The caller is
+        # hung up before the end is recorded: were the app killed in between, a restarted app
+        # would find a caller "recorded as ended" still up and take them for a new waiting
+        # call; this way round a kill loses at most the record, which the reconciliation gives
+        # back with Asterisk's time (docs/architecture.md §5.1).
+        ending = by in (Party.OPERATOR, Party.AGENCY)
+        commands: list[Command] = [Disconnect()] if ending else []
+        commands += [
             Facts.call_ended(
                 HangupBy(by.value),
                 cause=cause,
@@ -764,10 +772,6 @@ class CallMachine:
                     leg.state = LegState.GONE  # the operator hung up: nothing to hang up
         commands += self._hang_up_legs()
         commands += self._hang_up_side(SideKind.AGENCY)
-        # Only an operator or an agency ends a conversation for the caller; a system hangup
-        # (e.g. a PBX restart) never hangs up on a caller who may still be there.
-        if by in (Party.OPERATOR, Party.AGENCY):
-            commands.append(Disconnect())
         return commands + self._destroy_bridge()
 
     def _leave_queue(self) -> list[Command]:

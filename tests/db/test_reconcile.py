@@ -107,6 +107,15 @@ def test_a_closed_row_is_left_as_the_app_wrote_it():
     assert events == [] and settled == {"c1"}
 
 
+def test_a_closed_row_without_its_arrival_gets_asterisks():
+    # Adopted by a new app after the old one was killed before its arrival was durable.
+    closed = RecordedCall("c1", False, True, False, True)
+    events, settled = plan([seen()], {"c1": closed}, live=set(), now=LATER)
+    assert kinds(events) == ["call_arrived"] and events[0].at == T0
+    assert events[0].data["flags"] == [RECONCILED_FLAG]
+    assert settled == {"c1"}
+
+
 def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
     events, _ = plan([], {"x": row("x", connected=True)}, live={"y"}, now=LATER)
     assert kinds(events) == ["flag_set", "call_ended"]
