@@ -48,6 +48,7 @@ from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import Fact, Facts, RecordEvent
+from db.reconcile import PbxNow
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Strategy
@@ -346,11 +347,13 @@ class SiagaApp:
             except AriError as exc:
                 log.warning("app.bridge_destroy_failed", bridge=bridge_id, error=str(exc))
 
-    async def live_channel_ids(self) -> set[str] | None:
-        """The ids of every channel up in Asterisk now; None while ARI is away."""
+    async def pbx_now(self) -> PbxNow | None:
+        """Every channel up in Asterisk now, and when it started; None while ARI is away."""
         if not self.connected:
             return None
-        return {c.id for c in await self.rest.list_channels()}
+        info = await self.rest.asterisk_info()
+        live = frozenset(c.id for c in await self.rest.list_channels())
+        return PbxNow(live, info.startup_time)
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)

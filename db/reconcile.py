@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,24 +61,40 @@ class RecordedCall:
     flags: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class PbxNow:
+    """What Asterisk says now: the ids of its channels, and when it started."""
+
+    live: frozenset[str]
+    started_at: datetime | None
+
+
 def plan(
     seen: Iterable[AsteriskCall],
     recorded: Mapping[str, RecordedCall],
     *,
-    live: Collection[str] | None,
+    pbx: PbxNow | None,
     now: datetime,
     settle: timedelta = SETTLE,
 ) -> tuple[list[RecordEvent], set[str]]:
     """The facts to write, and the ids of the calls that are settled (nothing more will ever
-    be done for them). `live`: the ids of the channels up in Asterisk now, None if unknown."""
+    be done for them). `pbx`: what Asterisk says now, None if it cannot be asked."""
     events: list[RecordEvent] = []
     settled: set[str] = set()
     seen_list = list(seen)
+    live = pbx.live if pbx is not None else None
     for call in seen_list:
         row = recorded.get(call.call_id)
         if call.ended_at is None:
-            gone = live is not None and call.call_id not in live
-            if not gone or now - call.last_event_at < settle:
+            # Lost by Asterisk: not up now, and Asterisk started again after its last event
+            # (a channel missing from one listing is not proof enough).
+            lost = (
+                pbx is not None
+                and call.call_id not in pbx.live
+                and pbx.started_at is not None
+                and call.last_event_at < pbx.started_at
+            )
+            if not lost or now - call.last_event_at < settle:
                 continue  # up, or cannot tell yet
             end, by, reason = call.last_event_at, HangupBy.SYSTEM, PBX_RESTART
         else:
@@ -196,7 +212,7 @@ class ReconcileReport:
     settled: int
 
 
-LiveChannels = Callable[[], Awaitable[Collection[str] | None]]
+AskPbx = Callable[[], Awaitable[PbxNow | None]]
 
 
 class Reconciler:
@@ -213,7 +229,7 @@ class Reconciler:
         *,
         app: str,
         operators_by_interface: Mapping[str, str],
-        live_channels: LiveChannels,
+        ask_pbx: AskPbx,
         interval: float = 60.0,
         lookback: timedelta = timedelta(days=1),
         keep: timedelta = timedelta(hours=2),
@@ -224,7 +240,7 @@ class Reconciler:
         self._journal = journal
         self._app = app
         self._operators = dict(operators_by_interface)
-        self._live_channels = live_channels
+        self._ask_pbx = ask_pbx
         self._interval = interval
         self._lookback = lookback
         self._keep = keep
@@ -277,16 +293,16 @@ class Reconciler:
         await asyncio.to_thread(self._read_new, now)
         calls = asterisk_calls(self._events(), self._app, self._operators)
         pending = [c for c in calls.values() if c.call_id not in self._settled]
-        live = await self._live()
+        pbx = await self._pbx()
         recorded = await self._recorded([c.call_id for c in pending], now)
-        events, settled = plan(pending, recorded, live=live, now=now, settle=self._settle)
+        events, settled = plan(pending, recorded, pbx=pbx, now=now, settle=self._settle)
         for event in events:
             self._journal.write(event)
         self._settled |= settled
         # Calls that ended (or vanished) too recently to judge: look again once they can be.
         self._ripening = any(
             c.call_id not in settled
-            and (c.ended_at is not None or (live is not None and c.call_id not in live))
+            and (c.ended_at is not None or (pbx is not None and c.call_id not in pbx.live))
             for c in pending
         )
         self._prune(now)
@@ -303,11 +319,11 @@ class Reconciler:
             )
         return report
 
-    async def _live(self) -> Collection[str] | None:
+    async def _pbx(self) -> PbxNow | None:
         try:
-            return await self._live_channels()
+            return await self._ask_pbx()
         except Exception as exc:  # ARI away: nothing is judged gone this time
-            log.warning("reconcile.live_channels_unknown", error=str(exc))
+            log.warning("reconcile.pbx_unknown", error=str(exc))
             return None
 
     async def _recorded(self, call_ids: list[str], now: datetime) -> dict[str, RecordedCall]:

@@ -92,7 +92,10 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.action == "purge":
-        report = asyncio.run(purge(_dsn(args), asterisk_recordings_dir(config), config.recordings))
+        folder = asterisk_recordings_dir(config)
+        if folder is None:
+            raise CommandError("where are the recordings? set [asterisk] recordings_dir")
+        report = asyncio.run(purge(_dsn(args), folder, config.recordings))
         print(
             f"{report.deleted} of {report.examined} recordings deleted"
             f" ({report.bytes_freed} bytes); {report.held} under legal hold"

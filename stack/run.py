@@ -57,10 +57,13 @@ def asterisk_log_dir(config: Config) -> Path:
     return instance.outside(instance.layout.log_dir)
 
 
-def asterisk_recordings_dir(config: Config) -> Path:
-    """Where Asterisk writes the calls' recordings (`siaga backup` saves them)."""
+def asterisk_recordings_dir(config: Config) -> Path | None:
+    """Where Asterisk writes the calls' recordings (`siaga backup` saves them); None when
+    unknown: an Asterisk of its own (`log_dir` set) that does not say (`recordings_dir`)."""
     if config.asterisk.recordings_dir:
         return Path(config.asterisk.recordings_dir)
+    if config.asterisk.log_dir:
+        return None  # not the folder of the Asterisk `siaga asterisk start` runs
     return dev_asterisk(config).recordings_dir
 
 
@@ -179,7 +182,7 @@ async def run_stack(config: Config) -> int:
         )
         await migrate(config.database.url)
         prompts_dir = None
-        recordings_dir: Path | None = asterisk_recordings_dir(config)
+        recordings_dir = asterisk_recordings_dir(config)
         if config.asterisk.embedded:
             instance = await stack.enter_async_context(embedded_asterisk(config))
             prompts_dir = instance.prompts_dir
@@ -220,7 +223,7 @@ async def run_stack(config: Config) -> int:
             writer,
             app=config.asterisk.app,
             operators_by_interface=operators_by_interface(config),
-            live_channels=app.live_channel_ids,
+            ask_pbx=app.pbx_now,
         )
 
         async def settled() -> None:

@@ -158,6 +158,7 @@ class ChaosRun:
                 ports=ports,
                 phones=phones,
                 log_dir=log_dir,
+                recordings_dir=future.recordings_dir,
             )
             config_path = self.folder / "siaga.toml"
             config = write_config(config_path, settings)

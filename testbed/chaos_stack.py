@@ -281,6 +281,7 @@ def chaos_settings(
     ports: Ports,
     phones: Sequence[Phone],
     log_dir: Path,
+    recordings_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The example siaga.toml pointed at the run's own Asterisk (its log folder too: its record
     of every call) and PostgreSQL (both not embedded), on the run's ports, with the run's
@@ -297,6 +298,8 @@ def chaos_settings(
         rtp_end=ports.rtp_start + RTP_PORTS - 1,
         log_dir=str(log_dir),
     )
+    if recordings_dir is not None:
+        settings["asterisk"]["recordings_dir"] = str(recordings_dir)
     settings["database"] = {"embedded": False, "url": dsn}
     settings["web"] = {"host": "127.0.0.1", "port": ports.web}
     settings["agi"] = {**settings["agi"], "host": "127.0.0.1", "port": ports.agi}

@@ -14,7 +14,7 @@ from integration.conftest import WINDOW, recording_of
 
 from agi.fallback import FallbackRecorder, operators_by_interface
 from db.events import fact_id
-from db.reconcile import Reconciler
+from db.reconcile import PbxNow, Reconciler
 from db.writer import RecordWriter
 from testbed.sipp import Sipp, SippPhone, answer_scenario, caller_scenario
 
@@ -40,8 +40,8 @@ async def in_database(writer: RecordWriter) -> None:
     await writer.wait_replayed(timeout=20)
 
 
-async def nothing_live() -> set[str]:
-    return set()
+async def nothing_live() -> PbxNow:
+    return PbxNow(frozenset(), datetime.now(UTC))
 
 
 async def ended_call(db, journal, number: str, wait, what: str) -> asyncpg.Record:
@@ -124,7 +124,7 @@ async def test_sip_caller_reaches_sip_operator_through_the_fallback_queue(
             journal,
             app=stack_config.asterisk.app,
             operators_by_interface=operators_by_interface(stack_config),
-            live_channels=nothing_live,
+            ask_pbx=nothing_live,
         )
 
     later = datetime.now(UTC) + timedelta(seconds=10)  # past the time the app has to write

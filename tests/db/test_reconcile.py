@@ -21,6 +21,7 @@ from db.reconcile import (
     GONE_WHILE_AWAY,
     PBX_RESTART,
     RECONCILED_FLAG,
+    PbxNow,
     Reconciler,
     RecordedCall,
     plan,
@@ -52,6 +53,11 @@ def row(call_id="c1", *, connected=False, ended=False, abandoned=False, flags=()
 
 
 LATER = T0 + 120 * S
+RESTART = T0 + 100 * S  # Asterisk started again (killed) after the open calls' last events
+
+
+def pbx(*live: str, started: datetime = RESTART) -> PbxNow:
+    return PbxNow(frozenset(live), started)
 
 
 def kinds(events: Iterable[RecordEvent]) -> list[str]:
@@ -59,7 +65,7 @@ def kinds(events: Iterable[RecordEvent]) -> list[str]:
 
 
 def test_a_call_the_records_lack_gets_arrival_operator_and_end_with_asterisks_times():
-    events, settled = plan([seen(fallback=True)], {}, live=set(), now=LATER)
+    events, settled = plan([seen(fallback=True)], {}, pbx=pbx(), now=LATER)
     assert kinds(events) == ["call_arrived", "call_connected", "call_ended"]
     arrived, connected, ended = events
     assert arrived.at == T0 and arrived.data["caller_number"] == "0811"
@@ -70,23 +76,23 @@ def test_a_call_the_records_lack_gets_arrival_operator_and_end_with_asterisks_ti
 
 
 def test_an_open_row_asterisk_shows_ended_is_closed_and_flagged():
-    events, _ = plan([seen()], {"c1": row(connected=True)}, live=set(), now=LATER)
+    events, _ = plan([seen()], {"c1": row(connected=True)}, pbx=pbx(), now=LATER)
     assert kinds(events) == ["flag_set", "call_ended"]
     assert events[0].data == {"flag": RECONCILED_FLAG}
     assert events[1].at == T0 + 60 * S
 
 
 def test_an_unanswered_caller_who_hung_up_is_abandoned_once():
-    events, _ = plan([seen(connected=False)], {}, live=None, now=LATER)
+    events, _ = plan([seen(connected=False)], {}, pbx=None, now=LATER)
     assert kinds(events) == ["call_arrived", "call_abandoned", "call_ended"]
     assert events[1].data["wait_seconds"] == 60.0
-    events, _ = plan([seen(connected=False)], {"c1": row(abandoned=True)}, live=None, now=LATER)
+    events, _ = plan([seen(connected=False)], {"c1": row(abandoned=True)}, pbx=None, now=LATER)
     assert kinds(events) == ["flag_set", "call_ended"]
 
 
 def test_a_call_asterisk_lost_is_closed_at_its_last_event_by_the_system():
     lost = seen(ended=False)
-    events, settled = plan([lost], {"c1": row(connected=True)}, live={"other"}, now=LATER)
+    events, settled = plan([lost], {"c1": row(connected=True)}, pbx=pbx("other"), now=LATER)
     assert kinds(events) == ["flag_set", "flag_set", "call_ended"]
     assert {e.data["flag"] for e in events[:2]} == {RECONCILED_FLAG, PBX_RESTART}
     assert events[2].at == lost.last_event_at
@@ -94,39 +100,45 @@ def test_a_call_asterisk_lost_is_closed_at_its_last_event_by_the_system():
     assert settled == {"c1"}
 
 
+def test_a_call_missing_from_one_listing_is_not_lost_unless_asterisk_restarted():
+    up = seen(ended=False)  # its last event at T0 + 5 s: a quiet wait in a queue
+    assert plan([up], {}, pbx=pbx(started=T0 - 60 * S), now=LATER) == ([], set())
+    assert plan([up], {}, pbx=PbxNow(frozenset(), None), now=LATER) == ([], set())
+
+
 def test_nothing_is_judged_too_soon_or_without_knowing_what_is_live():
     up = seen(ended=False)
-    assert plan([up], {}, live=None, now=LATER) == ([], set())
-    assert plan([up], {}, live={"c1"}, now=LATER) == ([], set())
+    assert plan([up], {}, pbx=None, now=LATER) == ([], set())
+    assert plan([up], {}, pbx=pbx("c1"), now=LATER) == ([], set())
     just_ended = seen()
-    assert plan([just_ended], {}, live=set(), now=T0 + 62 * S) == ([], set())
+    assert plan([just_ended], {}, pbx=pbx(), now=T0 + 62 * S) == ([], set())
 
 
 def test_a_closed_row_is_left_as_the_app_wrote_it():
-    events, settled = plan([seen(connected=True)], {"c1": row(ended=True)}, live=set(), now=LATER)
+    events, settled = plan([seen(connected=True)], {"c1": row(ended=True)}, pbx=pbx(), now=LATER)
     assert events == [] and settled == {"c1"}
 
 
 def test_a_closed_row_without_its_arrival_gets_asterisks():
     # Adopted by a new app after the old one was killed before its arrival was durable.
     closed = RecordedCall("c1", False, True, False, True)
-    events, settled = plan([seen()], {"c1": closed}, live=set(), now=LATER)
+    events, settled = plan([seen()], {"c1": closed}, pbx=pbx(), now=LATER)
     assert kinds(events) == ["call_arrived"] and events[0].at == T0
     assert events[0].data["flags"] == [RECONCILED_FLAG]
     assert settled == {"c1"}
 
 
 def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
-    events, _ = plan([], {"x": row("x", connected=True)}, live={"y"}, now=LATER)
+    events, _ = plan([], {"x": row("x", connected=True)}, pbx=pbx("y"), now=LATER)
     assert kinds(events) == ["flag_set", "call_ended"]
     assert events[1].at == LATER and events[1].data["reason"] == GONE_WHILE_AWAY
-    assert plan([], {"x": row("x")}, live={"x"}, now=LATER) == ([], set())
-    assert plan([], {"x": row("x")}, live=None, now=LATER) == ([], set())
+    assert plan([], {"x": row("x")}, pbx=pbx("x"), now=LATER) == ([], set())
+    assert plan([], {"x": row("x")}, pbx=None, now=LATER) == ([], set())
 
 
 def test_the_same_fact_always_has_the_same_id():
-    first, _ = plan([seen()], {}, live=set(), now=LATER)
-    again, _ = plan([seen()], {}, live=set(), now=LATER + 60 * S)
+    first, _ = plan([seen()], {}, pbx=pbx(), now=LATER)
+    again, _ = plan([seen()], {}, pbx=pbx(), now=LATER + 60 * S)
     assert [e.event_id for e in first] == [e.event_id for e in again]
 
 
@@ -146,8 +158,8 @@ def shifted(lines: list[str], start: datetime) -> list[str]:
     return out
 
 
-async def no_live() -> set[str]:
-    return set()
+async def no_live() -> PbxNow:
+    return pbx(started=datetime.now(UTC))
 
 
 async def test_the_reconciler_fills_the_records_from_the_file_once(pg_dsn: str, tmp_path: Path):
@@ -174,7 +186,7 @@ async def test_the_reconciler_fills_the_records_from_the_file_once(pg_dsn: str, 
             writer,
             app="siaga",
             operators_by_interface={},
-            live_channels=no_live,
+            ask_pbx=no_live,
         )
         await writer.start()
         await reconciler.run_once()
@@ -220,11 +232,11 @@ async def test_the_reconciler_follows_the_file_and_reads_only_what_is_new(
 
     live = {"f1"}
 
-    async def live_channels() -> set[str]:
-        return live
+    async def live_channels() -> PbxNow:
+        return PbxNow(frozenset(live), datetime.now(UTC))
 
     reconciler = Reconciler(
-        cel, pg_dsn, Journal(), app="siaga", operators_by_interface={}, live_channels=live_channels
+        cel, pg_dsn, Journal(), app="siaga", operators_by_interface={}, ask_pbx=live_channels
     )
     assert (await reconciler.run_once()).calls == 0  # no file yet: nothing, no error
     first = shifted(caller("f1", "PJSIP/trunk-1"), start)
@@ -262,7 +274,7 @@ async def test_a_call_that_ended_too_recently_is_judged_as_soon_as_it_can_be(
         Journal(),
         app="siaga",
         operators_by_interface={},
-        live_channels=no_live,
+        ask_pbx=no_live,
         interval=3600,
         settle=timedelta(seconds=1),
     )

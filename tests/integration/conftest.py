@@ -287,6 +287,7 @@ def run_config(
         r"ami_port = \d+": f"ami_port = {ast.ami_port}",
         r"sip_port = \d+": f"sip_port = {ast.sip_port}",
         r'log_dir = "[^"]*"': f'log_dir = "{log_dir}"',
+        r'recordings_dir = "[^"]*"': f'recordings_dir = "{asterisk.recordings_dir}"',
         r'\nurl = "[^"]*"': f'\nurl = "{stack_config.database.url}"',
         r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.web.port}",
         r'(\[agi\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.agi.port}",
