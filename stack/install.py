@@ -30,6 +30,7 @@ from db.command import CommandError
 from db.migrate import migrate
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import load_config, read_secrets_file, redacted_url, refuse_weak_secrets
+from stack.certificate import CERT_NAME, KEY_NAME, write_self_signed
 from stack.secrets import write_secrets
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,7 @@ UNITS = ("siaga112-asterisk.service", "siaga112.service")
 LOGROTATE = "siaga112"
 # Debian's own cluster: `postgresql` listens on 5432 and lets the `postgres` user in by peer.
 DEFAULT_DATABASE_URL = "postgresql://siaga112@127.0.0.1:5432/siaga112"
+TLS_FOLDER = "tls"  # beside siaga.toml: the console's certificate and key
 POSTGRES_SOCKET_DIR = "/var/run/postgresql"
 _DATABASE_PASSWORD_BYTES = 24
 # The absolute paths the shipped unit and logrotate files name, in the order they are rewritten.
@@ -116,6 +118,10 @@ def production_config(shipped: str, database_url: str) -> str:
         r"development = true[^\n]*": "development = false",
         r"(\[database\]\n)embedded = true[^\n]*": r"\1embedded = false",
         r'(\[database\]\n[^\[]*?)url = "[^"]*"[^\n]*': rf'\g<1>url = "{database_url}"',
+        # The console over HTTPS (production refuses plain HTTP) with the certificate
+        # `siaga install` makes; a centre's own certificate goes in its place.
+        r'# tls_cert = "[^"]*"[^\n]*': f'tls_cert = "{TLS_FOLDER}/{CERT_NAME}"',
+        r'# tls_key = "[^"]*"[^\n]*': f'tls_key = "{TLS_FOLDER}/{KEY_NAME}"',
     }
     text = shipped
     for pattern, replacement in swaps.items():
@@ -144,6 +150,10 @@ def install_files(layout: Layout, database_url: str = DEFAULT_DATABASE_URL) -> l
         done.append(f"wrote {layout.config}")
     add_database_password(layout.secrets)
     done.append(write_secrets(layout.config))
+    config = load_config(layout.config, with_secrets_file=False)
+    hosts = list(dict.fromkeys([config.web.host, config.asterisk.sip_host, "localhost"]))
+    pair, made = write_self_signed(layout.etc / TLS_FOLDER, hosts)
+    done.append(f"{'made' if made else 'kept'} the console's certificate {pair.cert}")
     for folder in (layout.state, layout.cache):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o750)

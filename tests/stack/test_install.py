@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from siaga.config import load_config, refuse_weak_secrets, url_password
+from siaga.config import load_config, refuse_plain_http, refuse_weak_secrets, url_password
 from stack.install import UNITS, Layout, database_sql, install_files, uninstall
 from testbed.units import parse_unit
 
@@ -37,6 +37,9 @@ def test_install_writes_a_production_config_and_a_private_secrets_file(layout: L
     assert mode(layout.config) == 0o644
     config = load_config(layout.config)
     refuse_weak_secrets(config)  # production accepts what was generated
+    refuse_plain_http(config)  # the console is served over HTTPS, with the certificate made
+    assert config.web.https
+    assert mode(Path(config.web.tls_key)) == 0o600
     assert config.centre.development is False
     assert config.database.embedded is False
     assert config.database.url.startswith("postgresql://centre:")
