@@ -36,7 +36,7 @@ async def recorder(stack_config, journal, asterisk):
 
 async def in_database(writer: RecordWriter) -> None:
     """Everything written is in PostgreSQL (under load a batch may go through the journal)."""
-    await writer.flush(timeout=10)
+    await writer.wait_replayed(timeout=10)
     await writer.wait_replayed(timeout=20)
 
 
@@ -46,7 +46,7 @@ async def nothing_live() -> PbxNow:
 
 async def ended_call(db, journal, number: str, wait, what: str) -> asyncpg.Record:
     async def ended():
-        await journal.flush()
+        await journal.wait_replayed(timeout=10)
         row = await db.fetchrow("SELECT * FROM calls WHERE caller_number = $1", number)
         return row if row is not None and row["ended_at"] is not None else None
 

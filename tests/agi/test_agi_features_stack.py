@@ -30,7 +30,7 @@ async def dial_code(ari, code: str, caller: str) -> None:
 
 
 async def operator_states(db, journal, operator_id: str) -> list[tuple[str, str | None]]:
-    await journal.flush()
+    await journal.wait_replayed(timeout=10)
     rows = await db.fetch(
         "SELECT state, reason FROM operator_state_changes WHERE operator_id = $1 ORDER BY at",
         operator_id,

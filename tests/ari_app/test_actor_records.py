@@ -23,7 +23,7 @@ async def test_an_abandoned_caller_s_callback_row_has_their_position(
     await writer.start()
     for event in c.journal.events:
         writer.write(event)
-    await writer.flush(timeout=30)
+    await writer.wait_replayed(timeout=30)
     await writer.close()
 
     conn = await asyncpg.connect(pg_dsn)

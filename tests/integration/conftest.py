@@ -200,14 +200,14 @@ class Records:
         self.db = db
 
     async def call(self, call_id: str) -> asyncpg.Record | None:
-        await self.journal.flush(timeout=10)  # a stuck writer fails, not hangs
+        await self.journal.wait_replayed(timeout=10)  # in PostgreSQL (a stuck writer fails)
         row: asyncpg.Record | None = await self.db.fetchrow(
             "SELECT * FROM calls WHERE call_id=$1", call_id
         )
         return row
 
     async def events(self, call_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        await self.journal.flush(timeout=10)  # a stuck writer fails, not hangs
+        await self.journal.wait_replayed(timeout=10)  # in PostgreSQL (a stuck writer fails)
         rows = await self.db.fetch(
             "SELECT kind, operator_id, at, data FROM call_events WHERE call_id=$1"
             " AND ($2::text IS NULL OR kind=$2) ORDER BY at, seq",

@@ -48,7 +48,7 @@ async def stop_all(*parties) -> None:
 
 async def the_call(records, wait, caller_number: str) -> asyncpg.Record:
     async def offered():
-        await records.journal.flush(timeout=10)
+        await records.journal.wait_replayed(timeout=10)
         row = await records.db.fetchrow(
             "SELECT * FROM calls WHERE caller_number = $1", caller_number
         )

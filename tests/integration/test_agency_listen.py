@@ -202,7 +202,7 @@ async def test_callback_rings_the_operator_then_the_caller(
             return gave_up not in app.callbacks
 
         await wait(done, what="the callback to finish")
-        await records.journal.flush()
+        await records.journal.wait_replayed(timeout=10)
         row = await records.db.fetchrow("SELECT * FROM callbacks WHERE call_id=$1", gave_up)
         assert (row["status"], row["outcome"], row["owner"]) == ("done", "answered", "op")
         assert app.snapshot().operators[0].state.value == "available"

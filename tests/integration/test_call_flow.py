@@ -286,7 +286,7 @@ async def test_twenty_sip_callers_five_operators_nobody_lost(
         return app.calls_started - started_before >= 20 and not app.calls
 
     await wait(all_in, timeout=30, what="all 20 calls to finish")
-    await records.journal.flush()
+    await records.journal.wait_replayed(timeout=10)
     rows = await db.fetch(
         "SELECT call_id, outcome, connected_at, arrived_at FROM calls "
         "WHERE caller_number='0811000020' AND arrived_at > now() - interval '2 minutes'"

@@ -109,7 +109,10 @@ async def test_prometheus_scrapes_a_waiting_call_and_the_alert_fires(
             assert await prometheus.query(http, "sum(siaga_calls_waiting)") == {"": 0}
             assert await prometheus.query(http, "siaga_ari_connected") == {"": 1}
             assert await prometheus.query(http, "siaga_database_reachable") == {"": 1}
-            assert await prometheus.query(http, "siaga_disk_low") == {"folder=journal": 0}
+            assert await prometheus.query(http, "siaga_disk_low") == {
+                "folder=journal": 0,
+                "folder=recordings": 0,
+            }
 
             await callers.call(digits="1", delay=0.3, hold=60)
 

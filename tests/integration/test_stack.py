@@ -72,7 +72,7 @@ async def test_sip_caller_reaches_the_app_with_rfc4733_dtmf(app, stack_config, j
     )
 
     async def steps():
-        await journal.flush()
+        await journal.wait_replayed(timeout=10)
         return await db.fetch(
             "SELECT data FROM call_events WHERE call_id=$1 AND kind='ivr_step' ORDER BY at",
             call_id,
@@ -150,7 +150,7 @@ async def test_every_call_leaves_a_row(app, callers, journal, db, wait):
     call_id = await callers.call(number=number, name="Ibu Siti", hold=1.5)
 
     async def recorded():
-        await journal.flush()
+        await journal.wait_replayed(timeout=10)
         return await db.fetchrow(
             "SELECT caller_number, caller_name, arrived_at, outcome FROM calls WHERE call_id=$1",
             call_id,
@@ -162,7 +162,7 @@ async def test_every_call_leaves_a_row(app, callers, journal, db, wait):
     assert row["arrived_at"] is not None
 
     async def closed():
-        await journal.flush()
+        await journal.wait_replayed(timeout=10)
         outcome = await db.fetchval("SELECT outcome FROM calls WHERE call_id=$1", call_id)
         return outcome if outcome != "ongoing" else None
 

@@ -220,5 +220,5 @@ async def first_event(response: aiohttp.ClientResponse, predicate: Any, timeout:
 
 async def settled(writer: Any) -> None:
     """Every event written so far is in PostgreSQL (not only durable in the journal)."""
-    await writer.flush(10)
+    await writer.wait_replayed(10)
     await writer.wait_replayed(10)
