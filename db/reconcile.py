@@ -134,6 +134,11 @@ def _facts_for(
     reason: str,
 ) -> list[RecordEvent]:
     cid = call.call_id
+    ended = _fact(cid, EventKind.CALL_ENDED, "ended", end, hangup_by=by.value, reason=reason)
+    if row is not None and row.arrived and row.abandoned and reason != PBX_RESTART:
+        # The app records an abandoned call's abandon, not its end: Asterisk's hang-up time
+        # completes that record; nothing was lost, so it is not flagged as reconciled.
+        return [ended]
     flags = _flags(call, reason)
     out: list[RecordEvent] = []
     if row is None or not row.arrived:
@@ -157,7 +162,7 @@ def _facts_for(
         out.append(
             _fact(cid, EventKind.CALL_ABANDONED, "abandoned", end, wait_seconds=round(wait, 3))
         )
-    out.append(_fact(cid, EventKind.CALL_ENDED, "ended", end, hangup_by=by.value, reason=reason))
+    out.append(ended)
     return out
 
 
