@@ -18,6 +18,7 @@ import asyncpg
 from db.command import CommandError, run_database_command
 from siaga.config import Config
 from supervisor import store
+from supervisor.accounts import AccountProblem, account_problem
 from supervisor.roles import Role
 from supervisor.security import hash_password, password_problem, username_problem
 from supervisor.store import AuditAction
@@ -90,16 +91,20 @@ async def _add(args: argparse.Namespace, dsn: str, get_config: GetConfig | None)
         raise CommandError(problem)
     role = Role(args.role)
     operator_id = args.operator
-    if role is Role.OPERATOR and not operator_id:
-        raise CommandError("an operator needs --operator ID (their id in siaga.toml)")
-    if role is not Role.OPERATOR and operator_id:
-        raise CommandError("--operator is only for --role operator")
+    known = None  # siaga.toml is read only when there is an operator id to look up
     if operator_id and get_config is not None:
         known = [op.id for op in get_config(args).operators]
-        if operator_id not in known:
-            raise CommandError(
-                f"no operator {operator_id!r} in siaga.toml (known: {', '.join(known)})"
-            )
+    wrong = account_problem(role, operator_id, args.phone, known)
+    if wrong is AccountProblem.OPERATOR_NEEDED:
+        raise CommandError("an operator needs --operator ID (their id in siaga.toml)")
+    if wrong is AccountProblem.OPERATOR_ONLY:
+        raise CommandError("--operator is only for --role operator")
+    if wrong is AccountProblem.OPERATOR_UNKNOWN:
+        raise CommandError(
+            f"no operator {operator_id!r} in siaga.toml (known: {', '.join(known or [])})"
+        )
+    if wrong is AccountProblem.PHONE:
+        raise CommandError("--phone is one dial string, e.g. PJSIP/2001")
     password = read_password(args.username, args.password_stdin)
     hashed = await asyncio.to_thread(hash_password, password)
     conn = await asyncpg.connect(dsn)
@@ -146,6 +151,8 @@ async def _disable(args: argparse.Namespace, dsn: str, disabled: bool) -> int:
             await store.set_disabled(conn, args.username, disabled)
         except store.UnknownUserError:
             raise CommandError(f"no user {args.username!r}") from None
+        except store.LastAdminError:
+            raise CommandError(f"{args.username} is the last enabled admin") from None
         await _audit(
             conn, AuditAction.USER_DISABLE if disabled else AuditAction.USER_ENABLE, args.username
         )

@@ -37,7 +37,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -78,21 +78,50 @@ def needs_rehash(stored_hash: str) -> bool:
         return True
 
 
-def username_problem(username: str) -> str | None:
-    if not _USERNAME.match(username):
-        return "a user name is 1-64 letters, digits, . _ - (starting with a letter or digit)"
+class CredentialProblem(StrEnum):
+    """Why a user name or password is refused; the console shows each in words
+    (supervisor/i18n.py, `users.problem.<code>`), the command line in `password_problem`'s."""
+
+    USERNAME = "username"
+    PASSWORD_SHORT = "password_short"
+    PASSWORD_DEV = "password_dev"
+    PASSWORD_IS_NAME = "password_is_name"
+
+
+_PROBLEM_TEXT = {
+    CredentialProblem.USERNAME: (
+        "a user name is 1-64 letters, digits, . _ - (starting with a letter or digit)"
+    ),
+    CredentialProblem.PASSWORD_SHORT: f"a password needs at least {MIN_PASSWORD_LENGTH} characters",
+    CredentialProblem.PASSWORD_DEV: "that is the development password; choose another",
+    CredentialProblem.PASSWORD_IS_NAME: "the password must not be the user name",
+}
+
+
+def check_username(username: str) -> CredentialProblem | None:
+    return None if _USERNAME.match(username) else CredentialProblem.USERNAME
+
+
+def check_password(username: str, password: str) -> CredentialProblem | None:
+    """Why this password may not be set, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return CredentialProblem.PASSWORD_SHORT
+    if password == DEV_PASSWORD:
+        return CredentialProblem.PASSWORD_DEV
+    if password.lower() == username.lower():
+        return CredentialProblem.PASSWORD_IS_NAME
     return None
+
+
+def username_problem(username: str) -> str | None:
+    problem = check_username(username)
+    return None if problem is None else _PROBLEM_TEXT[problem]
 
 
 def password_problem(username: str, password: str) -> str | None:
-    """Why this password may not be set, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
-    if password == DEV_PASSWORD:
-        return "that is the development password; choose another"
-    if password.lower() == username.lower():
-        return "the password must not be the user name"
-    return None
+    """Why this password may not be set, in words for the command line, or None."""
+    problem = check_password(username, password)
+    return None if problem is None else _PROBLEM_TEXT[problem]
 
 
 def new_token() -> str:

@@ -4,6 +4,8 @@ bound; a session is found by the SHA-256 of its cookie token, never by the token
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -52,6 +54,9 @@ class AuditAction(StrEnum):
     RECORDING_HELD = "recording_held"
     RECORDING_RELEASED = "recording_released"
     ALERT_ACK = "alert_ack"
+    # user management on the console (supervisor/views/users.py)
+    USER_UPDATE = "user_update"  # role, operator id, phone or name changed
+    USER_PASSWD_RESET = "user_passwd_reset"  # set by an admin: to be changed at next sign-in
 
 
 class UserExistsError(Exception):
@@ -60,6 +65,10 @@ class UserExistsError(Exception):
 
 class UnknownUserError(Exception):
     pass
+
+
+class LastAdminError(Exception):
+    """Refused: the change would leave the console without an enabled admin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,7 @@ class User:
     phone: str | None
     disabled: bool
     dev_default: bool = False
+    must_change_password: bool = False
 
     @property
     def name(self) -> str:
@@ -99,7 +109,7 @@ class AuditEntry:
 
 _USER_COLUMNS = (
     "u.user_id, u.username, u.display_name, u.role, u.operator_id, u.phone,"
-    " u.disabled_at IS NOT NULL AS disabled, u.dev_default"
+    " u.disabled_at IS NOT NULL AS disabled, u.dev_default, u.must_change_password"
 )
 
 
@@ -113,6 +123,7 @@ def _user(row: Any) -> User:
         phone=row["phone"],
         disabled=row["disabled"],
         dev_default=row["dev_default"],
+        must_change_password=row["must_change_password"],
     )
 
 
@@ -126,12 +137,14 @@ async def add_user(
     operator_id: str | None = None,
     phone: str | None = None,
     dev_default: bool = False,
+    must_change: bool = False,
 ) -> User:
+    """`must_change`: the user is to replace the password at their first sign-in."""
     try:
         row = await db.fetchrow(
             "INSERT INTO console_users AS u (username, role, password_hash, display_name,"
-            " operator_id, phone, dev_default) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            f" RETURNING {_USER_COLUMNS}",
+            " operator_id, phone, dev_default, must_change_password)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_USER_COLUMNS}",
             username,
             Role(role).value,
             password_hash,
@@ -139,6 +152,7 @@ async def add_user(
             operator_id,
             phone,
             dev_default,
+            must_change,
         )
     except asyncpg.UniqueViolationError:
         raise UserExistsError(username) from None
@@ -174,15 +188,23 @@ async def users_with_dev_password(db: Db) -> list[str]:
 
 
 async def set_password(
-    db: Db, username: str, password_hash: str, *, dev_default: bool = False
+    db: Db,
+    username: str,
+    password_hash: str,
+    *,
+    dev_default: bool = False,
+    must_change: bool = False,
 ) -> None:
-    """A new password also ends every open session of the user."""
+    """A new password also ends every open session of the user. `must_change`: the user is
+    to replace it at their next sign-in (one an admin set for them)."""
     user_id = await db.fetchval(
         "UPDATE console_users SET password_hash = $2, dev_default = $3,"
-        " password_changed_at = now() WHERE lower(username) = lower($1) RETURNING user_id",
+        " must_change_password = $4, password_changed_at = now()"
+        " WHERE lower(username) = lower($1) RETURNING user_id",
         username,
         password_hash,
         dev_default,
+        must_change,
     )
     if user_id is None:
         raise UnknownUserError(username)
@@ -197,17 +219,85 @@ async def rehash_password(db: Db, user_id: int, password_hash: str) -> None:
 
 
 async def set_disabled(db: Db, username: str, disabled: bool) -> None:
-    """Disabling a user also ends every open session of theirs."""
-    user_id = await db.fetchval(
-        "UPDATE console_users SET disabled_at = CASE WHEN $2 THEN coalesce(disabled_at, now())"
-        " END WHERE lower(username) = lower($1) RETURNING user_id",
+    """Disabling a user also ends every open session of theirs. The last enabled admin cannot
+    be disabled (`LastAdminError`)."""
+    async with _admins_locked(db) as conn:
+        if disabled:
+            await _keep_an_admin(conn, username)
+        user_id = await conn.fetchval(
+            "UPDATE console_users SET disabled_at = CASE WHEN $2"
+            " THEN coalesce(disabled_at, now()) END"
+            " WHERE lower(username) = lower($1) RETURNING user_id",
+            username,
+            disabled,
+        )
+        if user_id is None:
+            raise UnknownUserError(username)
+        if disabled:
+            await conn.execute("DELETE FROM console_sessions WHERE user_id = $1", user_id)
+
+
+async def update_user(
+    db: Db,
+    username: str,
+    *,
+    role: Role,
+    operator_id: str | None,
+    phone: str | None,
+    display_name: str | None,
+) -> User:
+    """Set a user's role, operator id, phone and name. The last enabled admin keeps their role
+    (`LastAdminError`). Sessions stay: each request reads the user's role afresh."""
+    async with _admins_locked(db) as conn:
+        if Role(role) is not Role.ADMIN:
+            await _keep_an_admin(conn, username)
+        row = await conn.fetchrow(
+            "UPDATE console_users AS u SET role = $2, operator_id = $3, phone = $4,"
+            f" display_name = $5 WHERE lower(username) = lower($1) RETURNING {_USER_COLUMNS}",
+            username,
+            Role(role).value,
+            operator_id,
+            phone,
+            display_name,
+        )
+        if row is None:
+            raise UnknownUserError(username)
+        return _user(row)
+
+
+# Taken by every change that could leave no enabled admin, so that two admins disabling each
+# other at the same moment cannot both succeed.
+_ADMINS_LOCK = 112_0001
+
+
+@asynccontextmanager
+async def _admins_locked(db: Db) -> AsyncIterator[Db]:
+    """A transaction (on a connection of the pool, if `db` is one) holding the admins' lock."""
+    acquire = getattr(db, "acquire", None)
+    if acquire is not None:
+        async with acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMINS_LOCK)
+            yield conn
+    else:
+        async with db.transaction():  # type: ignore[attr-defined]
+            await db.execute("SELECT pg_advisory_xact_lock($1)", _ADMINS_LOCK)
+            yield db
+
+
+async def _keep_an_admin(conn: Db, username: str) -> None:
+    """Refuse when `username` is the only enabled admin (they are about to stop being one)."""
+    others = await conn.fetchval(
+        "SELECT count(*) FROM console_users WHERE role = 'admin' AND disabled_at IS NULL"
+        " AND lower(username) <> lower($1)",
         username,
-        disabled,
     )
-    if user_id is None:
-        raise UnknownUserError(username)
-    if disabled:
-        await db.execute("DELETE FROM console_sessions WHERE user_id = $1", user_id)
+    is_admin = await conn.fetchval(
+        "SELECT role = 'admin' AND disabled_at IS NULL FROM console_users"
+        " WHERE lower(username) = lower($1)",
+        username,
+    )
+    if is_admin and others == 0:
+        raise LastAdminError(username)
 
 
 async def create_session(
