@@ -320,6 +320,7 @@
         () => {
           const base = "/board/operators/" + encodeURIComponent(o.id) + "/";
           const forms = [];
+          if (byId("operators").dataset.canAct !== "yes") return forms; // a role that may not act
           if (o.state === "paused" || o.state === "wrap_up") forms.push(actionForm(base + "ready", t("board.ready")));
           if (o.state !== "paused" && o.state !== "logged_out") forms.push(actionForm(base + "pause", t("board.pause")));
           if (o.state !== "logged_out") forms.push(actionForm(base + "logout", t("board.logout")));

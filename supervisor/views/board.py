@@ -54,8 +54,9 @@ async def page(request: web.Request) -> web.StreamResponse:
         oldest=picture["oldest"],
         goal=picture["goal"],
         blocks=await queries.active_blocks(console.db),
-        has_phone=bool(session.user.phone),
+        has_phone=bool(session.user.phone) and can(request, Permission.LISTEN),
         can_ack=can(request, Permission.ALERTS_ACK),
+        can_act=can(request, Permission.BOARD_ACT),
         listen_modes=[m.value for m in ListenMode],
     )
 
