@@ -73,6 +73,13 @@ FLASH_KEYS = frozenset(
         "callback_done",
         "alert_acknowledged",
         "alert_gone",
+        # user management and one's own password
+        "user_added",
+        "user_saved",
+        "user_disabled",
+        "user_enabled",
+        "password_reset",
+        "password_changed",
     }
 )
 
@@ -82,7 +89,13 @@ NAV = (
     ("/calls", "nav.calls", Permission.CALLS_OWN),
     ("/reports", "nav.reports", Permission.REPORTS),
     ("/audit", "nav.audit", Permission.AUDIT),
+    ("/admin/users", "nav.users", Permission.USERS),
 )
+
+# Where a user whose password an admin set must replace it before anything else; they may also
+# sign out meanwhile (and use the public pages: sign in as someone else, the language).
+PASSWORD_PATH = "/password"
+_WHILE_PASSWORD_EXPIRED = frozenset({PASSWORD_PATH, "/logout"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +177,24 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if session is None:
             return _unauthenticated(request)
         return error_page(request, 403, "error.forbidden")
+    if (
+        session is not None
+        and session.user.must_change_password
+        and rule.permission is not Permission.PUBLIC
+        and not _password_free(request)
+    ):
+        if request.method == "GET":
+            raise web.HTTPSeeOther(PASSWORD_PATH)
+        return error_page(request, 403, "error.password_expired")
     if request.method not in _SAFE_METHODS and not await _csrf_ok(request, session):
         return error_page(request, 403, "error.csrf")
     return await handler(request)
+
+
+def _password_free(request: web.Request) -> bool:
+    """A request a user may make before replacing a password an admin set for them."""
+    resource = request.match_info.route.resource
+    return resource is not None and resource.canonical in _WHILE_PASSWORD_EXPIRED
 
 
 async def _session(request: web.Request) -> Session | None:
@@ -319,7 +347,7 @@ def render(
     nav = [
         {"href": href, "key": key, "current": request.path.startswith(href)}
         for href, key, permission in NAV
-        if can(request, permission)
+        if can(request, permission) and not (session and session.user.must_change_password)
     ]
     body = _env.get_template(template).render(
         t=t,

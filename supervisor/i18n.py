@@ -19,7 +19,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "nav.board": ("Papan pantau", "Live board"),
     "nav.calls": ("Log panggilan", "Call log"),
     "nav.reports": ("Laporan", "Reports"),
-    "nav.audit": ("Audit & pengguna", "Audit & users"),
+    "nav.audit": ("Audit", "Audit"),
     "nav.logout": ("Keluar", "Log out"),
     "nav.language": ("Bahasa", "Language"),
     "role.operator": ("operator", "operator"),
@@ -319,7 +319,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "route.screened": ("Nomor diblokir", "Blocked number"),
     "route.digit": ("Pilih menu", "Menu digit"),
     # audit
-    "audit.title": ("Audit dan pengguna", "Audit and users"),
+    "audit.title": ("Audit", "Audit"),
     "audit.users": ("Pengguna", "Users"),
     "audit.entries": ("Catatan audit", "Audit entries"),
     "audit.user": ("Pengguna", "User"),
@@ -600,6 +600,102 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     ),
     "wall.goal": ("target {target}", "target {target}"),
     "wall.operators": ("Operator", "Operators"),
+    # user management (supervisor/views/users.py) and one's own password
+    "nav.users": ("Pengguna", "Users"),
+    "users.title": ("Pengguna konsol", "Console users"),
+    "users.list": ("Pengguna", "Users"),
+    "users.state": ("Status", "State"),
+    "users.enabled": ("aktif", "enabled"),
+    "users.you": ("Anda", "you"),
+    "users.must_change": ("harus mengganti kata sandi", "must change the password"),
+    "users.account": ("Peran, operator, telepon, nama", "Role, operator, phone, name"),
+    "users.phone": ("Telepon pantau", "Listen phone"),
+    "users.save": ("Simpan", "Save"),
+    "users.reset": ("Atur ulang kata sandi", "Reset password"),
+    "users.temporary_password": ("Kata sandi sementara", "Temporary password"),
+    "users.enable": ("Aktifkan", "Enable"),
+    "users.disable": ("Nonaktifkan", "Disable"),
+    "users.add": ("Tambah pengguna", "Add a user"),
+    "users.add_submit": ("Tambah", "Add"),
+    "users.note": (
+        "Kata sandi yang Anda tetapkan harus diganti pengguna saat masuk berikutnya. Pengguna"
+        " yang dinonaktifkan langsung keluar. Telepon pantau: telepon supervisor yang berdering"
+        " untuk mendengar, membisiki atau bergabung, mis. PJSIP/2001.",
+        "A password you set is to be changed by the user at their next sign-in. A disabled user"
+        " is signed out at once. Listen phone: the supervisor's phone rung to listen, whisper"
+        " or barge, e.g. PJSIP/2001.",
+    ),
+    "users.problem.username": (
+        "Nama pengguna: 1-64 huruf, angka, . _ - (diawali huruf atau angka).",
+        "A user name is 1-64 letters, digits, . _ - (starting with a letter or digit).",
+    ),
+    "users.problem.password_short": (
+        "Kata sandi minimal {n} karakter.",
+        "A password needs at least {n} characters.",
+    ),
+    "users.problem.password_dev": (
+        "Itu kata sandi pengembangan; pilih yang lain.",
+        "That is the development password; choose another.",
+    ),
+    "users.problem.password_is_name": (
+        "Kata sandi tidak boleh sama dengan nama pengguna.",
+        "The password must not be the user name.",
+    ),
+    "users.problem.operator_needed": (
+        "Operator memerlukan ID operator dari siaga.toml.",
+        "An operator needs an operator id of siaga.toml.",
+    ),
+    "users.problem.operator_only": (
+        "ID operator hanya untuk peran operator.",
+        "An operator id is only for the operator role.",
+    ),
+    "users.problem.operator_unknown": (
+        "ID operator itu tidak ada di siaga.toml.",
+        "That operator id is not in siaga.toml.",
+    ),
+    "users.problem.phone": (
+        "Telepon: satu dial string, mis. PJSIP/2001.",
+        "Phone: one dial string, e.g. PJSIP/2001.",
+    ),
+    "users.problem.role": ("Peran tidak dikenal.", "Unknown role."),
+    "users.problem.exists": ("Nama pengguna itu sudah ada.", "That user name exists already."),
+    "users.problem.last_admin": (
+        "Ditolak: ini admin aktif terakhir.",
+        "Refused: this is the last enabled admin.",
+    ),
+    "msg.user_added": ("Pengguna ditambahkan.", "User added."),
+    "msg.user_saved": ("Pengguna disimpan.", "User saved."),
+    "msg.user_disabled": ("Pengguna dinonaktifkan.", "User disabled."),
+    "msg.user_enabled": ("Pengguna diaktifkan.", "User enabled."),
+    "msg.password_reset": (
+        "Kata sandi diatur ulang; pengguna harus menggantinya saat masuk.",
+        "Password reset; the user must change it when signing in.",
+    ),
+    "msg.password_changed": ("Kata sandi Anda diganti.", "Your password is changed."),
+    "password.title": ("Ganti kata sandi", "Change your password"),
+    "password.forced": (
+        "Kata sandi Anda ditetapkan oleh admin: gantilah sebelum melanjutkan.",
+        "Your password was set by an admin: change it before going on.",
+    ),
+    "password.current": ("Kata sandi sekarang", "Current password"),
+    "password.new": ("Kata sandi baru", "New password"),
+    "password.again": ("Ulangi kata sandi baru", "New password again"),
+    "password.submit": ("Ganti kata sandi", "Change password"),
+    "password.wrong_current": ("Kata sandi sekarang salah.", "The current password is wrong."),
+    "password.differ": ("Kedua kata sandi baru berbeda.", "The two new passwords differ."),
+    "password.same": (
+        "Kata sandi baru harus berbeda dari yang sekarang.",
+        "The new password must differ from the current one.",
+    ),
+    "error.password_expired": (
+        "Ganti kata sandi Anda dahulu.",
+        "Change your password first.",
+    ),
+    "audit.action.user_update": ("pengguna diubah", "user changed"),
+    "audit.action.user_passwd_reset": ("kata sandi diatur ulang", "password reset"),
+    "data.operator_id": ("ID operator", "operator id"),
+    "data.phone": ("telepon", "phone"),
+    "data.display_name": ("nama tampilan", "display name"),
 }
 
 

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     ALERTS_ACK = "alerts_ack"  # acknowledge an alarm (audited)
     REPORTS = "reports"
     AUDIT = "audit"  # the audit log and the user list
+    USERS = "users"  # add, disable, re-role users, reset passwords, set phones (audited)
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -63,6 +64,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.ALERTS_ACK,
             Permission.REPORTS,
             Permission.AUDIT,
+            Permission.USERS,
         }
     ),
 }

@@ -3,9 +3,9 @@ The guard refuses any route of the app that is not listed here with its permissi
 
 from __future__ import annotations
 
-from supervisor.http import Route
+from supervisor.http import PASSWORD_PATH, Route
 from supervisor.roles import Permission as P
-from supervisor.views import auth, board, calls, desk, reports
+from supervisor.views import auth, board, calls, desk, reports, users
 
 ROUTES: list[Route] = [
     Route("GET", "/static/{name}", auth.static, P.PUBLIC, needs_session=False),
@@ -40,4 +40,13 @@ ROUTES: list[Route] = [
     # reports and audit
     Route("GET", "/reports", reports.page, P.REPORTS),
     Route("GET", "/audit", reports.audit_page, P.AUDIT),
+    # user management (admins) and one's own password
+    Route("GET", "/admin/users", users.page, P.USERS),
+    Route("POST", "/admin/users", users.add, P.USERS),
+    Route("POST", "/admin/users/{username}/update", users.update, P.USERS),
+    Route("POST", "/admin/users/{username}/password", users.reset_password, P.USERS),
+    Route("POST", "/admin/users/{username}/disable", users.disable, P.USERS),
+    Route("POST", "/admin/users/{username}/enable", users.enable, P.USERS),
+    Route("GET", PASSWORD_PATH, auth.password_page, P.SIGNED_IN),
+    Route("POST", PASSWORD_PATH, auth.change_password, P.SIGNED_IN),
 ]

@@ -30,9 +30,10 @@ from db.reconcile import GONE_WHILE_AWAY, PBX_RESTART, RECONCILED_FLAG
 from queues.config import OverflowCondition
 from queues.states import CancelReason, OfferFailure, OperatorState, Reason
 from siaga.config import Config
+from supervisor.accounts import AccountProblem
 from supervisor.i18n import MESSAGES, translate
 from supervisor.roles import Role
-from supervisor.security import Limit
+from supervisor.security import CredentialProblem, Limit
 from supervisor.store import AuditAction
 
 # Every flag a call can carry in the records (calls.flags, flag_set events), where it is set:
@@ -91,6 +92,8 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = {
     "cb.status.": CALLBACK_STATUSES,
     "cb.": CALLBACK_OUTCOMES,
     "source.": (SOURCE_OPERATOR, "phone"),
+    # user management: why a change is refused
+    "users.problem.": (*CredentialProblem, *AccountProblem),
 }
 
 _Q850_PREFIX = "cause."

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 from importlib import resources
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from supervisor import store
 from supervisor.http import (
     LANG_COOKIE,
+    PASSWORD_PATH,
     PRE_CSRF_COOKIE,
     SESSION_COOKIE,
     client_of,
@@ -24,7 +26,9 @@ from supervisor.http import (
 from supervisor.i18n import LANGUAGES
 from supervisor.roles import home_path
 from supervisor.security import (
+    MIN_PASSWORD_LENGTH,
     Held,
+    check_password,
     hash_password,
     needs_rehash,
     new_token,
@@ -92,17 +96,31 @@ async def login(request: web.Request) -> web.StreamResponse:
         await store.rehash_password(
             console.db, user.user_id, await asyncio.to_thread(hash_password, password)
         )
+    await store.audit(
+        console.db, AuditAction.LOGIN, username=user.username, role=user.role.value, client=client
+    )
+    if user.must_change_password:  # a password an admin set: replaced before anything else
+        query = "?" + urlencode({"next": target}) if target else ""
+        return await _start_session(request, user, PASSWORD_PATH + query)
+    return await _start_session(request, user, target or home_path(user.role))
+
+
+async def _start_session(request: web.Request, user: store.User, location: str) -> web.Response:
+    """A new session for `user` (the browser's old one ended), and on to `location`."""
+    console = console_of(request)
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         await store.delete_session(console.db, old)
     token = new_token()
     await store.create_session(
-        console.db, user.user_id, token, new_token(), console.settings.session_lifetime, client
+        console.db,
+        user.user_id,
+        token,
+        new_token(),
+        console.settings.session_lifetime,
+        client_of(request),
     )
-    await store.audit(
-        console.db, AuditAction.LOGIN, username=user.username, role=user.role.value, client=client
-    )
-    response = see_other(target or home_path(user.role))
+    response = see_other(location)
     set_cookie(request, response, SESSION_COOKIE, token)
     response.del_cookie(PRE_CSRF_COOKIE, path="/")
     return response
@@ -175,4 +193,61 @@ async def static(request: web.Request) -> web.StreamResponse:
         content_type=_STATIC_TYPES[suffix],
         charset="utf-8" if suffix != ".svg" else None,
         headers={"Cache-Control": "max-age=300"},
+    )
+
+
+# -- one's own password (forced after an admin set it) ---------------------------------------
+
+
+async def password_page(request: web.Request) -> web.StreamResponse:
+    return _password_form(request, 200, safe_next(request.query.get("next")))
+
+
+async def change_password(request: web.Request) -> web.StreamResponse:
+    """The user's own new password: the current one again, the new one twice, by the same
+    rules as `siaga user passwd`. Every other session of theirs ends; this browser gets a new
+    one."""
+    console = console_of(request)
+    session = require_session(request)
+    form = await form_of(request)
+    target = safe_next(form.get("next"))
+    current = form.get("current", "")[:1024]
+    new = form.get("new", "")[:1024]
+    found = await store.find_user(console.db, session.user.username)
+    stored = found[1] if found is not None else None
+    if not await asyncio.to_thread(verify_password, stored, current):
+        return _password_form(request, 400, target, "password.wrong_current")
+    if new != form.get("again", ""):
+        return _password_form(request, 400, target, "password.differ")
+    problem = check_password(session.user.username, new)
+    if problem is not None:
+        return _password_form(request, 400, target, f"users.problem.{problem.value}")
+    if new == current:
+        return _password_form(request, 400, target, "password.same")
+    hashed = await asyncio.to_thread(hash_password, new)
+    await store.set_password(console.db, session.user.username, hashed)
+    await store.audit(
+        console.db,
+        AuditAction.USER_PASSWD,
+        username=session.user.username,
+        role=session.user.role.value,
+        target=session.user.username,
+        client=client_of(request),
+    )
+    location = target or home_path(session.user.role)
+    separator = "&" if "?" in location else "?"
+    return await _start_session(request, session.user, f"{location}{separator}msg=password_changed")
+
+
+def _password_form(
+    request: web.Request, status: int, target: str | None, error: str | None = None
+) -> web.Response:
+    return render(
+        request,
+        "password.html",
+        status=status,
+        error=error,
+        forced=require_session(request).user.must_change_password,
+        next=target or "",
+        min_length=MIN_PASSWORD_LENGTH,
     )

@@ -121,6 +121,5 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     return render(
         request,
         "audit.html",
-        users=await store.list_users(console.db),
         entries=await store.audit_entries(console.db, limit=500),
     )

@@ -181,7 +181,8 @@ class Browser:
         return response
 
     async def refresh_csrf(self) -> None:
-        async with self.session.get("/calls", allow_redirects=False) as page:
+        # Followed: a user who must first change their password is sent to that page.
+        async with self.session.get("/calls") as page:
             found = _CSRF_META.search(await page.text())
         assert found is not None, "the signed-in page carries a CSRF token"
         self.csrf = found[1]

@@ -42,6 +42,15 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/calls/{call_id}/category"): {"operator", "supervisor"},
     ("GET", "/reports"): {"supervisor", "admin"},
     ("GET", "/audit"): {"admin"},
+    # user management and one's own password
+    ("GET", "/admin/users"): {"admin"},
+    ("POST", "/admin/users"): {"admin"},
+    ("POST", "/admin/users/{username}/update"): {"admin"},
+    ("POST", "/admin/users/{username}/password"): {"admin"},
+    ("POST", "/admin/users/{username}/disable"): {"admin"},
+    ("POST", "/admin/users/{username}/enable"): {"admin"},
+    ("GET", "/password"): ALL,
+    ("POST", "/password"): ALL,
 }
 PUBLIC = {
     ("GET", "/login"),
@@ -55,6 +64,7 @@ PARAMS = {
     "{action}": "pause",
     "{flag_id}": str(uuid.UUID(int=0)),
     "{name}": "console.js",
+    "{username}": "nobody",
 }
 
 

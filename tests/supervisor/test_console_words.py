@@ -271,7 +271,7 @@ async def audit_every_action(db, config: Config) -> None:
 PAGES = {
     "op1": ["/operator", "/calls", "/calls/w-0", "/calls/w-2", "/board", "/no-such-page"],
     "sup": ["/board", "/calls", "/reports", "/calls/no-such-call", "/no-such-page"],
-    "admin": ["/audit", "/calls", "/reports"],
+    "admin": ["/audit", "/calls", "/reports", "/admin/users", "/password"],
 }
 
 
