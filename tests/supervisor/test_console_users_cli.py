@@ -79,6 +79,7 @@ BAD_INPUT = [
     ("budi", ("--role", "operator", "--operator", "9999"), "a good password", "no operator"),
     ("budi", ("--role", "admin", "--operator", "1001"), "a good password", "only for --role"),
     ("<b>", ("--role", "admin"), "a good password", "a user name is"),
+    ("budi", ("--role", "supervisor", "--phone", "PJSIP/1&PJSIP/2"), "a good password", "--phone"),
 ]
 
 
@@ -100,3 +101,11 @@ async def test_refusals_for_unknown_and_duplicate_users(user_cli):
     assert code == 1 and "no user 'nobody'" in err
     code, _, err = await user_cli("user", "passwd", "nobody", "--password-stdin", password="x" * 12)
     assert code == 1 and "no user 'nobody'" in err
+
+
+async def test_the_last_enabled_admin_cannot_be_disabled(user_cli, db):
+    args = ("user", "add", "budi", "--role", "admin", "--password-stdin")
+    assert (await user_cli(*args, password="a good password"))[0] == 0
+    code, _, err = await user_cli("user", "disable", "budi")
+    assert code == 1 and "last enabled admin" in err
+    assert not (await store.find_user(db, "budi"))[0].disabled
