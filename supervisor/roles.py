@@ -31,7 +31,7 @@ class Permission(StrEnum):
     LISTEN = "listen"  # listen / whisper / barge into a live call
     ALERTS_ACK = "alerts_ack"  # acknowledge an alarm (audited)
     REPORTS = "reports"
-    AUDIT = "audit"  # the audit log and the user list
+    AUDIT = "audit"  # the audit log
     USERS = "users"  # add, disable, re-role users, reset passwords, set phones (audited)
 
 
