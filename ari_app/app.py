@@ -107,6 +107,7 @@ def acd_config(config: Config) -> AcdConfig:
         retry_after_busy_seconds=config.acd.retry_after_busy_seconds,
         announce_interval_seconds=config.acd.announce_interval_seconds,
         overflow=config.overflow,
+        disposition_block_after_seconds=config.acd.disposition_block_after_seconds,
     )
 
 
