@@ -508,6 +508,10 @@ class SiagaApp:
         self._operator(operator_id)
         self.to_acd(acd_events.OperatorReady(operator_id))
 
+    def disposition_given(self, operator_id: str, call_id: str) -> None:
+        """The operator gave a call's disposition: the ACD core's disposition rule."""
+        self.to_acd(acd_events.DispositionGiven(operator_id, call_id))
+
     def _operator(self, operator_id: str) -> OperatorConfig:
         try:
             return self.operators[operator_id]

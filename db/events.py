@@ -97,6 +97,16 @@ class Verdict(StrEnum):
     MISDIAL = "misdial"
 
 
+class CallbackOutcome(StrEnum):
+    """How an operator closed a callback on the desk (`callback_updated.outcome`); the app's
+    own callbacks record `ari_app.call.callback.Outcome` instead."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    NOT_NEEDED = "not_needed"  # e.g. the caller got through since, or help already came
+
+
 class HangupBy(StrEnum):
     CALLER = "caller"
     OPERATOR = "operator"

@@ -224,3 +224,128 @@ async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...])
     db/functions/reports.sql): the overflow route counts the calls overflowed today."""
     stats = await call_stats(db, Period.day(day, tz), tz=tz, thresholds=thresholds or (10.0,))
     return [s for s in stats if s.scope in ("total", "category", "route")]
+
+
+# -- the disposition and callback workflow ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OwedDisposition:
+    """A call the operator was connected to that ended with no disposition yet."""
+
+    call_id: str
+    caller_number: str | None
+    category: str | None
+    connected_at: datetime | None
+    ended_at: datetime
+
+
+async def owed_dispositions(db: Db, operator_id: str, *, hours: int = 12) -> list[OwedDisposition]:
+    """Oldest first: every call the operator was connected to (`call_connected`) within `hours`
+    that has ended and has no disposition (by anyone) yet."""
+    rows = await db.fetch(
+        "SELECT c.call_id, c.caller_number, c.category, c.connected_at, c.ended_at FROM calls c"
+        " WHERE c.call_id IN (SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
+        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2))"
+        " AND c.ended_at IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
+        " ORDER BY c.ended_at, c.call_id",
+        operator_id,
+        hours,
+    )
+    return [OwedDisposition(**dict(row)) for row in rows]
+
+
+# The callbacks still open, one entry per number: an abandon is open while pending or claimed,
+# and closed by a callback of the same number done after it. Callers who hung up within
+# $1 seconds of arriving are left out. An entry is its number's first open abandon (a new one
+# merges into it: counted, its time kept as the latest), its category the most urgent of them.
+_OPEN_CALLBACKS = """
+    WITH open AS (
+        SELECT b.call_id, c.caller_number, c.category, c.priority, b.abandoned_at, b.status,
+               b.owner, coalesce(c.caller_number, b.call_id) AS number_key
+        FROM callbacks b JOIN calls c USING (call_id)
+        WHERE b.status IN ('pending', 'claimed')
+          AND NOT (c.arrived_at IS NOT NULL AND b.abandoned_at IS NOT NULL
+                   AND b.abandoned_at - c.arrived_at < make_interval(secs => $1))
+          AND NOT EXISTS (
+              SELECT 1 FROM callbacks done JOIN calls dc USING (call_id)
+              WHERE dc.caller_number = c.caller_number AND done.status = 'done'
+                AND done.updated_at >= b.abandoned_at)
+    ), grouped AS (
+        SELECT o.*,
+               row_number() OVER (PARTITION BY number_key
+                                  ORDER BY abandoned_at NULLS LAST, call_id) AS n,
+               count(*) OVER (PARTITION BY number_key) AS abandons,
+               max(abandoned_at) OVER (PARTITION BY number_key) AS latest_at,
+               min(priority) OVER (PARTITION BY number_key) AS top_priority,
+               array_agg(call_id) OVER (PARTITION BY number_key) AS call_ids,
+               first_value(category) OVER (
+                   PARTITION BY number_key ORDER BY priority NULLS LAST, abandoned_at
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS top_category
+        FROM open o
+    )
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCallback:
+    """One number's open callback: its first open abandon stands for all of them."""
+
+    call_id: str
+    caller_number: str | None
+    category: str | None
+    priority: int | None
+    abandoned_at: datetime | None  # the first open abandon: the entry's age
+    latest_at: datetime | None  # the latest abandon merged into it
+    abandons: int
+    status: str
+    owner: str | None
+    called_again: bool  # the number got through to an operator since the latest abandon
+    call_ids: tuple[str, ...]  # every open abandon merged into the entry
+
+
+async def open_callbacks(
+    db: Db, *, min_hangup_seconds: float, limit: int = 100
+) -> list[OpenCallback]:
+    """One entry per number, most urgent category first, then the oldest."""
+    return await _open_callbacks(db, min_hangup_seconds, None, limit)
+
+
+async def open_callback(db: Db, call_id: str, *, min_hangup_seconds: float) -> OpenCallback | None:
+    """The open entry `call_id` stands for or is merged into, if any."""
+    found = await _open_callbacks(db, min_hangup_seconds, call_id, 1)
+    return found[0] if found else None
+
+
+async def _open_callbacks(
+    db: Db, min_hangup_seconds: float, call_id: str | None, limit: int
+) -> list[OpenCallback]:
+    rows = await db.fetch(
+        _OPEN_CALLBACKS + "SELECT g.call_id, g.caller_number, g.top_category AS category,"
+        " g.top_priority AS priority, g.abandoned_at, g.latest_at, g.abandons, g.status, g.owner,"
+        " g.call_ids, EXISTS (SELECT 1 FROM calls later"
+        "   WHERE later.caller_number = g.caller_number AND later.outcome = 'answered'"
+        "   AND later.arrived_at > g.latest_at) AS called_again"
+        " FROM grouped g WHERE g.n = 1 AND ($3::text IS NULL OR $3 = ANY (g.call_ids))"
+        " ORDER BY g.top_priority NULLS LAST, g.abandoned_at NULLS LAST, g.call_id LIMIT $2",
+        float(min_hangup_seconds),
+        limit,
+        call_id,
+    )
+    return [
+        OpenCallback(
+            call_id=row["call_id"],
+            caller_number=row["caller_number"],
+            category=row["category"],
+            priority=row["priority"],
+            abandoned_at=row["abandoned_at"],
+            latest_at=row["latest_at"],
+            abandons=row["abandons"],
+            status=row["status"],
+            owner=row["owner"],
+            called_again=row["called_again"],
+            call_ids=tuple(sorted(row["call_ids"])),
+        )
+        for row in rows
+    ]
