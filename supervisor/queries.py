@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from db.calllog import CallerFlag, CallRow, get_call
 from db.events import RECORDING_FAILED, SOURCE_OPERATOR
 from db.reports import CallStats, Period, call_stats
+from siaga.config import Config
 from supervisor.store import Db
 
 BLOCK_FLAG = "blocked"  # caller_flags.flag of a block (screening marks such calls "blocked")
@@ -259,12 +261,15 @@ async def owed_dispositions(db: Db, operator_id: str, *, hours: int = 12) -> lis
 # The callbacks still open, one entry per number: an abandon is open while pending or claimed,
 # and closed by a callback of the same number done after it. Callers who hung up within
 # $1 seconds of arriving are left out. An entry is its number's first open abandon (a new one
-# merges into it: counted, its time kept as the latest), its category the most urgent of them.
+# merges into it: counted, its time kept as the latest), its category the most urgent of them
+# (the call's recorded priority, else its category's: $4 codes, $5 priorities).
 _OPEN_CALLBACKS = """
     WITH open AS (
-        SELECT b.call_id, c.caller_number, c.category, c.priority, b.abandoned_at, b.status,
-               b.owner, coalesce(c.caller_number, b.call_id) AS number_key
+        SELECT b.call_id, c.caller_number, c.category,
+               coalesce(c.priority, cp.priority) AS priority, b.abandoned_at, b.status, b.owner,
+               coalesce(c.caller_number, b.call_id) AS number_key
         FROM callbacks b JOIN calls c USING (call_id)
+        LEFT JOIN unnest($4::text[], $5::int[]) AS cp (code, priority) ON cp.code = c.category
         WHERE b.status IN ('pending', 'claimed')
           AND NOT (c.arrived_at IS NOT NULL AND b.abandoned_at IS NOT NULL
                    AND b.abandoned_at - c.arrived_at < make_interval(secs => $1))
@@ -305,21 +310,34 @@ class OpenCallback:
     call_ids: tuple[str, ...]  # every open abandon merged into the entry
 
 
-async def open_callbacks(
-    db: Db, *, min_hangup_seconds: float, limit: int = 100
-) -> list[OpenCallback]:
+@dataclass(frozen=True, slots=True)
+class CallbackRules:
+    """What the list needs of siaga.toml: `[callbacks] min_hangup_seconds`, and each
+    category's priority (code -> priority) for calls recorded without one."""
+
+    min_hangup_seconds: float
+    priorities: Mapping[str, int]
+
+    @classmethod
+    def of(cls, config: Config) -> CallbackRules:
+        return cls(
+            config.callbacks.min_hangup_seconds, {c.code: c.priority for c in config.categories}
+        )
+
+
+async def open_callbacks(db: Db, rules: CallbackRules, *, limit: int = 100) -> list[OpenCallback]:
     """One entry per number, most urgent category first, then the oldest."""
-    return await _open_callbacks(db, min_hangup_seconds, None, limit)
+    return await _open_callbacks(db, rules, None, limit)
 
 
-async def open_callback(db: Db, call_id: str, *, min_hangup_seconds: float) -> OpenCallback | None:
+async def open_callback(db: Db, rules: CallbackRules, call_id: str) -> OpenCallback | None:
     """The open entry `call_id` stands for or is merged into, if any."""
-    found = await _open_callbacks(db, min_hangup_seconds, call_id, 1)
+    found = await _open_callbacks(db, rules, call_id, 1)
     return found[0] if found else None
 
 
 async def _open_callbacks(
-    db: Db, min_hangup_seconds: float, call_id: str | None, limit: int
+    db: Db, rules: CallbackRules, call_id: str | None, limit: int
 ) -> list[OpenCallback]:
     rows = await db.fetch(
         _OPEN_CALLBACKS + "SELECT g.call_id, g.caller_number, g.top_category AS category,"
@@ -329,9 +347,11 @@ async def _open_callbacks(
         "   AND later.arrived_at > g.latest_at) AS called_again"
         " FROM grouped g WHERE g.n = 1 AND ($3::text IS NULL OR $3 = ANY (g.call_ids))"
         " ORDER BY g.top_priority NULLS LAST, g.abandoned_at NULLS LAST, g.call_id LIMIT $2",
-        float(min_hangup_seconds),
+        float(rules.min_hangup_seconds),
         limit,
         call_id,
+        list(rules.priorities),
+        list(rules.priorities.values()),
     )
     return [
         OpenCallback(

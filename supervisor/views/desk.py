@@ -71,7 +71,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         categories=console.config.categories,
         agencies=console.config.agencies,
         callbacks=await queries.open_callbacks(
-            console.db, min_hangup_seconds=console.config.callbacks.min_hangup_seconds
+            console.db, queries.CallbackRules.of(console.config)
         ),
         callback_outcomes=CALLBACK_OUTCOMES,
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
@@ -340,7 +340,7 @@ async def agency(request: web.Request) -> web.StreamResponse:
 
 async def _open_callback(console: Console, call_id: str) -> queries.OpenCallback:
     entry = await queries.open_callback(
-        console.db, call_id, min_hangup_seconds=console.config.callbacks.min_hangup_seconds
+        console.db, queries.CallbackRules.of(console.config), call_id
     )
     if entry is None or entry.caller_number is None:
         raise web.HTTPNotFound()
