@@ -112,6 +112,7 @@ class DeskFeed:
         self.chosen = chosen  # the owed call the operator picked from the list (?call=)
         self._owed: list[queries.OwedDisposition] = []
         self._owed_at = -1e9
+        self.words = Words(console.config, lang)
         self.fmt = time_formatter(console)
         self._facts: dict[str, PopFacts] = {}
         self._pending: JsonDict | None = None
@@ -144,7 +145,7 @@ class DeskFeed:
         owed = await self._owed_calls()
         return {
             "operator": operator_json(view, names) if view else None,
-            "owed": [self._owed_json(o) for o in owed],
+            "owed": [self._owed_json(o, pop["call_id"] if pop else None) for o in owed],
             "held": bool(view and view.held_for_disposition),
             "known": console.known_operator(self.operator_id),
             "call": pop,
@@ -191,14 +192,13 @@ class DeskFeed:
             self._owed_at = loop.time()
         return self._owed
 
-    def _owed_json(self, owed: queries.OwedDisposition) -> JsonDict:
-        words = Words(self.console.config, self.lang)
+    def _owed_json(self, owed: queries.OwedDisposition, shown: str | None) -> JsonDict:
         return {
             "call_id": owed.call_id,
             "number": owed.caller_number or "-",
-            "category": words.category(owed.category),
+            "category": self.words.category(owed.category),
             "ended": self.fmt(owed.ended_at),
-            "chosen": owed.call_id == self.chosen,
+            "chosen": owed.call_id == shown,  # the call the desk's form is for
         }
 
 

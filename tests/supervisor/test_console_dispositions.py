@@ -79,6 +79,7 @@ async def test_the_backlog_lists_owed_calls_oldest_first_and_disposing_removes_o
     assert [o["call_id"] for o in data["owed"]] == ["c-a", "c-b"], "oldest first"
     assert data["owed"][0]["number"] == "081300000101"
     assert data["call"]["call_id"] == "c-b", "the last call's form first"
+    assert [o["chosen"] for o in data["owed"]] == [False, True]
     # The operator picks the older one from the list: the form is for it.
     data = await desk(op1, "/operator/events?call=c-a")
     assert data["call"]["call_id"] == "c-a"
