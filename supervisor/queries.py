@@ -1,5 +1,6 @@
 """Read queries of the console over the call records (db/migrations 001-003): the searchable
-call log, a call's page, a number's history, callbacks, blocks and today's figures."""
+call log, a call's page, a number's history, callbacks, blocks, the dispositions owed and
+today's figures."""
 
 from __future__ import annotations
 
@@ -52,17 +53,6 @@ class Classification:
 
     category: str | None
     by_operator: bool  # set on the console (by the call's operator or a supervisor), not the IVR
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    call_id: str
-    caller_number: str | None
-    category: str | None
-    abandoned_at: datetime | None
-    status: str
-    owner: str | None
-    called_again: bool  # the number got through to an operator since
 
 
 async def dispositions(db: Db, call_id: str) -> list[Disposition]:
@@ -150,38 +140,6 @@ async def block_exists(db: Db, flag_id: uuid.UUID) -> bool:
         BLOCK_FLAG,
     )
     return found
-
-
-async def callbacks(db: Db, *, limit: int = 100) -> list[Callback]:
-    rows = await db.fetch(
-        "SELECT b.call_id, c.caller_number, c.category, b.abandoned_at, b.status, b.owner,"
-        " EXISTS (SELECT 1 FROM calls later WHERE later.caller_number = c.caller_number"
-        "   AND later.arrived_at > c.arrived_at AND later.outcome = 'answered') AS called_again"
-        " FROM callbacks b JOIN calls c USING (call_id)"
-        " WHERE b.status IN ('pending', 'claimed')"
-        " ORDER BY b.abandoned_at DESC NULLS LAST LIMIT $1",
-        limit,
-    )
-    return [
-        Callback(
-            call_id=row["call_id"],
-            caller_number=row["caller_number"],
-            category=row["category"],
-            abandoned_at=row["abandoned_at"],
-            status=row["status"],
-            owner=row["owner"],
-            called_again=row["called_again"],
-        )
-        for row in rows
-    ]
-
-
-async def callback_number(db: Db, call_id: str) -> str | None:
-    number: str | None = await db.fetchval(
-        "SELECT c.caller_number FROM callbacks b JOIN calls c USING (call_id) WHERE b.call_id = $1",
-        call_id,
-    )
-    return number
 
 
 async def operator_handled(db: Db, call_id: str, operator_id: str) -> bool:
