@@ -107,6 +107,7 @@ def acd_config(config: Config) -> AcdConfig:
         retry_after_busy_seconds=config.acd.retry_after_busy_seconds,
         announce_interval_seconds=config.acd.announce_interval_seconds,
         overflow=config.overflow,
+        disposition_block_after_seconds=config.acd.disposition_block_after_seconds,
     )
 
 
@@ -506,6 +507,10 @@ class SiagaApp:
         """Unpause, or end wrap-up early."""
         self._operator(operator_id)
         self.to_acd(acd_events.OperatorReady(operator_id))
+
+    def disposition_given(self, operator_id: str, call_id: str) -> None:
+        """The operator gave a call's disposition: the ACD core's disposition rule."""
+        self.to_acd(acd_events.DispositionGiven(operator_id, call_id))
 
     def _operator(self, operator_id: str) -> OperatorConfig:
         try:

@@ -23,7 +23,8 @@ Kinds and their `data` keys (all optional unless marked *):
   cause (Q.850)
 - call_abandoned: position, wait_seconds (informative; the table computes its own), state
   (arrived/ivr/queue), cause, category ; it also creates a `callbacks` row
-- callback_updated: status (pending/claimed/done), owner, outcome, notes
+- callback_updated: status (pending/claimed/done), owner, outcome (CallbackOutcome from the
+  desk; ari_app.call.callback.Outcome from the app), notes
 - flag_set: flag* (a flag on this call); for flag "overflow": target (where the ACD sent the
   call: category:CODE or number:DIAL), rule (the condition that held), from_category; flag
   "recording_failed" (RECORDING_FAILED): the call's recording is missing or holds no audio
@@ -95,6 +96,16 @@ class Verdict(StrEnum):
     PRANK = "prank"
     SILENT = "silent"
     MISDIAL = "misdial"
+
+
+class CallbackOutcome(StrEnum):
+    """How an operator closed a callback on the desk (`callback_updated.outcome`); the app's
+    own callbacks record `ari_app.call.callback.Outcome` instead."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    NOT_NEEDED = "not_needed"  # e.g. the caller got through since, or help already came
 
 
 class HangupBy(StrEnum):

@@ -13,7 +13,7 @@ Events (`queues.events`): `CallQueued(call_id, category, arrival, priority=None,
 `OperatorLoggedIn(operator_id, skills)`, `OperatorLoggedOut`, `OperatorPaused(operator_id,
 reason)`, `OperatorReady`, `OperatorRegistration(operator_id, registered)`,
 `OfferAnswered(call_id, operator_id)`, `OfferFailed(call_id, operator_id, OfferFailure)`,
-`OfferTimedOut(call_id, operator_id)`, `Tick()`.
+`OfferTimedOut(call_id, operator_id)`, `DispositionGiven(operator_id, call_id)`, `Tick()`.
 
 Decisions (`queues.decisions`): `Offer(call_id, operator_id)`, `CancelOffer(call_id,
 operator_id, CancelReason)`, `Announce(call_id, position, ewt_seconds)`, `Overflow(call_id,
@@ -40,6 +40,10 @@ Rules:
   (no_operator also when the last operator with the skill leaves), max_wait from entry to the
   category. A category target keeps the call (never back to a category it was in); route and
   number targets hand it to the shell.
+- Dispositions (off unless `disposition_block_after_seconds` > 0): an operator owes one from
+  the end of each call they were connected to until `DispositionGiven(operator_id, call_id)`
+  (given during the call: nothing is owed); an operator owing one for that long is offered
+  no call, whatever their state says, until it is given.
 - Estimated wait = position x mean recent handle time of the category / primary operators
   working the skill; position counts the waiting calls of the same skill.
 """
@@ -77,6 +81,7 @@ from queues.events import (
     CallHungUp,
     CallPriorityChanged,
     CallQueued,
+    DispositionGiven,
     Event,
     OfferAnswered,
     OfferFailed,
@@ -108,6 +113,7 @@ __all__ = [
     "CategoryView",
     "ClockWentBackwards",
     "Decision",
+    "DispositionGiven",
     "DuplicateCall",
     "Event",
     "InvalidConfig",

@@ -43,6 +43,7 @@ from queues.events import (
     CallHungUp,
     CallPriorityChanged,
     CallQueued,
+    DispositionGiven,
     Event,
     OfferAnswered,
     OfferFailed,
@@ -71,7 +72,7 @@ _LOGGED_OUT = OperatorState.LOGGED_OUT
 
 # Timer kinds; a timer is (due, counter, kind, call_id, operator_id, token) and is checked
 # against the current state when it fires, so stale timers need no cancelling.
-_RING, _RETRY, _WRAP_END, _OPEN_TO_SECONDARY, _MAX_WAIT = range(5)
+_RING, _RETRY, _WRAP_END, _OPEN_TO_SECONDARY, _MAX_WAIT, _OWED_TOO_LONG = range(6)
 
 _FAILURE_REASON = {
     OfferFailure.NO_ANSWER: Reason.NO_ANSWER,
@@ -128,6 +129,10 @@ class _Operator:
     pending_logout: bool = False
     answered_at: float | None = None
     handled_category: str | None = None
+    # The disposition rule: call id -> when its disposition became owed (the call's end), and
+    # whether the current call's was given during it.
+    owed: dict[str, float] = field(default_factory=dict)
+    disposed_current: bool = False
 
 
 class Acd:
@@ -196,6 +201,7 @@ class Acd:
             OfferAnswered: self._on_answered,
             OfferFailed: self._on_offer_failed,
             OfferTimedOut: self._on_offer_timed_out,
+            DispositionGiven: self._on_disposition_given,
             Tick: _ignore,
         }
 
@@ -318,6 +324,8 @@ class Acd:
                 "logout"
                 if op.pending_logout
                 else (f"pause:{op.pending_pause}" if op.pending_pause is not None else None),
+                len(op.owed),
+                self._owes_too_long(op),
             )
             for op in sorted(self._ops.values(), key=lambda o: o.operator_id)
         )
@@ -415,6 +423,7 @@ class Acd:
         self._calls[call_id] = call
         op.answered_at = self._now
         op.handled_category = category.code
+        op.disposed_current = False
         self._set_state(op, _ON_CALL, Reason.ANSWERED, call_id)
 
     # ---- offer events --------------------------------------------------------------------
@@ -444,6 +453,7 @@ class Acd:
         op.calls_answered += 1
         op.answered_at = self._now
         op.handled_category = call.category.code
+        op.disposed_current = False
         self._set_state(op, _ON_CALL, Reason.ANSWERED, call_id)
 
     def _on_offer_failed(self, event: OfferFailed) -> None:
@@ -558,6 +568,36 @@ class Acd:
             self._set_state(op, _AVAILABLE, Reason.UNREGISTERED)
         self._sync_pool(op)
 
+    # ---- dispositions --------------------------------------------------------------------
+
+    def _on_disposition_given(self, event: DispositionGiven) -> None:
+        op = self._ops.get(_check_id(event.operator_id, "operator_id"))
+        call_id = _check_id(event.call_id, "call_id")
+        if op is None:  # never logged in here (e.g. since a restart): owes nothing here
+            log.debug("stale event ignored", call_id=call_id, kind="DispositionGiven")
+        elif op.owed.pop(call_id, None) is not None:
+            self._sync_pool(op)
+        elif op.state is _ON_CALL and op.call_id == call_id:
+            op.disposed_current = True
+        else:
+            log.debug("stale event ignored", call_id=call_id, kind="DispositionGiven")
+
+    def _owe_disposition(self, op: _Operator, call_id: str) -> None:
+        """The operator's connected call ended: its disposition is owed, unless given during
+        it (nothing is tracked while the rule is off)."""
+        given, op.disposed_current = op.disposed_current, False
+        block_after = self.config.disposition_block_after_seconds
+        if block_after <= 0 or given:
+            return
+        op.owed[call_id] = self._now
+        self._timer(self._now + block_after, _OWED_TOO_LONG, call_id, op.operator_id, 0)
+
+    def _owes_too_long(self, op: _Operator) -> bool:
+        block_after = self.config.disposition_block_after_seconds
+        if block_after <= 0 or not op.owed:
+            return False
+        return min(op.owed.values()) + block_after <= self._now
+
     # ---- operators -----------------------------------------------------------------------
 
     def _set_state(
@@ -602,6 +642,7 @@ class Acd:
             op.state is _AVAILABLE
             and op.registered
             and (op.retry_at is None or op.retry_at <= self._now)
+            and not (op.owed and self._owes_too_long(op))
         )
         if wanted == op.pooled:
             return
@@ -663,6 +704,7 @@ class Acd:
             self._return_to_waiting(call)
 
     def _call_over(self, op: _Operator, call: _Call) -> None:
+        self._owe_disposition(op, call.call_id)
         if op.pending_logout or op.pending_pause is not None:
             self._finish_handling(op)
             pause, op.pending_pause = op.pending_pause, None
@@ -807,6 +849,10 @@ class Acd:
                 op = self._ops[operator_id]
                 if op.token == token and op.retry_at == due:
                     op.retry_at = None
+                    self._sync_pool(op)
+            elif kind == _OWED_TOO_LONG:
+                op = self._ops[operator_id]
+                if call_id in op.owed:
                     self._sync_pool(op)
             elif kind == _WRAP_END:
                 op = self._ops[operator_id]

@@ -150,6 +150,9 @@ class AcdConfig:
     default_handle_seconds: float = 120.0
     # None: no `Announce` decisions (the shell can still ask `Acd.queue_info`).
     announce_interval_seconds: float | None = 30.0
+    # The disposition rule: an operator who owes a disposition (a connected call ended and
+    # none was given) for this long is offered no call until it is given. 0: off.
+    disposition_block_after_seconds: float = 0.0
     _by_code: Mapping[str, Category] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -178,6 +181,7 @@ class AcdConfig:
         _integer_at_least_one("ewt_window", self.ewt_window)
         if self.announce_interval_seconds is not None:
             _positive("announce_interval_seconds", self.announce_interval_seconds)
+        _at_least_zero("disposition_block_after_seconds", self.disposition_block_after_seconds)
         self._check_overflow(by_code)
 
     def _check_overflow(self, by_code: Mapping[str, Category]) -> None:

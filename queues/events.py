@@ -137,6 +137,16 @@ class OfferTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class DispositionGiven:
+    """The operator gave the disposition of a call they were connected to (during the call or
+    after it): it is no longer owed. With `disposition_block_after_seconds` set, an operator
+    owes one from the end of each connected call, and one owed that long keeps offers away."""
+
+    operator_id: str
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Nothing happened but time passed: fire the timers due at `now`."""
 
@@ -155,5 +165,6 @@ Event = (
     | OfferAnswered
     | OfferFailed
     | OfferTimedOut
+    | DispositionGiven
     | Tick
 )

@@ -40,6 +40,10 @@ class OperatorView:
     calls_answered: int
     consecutive_misses: int
     pending: str | None  # "logout" or "pause:<reason>" after the current call
+    # The disposition rule (off: 0 and False): dispositions owed, and whether one is owed too
+    # long, so that no call is offered whatever the state says.
+    dispositions_owed: int = 0
+    held_for_disposition: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,6 +206,15 @@ class AlertsConfig:
     sound: bool = True  # a beep in the browser with each new alarm
 
 
+# -- the callback list (disposition and callback workflow)
+@dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    """Which abandoned calls the desk's callback list offers: not a caller who hung up within
+    `min_hangup_seconds` of arriving (a misdial, a pocket call), 0 = every one."""
+
+    min_hangup_seconds: float = 2.0
+
+
 # Reasons a person may choose. Dialled in this order of digits on the phone (*131 ... *139).
 PAUSE_REASONS: Mapping[str, str] = {
     "1": "break",
@@ -239,6 +248,9 @@ class AcdSettings:
     # Why an operator pauses: the digit N of the phone's *13N -> the reason's code, which the
     # console offers too and the records and reports keep.
     pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(PAUSE_REASONS))
+    # The disposition rule: an operator owing a disposition this long gets no call until it is
+    # given (the ACD core's disposition_block_after_seconds). 0 = off.
+    disposition_block_after_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +321,7 @@ class Config:
     disk: DiskConfig = field(default=DiskConfig())
     recordings: RecordingsConfig = field(default=RecordingsConfig())
     alerts: AlertsConfig = field(default=AlertsConfig())
+    callbacks: CallbacksConfig = field(default=CallbacksConfig())  # the callback list's rules
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -607,6 +620,9 @@ def _acd(t: _Table) -> AcdSettings:
         login_on_start=t.get("login_on_start", bool, d.login_on_start),
         overflow_dial=t.get("overflow_dial", str, d.overflow_dial),
         pause_reasons=_pause_reasons(t.table("pause_reasons"), d.pause_reasons),
+        disposition_block_after_seconds=_at_least_zero(
+            t, "disposition_block_after_seconds", d.disposition_block_after_seconds
+        ),
     )
     t.finish()
     return result
@@ -666,6 +682,15 @@ def _alerts(t: _Table) -> AlertsConfig:
         ),
         service_level_min_calls=min_calls,
         sound=t.get("sound", bool, d.sound),
+    )
+    t.finish()
+    return result
+
+
+def _callbacks(t: _Table) -> CallbacksConfig:
+    d = CallbacksConfig()
+    result = CallbacksConfig(
+        min_hangup_seconds=_at_least_zero(t, "min_hangup_seconds", d.min_hangup_seconds),
     )
     t.finish()
     return result
@@ -886,6 +911,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         disk=_disk(root.table("disk")),
         recordings=_recordings(root.table("recordings"), {c.code for c in categories}),
         alerts=_alerts(root.table("alerts")),
+        callbacks=_callbacks(root.table("callbacks")),
     )
     root.finish()
     return config

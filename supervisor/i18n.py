@@ -696,6 +696,22 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "data.operator_id": ("ID operator", "operator id"),
     "data.phone": ("telepon", "phone"),
     "data.display_name": ("nama tampilan", "display name"),
+    # -- the disposition and callback workflow (supervisor/views/desk.py, operator.html) -----
+    # {count}: how many calls still owe a disposition
+    "desk.owed": ("{count} disposisi terutang", "{count} disposition(s) owed"),
+    "desk.held": (
+        "tidak ditawari panggilan sampai disposisi diisi",
+        "no calls offered until a disposition is given",
+    ),
+    "owed.title": ("Disposisi terutang", "Dispositions owed"),
+    "owed.ended": ("Selesai", "Ended"),
+    "owed.fill": ("Isi disposisi", "Fill in"),
+    "owed.in_form": ("di formulir", "in the form"),
+    # {count}: abandons merged into one callback; {latest}: the time of the latest
+    "cb.abandons": ("{count}x, terakhir {latest}", "{count} times, latest {latest}"),
+    "cb.no_answer": ("tidak diangkat", "no answer"),
+    "cb.wrong_number": ("salah nomor", "wrong number"),
+    "cb.not_needed": ("tidak perlu lagi", "not needed"),
 }
 
 

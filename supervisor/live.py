@@ -68,6 +68,11 @@ class LiveCentre(Protocol):
         the app records the callback's progress."""
         ...
 
+    # -- the disposition and callback workflow
+    def disposition_given(self, operator_id: str, call_id: str) -> None:
+        """Tell the ACD the operator gave this call's disposition (the disposition rule)."""
+        ...
+
 
 def operator_call(centre: LiveCentre, operator_id: str) -> LiveCall | None:
     """The call ringing or connected to this operator, if any."""
@@ -137,3 +142,7 @@ class AppCentre:
             self.app.callback(call_id, number, operator_id)
         except (CallbackUnavailableError, KeyError) as exc:
             raise ActionUnavailableError(str(exc)) from exc
+
+    # -- the disposition and callback workflow
+    def disposition_given(self, operator_id: str, call_id: str) -> None:
+        self.app.disposition_given(operator_id, call_id)

@@ -1,16 +1,19 @@
 """Read queries of the console over the call records (db/migrations 001-003): the searchable
-call log, a call's page, a number's history, callbacks, blocks and today's figures."""
+call log, a call's page, a number's history, callbacks, blocks, the dispositions owed and
+today's figures."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from db.calllog import CallerFlag, CallRow, get_call
 from db.events import RECORDING_FAILED, SOURCE_OPERATOR
 from db.reports import CallStats, Period, call_stats
+from siaga.config import Config
 from supervisor.store import Db
 
 BLOCK_FLAG = "blocked"  # caller_flags.flag of a block (screening marks such calls "blocked")
@@ -50,17 +53,6 @@ class Classification:
 
     category: str | None
     by_operator: bool  # set on the console (by the call's operator or a supervisor), not the IVR
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    call_id: str
-    caller_number: str | None
-    category: str | None
-    abandoned_at: datetime | None
-    status: str
-    owner: str | None
-    called_again: bool  # the number got through to an operator since
 
 
 async def dispositions(db: Db, call_id: str) -> list[Disposition]:
@@ -150,38 +142,6 @@ async def block_exists(db: Db, flag_id: uuid.UUID) -> bool:
     return found
 
 
-async def callbacks(db: Db, *, limit: int = 100) -> list[Callback]:
-    rows = await db.fetch(
-        "SELECT b.call_id, c.caller_number, c.category, b.abandoned_at, b.status, b.owner,"
-        " EXISTS (SELECT 1 FROM calls later WHERE later.caller_number = c.caller_number"
-        "   AND later.arrived_at > c.arrived_at AND later.outcome = 'answered') AS called_again"
-        " FROM callbacks b JOIN calls c USING (call_id)"
-        " WHERE b.status IN ('pending', 'claimed')"
-        " ORDER BY b.abandoned_at DESC NULLS LAST LIMIT $1",
-        limit,
-    )
-    return [
-        Callback(
-            call_id=row["call_id"],
-            caller_number=row["caller_number"],
-            category=row["category"],
-            abandoned_at=row["abandoned_at"],
-            status=row["status"],
-            owner=row["owner"],
-            called_again=row["called_again"],
-        )
-        for row in rows
-    ]
-
-
-async def callback_number(db: Db, call_id: str) -> str | None:
-    number: str | None = await db.fetchval(
-        "SELECT c.caller_number FROM callbacks b JOIN calls c USING (call_id) WHERE b.call_id = $1",
-        call_id,
-    )
-    return number
-
-
 async def operator_handled(db: Db, call_id: str, operator_id: str) -> bool:
     """The operator was connected to this call (the recorded truth, not the live state)."""
     found: bool = await db.fetchval(
@@ -224,3 +184,146 @@ async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...])
     db/functions/reports.sql): the overflow route counts the calls overflowed today."""
     stats = await call_stats(db, Period.day(day, tz), tz=tz, thresholds=thresholds or (10.0,))
     return [s for s in stats if s.scope in ("total", "category", "route")]
+
+
+# -- the disposition and callback workflow ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OwedDisposition:
+    """A call the operator was connected to that ended with no disposition yet."""
+
+    call_id: str
+    caller_number: str | None
+    category: str | None
+    connected_at: datetime | None
+    ended_at: datetime
+
+
+async def owed_dispositions(db: Db, operator_id: str, *, hours: int = 12) -> list[OwedDisposition]:
+    """Oldest first: every call the operator was connected to (`call_connected`) within `hours`
+    that has ended and has no disposition (by anyone) yet."""
+    rows = await db.fetch(
+        "SELECT c.call_id, c.caller_number, c.category, c.connected_at, c.ended_at FROM calls c"
+        " WHERE c.call_id IN (SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
+        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2))"
+        " AND c.ended_at IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
+        " ORDER BY c.ended_at, c.call_id",
+        operator_id,
+        hours,
+    )
+    return [OwedDisposition(**dict(row)) for row in rows]
+
+
+# The callbacks still open, one entry per number: an abandon is open while pending or claimed,
+# and closed by a callback of the same number done after it. Callers who hung up within
+# $1 seconds of arriving are left out. An entry is its number's first open abandon (a new one
+# merges into it: counted, its time kept as the latest), its category the most urgent of them
+# (the call's recorded priority, else its category's: $4 codes, $5 priorities).
+_OPEN_CALLBACKS = """
+    WITH open AS (
+        SELECT b.call_id, c.caller_number, c.category,
+               coalesce(c.priority, cp.priority) AS priority, b.abandoned_at, b.status, b.owner,
+               coalesce(c.caller_number, b.call_id) AS number_key
+        FROM callbacks b JOIN calls c USING (call_id)
+        LEFT JOIN unnest($4::text[], $5::int[]) AS cp (code, priority) ON cp.code = c.category
+        WHERE b.status IN ('pending', 'claimed')
+          AND NOT (c.arrived_at IS NOT NULL AND b.abandoned_at IS NOT NULL
+                   AND b.abandoned_at - c.arrived_at < make_interval(secs => $1))
+          AND NOT EXISTS (
+              SELECT 1 FROM callbacks done JOIN calls dc USING (call_id)
+              WHERE dc.caller_number = c.caller_number AND done.status = 'done'
+                AND done.updated_at >= b.abandoned_at)
+    ), grouped AS (
+        SELECT o.*,
+               row_number() OVER (PARTITION BY number_key
+                                  ORDER BY abandoned_at NULLS LAST, call_id) AS n,
+               count(*) OVER (PARTITION BY number_key) AS abandons,
+               max(abandoned_at) OVER (PARTITION BY number_key) AS latest_at,
+               min(priority) OVER (PARTITION BY number_key) AS top_priority,
+               array_agg(call_id) OVER (PARTITION BY number_key) AS call_ids,
+               first_value(category) OVER (
+                   PARTITION BY number_key ORDER BY priority NULLS LAST, abandoned_at
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS top_category
+        FROM open o
+    )
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCallback:
+    """One number's open callback: its first open abandon stands for all of them."""
+
+    call_id: str
+    caller_number: str | None
+    category: str | None
+    priority: int | None
+    abandoned_at: datetime | None  # the first open abandon: the entry's age
+    latest_at: datetime | None  # the latest abandon merged into it
+    abandons: int
+    status: str
+    owner: str | None
+    called_again: bool  # the number got through to an operator since the latest abandon
+    call_ids: tuple[str, ...]  # every open abandon merged into the entry
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRules:
+    """What the list needs of siaga.toml: `[callbacks] min_hangup_seconds`, and each
+    category's priority (code -> priority) for calls recorded without one."""
+
+    min_hangup_seconds: float
+    priorities: Mapping[str, int]
+
+    @classmethod
+    def of(cls, config: Config) -> CallbackRules:
+        return cls(
+            config.callbacks.min_hangup_seconds, {c.code: c.priority for c in config.categories}
+        )
+
+
+async def open_callbacks(db: Db, rules: CallbackRules, *, limit: int = 100) -> list[OpenCallback]:
+    """One entry per number, most urgent category first, then the oldest."""
+    return await _open_callbacks(db, rules, None, limit)
+
+
+async def open_callback(db: Db, rules: CallbackRules, call_id: str) -> OpenCallback | None:
+    """The open entry `call_id` stands for or is merged into, if any."""
+    found = await _open_callbacks(db, rules, call_id, 1)
+    return found[0] if found else None
+
+
+async def _open_callbacks(
+    db: Db, rules: CallbackRules, call_id: str | None, limit: int
+) -> list[OpenCallback]:
+    rows = await db.fetch(
+        _OPEN_CALLBACKS + "SELECT g.call_id, g.caller_number, g.top_category AS category,"
+        " g.top_priority AS priority, g.abandoned_at, g.latest_at, g.abandons, g.status, g.owner,"
+        " g.call_ids, EXISTS (SELECT 1 FROM calls later"
+        "   WHERE later.caller_number = g.caller_number AND later.outcome = 'answered'"
+        "   AND later.arrived_at > g.latest_at) AS called_again"
+        " FROM grouped g WHERE g.n = 1 AND ($3::text IS NULL OR $3 = ANY (g.call_ids))"
+        " ORDER BY g.top_priority NULLS LAST, g.abandoned_at NULLS LAST, g.call_id LIMIT $2",
+        float(rules.min_hangup_seconds),
+        limit,
+        call_id,
+        list(rules.priorities),
+        list(rules.priorities.values()),
+    )
+    return [
+        OpenCallback(
+            call_id=row["call_id"],
+            caller_number=row["caller_number"],
+            category=row["category"],
+            priority=row["priority"],
+            abandoned_at=row["abandoned_at"],
+            latest_at=row["latest_at"],
+            abandons=row["abandons"],
+            status=row["status"],
+            owner=row["owner"],
+            called_again=row["called_again"],
+            call_ids=tuple(sorted(row["call_ids"])),
+        )
+        for row in rows
+    ]

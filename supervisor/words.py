@@ -19,6 +19,7 @@ from db.events import (
     FALLBACK_FLAG,
     RECORDING_FAILED,
     SOURCE_OPERATOR,
+    CallbackOutcome,
     EventKind,
     HangupBy,
     Outcome,
@@ -65,7 +66,8 @@ END_REASONS: Final = ("normal", "gone", "unreachable", PBX_RESTART, GONE_WHILE_A
 # Where a caller gave up (call_abandoned.state).
 ABANDONED_IN: Final = ("arrived", "ivr", "queue")
 CALLBACK_STATUSES: Final = ("pending", "claimed", "done")
-CALLBACK_OUTCOMES: Final = ("reached", "unreached")
+# The desk's outcomes, and "unreached" of older records.
+CALLBACK_OUTCOMES: Final = (*CallbackOutcome, "unreached")
 # Who did an audited action when it was not a console user (cli, feature code, retention).
 OTHER_AUDIT_ROLES: Final = ("cli", "phone", "retention")
 

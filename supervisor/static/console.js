@@ -364,6 +364,7 @@
     setText("op-reason", op && op.state === "paused" ? "(" + label("pause.", op.reason) + ")" : "");
     setText("op-pending", op ? pendingText(op.pending) : "");
     byId("op-unregistered").hidden = !op || op.registered;
+    renderOwed(data);
 
     renderAlerts(data.alerts, data.sound, false);
     const call = data.call;
@@ -424,6 +425,35 @@
     }
   }
 
+  // -- the disposition backlog: the calls still owing one, oldest first; one picked here is
+  // the one the desk's form is for (?call=), else the last one.
+  function renderOwed(data) {
+    const owed = data.owed || [];
+    setText("op-owed", owed.length ? t("desk.owed").replace("{count}", String(owed.length)) : "");
+    byId("op-held").hidden = !data.held;
+    byId("owed-panel").hidden = !owed.length;
+    syncRows(
+      byId("owed").tBodies[0],
+      owed,
+      (o) => o.call_id,
+      (o) => [o.ended, o.number, o.category],
+      (o) => [
+        o.chosen ? "chosen" : "pick",
+        () => {
+          if (o.chosen) {
+            const mark = document.createElement("span");
+            mark.textContent = t("owed.in_form");
+            return [mark];
+          }
+          const link = document.createElement("a");
+          link.href = "/operator?call=" + encodeURIComponent(o.call_id);
+          link.textContent = t("owed.fill");
+          return [link];
+        },
+      ],
+    );
+  }
+
   // -- the wallboard: large type, no controls
 
   const OPERATOR_STATES = ["available", "offered", "on_call", "wrap_up", "paused", "logged_out"];
@@ -461,7 +491,8 @@
   if (page === "board") live("/board/events", renderBoard);
   if (page === "desk") {
     setupNotifications();
-    live("/operator/events", renderDesk);
+    const chosen = new URLSearchParams(window.location.search).get("call");
+    live("/operator/events" + (chosen ? "?call=" + encodeURIComponent(chosen) : ""), renderDesk);
   }
   if (page === "wallboard") {
     tickWallClock();

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ari_app.ivr import UNCLASSIFIED
 from db import calllog, events
-from db.events import SOURCE_OPERATOR, Verdict
+from db.events import SOURCE_OPERATOR, CallbackOutcome, Verdict
 from siaga.config import Config
 from supervisor import queries, store
 from supervisor.board import (
@@ -41,8 +41,10 @@ from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
+from supervisor.words import Words
 
 VERDICTS = tuple(v.value for v in Verdict)
+CALLBACK_OUTCOMES = tuple(o.value for o in CallbackOutcome)
 MAX_NOTES = 2000
 MAX_LOCATION = 500
 _REREAD_EVERY = 2.0  # seconds between re-reads of what the records say about the shown call
@@ -68,7 +70,10 @@ async def page(request: web.Request) -> web.StreamResponse:
         pause_reasons=tuple(console.config.acd.pause_reasons.values()),
         categories=console.config.categories,
         agencies=console.config.agencies,
-        callbacks=await queries.callbacks(console.db),
+        callbacks=await queries.open_callbacks(
+            console.db, queries.CallbackRules.of(console.config)
+        ),
+        callback_outcomes=CALLBACK_OUTCOMES,
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
     )
 
@@ -98,10 +103,16 @@ def category_fields(
 class DeskFeed:
     """The picture of one operator's desk, with the database reads cached per call."""
 
-    def __init__(self, console: Console, operator_id: str, lang: str) -> None:
+    def __init__(
+        self, console: Console, operator_id: str, lang: str, chosen: str | None = None
+    ) -> None:
         self.console = console
         self.operator_id = operator_id
         self.lang = lang
+        self.chosen = chosen  # the owed call the operator picked from the list (?call=)
+        self._owed: list[queries.OwedDisposition] = []
+        self._owed_at = -1e9
+        self.words = Words(console.config, lang)
         self.fmt = time_formatter(console)
         self._facts: dict[str, PopFacts] = {}
         self._pending: JsonDict | None = None
@@ -131,8 +142,11 @@ class DeskFeed:
             pop |= category_fields(console.config, call.category, call.flags, classified)
         else:
             pop = await self._awaiting(view.state.value if view else None)
+        owed = await self._owed_calls()
         return {
             "operator": operator_json(view, names) if view else None,
+            "owed": [self._owed_json(o, pop["call_id"] if pop else None) for o in owed],
+            "held": bool(view and view.held_for_disposition),
             "known": console.known_operator(self.operator_id),
             "call": pop,
             "alerts": alerts_json(
@@ -155,7 +169,11 @@ class DeskFeed:
         if state == self._pending_key and loop.time() - self._pending_at < _REREAD_EVERY:
             return self._pending
         console = self.console
-        row = await queries.awaiting_disposition(console.db, self.operator_id)
+        owed = {o.call_id for o in await self._owed_calls()}
+        if self.chosen in owed:
+            row = await calllog.get_call(console.db, self.chosen)
+        else:
+            row = await queries.awaiting_disposition(console.db, self.operator_id)
         if row is None:
             self._pending = None
         else:
@@ -167,9 +185,26 @@ class DeskFeed:
         self._pending_key, self._pending_at = state, loop.time()
         return self._pending
 
+    async def _owed_calls(self) -> list[queries.OwedDisposition]:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._owed_at >= _REREAD_EVERY:
+            self._owed = await queries.owed_dispositions(self.console.db, self.operator_id)
+            self._owed_at = loop.time()
+        return self._owed
+
+    def _owed_json(self, owed: queries.OwedDisposition, shown: str | None) -> JsonDict:
+        return {
+            "call_id": owed.call_id,
+            "number": owed.caller_number or "-",
+            "category": self.words.category(owed.category),
+            "ended": self.fmt(owed.ended_at),
+            "chosen": owed.call_id == shown,  # the call the desk's form is for
+        }
+
 
 async def events_stream(request: web.Request) -> web.StreamResponse:
-    feed = DeskFeed(console_of(request), _operator_id(request), lang_of(request))
+    chosen = request.query.get("call") or None
+    feed = DeskFeed(console_of(request), _operator_id(request), lang_of(request), chosen)
     return await stream(request, feed.picture)
 
 
@@ -235,6 +270,7 @@ async def dispose(request: web.Request) -> web.StreamResponse:
             location=location or None,
         )
     )
+    console.centre.disposition_given(operator_id, call_id)  # the ACD's disposition rule
     raise redirect("/operator", "disposition_saved")
 
 
@@ -302,35 +338,47 @@ async def agency(request: web.Request) -> web.StreamResponse:
     raise redirect("/operator", "agency_added")
 
 
+async def _open_callback(console: Console, call_id: str) -> queries.OpenCallback:
+    entry = await queries.open_callback(
+        console.db, queries.CallbackRules.of(console.config), call_id
+    )
+    if entry is None or entry.caller_number is None:
+        raise web.HTTPNotFound()
+    return entry
+
+
 async def callback_claim(request: web.Request) -> web.StreamResponse:
     """The app rings the operator, then the caller, and records the callback's progress. When
     it cannot (no trunk for callbacks configured), the callback is claimed here and the
-    operator dials the number shown on the list."""
+    operator dials the number shown on the list. One entry stands for every open abandon of
+    its number: claimed here, they are all claimed."""
     console = console_of(request)
     operator_id = _operator_id(request)
-    call_id = request.match_info["call_id"]
-    number = await queries.callback_number(console.db, call_id)
-    if number is None:
-        raise web.HTTPNotFound()
+    entry = await _open_callback(console, request.match_info["call_id"])
+    assert entry.caller_number is not None
     try:
-        await console.centre.call_back(operator_id, number, call_id)
+        await console.centre.call_back(operator_id, entry.caller_number, entry.call_id)
     except ActionUnavailableError:
-        console.centre.record(events.callback_updated(call_id, status="claimed", owner=operator_id))
+        for call_id in entry.call_ids:
+            console.centre.record(
+                events.callback_updated(call_id, status="claimed", owner=operator_id)
+            )
         raise redirect("/operator", "not_available") from None
     raise redirect("/operator", "callback_claimed")
 
 
 async def callback_done(request: web.Request) -> web.StreamResponse:
+    """The operator closes the number's callback with its outcome: every open abandon of the
+    number is done, by this operator, with that outcome."""
     console = console_of(request)
     operator_id = _operator_id(request)
-    call_id = request.match_info["call_id"]
     form = await form_of(request)
     outcome = form.get("outcome", "")
-    if outcome not in ("reached", "unreached"):
+    if outcome not in CALLBACK_OUTCOMES:
         raise redirect("/operator", "invalid")
-    if await queries.callback_number(console.db, call_id) is None:
-        raise web.HTTPNotFound()
-    console.centre.record(
-        events.callback_updated(call_id, status="done", owner=operator_id, outcome=outcome)
-    )
+    entry = await _open_callback(console, request.match_info["call_id"])
+    for call_id in entry.call_ids:
+        console.centre.record(
+            events.callback_updated(call_id, status="done", owner=operator_id, outcome=outcome)
+        )
     raise redirect("/operator", "callback_done")

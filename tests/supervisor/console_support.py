@@ -94,6 +94,9 @@ class PureCentre:
     async def call_back(self, operator_id: str, number: str, call_id: str) -> None:
         self._act("call_back", operator_id, number, call_id)
 
+    def disposition_given(self, operator_id: str, call_id: str) -> None:
+        self._feed(acd.DispositionGiven(operator_id, call_id))
+
     def _act(self, *action: Any) -> None:
         if not self.offers_actions:
             raise ActionUnavailableError(action[0])
