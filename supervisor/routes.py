@@ -40,4 +40,8 @@ ROUTES: list[Route] = [
     # reports and audit
     Route("GET", "/reports", reports.page, P.REPORTS),
     Route("GET", "/audit", reports.audit_page, P.AUDIT),
+    # reports: exports and the shift summary
+    Route("GET", "/reports.csv", reports.export_csv, P.EXPORT),
+    Route("GET", "/reports.xlsx", reports.export_xlsx, P.EXPORT),
+    Route("GET", "/reports/shift", reports.shift_page, P.REPORTS),
 ]

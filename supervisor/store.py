@@ -52,6 +52,7 @@ class AuditAction(StrEnum):
     RECORDING_HELD = "recording_held"
     RECORDING_RELEASED = "recording_released"
     ALERT_ACK = "alert_ack"
+    REPORT_EXPORT = "report_export"  # reports: a report table as CSV or the XLSX workbook
 
 
 class UserExistsError(Exception):
