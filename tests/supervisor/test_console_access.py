@@ -42,6 +42,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/calls/{call_id}/category"): {"operator", "supervisor"},
     ("GET", "/reports"): {"supervisor", "admin"},
     ("GET", "/audit"): {"admin"},
+    # reports: exports and the shift summary
+    ("GET", "/reports.csv"): {"supervisor", "admin"},
+    ("GET", "/reports.xlsx"): {"supervisor", "admin"},
+    ("GET", "/reports/shift"): {"supervisor", "admin"},
 }
 PUBLIC = {
     ("GET", "/login"),
