@@ -606,11 +606,13 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "reports.sl_rule": (
         "Tingkat layanan = dijawab dalam waktu itu / (dijawab + ditinggalkan). Panggilan yang"
         " ditinggalkan dalam 5 d dihitung terpisah dan tidak masuk; panggilan iseng atau diam"
-        " dihitung seperti panggilan lain. Tiap kategori diukur dengan targetnya sendiri;"
-        " panggilan tanpa kategori dengan 15 d.",
+        " dihitung seperti panggilan lain. Tiap panggilan diukur dengan target kategorinya"
+        " sendiri, juga dalam baris campuran (jumlah, jam, jalur); panggilan tanpa kategori"
+        " dengan 15 d.",
         "Service level = answered within the time / (answered + abandoned). Calls abandoned"
         " within 5 s are counted apart and left out; prank and silent calls count like any"
-        " other. Each category is held to its own target; calls never classified to 15 s.",
+        " other. Each call is held to its own category's target, also in rows that mix"
+        " categories (total, hour, route); calls never classified to 15 s.",
     ),
     "reports.chart_sl_goal": ("Tingkat layanan ({seconds} d)", "Service level ({seconds} s)"),
     "reports.available": ("Siap", "Available"),

@@ -5,14 +5,14 @@ Service level: each category against its own answer target (siaga.toml
 `target_answer_seconds`), and every row at NENA's 15 s and 20 s. The ratio is the one of
 db/reports.py: answered within the time / (answered + abandoned), where abandons within
 `short_abandon_seconds` are counted apart and left out, and a prank or silent call counts like
-any other (the disposition comes after the answer). The total against the targets adds up the
-categories: answered within their own target / the categories' answered + abandoned; a call
-never classified is held to the centre's goal (15 s).
+any other (the disposition comes after the answer). In a row that mixes categories (the total, an
+hour, a route) each call is held to its own category's target; a call never classified is held
+to the centre's goal (15 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -57,18 +57,14 @@ class Table:
 TABLE_KEYS = ("categories", "buckets", "routes", "human", "operators")
 
 
-def report_thresholds(config: Config) -> tuple[float, ...]:
-    """The times the report counts calls within: every category's target and NENA's."""
-    targets = {c.target_answer_seconds for c in config.categories}
-    return tuple(sorted(targets | set(NENA_THRESHOLDS)))
+def category_targets(config: Config) -> dict[str, float]:
+    """Every category's answer target, for build_report(targets=...)."""
+    return {c.code: c.target_answer_seconds for c in config.categories}
 
 
 def category_target(config: Config, category: str | None) -> float:
     """A category's answer target; a call never classified is held to the centre's goal."""
-    for c in config.categories:
-        if c.code == category:
-            return c.target_answer_seconds
-    return SERVICE_GOAL_SECONDS
+    return category_targets(config).get(category or "", SERVICE_GOAL_SECONDS)
 
 
 def _within(stats: CallStats, seconds: float) -> int:
@@ -84,11 +80,12 @@ def level_at(stats: CallStats, seconds: float) -> float | None:
     return _within(stats, seconds) / decided if decided else None
 
 
-def level_at_targets(by_category: Sequence[CallStats], config: Config) -> float | None:
-    """Every category's calls against their own target, added up."""
-    decided = sum(s.answered + s.abandoned for s in by_category)
-    within = sum(_within(s, category_target(config, s.category)) for s in by_category)
-    return within / decided if decided else None
+def level_at_target(stats: CallStats) -> float | None:
+    """Answered within each call's own category's target / (answered + abandoned)."""
+    decided = stats.answered + stats.abandoned
+    if stats.answered_within_target is None:
+        raise ValueError("the report was built without the categories' targets")
+    return stats.answered_within_target / decided if decided else None
 
 
 def bucket_label(bucket: datetime | None, by: Bucket) -> str:
@@ -117,15 +114,9 @@ class ReportTables:
         return f"{self.t('reports.sl')} {seconds:g} s"
 
     def _stats_columns(self, first: str, with_target: bool) -> tuple[Column, ...]:
+        """`with_target`: a column with the row's target (a category's own)."""
         t = self.t
-        target = (
-            (
-                Column(t("reports.target"), Kind.SECONDS),
-                Column(t("reports.sl_target"), Kind.RATIO),
-            )
-            if with_target
-            else ()
-        )
+        target = (Column(t("reports.target"), Kind.SECONDS),) if with_target else ()
         return (
             Column(first, Kind.TEXT),
             Column(t("board.received"), Kind.COUNT),
@@ -133,6 +124,7 @@ class ReportTables:
             Column(t("board.abandoned"), Kind.COUNT),
             Column(t("reports.short"), Kind.COUNT),
             *target,
+            Column(t("reports.sl_target"), Kind.RATIO),
             *(Column(self._sl(s), Kind.RATIO) for s in NENA_THRESHOLDS),
             Column(t("reports.asa"), Kind.SECONDS),
             Column(t("reports.longest"), Kind.SECONDS),
@@ -141,7 +133,7 @@ class ReportTables:
         )
 
     def _stats_row(
-        self, name: str, s: CallStats, target: tuple[float | None, float | None] | None
+        self, name: str, s: CallStats, target: tuple[float | None, ...] = ()
     ) -> tuple[object, ...]:
         return (
             name,
@@ -149,7 +141,8 @@ class ReportTables:
             s.answered,
             s.abandoned,
             s.abandoned_short,
-            *(target or ()),
+            *target,
+            level_at_target(s),
             *(level_at(s, seconds) for seconds in NENA_THRESHOLDS),
             s.asa_seconds,
             s.longest_wait_seconds,
@@ -160,18 +153,10 @@ class ReportTables:
     def categories(self) -> Table:
         """The total first (against every category's own target), then each category."""
         report = self.report
-        rows = [
-            self._stats_row(
-                self.t("reports.total"),
-                report.total,
-                (None, level_at_targets(report.by_category, self.config)),
-            )
-        ]
+        rows = [self._stats_row(self.t("reports.total"), report.total, (None,))]
         for s in report.by_category:
             target = category_target(self.config, s.category)
-            rows.append(
-                self._stats_row(self.words.category(s.category), s, (target, level_at(s, target)))
-            )
+            rows.append(self._stats_row(self.words.category(s.category), s, (target,)))
         return Table(
             "categories",
             self.t("reports.by_category"),
@@ -185,9 +170,7 @@ class ReportTables:
             "buckets",
             f"{self.t('reports.bucket')} ({self.t('reports.' + by.value)})",
             self._stats_columns(self.t("reports.bucket"), with_target=False),
-            tuple(
-                self._stats_row(bucket_label(s.bucket, by), s, None) for s in self.report.by_bucket
-            ),
+            tuple(self._stats_row(bucket_label(s.bucket, by), s) for s in self.report.by_bucket),
         )
 
     def routes(self) -> Table:
@@ -196,7 +179,7 @@ class ReportTables:
             self.t("reports.by_route"),
             self._stats_columns(self.t("reports.route"), with_target=False),
             tuple(
-                self._stats_row(label("route.", s.route or "", self.lang), s, None)
+                self._stats_row(label("route.", s.route or "", self.lang), s)
                 for s in self.report.by_route
             ),
         )

@@ -27,9 +27,9 @@ from supervisor.report_tables import (
     TABLE_KEYS,
     ReportTables,
     bucket_label,
+    category_targets,
     level_at,
-    level_at_targets,
-    report_thresholds,
+    level_at_target,
     shown,
 )
 from supervisor.roles import Permission, allowed
@@ -80,7 +80,8 @@ async def _report(request: web.Request) -> tuple[Report, date, date]:
         Period.days(first, last, console.settings.tz),
         tz=console.settings.tz,
         bucket=by,
-        thresholds=report_thresholds(console.config),
+        thresholds=NENA_THRESHOLDS,
+        targets=category_targets(console.config),
     )
     return report, first, last
 
@@ -100,7 +101,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         by=report.bucket.value,
         buckets=[b.value for b in Bucket],
         report=report,
-        sl_at_targets=level_at_targets(report.by_category, console.config),
+        sl_at_targets=level_at_target(report.total),
         nena=[(seconds, level_at(report.total, seconds)) for seconds in NENA_THRESHOLDS],
         tables=tables.all(console.operator_name),
         shown=shown,
@@ -206,7 +207,8 @@ async def shift_page(request: web.Request) -> web.StreamResponse:
         window,
         tz=console.settings.tz,
         bucket=Bucket.HOUR,
-        thresholds=report_thresholds(console.config),
+        thresholds=NENA_THRESHOLDS,
+        targets=category_targets(console.config),
     )
     tables = ReportTables(report, console.config, lang)
     return render(
@@ -215,7 +217,7 @@ async def shift_page(request: web.Request) -> web.StreamResponse:
         start=window_input(window.start, console.zone),
         end=window_input(window.end, console.zone),
         report=report,
-        sl_at_targets=level_at_targets(report.by_category, console.config),
+        sl_at_targets=level_at_target(report.total),
         nena=[(seconds, level_at(report.total, seconds)) for seconds in NENA_THRESHOLDS],
         tables=[
             tables.outcomes(),

@@ -18,15 +18,10 @@ from openpyxl import load_workbook
 from db import events as ev
 from db.calllog import CallFilter, CallSort, count_calls, export_calls, list_calls
 from db.events import Verdict
-from db.reports import Period, Report, build_report
+from db.reports import NENA_THRESHOLDS, Period, Report, Route, build_report
 from siaga.config import Config, load_config
 from supervisor.report_export import table_csv, tables_xlsx
-from supervisor.report_tables import (
-    ReportTables,
-    level_at,
-    level_at_targets,
-    report_thresholds,
-)
+from supervisor.report_tables import ReportTables, category_targets, level_at, level_at_target
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 # The day's categories held to targets of their own: fire's 25.5 s is A4's wait exactly.
@@ -69,14 +64,11 @@ async def _report(dsn: str, config: Config) -> Report:
             Period.day(day.DAY, day.TZ),
             tz=day.TZ,
             now=day.NOW,
-            thresholds=report_thresholds(config),
+            thresholds=NENA_THRESHOLDS,
+            targets=category_targets(config),
         )
     finally:
         await conn.close()
-
-
-def test_the_report_counts_within_every_target_and_nenas_times() -> None:
-    assert report_thresholds(load_config(EXAMPLE)) == (10, 15, 20, 60, 120)
 
 
 async def test_service_level_at_each_categorys_own_target(day_dsn: str, config: Config) -> None:
@@ -84,12 +76,20 @@ async def test_service_level_at_each_categorys_own_target(day_dsn: str, config: 
     by = {s.category: s for s in report.by_category}
     # medical (10 s): A1 8 s of A1, A2 answered. fire (25.5 s): A3 18, A4 25.5 ("within" is
     # <=). police (60 s): B2 abandoned after 30 s is not answered at all; B1 (short) left out.
-    assert level_at(by["medical"], 10) == 0.5
-    assert level_at(by["fire"], 25.5) == 1.0
-    assert level_at(by["police"], 60) == 0.0
-    # Every category against its own target: (1 + 2 + 0) / (2 + 2 + 1); B3 and C1, never
-    # classified, were neither answered nor abandoned after 5 s.
-    assert level_at_targets(report.by_category, config) == 3 / 5
+    assert level_at_target(by["medical"]) == 0.5
+    assert level_at_target(by["fire"]) == 1.0
+    assert level_at_target(by["police"]) == 0.0
+    # B3 and C1, never classified, were neither answered nor abandoned after 5 s.
+    assert level_at_target(by["unclassified"]) is None
+    # Every call against its own category's target: (1 + 2 + 0) / (2 + 2 + 1) ...
+    assert report.total.answered_within_target == 3
+    assert level_at_target(report.total) == 3 / 5
+    # ... in each hour: 08 A1 of A1, A2; 09 A3, A4 (B1 short); 10 B2 abandoned; 11, 12 none
+    hours = {s.bucket.hour: level_at_target(s) for s in report.by_bucket if s.bucket}
+    assert hours == {8: 0.5, 9: 1.0, 10: 0.0, 11: None, 12: None}
+    # ... and by route: every answered or abandoned call chose a digit.
+    routes = {s.route: level_at_target(s) for s in report.by_route}
+    assert routes == {Route.FALLBACK: None, Route.NO_INPUT: None, Route.DIGIT: 3 / 5}
     # NENA's 15 s and 20 s over the same calls: A1, A2; then A3 too.
     assert (level_at(report.total, 15), level_at(report.total, 20)) == (2 / 5, 3 / 5)
 
@@ -97,6 +97,11 @@ async def test_service_level_at_each_categorys_own_target(day_dsn: str, config: 
     headers = [c.header for c in table.columns]
     assert headers[5:9] == [
         "Target (s)",
+        "Service level at target",
+        "Service level 15 s",
+        "Service level 20 s",
+    ]
+    assert [c.header for c in ReportTables(report, config, "en").buckets().columns][5:8] == [
         "Service level at target",
         "Service level 15 s",
         "Service level 20 s",
@@ -205,3 +210,30 @@ async def test_the_export_streams_every_call_with_notes_and_location(day_dsn: st
     assert a3.location is not None and "Pasar Senen" in a3.location
     assert all(r.notes is None for r in rows if r.call.call_id != "A3")
     assert medical == ["X2", "F1", "D1", "A2", "A1", "X1"]
+
+
+async def test_a_route_holds_each_call_to_its_own_categorys_target(
+    pg_dsn: str, tmp_path: Path, config: Config
+) -> None:
+    await write_all(pg_dsn, day.routes_calls(), tmp_path / "journal.jsonl")
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        report = await build_report(
+            conn,
+            Period.day(day.ROUTES_DAY, day.TZ),
+            tz=day.TZ,
+            thresholds=NENA_THRESHOLDS,
+            targets=category_targets(config),
+        )
+    finally:
+        await conn.close()
+    routes = {s.route.value: level_at_target(s) for s in report.by_route if s.route}
+    assert routes == {
+        "fallback": None,  # G1: neither answered nor gone
+        "overflow": 1.0,  # P9, police (60 s), 21 s: yet 0 % within 15 s and 20 s
+        "cannot_speak": 0.0,  # P8, medical (10 s), 18 s
+        "no_input": 1 / 5,  # P4 general (10 s) 9 s; P5-P7 11-15 s; Q2 gone after 9 s
+        "screened": 1.0,  # P3 medical 7 s
+        "digit": 2 / 3,  # P1 3 s, P2 5 s; P10 fire (25.5 s) 45 s
+    }
+    assert level_at_target(report.total) == 5 / 11

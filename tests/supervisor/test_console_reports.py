@@ -83,11 +83,12 @@ async def test_time_to_a_human_and_service_level_by_route(sign_in, centre, write
     ) in human
     routes = _table(body, "report-routes")
     rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", routes)
-    # route: received, answered, abandoned, short abandons, service level 15 / 20 s
-    assert [(name, re.findall(r"<td>([^<]*)</td>", cells)[:6]) for name, cells in rows] == [
-        ("Limpahan", ["1", "1", "0", "0", "0%", "0%"]),
-        ("Tanpa pilihan", ["2", "1", "1", "0", "50%", "50%"]),
-        ("Pilih menu", ["1", "1", "0", "0", "100%", "100%"]),
+    # route: received, answered, abandoned, short abandons, service level at each call's own
+    # category's target (10 s for these) and within 15 / 20 s
+    assert [(name, re.findall(r"<td>([^<]*)</td>", cells)[:7]) for name, cells in rows] == [
+        ("Limpahan", ["1", "1", "0", "0", "0%", "0%", "0%"]),
+        ("Tanpa pilihan", ["2", "1", "1", "0", "0%", "50%", "50%"]),
+        ("Pilih menu", ["1", "1", "0", "0", "100%", "100%", "100%"]),
     ]
     # by category, at its own target (medical, police: 10 s) and at 15 / 20 s
     categories = _table(body, "report-categories")
