@@ -215,8 +215,8 @@ class SiagaApp:
             self._tick.cancel()
         if self._connection is not None:
             await self._connection.stop()
-        actors = [*self.calls.values(), *self.callbacks.values()]
-        tasks = [actor.task for actor in actors if actor.task is not None]
+        tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
+        tasks += [actor.task for actor in self.callbacks.values() if actor.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
