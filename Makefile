@@ -17,7 +17,7 @@ test: setup
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory lint
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed $(PHONE_LIBRARY)
 
 system:
 	@scripts/install-system.sh
@@ -27,6 +27,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
 	touch $@
+
+# The browser phone's SIP library (JsSIP), pinned in supervisor/phone/package-lock.json and
+# bundled into one file the console serves (supervisor/views/phone.py); not in the repository.
+PHONE := supervisor/phone
+PHONE_LIBRARY := $(PHONE)/dist/jssip.min.js
+
+$(PHONE_LIBRARY): $(PHONE)/package.json $(PHONE)/package-lock.json
+	cd $(PHONE) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -44,4 +52,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(PHONE)/node_modules $(PHONE)/dist

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from supervisor.http import Route
 from supervisor.roles import Permission as P
-from supervisor.views import auth, board, calls, desk, reports
+from supervisor.views import auth, board, calls, desk, phone, reports
 
 ROUTES: list[Route] = [
     Route("GET", "/static/{name}", auth.static, P.PUBLIC, needs_session=False),
@@ -40,4 +40,8 @@ ROUTES: list[Route] = [
     # reports and audit
     Route("GET", "/reports", reports.page, P.REPORTS),
     Route("GET", "/audit", reports.audit_page, P.AUDIT),
+    # the browser phone of the desk (WebRTC): its library, the operator's account, its SIP relay
+    Route("GET", "/static/vendor/jssip.min.js", phone.library, P.PUBLIC, needs_session=False),
+    Route("GET", "/operator/phone", phone.settings, P.DESK),
+    Route("GET", phone.RELAY_PATH, phone.relay, P.DESK),
 ]

@@ -41,6 +41,7 @@ from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
+from supervisor.views import phone
 
 VERDICTS = tuple(v.value for v in Verdict)
 MAX_NOTES = 2000
@@ -70,6 +71,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         agencies=console.config.agencies,
         callbacks=await queries.callbacks(console.db),
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
+        browser_phone=phone.browser_phone(console, operator_id) is not None,
     )
 
 
