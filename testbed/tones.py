@@ -58,7 +58,9 @@ def tone_pcap(frequency: int, seconds: float, folder: Path | None = None) -> Pat
             frame = b"\x00" * 12 + b"\x08\x00" + ip + udp
             at = n * 0.02
             whole = int(at)
-            out.write(struct.pack("<IIII", whole, round((at - whole) * 1e6), len(frame), len(frame)))
+            out.write(
+                struct.pack("<IIII", whole, round((at - whole) * 1e6), len(frame), len(frame))
+            )
             out.write(frame)
     tmp.replace(path)
     return path

@@ -212,11 +212,11 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
 
     await until(closed, f"the recording {wav.name} to be closed")
     shares = await asyncio.to_thread(tone_shares, wav, (BROWSER_HZ, CALLER_HZ))
-    shares = [(round(a, 2), round(b, 2)) for a, b in shares]
-    browser = [a for a, _ in shares if a > 0.5]
-    caller = [b for _, b in shares if b > 0.5]
-    both = [(a, b) for a, b in shares if a > 0.1 and b > 0.1]
+    rounded = [(round(a, 2), round(b, 2)) for a, b in shares]
+    browser = [a for a, _ in rounded if a > 0.5]
+    caller = [b for _, b in rounded if b > 0.5]
+    both = [(a, b) for a, b in rounded if a > 0.1 and b > 0.1]
     # 0.1 s windows: each voice for at least 1.5 s, and a second of both at once.
-    assert len(browser) >= 15, f"the page's tone in the recording: {shares}"
-    assert len(caller) >= 15, f"the caller's tone in the recording: {shares}"
-    assert len(both) >= 10, f"both voices at once in the recording: {shares}"
+    assert len(browser) >= 15, f"the page's tone in the recording: {rounded}"
+    assert len(caller) >= 15, f"the caller's tone in the recording: {rounded}"
+    assert len(both) >= 10, f"both voices at once in the recording: {rounded}"
