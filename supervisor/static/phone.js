@@ -112,7 +112,12 @@
     session.on("peerconnection", (event) => watch(event.peerconnection));
     session.on("accepted", () => show("in_call"));
     session.on("ended", ended);
-    session.on("failed", ended);
+    session.on("failed", (event) => {
+      if (event.cause === JsSIP.C.causes.USER_DENIED_MEDIA_ACCESS) {
+        text("phone-error", t("phone.no_microphone"));
+      }
+      ended();
+    });
     show("ringing");
   }
 
@@ -164,6 +169,7 @@
 
   buttons.answer.addEventListener("click", () => {
     if (call === null) return;
+    text("phone-error", "");
     call.answer({
       mediaConstraints: { audio: true, video: false },
       pcConfig: { iceServers: [] }, // the centre's LAN: Asterisk's own address is reachable

@@ -172,6 +172,7 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
                 "document.getElementById('phone-panel').dataset.state === 'ringing'", timeout=20
             )
             assert caller_number in (await desk.text("#phone-peer") or "")
+            await screenshot(desk, tmp_path / "desk-browser-phone-ringing.png")
             await desk.click("#phone-answer")
             await desk.wait_for(
                 "document.getElementById('phone-panel').dataset.state === 'in_call'", timeout=10
