@@ -148,7 +148,8 @@
     stats.forEach((report) => {
       if (report.type === "inbound-rtp" && report.kind === "audio") found = report;
     });
-    return found;
+    const codec = found && found.codecId ? stats.get(found.codecId) : null;
+    return found && { ...found, mimeType: codec ? codec.mimeType : "" };
   }
 
   async function showIncoming() {
@@ -157,6 +158,7 @@
     const node = document.getElementById("phone-audio-in");
     node.dataset.bytes = String(report.bytesReceived || 0);
     node.dataset.level = String(report.audioLevel || 0);
+    node.dataset.codec = report.mimeType;
     node.textContent = report.audioLevel > 0 ? t("phone.receiving") : t("phone.silent");
   }
 

@@ -189,7 +189,10 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
             await desk.wait_for(
                 "Number(document.getElementById('phone-audio-in').dataset.level) > 0", timeout=10
             )
-            assert int(await desk.js("document.getElementById('phone-audio-in').dataset.bytes"))
+            incoming = await desk.js("({...document.getElementById('phone-audio-in').dataset})")
+            assert int(incoming["bytes"]) > 0
+            # Asterisk offers the caller's own codec first: G.711 A-law end to end, no transcoding.
+            assert incoming["codec"] == "audio/PCMA"
             await desk.wait_for("!document.getElementById('pop').hidden", timeout=5)
             await screenshot(desk, tmp_path / "desk-browser-phone-in-call.png")
             await asyncio.sleep(4)  # talk: both tones go into the recording
