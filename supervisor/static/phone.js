@@ -107,8 +107,9 @@
 
   function ringing(session, request) {
     call = session;
-    const from = request.from;
-    text("phone-peer", (from.display_name ? from.display_name + " " : "") + from.uri.user);
+    const name = request.from.display_name || "";
+    const number = request.from.uri.user || "";
+    text("phone-peer", name.includes(number) ? name : (name + " " + number).trim());
     session.on("peerconnection", (event) => watch(event.peerconnection));
     session.on("accepted", () => show("in_call"));
     session.on("ended", ended);
