@@ -42,6 +42,7 @@ pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 BROWSER_HZ = 600  # the operator's fake microphone
 CALLER_HZ = 1400  # the SIPp caller
+MUTED_SECONDS = 2.5
 
 
 @dataclasses.dataclass
@@ -195,10 +196,13 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
             assert incoming["codec"] == "audio/PCMA"
             await desk.wait_for("!document.getElementById('pop').hidden", timeout=5)
             await screenshot(desk, tmp_path / "desk-browser-phone-in-call.png")
-            await asyncio.sleep(4)  # talk: both tones go into the recording
+            await asyncio.sleep(3)  # talk: both tones go into the recording
             await desk.click("#phone-mute")
             assert await desk.js("document.getElementById('phone-mute').ariaPressed") == "true"
+            await asyncio.sleep(MUTED_SECONDS)
             await desk.click("#phone-mute")
+            assert await desk.js("document.getElementById('phone-mute').ariaPressed") == "false"
+            await asyncio.sleep(1.5)
             await desk.click("#phone-hangup")
             await desk.wait_for(
                 "document.getElementById('phone-panel').dataset.state === 'registered'", timeout=10
@@ -224,3 +228,16 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
     assert len(browser) >= 15, f"the page's tone in the recording: {rounded}"
     assert len(caller) >= 15, f"the caller's tone in the recording: {rounded}"
     assert len(both) >= 10, f"both voices at once in the recording: {rounded}"
+    # Muted: from the page's first tone on, one stretch without it (the tone's own pauses are
+    # 0.5 s) while the caller goes on, and the page's tone back after it.
+    answered = next(i for i, (a, _) in enumerate(rounded) if a > 0.5)
+    runs, start = [], None
+    for i, (a, b) in enumerate(rounded[answered:], answered):
+        if a < 0.05 and b > 0.5:
+            start = i if start is None else start
+        elif start is not None:
+            runs.append((start, i))
+            start = None
+    longest = max(runs, key=lambda run: run[1] - run[0])
+    assert longest[1] - longest[0] >= (MUTED_SECONDS - 0.5) * 10, f"muted: {rounded}"
+    assert any(a > 0.5 for a, _ in rounded[longest[1] :]), f"unmuted: {rounded}"
