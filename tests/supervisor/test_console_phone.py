@@ -224,12 +224,12 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
     browser = [a for a, _ in rounded if a > 0.5]
     caller = [b for _, b in rounded if b > 0.5]
     both = [(a, b) for a, b in rounded if a > 0.1 and b > 0.1]
-    # 0.1 s windows: each voice for at least 1.5 s, and a second of both at once.
-    assert len(browser) >= 15, f"the page's tone in the recording: {rounded}"
-    assert len(caller) >= 15, f"the caller's tone in the recording: {rounded}"
-    assert len(both) >= 10, f"both voices at once in the recording: {rounded}"
-    # Muted: from the page's first tone on, one stretch without it (the tone's own pauses are
-    # 0.5 s) while the caller goes on, and the page's tone back after it.
+    # 0.1 s windows: each voice for at least a second, and half a second of both at once.
+    assert len(browser) >= 10, f"the page's tone in the recording: {rounded}"
+    assert len(caller) >= 10, f"the caller's tone in the recording: {rounded}"
+    assert len(both) >= 5, f"both voices at once in the recording: {rounded}"
+    # Muted: from the page's first tone on, one stretch without it, well over the tone's own
+    # 0.5 s pauses, while the caller goes on; and the page's tone back after it.
     answered = next(i for i, (a, _) in enumerate(rounded) if a > 0.5)
     runs, start = [], None
     for i, (a, b) in enumerate(rounded[answered:], answered):
@@ -239,5 +239,5 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
             runs.append((start, i))
             start = None
     longest = max(runs, key=lambda run: run[1] - run[0])
-    assert longest[1] - longest[0] >= (MUTED_SECONDS - 0.5) * 10, f"muted: {rounded}"
+    assert longest[1] - longest[0] >= (MUTED_SECONDS - 1) * 10, f"muted: {rounded}"
     assert any(a > 0.5 for a, _ in rounded[longest[1] :]), f"unmuted: {rounded}"
