@@ -11,6 +11,12 @@ PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed be
 # (free ports); a test file stays on one worker, so its fixtures are set up once.
 TEST_WORKERS ?= 2
 
+# The browser phone's SIP library (JsSIP), pinned in supervisor/phone/package-lock.json and
+# bundled into one file the console serves (supervisor/views/phone.py); not in the repository.
+# Set before `setup`, whose prerequisites make expands as it reads them.
+PHONE := supervisor/phone
+PHONE_LIBRARY := $(PHONE)/dist/jssip.min.js
+
 .PHONY: run test setup system lint bench clean install uninstall
 
 run: setup
@@ -21,7 +27,7 @@ test: setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed $(PHONE_LIBRARY)
 
 system:
 	@scripts/install-system.sh
@@ -31,6 +37,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
 	touch $@
+
+$(PHONE_LIBRARY): $(PHONE)/package.json $(PHONE)/package-lock.json
+	cd $(PHONE) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -48,4 +57,4 @@ bench: setup
 	$(VENV)/bin/python -m bench.run_all
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(PHONE)/node_modules $(PHONE)/dist

@@ -120,6 +120,7 @@ def config_safe(text: str) -> str:
 def _operator_sections(config: Config) -> str:
     sections = []
     for op in config.operators:
+        name = "operator-webrtc.pjsip.conf" if op.webrtc else "operator.pjsip.conf"
         values = {
             "op_id": op.id,
             "op_name": config_safe(op.name),
@@ -128,7 +129,7 @@ def _operator_sections(config: Config) -> str:
             "sip_host": config.asterisk.sip_host,
             "media_encryption": "sdes" if config.asterisk.srtp else "no",
         }
-        sections.append(fill(template("operator.pjsip.conf"), values, "operator.pjsip.conf"))
+        sections.append(fill(template(name), values, name))
     return "".join(sections)
 
 
@@ -150,6 +151,18 @@ def _tls_transport(config: Config, layout: InstanceLayout) -> str:
         "sip_tls_method": SIP_TLS_METHOD,
     }
     return fill(template("transport-tls.pjsip.conf"), values, "transport-tls.pjsip.conf")
+
+
+def has_browser_phones(config: Config) -> bool:
+    """Any operator on the browser phone: the WebSocket transport and ICE are then on."""
+    return any(op.webrtc for op in config.operators)
+
+
+def _ws_transport(config: Config) -> str:
+    if not has_browser_phones(config):
+        return ""
+    values = {"sip_host": config.asterisk.sip_host}
+    return fill(template("transport-ws.pjsip.conf"), values, "transport-ws.pjsip.conf")
 
 
 def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
@@ -177,6 +190,8 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "sip_host": ast.sip_host,
         "sip_port": str(ast.sip_port),
         "tls_transport": _tls_transport(config, layout),
+        "ws_transport": _ws_transport(config),
+        "ice_support": "yes" if has_browser_phones(config) else "no",
         "trunk_matches": "\n".join(f"match = {net}" for net in ast.trunk_networks),
         "operator_sections": _operator_sections(config),
         "emergency_number": ast.emergency_number,

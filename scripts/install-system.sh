@@ -4,9 +4,11 @@
 # makes real SIP calls in tests; espeak-ng and sox render the voice prompts; chromium (headless)
 # runs the console's browser test; logrotate rotates Asterisk's logs under `make install`;
 # prometheus (promtool) checks the alerting rules in deploy/prometheus, and a test scrapes a
-# live stack with it.
+# live stack with it. npm installs the browser phone's SIP library (Makefile, supervisor/phone):
+# Debian's npm only where no Node.js with npm is on the machine already.
 set -euo pipefail
 packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -263,6 +263,9 @@ class OperatorConfig:
     # How the operator is rung: PJSIP/<sip_user> for a softphone, a Local channel for a
     # simulated operator (`siaga simulate`, benchmarks).
     dial: str = ""
+    # The browser phone (WebRTC in the console's desk page) instead of a desk phone: the
+    # endpoint PJSIP/<sip_user> then takes WebRTC only (supervisor/views/phone.py).
+    webrtc: bool = False
 
     @property
     def dial_string(self) -> str:
@@ -733,11 +736,18 @@ def _operator(t: _Table) -> OperatorConfig:
         sip_password=password,
         skills=skills,
         dial=t.get("dial", str, ""),
+        webrtc=t.get("webrtc", bool, False),
     )
     t.check(
         "dial",
         not result.dial or "/" in result.dial,
         "must be a dial string like PJSIP/1001 or Local/answer@siaga-test",
+    )
+    # The browser phone: the ACD rings PJSIP/<sip_user>, which the page registers.
+    t.check(
+        "webrtc",
+        not (result.webrtc and result.dial),
+        "a browser phone is rung at PJSIP/<sip_user>: remove `dial` or set webrtc = false",
     )
     t.finish()
     return result

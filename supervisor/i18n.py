@@ -759,6 +759,27 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "calls.last": ("Terakhir", "Last"),
     "calls.page_size": ("Per halaman", "Per page"),
     "audit.action.report_export": ("laporan diekspor", "report exported"),
+    # the browser phone of the desk (WebRTC)
+    "phone.title": ("Telepon browser", "Browser phone"),
+    "phone.register": ("Sambungkan telepon", "Connect the phone"),
+    "phone.answer": ("Angkat", "Answer"),
+    "phone.hangup": ("Tutup", "Hang up"),
+    "phone.mute": ("Bisukan", "Mute"),
+    "phone.unmute": ("Bunyikan lagi", "Unmute"),
+    "phone.off": ("tidak tersambung", "not connected"),
+    "phone.connecting": ("menyambung…", "connecting…"),
+    "phone.registered": ("siap menerima panggilan", "ready for calls"),
+    "phone.failed": ("gagal mendaftar", "registration failed"),
+    "phone.ringing": ("berdering", "ringing"),
+    "phone.in_call": ("dalam panggilan", "in a call"),
+    "phone.muted": ("mikrofon dibisukan", "microphone muted"),
+    "phone.no_library": (
+        "Pustaka telepon tidak ada: jalankan make setup.",
+        "The phone library is missing: run make setup.",
+    ),
+    "phone.no_microphone": ("Mikrofon tidak dapat dipakai.", "The microphone cannot be used."),
+    "phone.receiving": ("suara masuk", "incoming audio"),
+    "phone.silent": ("tidak ada suara masuk", "no incoming audio"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from supervisor.http import PASSWORD_PATH, Route
 from supervisor.roles import Permission as P
-from supervisor.views import auth, board, calls, desk, reports, users
+from supervisor.views import auth, board, calls, desk, phone, reports, users
 
 ROUTES: list[Route] = [
     Route("GET", "/static/{name}", auth.static, P.PUBLIC, needs_session=False),
@@ -53,4 +53,8 @@ ROUTES: list[Route] = [
     Route("GET", "/reports.csv", reports.export_csv, P.EXPORT),
     Route("GET", "/reports.xlsx", reports.export_xlsx, P.EXPORT),
     Route("GET", "/reports/shift", reports.shift_page, P.REPORTS),
+    # the browser phone of the desk (WebRTC): its library, the operator's account, its SIP relay
+    Route("GET", "/static/vendor/jssip.min.js", phone.library, P.PUBLIC, needs_session=False),
+    Route("GET", "/operator/phone", phone.settings, P.DESK),
+    Route("GET", phone.RELAY_PATH, phone.relay, P.DESK),
 ]

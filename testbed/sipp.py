@@ -81,8 +81,11 @@ def caller_scenario(
     hold_ms: int = 3000,
     play_voice: bool = False,
     voice_after_ms: int = 0,
+    voice: Path | None = None,
 ) -> str:
     """A caller: INVITE, answered, digits as RFC 4733 events, holds, then hangs up (BYE).
+
+    `play_voice`: SIPp's sample speech after the digits, or the RTP pcap `voice` (testbed/tones.py).
 
     If the far end hangs up first (a BYE arrives), the scenario answers it and ends cleanly.
     """
@@ -124,7 +127,8 @@ def caller_scenario(
         # After the digits: two RTP streams at once would garble both.
         steps.append(
             f'  <pause milliseconds="{voice_after_ms}"/>\n'
-            f'  <nop><action><exec play_pcap_audio="{SIPP_SHARE / "g711a.pcap"}"/></action></nop>\n'
+            f'  <nop><action><exec play_pcap_audio="{voice or SIPP_SHARE / "g711a.pcap"}"/>'
+            "</action></nop>\n"
         )
     steps.append(f"""  <recv request="BYE" timeout="{hold_ms}" ontimeout="hangup"/>
 {_OK}  <nop next="end"/>

@@ -41,6 +41,7 @@ from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
+from supervisor.views import phone
 from supervisor.words import Words
 
 VERDICTS = tuple(v.value for v in Verdict)
@@ -75,6 +76,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         ),
         callback_outcomes=CALLBACK_OUTCOMES,
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
+        browser_phone=phone.browser_phone(console, operator_id) is not None,
     )
 
 

@@ -160,3 +160,47 @@ def test_write_copies_certificate_and_key_into_the_instance_readable_by_root_alo
         assert copy.read_bytes() == original.read_bytes()
         assert copy.stat().st_mode & 0o777 == 0o600
     assert not list(etc.glob("*.tmp"))
+
+
+# -- the browser phone ([[operators]] webrtc = true) ------------------------------------------
+
+
+def _with_browser_phone(config, operator_id="1001"):
+    operators = tuple(
+        dataclasses.replace(op, webrtc=True) if op.id == operator_id else op
+        for op in config.operators
+    )
+    return dataclasses.replace(config, operators=operators)
+
+
+def _section(text, name, kind):
+    """The lines of `[name]` with `type = kind`."""
+    for block in text.split("\n[")[1:]:
+        head, _, body = block.partition("]\n")
+        if head == name and f"type = {kind}" in body:
+            return body
+    raise AssertionError(f"no [{name}] {kind}")
+
+
+def test_a_browser_phone_is_a_webrtc_endpoint_on_a_websocket_with_ice():
+    files = render.render(_with_browser_phone(load_config(EXAMPLE)), LAYOUT)
+    pjsip = files["pjsip.conf"]
+    web = _section(pjsip, "1001", "endpoint")
+    assert "webrtc = yes" in web and "dtls_auto_generate_cert = yes" in web
+    assert "allow = opus,alaw,ulaw" in web
+    assert "auth = 1001-auth" in _section(pjsip, "1001", "endpoint")
+    desk = _section(pjsip, "1002", "endpoint")  # the desk phone stays as it was
+    assert "webrtc" not in desk and "media_encryption = no" in desk
+    assert "protocol = ws" in _section(pjsip, "transport-ws", "transport")
+    assert ("icesupport", "yes") in _settings(files["rtp.conf"], "general")
+    # The ACD rings it like any desk phone.
+    assert "member => PJSIP/1001,0,Operator Satu" in files["queues.conf"]
+    loaded = set(render.loaded_modules(files["modules.conf"]))
+    assert {"res_pjsip_transport_websocket.so", "codec_opus_open_source.so", "res_crypto.so"} <= (
+        loaded
+    )
+
+
+def test_without_browser_phones_there_is_no_websocket_transport():
+    pjsip = render.render(load_config(EXAMPLE), LAYOUT)["pjsip.conf"]
+    assert "protocol = ws" not in pjsip and "webrtc" not in pjsip

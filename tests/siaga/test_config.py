@@ -419,3 +419,27 @@ def test_bad_alert_settings_are_named(key, value, reason):
     error = refused(data)
     assert (error.path, error.key) == ("centre.toml", f"alerts.{key}")
     assert reason in error.reason
+
+
+def test_an_operator_on_the_browser_phone():
+    data = example()
+    data["operators"][0]["webrtc"] = True
+    config = parse_config(data, "centre.toml")
+    assert [op.webrtc for op in config.operators] == [True, False]
+    assert config.operators[0].dial_string == "PJSIP/1001"
+
+
+def test_a_browser_phone_with_a_dial_string_is_refused():
+    data = example()
+    data["operators"][0] |= {"webrtc": True, "dial": "Local/operator@siaga-test"}
+    error = refused(data)
+    assert error.key == "operators[0].webrtc"
+    assert "remove `dial`" in error.reason
+
+
+def test_webrtc_must_be_true_or_false():
+    data = example()
+    data["operators"][1]["webrtc"] = "yes"
+    error = refused(data)
+    assert error.key == "operators[1].webrtc"
+    assert "must be a boolean" in error.reason

@@ -154,7 +154,8 @@ class Tab:
 
 
 @contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Chromium]:
+async def chromium(*extra: str) -> AsyncIterator[Chromium]:
+    """Headless Chromium; `extra`: more command-line switches (e.g. a fake microphone)."""
     profile = Path(tempfile.mkdtemp(prefix="siaga-chromium-"))
     process = await asyncio.create_subprocess_exec(
         CHROMIUM,
@@ -167,6 +168,7 @@ async def chromium() -> AsyncIterator[Chromium]:
         "--no-first-run",
         "--remote-debugging-port=0",
         f"--user-data-dir={profile}",
+        *extra,
         "about:blank",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,

@@ -55,12 +55,16 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("GET", "/reports.csv"): {"supervisor", "admin"},
     ("GET", "/reports.xlsx"): {"supervisor", "admin"},
     ("GET", "/reports/shift"): {"supervisor", "admin"},
+    # the browser phone (test_console_phone_access.py)
+    ("GET", "/operator/phone"): {"operator"},
+    ("GET", "/operator/phone/ws"): {"operator"},
 }
 PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/lang"),
     ("GET", "/static/{name}"),
+    ("GET", "/static/vendor/jssip.min.js"),  # the browser phone's library
 }
 PARAMS = {
     "{call_id}": "no-such-call",
