@@ -138,7 +138,7 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
         await desk.fill("#username", "op1")
         await desk.fill("#password", PASSWORD)
         await desk.click("#login-submit")
-        await desk.wait_for("location.pathname === '/operator'")
+        await desk.arrived("location.pathname === '/operator'")
         await desk.wait_for(
             "document.getElementById('phone-panel')?.dataset.state === 'registered'", timeout=10
         )
@@ -150,7 +150,7 @@ async def test_a_112_call_is_answered_in_the_browser_with_audio_both_ways(stack,
         await desk.wait_for("document.getElementById('op-state').textContent !== '-'")
         if await desk.text("#op-state") != "siap":
             await desk.click("#btn-ready")
-            await desk.wait_for("location.search === '?msg=saved'")
+            await desk.arrived("location.search === '?msg=saved'")
             await desk.wait_for(
                 "document.getElementById('phone-panel').dataset.state === 'registered'"
             )

@@ -45,7 +45,7 @@ async def test_a_supervisor_pages_the_call_log_and_prints_the_shift_summary(
         await tab.fill("#username", "sup")
         await tab.fill("#password", PASSWORD)
         await tab.click("#login-submit")
-        await tab.wait_for("location.pathname === '/board'")
+        await tab.arrived("location.pathname === '/board'")
 
         await tab.goto(f"{served.url}/calls?category=medical")
         rows = "document.querySelectorAll('#call-log tbody tr')"
