@@ -214,7 +214,9 @@ def _unauthenticated(request: web.Request) -> web.StreamResponse:
 
 
 async def _csrf_ok(request: web.Request, session: Session | None) -> bool:
-    if not origin_allowed(request.headers.get("Origin"), request.host):
+    if not origin_allowed(
+        request.headers.get("Origin"), request.host, https=request.app[HTTPS_KEY]
+    ):
         return False
     given: Any = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type in (

@@ -140,12 +140,14 @@ def csrf_matches(expected: str | None, given: str | None) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
 
 
-def origin_allowed(origin: str | None, host: str) -> bool:
-    """A browser's Origin header must name this very host; no header is left to the token."""
+def origin_allowed(origin: str | None, host: str, *, https: bool) -> bool:
+    """A browser's Origin header must name this very origin: the host, and the scheme browsers
+    reach the console with (`https`: served over TLS or behind a TLS proxy), since a page of
+    the same host over plain HTTP is another, untrusted origin. No header is left to the token."""
     if origin is None:
         return True
     parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == host
+    return parts.scheme == ("https" if https else "http") and parts.netloc == host
 
 
 def safe_next(target: str | None) -> str | None:

@@ -24,7 +24,13 @@ from aiohttp import WSMsgType, web
 
 from siaga.config import OperatorConfig
 from supervisor.console import Console
-from supervisor.http import CSRF_HEADER, SESSION_COOKIE, console_of, require_session
+from supervisor.http import (
+    CSRF_HEADER,
+    HTTPS_KEY,
+    SESSION_COOKIE,
+    console_of,
+    require_session,
+)
 from supervisor.security import csrf_matches, origin_allowed
 from supervisor.store import load_session
 
@@ -96,7 +102,8 @@ async def relay(request: web.Request) -> web.StreamResponse:
     op = _own_phone(request)
     origin = request.headers.get("Origin")
     # Browsers send cookies on a WebSocket from any site: only this site's own pages may open it.
-    if origin is None or not origin_allowed(origin, request.host):
+    https = request.app[HTTPS_KEY]
+    if origin is None or not origin_allowed(origin, request.host, https=https):
         raise web.HTTPForbidden()
     console = console_of(request)
     ast = console.config.asterisk

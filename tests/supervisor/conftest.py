@@ -3,6 +3,8 @@ real RecordWriter, the console served over HTTP on a free port, and its users.""
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +16,14 @@ from console_support import PASSWORD, Browser, PureCentre, console_settings
 
 from db.writer import RecordWriter
 from siaga.config import Config, load_config
+from siaga.tls import web_context
+from stack.certificate import CertificatePair
 from supervisor import store
 from supervisor.console import Console
 from supervisor.roles import Role
 from supervisor.security import hash_password
-from supervisor.web import Health, create_app
+from supervisor.web import Health, create_app, start_site
+from testbed.cluster import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 _HASH = hash_password(PASSWORD)  # once: argon2 is slow on purpose
@@ -110,3 +115,35 @@ async def anonymous(served: ConsoleUnderTest) -> AsyncIterator[Browser]:
     browser = Browser(served.url)
     yield browser
     await browser.close()
+
+
+# The console over HTTPS (test_console_tls.py, the browser phone's relay over wss)
+
+
+@pytest.fixture
+def tls_config(console_config: Config, tls_pair: CertificatePair) -> Config:
+    web = dataclasses.replace(
+        console_config.web,
+        port=free_port(),
+        tls_cert=str(tls_pair.cert),
+        tls_key=str(tls_pair.key),
+    )
+    return dataclasses.replace(console_config, web=web)
+
+
+@pytest.fixture
+async def https_url(
+    pg_dsn: str, tls_config: Config, centre: PureCentre, tmp_path
+) -> AsyncIterator[str]:
+    """The console as `siaga run` serves it with [web] tls_cert and tls_key."""
+    console = Console(console_settings(pg_dsn, tmp_path), tls_config, centre)
+    app = create_app(lambda: Health(True, True), console, https=tls_config.web.https)
+    runner = await start_site(app, "127.0.0.1", tls_config.web.port, web_context(tls_config))
+    yield tls_config.web.url
+    await runner.cleanup()
+
+
+@pytest.fixture
+def trusting(tls_pair: CertificatePair) -> ssl.SSLContext:
+    """A client that trusts the self-signed CA, and verifies host name and chain."""
+    return ssl.create_default_context(cafile=str(tls_pair.cert))

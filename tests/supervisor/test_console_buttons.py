@@ -67,12 +67,17 @@ def targets(html: str) -> set[tuple[str, str]]:
     return found
 
 
+# GET routes that are no page: the browser phone's account (JSON, for its script only) and its
+# SIP relay (a WebSocket).
+NOT_PAGES = {"/operator/phone", "/operator/phone/ws"}
+
+
 def pages(role: Role) -> list[str]:
     """Every page (GET route) this role may open, with its parameters filled in."""
     return [
         re.sub(r"\{([a-z_]+)\}", lambda m: PARAMS[m[1]], route.path)
         for route in ROUTES
-        if route.method == "GET" and allowed(role, route.permission)
+        if route.method == "GET" and allowed(role, route.permission) and route.path not in NOT_PAGES
     ]
 
 

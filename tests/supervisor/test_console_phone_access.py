@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from console_support import Browser
 
 from siaga.config import Config
 from supervisor.views.phone import ASTERISK_WS_PATH, RELAY_PATH, SIP_SUBPROTOCOL, library_file
@@ -111,3 +112,29 @@ async def test_the_phone_library_is_served_when_make_setup_has_bundled_it(anonym
         assert response.status == 200
         assert response.content_type == "text/javascript"
         assert "WebSocketInterface" in await response.text()
+
+
+async def test_the_relay_is_wss_on_the_https_console(https_url, trusting, users, asterisk_ws):
+    """Production serves the console over HTTPS: the page's SIP goes over wss:// through the
+    same relay, with the console's certificate and its Secure session cookie."""
+    op1 = Browser(https_url, tls=trusting)
+    try:
+        assert (await op1.login("op1")).status == 303
+        wss = https_url.replace("https://", "wss://", 1).rstrip("/") + RELAY_PATH
+        async with op1.session.ws_connect(
+            wss, protocols=(SIP_SUBPROTOCOL,), headers={"Origin": https_url.rstrip("/")}
+        ) as ws:
+            await ws.send_str("REGISTER sip:127.0.0.1 SIP/2.0")
+            answer = await ws.receive(timeout=5)
+        assert answer.data == "SIP/2.0 200 OK REGISTER sip:127.0.0.1 SIP/2.0"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            # the plain-HTTP origin of the same host is another origin
+            await op1.session.ws_connect(
+                wss,
+                protocols=(SIP_SUBPROTOCOL,),
+                headers={"Origin": https_url.replace("https://", "http://", 1).rstrip("/")},
+            )
+        assert refused.value.status == 403
+    finally:
+        await op1.close()
+    assert asterisk_ws.heard == ["REGISTER sip:127.0.0.1 SIP/2.0"]

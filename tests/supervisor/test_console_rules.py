@@ -58,11 +58,13 @@ def test_csrf_tokens_and_origins():
     assert not csrf_matches("", "")
     assert not csrf_matches(None, "abc")
     assert not csrf_matches("abc", None)
-    assert origin_allowed(None, "console:8112")
-    assert origin_allowed("http://console:8112", "console:8112")
-    assert origin_allowed("https://console:8112", "console:8112")
-    assert not origin_allowed("http://evil.example", "console:8112")
-    assert not origin_allowed("null", "console:8112")
+    assert origin_allowed(None, "console:8112", https=False)
+    assert origin_allowed("http://console:8112", "console:8112", https=False)
+    assert not origin_allowed("https://console:8112", "console:8112", https=False)
+    assert origin_allowed("https://console:8112", "console:8112", https=True)
+    assert not origin_allowed("http://console:8112", "console:8112", https=True)
+    assert not origin_allowed("http://evil.example", "console:8112", https=False)
+    assert not origin_allowed("null", "console:8112", https=False)
 
 
 def test_redirects_stay_on_this_site():

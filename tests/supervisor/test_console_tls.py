@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import socket
 import ssl
 import warnings
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -18,48 +16,10 @@ from aiohttp.test_utils import TestServer
 from console_support import PASSWORD, Browser, PureCentre, console_settings
 
 from siaga.config import Config
-from siaga.tls import web_context
-from stack.certificate import CertificatePair
 from supervisor.console import Console
-from supervisor.web import HSTS, Health, create_app, start_site
+from supervisor.web import HSTS, Health, create_app
 
 _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def tls_config(console_config: Config, tls_pair: CertificatePair) -> Config:
-    web = dataclasses.replace(
-        console_config.web,
-        port=_free_port(),
-        tls_cert=str(tls_pair.cert),
-        tls_key=str(tls_pair.key),
-    )
-    return dataclasses.replace(console_config, web=web)
-
-
-@pytest.fixture
-async def https_url(
-    pg_dsn: str, tls_config: Config, centre: PureCentre, tmp_path
-) -> AsyncIterator[str]:
-    """The console as `siaga run` serves it with [web] tls_cert and tls_key."""
-    console = Console(console_settings(pg_dsn, tmp_path), tls_config, centre)
-    app = create_app(lambda: Health(True, True), console, https=tls_config.web.https)
-    runner = await start_site(app, "127.0.0.1", tls_config.web.port, web_context(tls_config))
-    yield tls_config.web.url
-    await runner.cleanup()
-
-
-@pytest.fixture
-def trusting(tls_pair: CertificatePair) -> ssl.SSLContext:
-    """A client that trusts the self-signed CA, and verifies host name and chain."""
-    return ssl.create_default_context(cafile=str(tls_pair.cert))
 
 
 async def test_the_console_over_https_sends_hsts_and_secure_cookies(
