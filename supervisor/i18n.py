@@ -375,7 +375,10 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "event.call_offered": ("operator berdering", "operator rung"),
     "event.offer_failed": ("tidak diangkat operator", "operator did not answer"),
     "event.call_connected": ("tersambung ke operator", "connected to an operator"),
-    "event.call_transferred": ("dialihkan ke instansi", "transferred to an agency"),
+    "event.call_transferred": (
+        "dialihkan ke instansi atau rekan",
+        "transferred to an agency or a colleague",
+    ),
     "event.agency_added": ("instansi ditambahkan", "agency added"),
     "event.call_ended": ("panggilan selesai", "call ended"),
     "event.call_abandoned": ("ditinggalkan penelepon", "abandoned by the caller"),
@@ -600,6 +603,28 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     ),
     "wall.goal": ("target {target}", "target {target}"),
     "wall.operators": ("Operator", "Operators"),
+    # call controls on the desk (supervisor/views/controls.py)
+    "ctl.title": ("Kendali panggilan", "Call controls"),
+    "ctl.hang_up": ("Tutup panggilan", "Hang up"),
+    "ctl.colleague": ("Rekan", "Colleague"),
+    "ctl.operators": ("Operator siap", "Ready operators"),
+    "ctl.supervisors": ("Supervisor", "Supervisors"),
+    "ctl.conference": ("Sambungkan rekan", "Conference a colleague"),
+    "ctl.leave": ("Tinggalkan panggilan ke rekan", "Leave the call to the colleague"),
+    "handoff.ringing": ("berdering", "ringing"),
+    "handoff.answered": ("terhubung", "answered"),
+    "handoff.failed": ("gagal", "failed"),
+    "handoff.left": ("sudah keluar", "left"),
+    "acd.joined": ("bergabung ke panggilan rekan", "joined a colleague's call"),
+    "acd.handed_over": ("panggilan diserahkan ke rekan", "call handed over to a colleague"),
+    "msg.hung_up": ("Panggilan ditutup.", "Call hung up."),
+    "msg.colleague_called": ("Menghubungi rekan…", "Calling the colleague…"),
+    "msg.left_call": ("Panggilan diserahkan ke rekan.", "Call left to the colleague."),
+    "keys.title": ("Pintasan keyboard", "Keyboard shortcuts"),
+    "keys.not_typing": (
+        "Tidak aktif saat mengetik di kolom isian.",
+        "Inactive while typing in a field.",
+    ),
 }
 
 

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ari_app.app import CallbackUnavailableError, SiagaApp
+from ari_app.app import (
+    CallbackUnavailableError,
+    ColleagueUnavailableError,
+    NotYourCallError,
+    SiagaApp,
+)
+from ari_app.call.states import HandOff
 from ari_app.call.states import ListenMode as ListenMode  # the console uses it too
 from db.events import RecordEvent
 from queues.events import Tick
@@ -36,6 +42,7 @@ class LiveCall:
     operator_id: str | None
     flags: frozenset[str]
     age_seconds: float  # since the arrival at Asterisk
+    hand_offs: tuple[HandOff, ...] = ()  # agencies and colleagues conferenced in, and how
 
 
 class LiveCentre(Protocol):
@@ -66,6 +73,23 @@ class LiveCentre(Protocol):
     async def call_back(self, operator_id: str, number: str, call_id: str) -> None:
         """Ring the operator's phone, then `number` (a callback of abandoned call `call_id`);
         the app records the callback's progress."""
+        ...
+
+    # Desk call controls (supervisor/views/controls.py): the connected operator's own call.
+
+    async def hang_up(self, call_id: str, operator_id: str) -> None:
+        """End the call: the caller is hung up, recorded as ended by the operator."""
+        ...
+
+    async def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None
+    ) -> None:
+        """Ring a colleague into the call: a ready operator (`dial` None) or a supervisor
+        (`colleague` their username, `dial` their phone)."""
+        ...
+
+    async def leave(self, call_id: str, operator_id: str) -> None:
+        """Leave the call to the colleague who answered."""
         ...
 
 
@@ -101,6 +125,7 @@ class AppCentre:
                 operator_id=actor.machine.operator_id,
                 flags=frozenset(actor.machine.flags),
                 age_seconds=max(0.0, now - actor.arrival),
+                hand_offs=actor.machine.hand_offs(),
             )
             for actor in list(self.app.calls.values())
         ]
@@ -136,4 +161,24 @@ class AppCentre:
         try:
             self.app.callback(call_id, number, operator_id)
         except (CallbackUnavailableError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def hang_up(self, call_id: str, operator_id: str) -> None:
+        try:
+            self.app.hang_up(call_id, operator_id)
+        except (NotYourCallError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None
+    ) -> None:
+        try:
+            self.app.conference(call_id, operator_id, colleague, dial)
+        except (NotYourCallError, ColleagueUnavailableError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def leave(self, call_id: str, operator_id: str) -> None:
+        try:
+            self.app.leave(call_id, operator_id)
+        except (NotYourCallError, KeyError) as exc:
             raise ActionUnavailableError(str(exc)) from exc

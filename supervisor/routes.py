@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from supervisor.http import Route
 from supervisor.roles import Permission as P
-from supervisor.views import auth, board, calls, desk, reports
+from supervisor.views import auth, board, calls, controls, desk, reports
 
 ROUTES: list[Route] = [
     Route("GET", "/static/{name}", auth.static, P.PUBLIC, needs_session=False),
@@ -40,4 +40,8 @@ ROUTES: list[Route] = [
     # reports and audit
     Route("GET", "/reports", reports.page, P.REPORTS),
     Route("GET", "/audit", reports.audit_page, P.AUDIT),
+    # call controls on the operator's desk
+    Route("POST", "/operator/hangup", controls.hang_up, P.DESK),
+    Route("POST", "/operator/conference", controls.conference, P.DESK),
+    Route("POST", "/operator/leave", controls.leave, P.DESK),
 ]

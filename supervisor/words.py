@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import parse_qsl
 
-from ari_app.call.states import CallState, ListenMode
+from ari_app.call.states import CallState, HandOffStatus, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
     FALLBACK_FLAG,
@@ -91,6 +91,8 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = {
     "cb.status.": CALLBACK_STATUSES,
     "cb.": CALLBACK_OUTCOMES,
     "source.": (SOURCE_OPERATOR, "phone"),
+    # call controls on the desk: how a hand-off goes
+    "handoff.": tuple(HandOffStatus),
 }
 
 _Q850_PREFIX = "cause."

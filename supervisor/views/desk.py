@@ -41,6 +41,7 @@ from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
+from supervisor.views import controls
 
 VERDICTS = tuple(v.value for v in Verdict)
 MAX_NOTES = 2000
@@ -70,6 +71,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         agencies=console.config.agencies,
         callbacks=await queries.callbacks(console.db),
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
+        colleague_supervisors=await controls.supervisors_with_phone(console.db),
     )
 
 
@@ -129,6 +131,7 @@ class DeskFeed:
                 call = dataclasses.replace(call, category=classified.category)
             pop = pop_from_live(call, facts, console.config, self.lang, self.fmt)
             pop |= category_fields(console.config, call.category, call.flags, classified)
+            pop["hand_offs"] = controls.hand_offs_json(call, console.config, self.lang)
         else:
             pop = await self._awaiting(view.state.value if view else None)
         return {
@@ -139,6 +142,7 @@ class DeskFeed:
                 await console.alerts(snapshot), snapshot.now, console.config, self.lang
             ),
             "sound": console.config.alerts.sound,
+            "colleagues": controls.ready_colleagues(snapshot, self.operator_id, names),
         }
 
     async def _classification(self, call: LiveCall) -> Classification | None:

@@ -42,6 +42,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/calls/{call_id}/category"): {"operator", "supervisor"},
     ("GET", "/reports"): {"supervisor", "admin"},
     ("GET", "/audit"): {"admin"},
+    # call controls on the desk
+    ("POST", "/operator/hangup"): {"operator"},
+    ("POST", "/operator/conference"): {"operator"},
+    ("POST", "/operator/leave"): {"operator"},
 }
 PUBLIC = {
     ("GET", "/login"),
