@@ -37,6 +37,7 @@ from ari_app.call.events import (
     ColleagueRequested,
     HandOver,
     HangUpRequested,
+    HoldRequested,
     HungUp,
     LeaveRequested,
     ListenRequested,
@@ -569,6 +570,11 @@ class SiagaApp:
         elif not dial:
             raise ColleagueUnavailableError(f"{colleague} has no phone")
         actor.post(ColleagueRequested(operator_id, dial, colleague, is_operator))
+
+    def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        """Put the caller on hold (music to their ear, still in the call's bridge and its
+        recording), or take them back."""
+        self._post(self._operators_call(call_id, operator_id), HoldRequested(operator_id, hold))
 
     def leave(self, call_id: str, operator_id: str) -> None:
         """The operator leaves the call to the colleague who answered."""

@@ -43,6 +43,7 @@ class LiveCall:
     flags: frozenset[str]
     age_seconds: float  # since the arrival at Asterisk
     hand_offs: tuple[HandOff, ...] = ()  # agencies and colleagues conferenced in, and how
+    held: bool = False  # the operator put the caller on hold
 
 
 class LiveCentre(Protocol):
@@ -92,6 +93,10 @@ class LiveCentre(Protocol):
         """Leave the call to the colleague who answered."""
         ...
 
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        """Put the caller on hold (music, still bridged and recorded), or take them back."""
+        ...
+
 
 def operator_call(centre: LiveCentre, operator_id: str) -> LiveCall | None:
     """The call ringing or connected to this operator, if any."""
@@ -126,6 +131,7 @@ class AppCentre:
                 flags=frozenset(actor.machine.flags),
                 age_seconds=max(0.0, now - actor.arrival),
                 hand_offs=actor.machine.hand_offs(),
+                held=actor.machine.held,
             )
             for actor in list(self.app.calls.values())
         ]
@@ -180,5 +186,11 @@ class AppCentre:
     async def leave(self, call_id: str, operator_id: str) -> None:
         try:
             self.app.leave(call_id, operator_id)
+        except (NotYourCallError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        try:
+            self.app.hold(call_id, operator_id, hold)
         except (NotYourCallError, KeyError) as exc:
             raise ActionUnavailableError(str(exc)) from exc

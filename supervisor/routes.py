@@ -44,4 +44,5 @@ ROUTES: list[Route] = [
     Route("POST", "/operator/hangup", controls.hang_up, P.DESK),
     Route("POST", "/operator/conference", controls.conference, P.DESK),
     Route("POST", "/operator/leave", controls.leave, P.DESK),
+    Route("POST", "/operator/hold", controls.hold, P.DESK),
 ]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import parse_qsl
 
+from ari_app.call.machine import ON_HOLD
 from ari_app.call.states import CallState, HandOffStatus, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
@@ -55,6 +56,7 @@ CALL_FLAGS: Final = (
     PBX_RESTART,
     GONE_WHILE_AWAY,
     *(f"supervisor_{mode.value}" for mode in ListenMode),
+    ON_HOLD,  # call controls on the desk
 )
 # Flags with a value after the colon: agency_requested:<agency code>.
 AGENCY_REQUESTED: Final = "agency_requested"

@@ -230,6 +230,16 @@ class LeaveRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldRequested:
+    """The call's operator puts the caller on hold from the desk (`hold` True) or takes them
+    back (False). The caller stays in the call's bridge, and so in its recording; only their
+    ear gets music instead of the conversation."""
+
+    operator_id: str
+    hold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ListenRequested:
     """Ring a supervisor's phone (`dial`) and let them listen, whisper or barge in."""
 
@@ -287,6 +297,7 @@ CallEvent = (
     | ColleagueRequested
     | ColleagueClaimed
     | LeaveRequested
+    | HoldRequested
     | OperatorDigit
     | HoldDue
     | Overflowed

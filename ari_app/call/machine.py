@@ -69,6 +69,7 @@ from ari_app.call.events import (
     HandOver,
     HangUpRequested,
     HoldDue,
+    HoldRequested,
     HungUp,
     LeaveRequested,
     LegAnswered,
@@ -120,6 +121,7 @@ GHOST_ANSWER_SECONDS = 2.0
 IVR_GUARD_SECONDS = 90.0  # a language switch and a sub-menu, prompts and timeouts, fit in it
 POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (pbx/provision.py)
 WAITING = (CallState.QUEUED, CallState.OFFERED)
+ON_HOLD = "on_hold"  # the flag of a call whose operator put the caller on hold
 
 
 @dataclass
@@ -142,6 +144,7 @@ class CallMachine:
     hold_due: str | None = None  # the hold prompt of a call just queued (DeferHold)
     dialing_agencies: set[str] = field(default_factory=set)
     operator_keys: str = ""
+    held: bool = False  # the caller on hold by the operator (music to their ear, still bridged)
     position: int | None = None  # the last the ACD gave (queued, announced)
     queued_at: float | None = None
     # Queued at the deadline before the caller chose: the menu goes on until they choose, it
@@ -997,6 +1000,14 @@ class CallMachine:
         # operator, as if they had hung up their phone.
         return self._end(Party.OPERATOR, "", hang_up_operator=True)
 
+    def _hold_requested(self, event: HoldRequested) -> list[Command]:
+        if not self._is_operator(event.operator_id) or event.hold == self.held:
+            return []
+        self.held = event.hold
+        if event.hold:
+            return [StartMoh(), Facts.flag_set(ON_HOLD)]
+        return [StopMoh()]
+
     def _colleague_requested(self, event: ColleagueRequested) -> list[Command]:
         if (
             not self._is_operator(event.operator_id)
@@ -1205,6 +1216,7 @@ _HANDLERS: dict[type, Handler] = {
     ColleagueRequested: CallMachine._colleague_requested,
     ColleagueClaimed: CallMachine._colleague_claimed,
     LeaveRequested: CallMachine._leave_requested,
+    HoldRequested: CallMachine._hold_requested,
     HoldDue: CallMachine._hold,
     Overflowed: CallMachine._overflowed,
 }

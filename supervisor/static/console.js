@@ -444,6 +444,9 @@
       list.replaceChildren(...items);
     }
     byId("btn-leave").disabled = !handOffs.some((h) => h.kind === "colleague" && h.status === "answered");
+    byId("btn-hold").hidden = !!call.held;
+    byId("btn-resume").hidden = !call.held;
+    byId("on-hold").hidden = !call.held;
     const group = byId("colleague-operators");
     const select = byId("colleague-select");
     const ready = JSON.stringify(colleagues);

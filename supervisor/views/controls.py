@@ -122,6 +122,19 @@ async def conference(request: web.Request) -> web.StreamResponse:
     raise redirect("/operator", "colleague_called")
 
 
+async def hold(request: web.Request) -> web.StreamResponse:
+    form = await form_of(request)
+    call_id, operator_id = _operators_call(request, form)
+    action = form.get("action", "")
+    if action not in ("hold", "resume"):
+        raise redirect("/operator", "invalid")
+    try:
+        await console_of(request).centre.hold(call_id, operator_id, action == "hold")
+    except ActionUnavailableError:
+        raise redirect("/operator", "not_available") from None
+    raise redirect("/operator", "on_hold" if action == "hold" else "resumed")
+
+
 async def leave(request: web.Request) -> web.StreamResponse:
     form = await form_of(request)
     call_id, operator_id, live = _live_call(request, form)

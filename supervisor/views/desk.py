@@ -132,6 +132,7 @@ class DeskFeed:
             pop = pop_from_live(call, facts, console.config, self.lang, self.fmt)
             pop |= category_fields(console.config, call.category, call.flags, classified)
             pop["hand_offs"] = controls.hand_offs_json(call, console.config, self.lang)
+            pop["held"] = call.held
         else:
             pop = await self._awaiting(view.state.value if view else None)
         return {

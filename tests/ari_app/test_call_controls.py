@@ -23,11 +23,14 @@ from ari_app.call import (
     HandOffStatus,
     HangUpLeg,
     HangUpRequested,
+    HoldRequested,
     LeaveRequested,
     LegAnswered,
     LegHungUp,
     ReleaseOperator,
     SideKind,
+    StartMoh,
+    StopMoh,
 )
 from ari_app.call.machine import CallMachine
 from db.events import Facts, HangupBy
@@ -188,3 +191,21 @@ def test_the_live_status_of_an_agency_hand_off() -> None:
     assert isinstance(again, DialAgency)
     m.handle(CommandFailed(again, 500))
     assert status(m)[-1] == HandOff(SideKind.AGENCY, "police", HandOffStatus.FAILED)
+
+
+def test_hold_plays_music_to_the_caller_who_stays_bridged_and_recorded() -> None:
+    m = connected(A)
+    assert m.handle(HoldRequested(A, True)) == [StartMoh(), Facts.flag_set("on_hold")]
+    assert m.handle(HoldRequested(A, True)) == []  # already held
+    assert m.handle(HoldRequested(B, False)) == []  # not B's call
+    # Held, the caller is never out of the bridge: nothing leaves it, nothing is hung up.
+    assert (m.state, m.held, m.connected_leg()) == (CallState.CONNECTED, True, A_LEG)
+    assert m.handle(HoldRequested(A, False)) == [StopMoh()]
+    assert m.held is False
+
+
+def test_a_colleague_who_takes_a_held_call_over_may_take_the_caller_back() -> None:
+    m, _ = colleague_joined()
+    m.handle(HoldRequested(A, True))
+    m.handle(LeaveRequested(A))
+    assert m.handle(HoldRequested(B, False)) == [StopMoh()]

@@ -5,9 +5,11 @@ PostgreSQL name B from the hand-over on, and the ACD put A to wrap-up and B on t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+from integration.conftest import WINDOW, recording_of
 
 from ari_app.call import CallState
 from ari_app.call.states import HandOffStatus, SideKind
@@ -19,8 +21,12 @@ from testbed.sipp import Sipp, answer_scenario, caller_scenario
 pytestmark = pytest.mark.integration
 
 
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
-    start_app, stack_config, ari, records, db, wait
+    start_app, stack_config, asterisk, ari, records, db, wait
 ):
     port = stack_config.asterisk.sip_port
     phones = [Sipp(answer_scenario(ring_ms=300), port, server=True) for _ in range(2)]
@@ -83,8 +89,24 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
             OperatorState.AVAILABLE,  # the test's wrap-up is half a second
         )
 
+        # B puts the caller on hold for 2 s: music to the caller, who never leaves the bridge
+        # (nor its recording); then takes them back. Nobody speaks in this call: the music is
+        # all the recording holds once the menu is over.
+        await centre.hold(call_id, second, True)
+        await wait(lambda: _true(actor.machine.held), what="the caller on hold")
+        await asyncio.sleep(2.0)
+        bridge = await ari.get_bridge(actor.bridge_id)
+        assert call_id in bridge.channels and len(bridge.channels) == 2
+        await centre.hold(call_id, second, False)
+        await wait(lambda: _true(not actor.machine.held), what="the caller taken back")
+
         await centre.hang_up(call_id, second)  # B, from the desk
-        row = await records.final(call_id)
+
+        async def ended():
+            row = await records.call(call_id)
+            return row if row is not None and row["ended_at"] is not None else None
+
+        row = await wait(ended, what="the call's end in PostgreSQL")
         assert (row["outcome"], row["hangup_by"]) == ("answered", "operator")
         assert row["operator_id"] == first  # who answered the call
         assert row["agencies"] == []
@@ -98,6 +120,15 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
         )
         (transferred,) = [e for e in events if e["kind"] == "call_transferred"]
         assert transferred["to"] == second and "agency" not in transferred
+        assert ("flag_set", None) in kinds  # on_hold
+        assert [e["flag"] for e in events if e["kind"] == "flag_set"] == ["on_hold"]
+
+        # MixMonitor writes the frames that flow, and nobody speaks in this call: past the
+        # menu, the recording is the music the caller heard on hold (it fades in).
+        windows = await recording_of(call_id, asterisk, wait)
+        music = [rms for rms, _ in windows[-int(2.0 / WINDOW) :]]
+        heard = sum(1 for rms in music if rms > 0.003) * WINDOW
+        assert len(windows) * WINDOW >= 2.5 and heard >= 1.0, f"no music on hold: {windows}"
 
         async def states():
             rows = await db.fetch(

@@ -106,6 +106,11 @@ class PureCentre:
     async def leave(self, call_id: str, operator_id: str) -> None:
         self._act("leave", call_id, operator_id)
 
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        self._act("hold", call_id, operator_id, hold)
+        call, t0 = self.calls[call_id]
+        self.calls[call_id] = (dataclasses.replace(call, held=hold), t0)
+
     def _act(self, *action: Any) -> None:
         if not self.offers_actions:
             raise ActionUnavailableError(action[0])

@@ -46,6 +46,7 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/operator/hangup"): {"operator"},
     ("POST", "/operator/conference"): {"operator"},
     ("POST", "/operator/leave"): {"operator"},
+    ("POST", "/operator/hold"): {"operator"},
 }
 PUBLIC = {
     ("GET", "/login"),

@@ -95,6 +95,23 @@ async def test_the_desk_shows_each_hand_off_live_and_leaves_only_to_an_answered_
     assert centre.actions == [("leave", call_id, "1001")]
 
 
+async def test_the_operator_puts_the_caller_on_hold_and_takes_them_back(sign_in, centre):
+    call_id = on_call(centre)
+    op1 = await sign_in("op1")
+    async with op1.session.get("/operator/events") as stream:
+        assert (await first_event(stream, lambda d: d["call"], 3))["call"]["held"] is False
+        async with await op1.post(
+            "/operator/hold", {"call_id": call_id, "action": "hold"}
+        ) as response:
+            assert response.headers["Location"] == "/operator?msg=on_hold"
+        await first_event(stream, lambda d: d["call"] and d["call"]["held"], 3)
+    async with await op1.post("/operator/hold", {"call_id": call_id, "action": "x"}) as r:
+        assert r.headers["Location"] == "/operator?msg=invalid"
+    async with await op1.post("/operator/hold", {"call_id": call_id, "action": "resume"}) as r:
+        assert r.headers["Location"] == "/operator?msg=resumed"
+    assert centre.actions == [("hold", call_id, "1001", True), ("hold", call_id, "1001", False)]
+
+
 async def press(tab: Tab, key: str, code: str, *, shift: bool = False) -> None:
     """A real key press, as the keyboard sends it."""
     for kind in ("keyDown", "keyUp"):
