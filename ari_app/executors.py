@@ -31,8 +31,9 @@ from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import EventKind, Fact
 from queues import events as acd
-from queues.decisions import Decision
+from queues.decisions import Decision, OperatorStateChanged
 from queues.errors import AcdError
+from queues.states import OperatorState
 from siaga.config import Config, OperatorConfig
 
 FALLBACK_CONTEXT = "siaga-fallback"
@@ -323,11 +324,17 @@ async def _claim_offer(actor: Carrier, command: c.ClaimOffer) -> Reply:
 @_executes(c.ClaimColleague)
 async def _claim_colleague(actor: Carrier, command: c.ClaimColleague) -> Reply:
     try:
-        actor.shell.to_acd(acd.OperatorJoined(actor.call_id, command.operator_id))
+        decisions = actor.shell.to_acd(acd.OperatorJoined(actor.call_id, command.operator_id))
     except AcdError:
-        # Logged out, or on another call since their phone rang for this one.
-        return ColleagueClaimed(command.channel_id, won=False)
-    return ColleagueClaimed(command.channel_id, won=True)
+        decisions = []  # logged out, or on another call since their phone rang for this one
+    # Not when the ACD no longer holds the call (its end crossed the answer).
+    won = any(
+        isinstance(d, OperatorStateChanged)
+        and d.operator_id == command.operator_id
+        and d.new is OperatorState.ON_CALL
+        for d in decisions
+    )
+    return ColleagueClaimed(command.channel_id, won)
 
 
 @_executes(c.ReleaseOperator)

@@ -745,6 +745,8 @@ class CallMachine:
                         ",".join(sorted(self.agencies)), operator_id=self.operator_id
                     ),
                     FinishCall(self.operator_id),
+                    # A colleague still ringing was the operator's to talk to: not wanted now.
+                    *self._hang_up_side(SideKind.COLLEAGUE),
                 ]
         return self._end(event.party, event.cause)
 

@@ -209,3 +209,16 @@ def test_a_colleague_who_takes_a_held_call_over_may_take_the_caller_back() -> No
     m.handle(HoldRequested(A, True))
     m.handle(LeaveRequested(A))
     assert m.handle(HoldRequested(B, False)) == [StopMoh()]
+
+
+def test_an_operator_leaving_the_caller_to_an_agency_stops_a_colleague_ringing() -> None:
+    m, colleague = colleague_rung()
+    (dial, _) = m.handle(AgencyRequested("police"))
+    assert isinstance(dial, DialAgency)
+    m.handle(LegAnswered(dial.channel_id))
+    commands = m.handle(LegHungUp(A_LEG, 16))
+    assert commands == [
+        Facts.call_transferred("police", operator_id=A),
+        FinishCall(A),
+        HangUpLeg(colleague),  # the consult was A's: B's phone stops ringing
+    ]
