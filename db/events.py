@@ -28,7 +28,7 @@ Kinds and their `data` keys (all optional unless marked *):
 - flag_set: flag* (a flag on this call); for flag "overflow": target (where the ACD sent the
   call: category:CODE or number:DIAL), rule (the condition that held), from_category; flag
   "recording_failed" (RECORDING_FAILED): the call's recording is missing or holds no audio
-  (its file system was full)
+  (its file system was full); flag "on_hold": the operator put the caller on hold
 - overflow_outcome: partner* (the partner centre's dial string), outcome* (answered/failed),
   rule, cause ; an answered partner is listed in the call's `agencies`
 - operator_state (operator_id*): state* (OperatorState), reason, name, previous

@@ -1,7 +1,8 @@
 """Call controls of the desk on the real stack: a SIPp caller reaches operator A (a SIPp phone),
 A conferences operator B (another SIPp phone) through the console's adapter, B answers and is
 joined, A leaves; caller and B stay bridged, then B hangs up from the desk. The records in
-PostgreSQL name B from the hand-over on, and the ACD put A to wrap-up and B on the call."""
+PostgreSQL name B from the hand-over on, and the ACD put A to wrap-up and B on the call. On
+the way B puts the caller on hold: the caller hears music and stays bridged and recorded."""
 
 from __future__ import annotations
 

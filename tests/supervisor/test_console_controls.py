@@ -1,6 +1,7 @@
-"""Call controls on the operator's desk over the console's in-memory centre: hang up, conference
-a ready operator or a supervisor's phone, leave the call to them once they answer, the live
-status of every hand-off pushed on the desk's stream, and the keyboard shortcuts (Chromium)."""
+"""Call controls on the operator's desk over the console's in-memory centre: hang up, hold,
+conference a ready operator or a supervisor's phone, leave the call to them once they answer,
+the live status of every hand-off pushed on the desk's stream, and the keyboard shortcuts
+(Chromium)."""
 
 from __future__ import annotations
 
