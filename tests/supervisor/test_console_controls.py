@@ -174,6 +174,19 @@ async def test_keyboard_shortcuts_act_on_the_desk_but_never_while_typing(
             ".textContent === 'siap'"
         )
         assert centre.acd.operator_state("1001") is OperatorState.AVAILABLE
+        # The hand-offs as the app reports them, drawn as text on the desk.
+        centre.hand_offs(
+            call_id,
+            HandOff(SideKind.AGENCY, "police", ANSWERED),
+            HandOff(SideKind.COLLEAGUE, "1002", RINGING),
+        )
+        await tab.wait_for("document.querySelectorAll('#hand-offs li').length === 2")
+        assert await tab.text("#hand-offs") == "Polisi 110: terhubungOperator Dua: berdering"
+        await tab.js("document.getElementById('pop').scrollIntoView()")
+        await tab.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 1400, "deviceScaleFactor": 1, "mobile": False},
+        )
         shot = tmp_path / "desk-controls.png"
         data = await tab.send("Page.captureScreenshot", {"format": "png"})
         shot.write_bytes(base64.b64decode(data["data"]))
