@@ -37,6 +37,7 @@ from ari_app.call import (
 from ari_app.call.states import HandOffStatus
 from queues import events as acd
 from queues.acd import Acd
+from queues.audit import audit
 from queues.decisions import Decision, OperatorStateChanged
 from queues.errors import AcdError
 from queues.states import OperatorState
@@ -112,7 +113,9 @@ class Shell:
 
     def feed(self, event: acd.Event) -> list[Decision]:
         self.now += 0.01
-        return self.acd.handle(event, self.now)
+        decisions = self.acd.handle(event, self.now)
+        assert audit(self.acd) == []
+        return decisions
 
     def carry_out(self, commands: list[Command]) -> list[CallEvent]:
         replies: list[CallEvent] = []

@@ -7,7 +7,21 @@ import pytest
 from test_queues_acd import ON, Centre, cancels, changes, offers
 
 from queues import CallEnded, CancelReason, InvalidEvent, OperatorPaused, Reason
+from queues.audit import audit
 from queues.events import OperatorJoined, OperatorLeft
+
+
+@pytest.fixture(autouse=True)
+def consistent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every event of these tests, the engine's indexes agree (queues/audit.py)."""
+    handle = Centre.__call__
+
+    def checked(self: Centre, *args: object, **kwargs: object) -> object:
+        decisions = handle(self, *args, **kwargs)  # type: ignore[arg-type]
+        assert audit(self.acd) == []
+        return decisions
+
+    monkeypatch.setattr(Centre, "__call__", checked)
 
 
 def on_call(centre: Centre) -> str:
