@@ -847,8 +847,12 @@ class CallMachine:
     # -- agencies and supervisors
 
     def _side_leg(self, kind: SideKind, name: str) -> SideLeg:
-        self._sides += 1
-        channel_id = f"{self.call_id}-{kind.value[:3]}{self._sides}"
+        channel_id = ""
+        # Never an id the call holds already: a colleague's leg that became the operator's,
+        # or one adopted after a restart under the same name.
+        while not channel_id or channel_id in self.legs or channel_id in self.side:
+            self._sides += 1
+            channel_id = f"{self.call_id}-{kind.value[:3]}{self._sides}"
         leg = SideLeg(kind, name, channel_id)
         self.side[channel_id] = leg
         return leg

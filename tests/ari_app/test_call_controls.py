@@ -7,6 +7,7 @@ from __future__ import annotations
 from test_call import connected
 
 from ari_app.call import (
+    Adopted,
     AgencyRequested,
     BridgeColleague,
     CallState,
@@ -222,3 +223,10 @@ def test_an_operator_leaving_the_caller_to_an_agency_stops_a_colleague_ringing()
         FinishCall(A),
         HangUpLeg(colleague),  # the consult was A's: B's phone stops ringing
     ]
+
+
+def test_a_colleague_leg_adopted_as_the_operators_after_a_restart_keeps_its_id() -> None:
+    m = CallMachine("c1", connected(A).config)
+    m.handle(Adopted(category="medical", operator_id=B, operator_channel="c1-col1"))
+    (dial,) = m.handle(ColleagueRequested(B, "PJSIP/1001", A, True))
+    assert isinstance(dial, DialColleague) and dial.channel_id != "c1-col1"
