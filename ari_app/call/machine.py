@@ -747,6 +747,7 @@ class CallMachine:
                     FinishCall(self.operator_id),
                     # A colleague still ringing was the operator's to talk to: not wanted now.
                     *self._hang_up_side(SideKind.COLLEAGUE),
+                    *self._take_back(),
                 ]
         return self._end(event.party, event.cause)
 
@@ -764,6 +765,7 @@ class CallMachine:
         self.connected_at = None
         self.state = CallState.QUEUED
         ghost = Facts.offer_failed(operator_id, RecordOnlyFailure.HUNG_UP_AT_ONCE)
+        self.held = False  # back in line: the waiting music, not the operator's hold
         if self.draining:
             # Shutting down: no operator of ours will take it; the fallback will.
             return [ghost, FinishCall(operator_id), *self._hand_over()]
@@ -1014,6 +1016,13 @@ class CallMachine:
             return [StartMoh(), Facts.flag_set(ON_HOLD)]
         return [StopMoh()]
 
+    def _take_back(self) -> list[Command]:
+        """Off hold: whoever the caller is left with must hear them."""
+        if not self.held:
+            return []
+        self.held = False
+        return [StopMoh()]
+
     def _colleague_requested(self, event: ColleagueRequested) -> list[Command]:
         if (
             not self._is_operator(event.operator_id)
@@ -1069,7 +1078,10 @@ class CallMachine:
         they hang up."""
         assert self.operator_id is not None
         previous = self.operator_id
-        commands: list[Command] = [Facts.call_transferred(to=colleague.name, operator_id=previous)]
+        commands: list[Command] = [
+            Facts.call_transferred(to=colleague.name, operator_id=previous),
+            *self._take_back(),  # held, the caller is the colleague's to talk to now
+        ]
         if not colleague.operator_id:
             self.operator_present = False
             return [*commands, FinishCall(previous)]

@@ -205,11 +205,31 @@ def test_hold_plays_music_to_the_caller_who_stays_bridged_and_recorded() -> None
     assert m.held is False
 
 
-def test_a_colleague_who_takes_a_held_call_over_may_take_the_caller_back() -> None:
+def test_a_held_caller_is_taken_back_when_the_colleague_takes_over() -> None:
+    # The usual consult: the caller on hold while A briefs B, then A leaves them together.
     m, _ = colleague_joined()
     m.handle(HoldRequested(A, True))
-    m.handle(LeaveRequested(A))
-    assert m.handle(HoldRequested(B, False)) == [StopMoh()]
+    assert m.handle(LeaveRequested(A)) == [
+        HangUpLeg(A_LEG),
+        Facts.call_transferred(to=B, operator_id=A),
+        StopMoh(),
+        ReleaseOperator(A),
+    ]
+    assert m.held is False
+    assert m.handle(HoldRequested(B, True)) == [StartMoh(), Facts.flag_set("on_hold")]
+
+
+def test_a_held_caller_is_taken_back_when_left_to_a_supervisor_or_an_agency() -> None:
+    m, leg = colleague_rung("sup", operator=False)
+    m.handle(LegAnswered(leg))
+    m.handle(HoldRequested(A, True))
+    assert StopMoh() in m.handle(LegHungUp(A_LEG, 16))
+    m = connected(A)
+    (dial, _) = m.handle(AgencyRequested("police"))
+    assert isinstance(dial, DialAgency)
+    m.handle(LegAnswered(dial.channel_id))
+    m.handle(HoldRequested(A, True))
+    assert StopMoh() in m.handle(LegHungUp(A_LEG, 16))
 
 
 def test_an_operator_leaving_the_caller_to_an_agency_stops_a_colleague_ringing() -> None:

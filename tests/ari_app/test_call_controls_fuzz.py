@@ -1,6 +1,7 @@
 """Desk call controls in any order, against the real ACD core: whatever the operator presses and
 whatever the legs do, the caller is never left alone in a conversation, the ACD has the call's
-operator (and a joined colleague) on the call, and nobody on it once the call is over."""
+operator (and a joined colleague) on the call, and nobody on it once the call is over; a caller
+on hold always has an operator to take them back."""
 
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def scripts(draw: st.DrawFn) -> list[tuple[object, ...]]:
     out: list[tuple[object, ...]] = []
     for chapter in STORY:
         out += draw(st.lists(spec, max_size=3))
-        if draw(st.booleans()) or draw(st.booleans()):  # most chapters happen
+        # Most chapters happen (7 in 8), so that scripts get far into the story.
+        if not (draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans())):
             out.append(chapter)
     return out + draw(st.lists(spec, max_size=3))
 
@@ -200,6 +202,8 @@ def test_desk_controls_never_leave_the_caller_alone_and_keep_the_acd_right(
         }
         if m.state is CallState.CONNECTED:
             assert m.operator_present or m.agencies or answered, "the caller is alone"
+            # On hold only while an operator is there to take them back.
+            assert not m.held or m.operator_present, "the caller is left on hold"
             with_the_caller = set()
             if m.operator_present and m.operator_id is not None:
                 with_the_caller.add(m.operator_id)
