@@ -34,8 +34,12 @@ from ari_app.call.adoption import (
 )
 from ari_app.call.events import (
     AgencyRequested,
+    ColleagueRequested,
     HandOver,
+    HangUpRequested,
+    HoldRequested,
     HungUp,
+    LeaveRequested,
     ListenRequested,
     Overflowed,
     PositionKnown,
@@ -80,6 +84,14 @@ WANTED_EVENTS = (
 
 class NotConnectedError(Exception):
     """Listening in needs a connected call."""
+
+
+class NotYourCallError(Exception):
+    """A desk call control for a call the operator is not connected to."""
+
+
+class ColleagueUnavailableError(Exception):
+    """The colleague to conference in is not ready (an operator) or has no phone."""
 
 
 class CallbackUnavailableError(RuntimeError):
@@ -540,6 +552,46 @@ class SiagaApp:
         if actor.machine.state is not CallState.CONNECTED:
             raise NotConnectedError(f"call {call_id} is not connected to an operator")
         actor.post(ListenRequested(dial, ListenMode(mode)))
+
+    # -- desk call controls: the connected operator's own call
+
+    def hang_up(self, call_id: str, operator_id: str) -> None:
+        """The operator ends the call from the desk (the caller is hung up)."""
+        self._post(self._operators_call(call_id, operator_id), HangUpRequested(operator_id))
+
+    def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None = None
+    ) -> None:
+        """Ring a colleague and join them to the conversation once they answer: a ready
+        operator of siaga.toml (`dial` None: their phone), or a supervisor (`colleague` their
+        username, `dial` their phone). The operator may leave then (`leave`)."""
+        actor = self._live(self._operators_call(call_id, operator_id))
+        is_operator = dial is None
+        if dial is None:
+            dial = self._operator(colleague).dial_string
+            if colleague == operator_id or (
+                self.acd_core.operator_state(colleague) is not OperatorState.AVAILABLE
+            ):
+                raise ColleagueUnavailableError(f"operator {colleague} is not ready")
+        elif not dial:
+            raise ColleagueUnavailableError(f"{colleague} has no phone")
+        actor.post(ColleagueRequested(operator_id, dial, colleague, is_operator))
+
+    def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        """Put the caller on hold (music to their ear, still in the call's bridge and its
+        recording), or take them back."""
+        self._post(self._operators_call(call_id, operator_id), HoldRequested(operator_id, hold))
+
+    def leave(self, call_id: str, operator_id: str) -> None:
+        """The operator leaves the call to the colleague who answered."""
+        self._post(self._operators_call(call_id, operator_id), LeaveRequested(operator_id))
+
+    def _operators_call(self, call_id: str, operator_id: str) -> str:
+        actor = self._live(call_id)
+        machine = actor.machine
+        if machine.state is not CallState.CONNECTED or machine.operator_id != operator_id:
+            raise NotYourCallError(f"call {call_id} is not connected to {operator_id}")
+        return call_id
 
     def callback(self, call_id: str, number: str, operator_id: str) -> None:
         """Ring an abandoned caller back: the operator's phone first, then the caller."""

@@ -18,13 +18,22 @@ from ari_app.ari.models import Channel
 from ari_app.ari.rest import SnoopDirection
 from ari_app.call import commands as c
 from ari_app.call.adoption import QUEUE_VARIABLE, encode_queue_state
-from ari_app.call.events import CallEvent, HoldDue, OfferClaimed, Queued, TimerFired
+from ari_app.call.events import (
+    CallEvent,
+    ColleagueClaimed,
+    HoldDue,
+    OfferClaimed,
+    Queued,
+    TimerFired,
+)
 from ari_app.call.machine import CallMachine
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import EventKind, Fact
 from queues import events as acd
-from queues.decisions import Decision
+from queues.decisions import Decision, OperatorStateChanged
+from queues.errors import AcdError
+from queues.states import OperatorState
 from siaga.config import Config, OperatorConfig
 
 FALLBACK_CONTEXT = "siaga-fallback"
@@ -312,10 +321,36 @@ async def _claim_offer(actor: Carrier, command: c.ClaimOffer) -> Reply:
     return OfferClaimed(command.channel_id, won, shell.clock())
 
 
-@_executes(c.BridgeOperator, c.BridgeAgency, c.BridgeSupervisor, c.BridgePartner)
+@_executes(c.ClaimColleague)
+async def _claim_colleague(actor: Carrier, command: c.ClaimColleague) -> Reply:
+    try:
+        decisions = actor.shell.to_acd(acd.OperatorJoined(actor.call_id, command.operator_id))
+    except AcdError:
+        decisions = []  # logged out, or on another call since their phone rang for this one
+    # Not when the ACD no longer holds the call (its end crossed the answer).
+    won = any(
+        isinstance(d, OperatorStateChanged)
+        and d.operator_id == command.operator_id
+        and d.new is OperatorState.ON_CALL
+        for d in decisions
+    )
+    return ColleagueClaimed(command.channel_id, won)
+
+
+@_executes(c.ReleaseOperator)
+async def _release_operator(actor: Carrier, command: c.ReleaseOperator) -> Reply:
+    actor.shell.to_acd(acd.OperatorLeft(actor.call_id, command.operator_id))
+    return None
+
+
+@_executes(c.BridgeOperator, c.BridgeAgency, c.BridgeSupervisor, c.BridgePartner, c.BridgeColleague)
 async def _bridge(
     actor: Carrier,
-    command: c.BridgeOperator | c.BridgeAgency | c.BridgeSupervisor | c.BridgePartner,
+    command: c.BridgeOperator
+    | c.BridgeAgency
+    | c.BridgeSupervisor
+    | c.BridgePartner
+    | c.BridgeColleague,
 ) -> Reply:
     await actor.shell.rest.add_channel(actor.bridge_id, command.channel_id)
     return None
@@ -407,6 +442,22 @@ async def _dial_supervisor(actor: Carrier, command: c.DialSupervisor) -> Reply:
     mode = command.mode.value
     args, caller_id = f"supervisor,{actor.call_id},{mode}", f'"{mode.upper()} 112" <112>'
     await originate(actor, command.dial, command.channel_id, args, caller_id, 30)
+    return None
+
+
+@_executes(c.DialColleague)
+async def _dial_colleague(actor: Carrier, command: c.DialColleague) -> Reply:
+    # An operator's leg is an operator leg (an app restarted mid-call may keep it as the
+    # call's operator); a supervisor's is a supervisor leg (started over after a restart).
+    if command.operator_id:
+        args = f"operator,{actor.call_id},{command.operator_id}"
+    else:
+        args = f"supervisor,{actor.call_id},colleague"
+    number = display_number(actor.channel.caller.number)
+    caller_id = f'"112 {number}" <{number}>'
+    await originate(
+        actor, command.dial, command.channel_id, args, caller_id, 30, originator=actor.call_id
+    )
     return None
 
 

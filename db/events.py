@@ -18,7 +18,8 @@ Kinds and their `data` keys (all optional unless marked *):
 - call_offered (operator_id*): -
 - offer_failed (operator_id*): reason* (OfferFailure or RecordOnlyFailure)
 - call_connected (operator_id*): - ; the first one is the answer
-- call_transferred: agency, to ; agency_added: agency
+- call_transferred (operator_id: who left): agency (to an agency), to (to a colleague: the
+  operator id, or the supervisor's username, who took the call over) ; agency_added: agency
 - call_ended: hangup_by (caller/operator/agency/system), reason (normal/pbx_restart/...),
   cause (Q.850)
 - call_abandoned: position, wait_seconds (informative; the table computes its own), state
@@ -28,7 +29,7 @@ Kinds and their `data` keys (all optional unless marked *):
 - flag_set: flag* (a flag on this call); for flag "overflow": target (where the ACD sent the
   call: category:CODE or number:DIAL), rule (the condition that held), from_category; flag
   "recording_failed" (RECORDING_FAILED): the call's recording is missing or holds no audio
-  (its file system was full)
+  (its file system was full); flag "on_hold": the operator put the caller on hold
 - overflow_outcome: partner* (the partner centre's dial string), outcome* (answered/failed),
   rule, cause ; an answered partner is listed in the call's `agencies`
 - operator_state (operator_id*): state* (OperatorState), reason, name, previous
@@ -334,7 +335,7 @@ class Facts:
 
     @staticmethod
     def call_transferred(
-        agency: str, *, to: str | None = None, operator_id: str | None = None
+        agency: str | None = None, *, to: str | None = None, operator_id: str | None = None
     ) -> Fact:
         return _fact(EventKind.CALL_TRANSFERRED, operator_id, agency=agency, to=to)
 

@@ -13,7 +13,9 @@ Events (`queues.events`): `CallQueued(call_id, category, arrival, priority=None,
 `OperatorLoggedIn(operator_id, skills)`, `OperatorLoggedOut`, `OperatorPaused(operator_id,
 reason)`, `OperatorReady`, `OperatorRegistration(operator_id, registered)`,
 `OfferAnswered(call_id, operator_id)`, `OfferFailed(call_id, operator_id, OfferFailure)`,
-`OfferTimedOut(call_id, operator_id)`, `DispositionGiven(operator_id, call_id)`, `Tick()`.
+`OfferTimedOut(call_id, operator_id)`, `DispositionGiven(operator_id, call_id)`,
+`OperatorJoined(call_id, operator_id)` and `OperatorLeft(call_id, operator_id)` (a colleague
+conferenced into a call, who may take it over), `Tick()`.
 
 Decisions (`queues.decisions`): `Offer(call_id, operator_id)`, `CancelOffer(call_id,
 operator_id, CancelReason)`, `Announce(call_id, position, ewt_seconds)`, `Overflow(call_id,
@@ -86,6 +88,8 @@ from queues.events import (
     OfferAnswered,
     OfferFailed,
     OfferTimedOut,
+    OperatorJoined,
+    OperatorLeft,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -123,6 +127,8 @@ __all__ = [
     "OfferFailed",
     "OfferFailure",
     "OfferTimedOut",
+    "OperatorJoined",
+    "OperatorLeft",
     "OperatorLoggedIn",
     "OperatorLoggedOut",
     "OperatorPaused",

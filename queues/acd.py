@@ -48,6 +48,8 @@ from queues.events import (
     OfferAnswered,
     OfferFailed,
     OfferTimedOut,
+    OperatorJoined,
+    OperatorLeft,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -100,6 +102,7 @@ class _Call:
     place: CallPlace = CallPlace.WAITING
     offered_to: set[str] = field(default_factory=set)
     operator_id: str | None = None
+    joined: set[str] = field(default_factory=set)  # colleagues conferenced in (OperatorJoined)
     # Secondary (level 2) operators may take the call from `secondary_at` on: its arrival plus
     # its category's `secondary_after_seconds`.
     secondary_at: float = 0.0
@@ -193,6 +196,8 @@ class Acd:
             CallPriorityChanged: self._on_priority_changed,
             CallHungUp: self._on_call_gone,
             CallEnded: self._on_call_gone,
+            OperatorJoined: self._on_operator_joined,
+            OperatorLeft: self._on_operator_left,
             OperatorLoggedIn: self._on_logged_in,
             OperatorLoggedOut: self._on_logged_out,
             OperatorPaused: self._on_paused,
@@ -411,6 +416,8 @@ class Acd:
         else:
             assert call.operator_id is not None
             self._call_over(self._ops[call.operator_id], call)
+            for operator_id in sorted(call.joined):
+                self._call_over(self._ops[operator_id], call)
 
     def _on_call_adopted(self, event: CallAdopted) -> None:
         op = self._logged_in(event.operator_id, "take an adopted call")
@@ -425,6 +432,45 @@ class Acd:
         op.handled_category = category.code
         op.disposed_current = False
         self._set_state(op, _ON_CALL, Reason.ANSWERED, call_id)
+
+    def _on_operator_joined(self, event: OperatorJoined) -> None:
+        call_id = _check_id(event.call_id, "call_id")
+        op = self._logged_in(event.operator_id, "join a call")
+        call = self._calls.get(call_id)
+        if call is None or call.place is not CallPlace.CONNECTED:
+            log.debug("stale event ignored", call_id=call_id, kind="OperatorJoined")
+            return
+        if op.state is _ON_CALL:
+            raise InvalidEvent(f"operator {op.operator_id} is on call {op.call_id} already")
+        if op.state is _OFFERED:
+            self._withdraw_offer(op)  # their phone answered the colleague, not the offer
+        if op.state is _PAUSED:
+            op.pending_pause = op.reason  # paused they were, paused they will be after it
+        self._finish_handling(op)
+        op.answered_at = self._now
+        op.handled_category = call.category.code
+        op.disposed_current = False
+        call.joined.add(op.operator_id)
+        self._set_state(op, _ON_CALL, Reason.JOINED, call_id)
+
+    def _on_operator_left(self, event: OperatorLeft) -> None:
+        call_id = _check_id(event.call_id, "call_id")
+        operator_id = _check_id(event.operator_id, "operator_id")
+        call = self._calls.get(call_id)
+        op = self._ops.get(operator_id)
+        if call is None or op is None or call.place is not CallPlace.CONNECTED:
+            log.debug("stale event ignored", call_id=call_id, kind="OperatorLeft")
+            return
+        if operator_id in call.joined:
+            call.joined.discard(operator_id)  # the colleague left again
+            self._call_over(op, call)
+        elif operator_id == call.operator_id and call.joined:
+            # The call's operator hands it over to the colleague who joined first.
+            call.operator_id = min(call.joined)
+            call.joined.discard(call.operator_id)
+            self._call_over(op, call, Reason.HANDED_OVER)
+        else:
+            log.debug("stale event ignored", call_id=call_id, kind="OperatorLeft")
 
     # ---- offer events --------------------------------------------------------------------
 
@@ -703,7 +749,7 @@ class Acd:
         if not call.offered_to:
             self._return_to_waiting(call)
 
-    def _call_over(self, op: _Operator, call: _Call) -> None:
+    def _call_over(self, op: _Operator, call: _Call, reason: Reason = Reason.CALL_ENDED) -> None:
         self._owe_disposition(op, call.call_id)
         if op.pending_logout or op.pending_pause is not None:
             self._finish_handling(op)
@@ -717,12 +763,12 @@ class Acd:
             return
         wrap_up = call.category.wrap_up_seconds
         if wrap_up > 0:
-            self._set_state(op, _WRAP_UP, Reason.CALL_ENDED, call.call_id)
+            self._set_state(op, _WRAP_UP, reason, call.call_id)
             self._timer(self._now + wrap_up, _WRAP_END, "", op.operator_id, op.token)
         else:
             self._finish_handling(op)
             op.idle_since = self._now
-            self._set_state(op, _AVAILABLE, Reason.CALL_ENDED, call.call_id)
+            self._set_state(op, _AVAILABLE, reason, call.call_id)
 
     def _finish_handling(self, op: _Operator) -> None:
         if op.answered_at is not None and op.handled_category is not None:

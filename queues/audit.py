@@ -43,6 +43,16 @@ def audit(acd: Acd) -> list[str]:
             op = ops[call.operator_id or ""]
             if op.state is not OperatorState.ON_CALL or op.call_id != call_id:
                 problems.append(f"call {call_id}: connected to {op.operator_id} in {op.state}")
+        # A colleague conferenced in (OperatorJoined) is on the call beside its operator.
+        for operator_id in call.joined:
+            colleague = ops[operator_id]
+            if (
+                call.place is not CallPlace.CONNECTED
+                or operator_id == call.operator_id
+                or colleague.state is not OperatorState.ON_CALL
+                or colleague.call_id != call_id
+            ):
+                problems.append(f"call {call_id}: joined by {operator_id} in {colleague.state}")
     if waiting_in != acd._waiting_in:
         problems.append(f"waiting counts {acd._waiting_in} != {waiting_in}")
     for skill in acd._skills:
@@ -76,6 +86,11 @@ def audit(acd: Acd) -> list[str]:
             place = CallPlace.OFFERED if op.state is OperatorState.OFFERED else CallPlace.CONNECTED
             if call_or_none is None or call_or_none.place is not place:
                 problems.append(f"operator {operator_id}: {op.state} with call {op.call_id}")
+            elif op.state is OperatorState.ON_CALL and operator_id not in (
+                call_or_none.operator_id,
+                *call_or_none.joined,
+            ):
+                problems.append(f"operator {operator_id}: on call {op.call_id} without a place")
         elif op.call_id is not None:
             problems.append(f"operator {operator_id}: {op.state} holds call {op.call_id}")
     if staffed != acd._staffed or serving != acd._serving:

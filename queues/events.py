@@ -69,6 +69,25 @@ class CallEnded:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorJoined:
+    """A colleague the call's operator conferenced in answered and joined the conversation:
+    they are on this call too from now on (no offers), beside its operator."""
+
+    call_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLeft:
+    """An operator left a conversation that goes on without them: the call's operator, whose
+    colleague (`OperatorJoined`) takes the call over, or that colleague leaving again. The
+    one who left goes to wrap-up."""
+
+    call_id: str
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorLoggedIn:
     """Log in, or update the skills of an operator already logged in.
 
@@ -157,6 +176,8 @@ Event = (
     | CallPriorityChanged
     | CallHungUp
     | CallEnded
+    | OperatorJoined
+    | OperatorLeft
     | OperatorLoggedIn
     | OperatorLoggedOut
     | OperatorPaused

@@ -63,3 +63,5 @@ class Reason(StrEnum):
     CALL_ENDED = "call_ended"
     WRAP_UP_OVER = "wrap_up_over"
     READY = "ready"
+    JOINED = "joined"  # conferenced into a colleague's call (OperatorJoined)
+    HANDED_OVER = "handed_over"  # left a call a colleague took over (OperatorLeft)

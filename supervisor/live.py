@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ari_app.app import CallbackUnavailableError, SiagaApp
+from ari_app.app import (
+    CallbackUnavailableError,
+    ColleagueUnavailableError,
+    NotYourCallError,
+    SiagaApp,
+)
+from ari_app.call.states import HandOff
 from ari_app.call.states import ListenMode as ListenMode  # the console uses it too
 from db.events import RecordEvent
 from queues.events import Tick
@@ -36,6 +42,8 @@ class LiveCall:
     operator_id: str | None
     flags: frozenset[str]
     age_seconds: float  # since the arrival at Asterisk
+    hand_offs: tuple[HandOff, ...] = ()  # agencies and colleagues conferenced in, and how
+    held: bool = False  # the operator put the caller on hold
 
 
 class LiveCentre(Protocol):
@@ -73,6 +81,27 @@ class LiveCentre(Protocol):
         """Tell the ACD the operator gave this call's disposition (the disposition rule)."""
         ...
 
+    # Desk call controls (supervisor/views/controls.py): the connected operator's own call.
+
+    async def hang_up(self, call_id: str, operator_id: str) -> None:
+        """End the call: the caller is hung up, recorded as ended by the operator."""
+        ...
+
+    async def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None
+    ) -> None:
+        """Ring a colleague into the call: a ready operator (`dial` None) or a supervisor
+        (`colleague` their username, `dial` their phone)."""
+        ...
+
+    async def leave(self, call_id: str, operator_id: str) -> None:
+        """Leave the call to the colleague who answered."""
+        ...
+
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        """Put the caller on hold (music, still bridged and recorded), or take them back."""
+        ...
+
 
 def operator_call(centre: LiveCentre, operator_id: str) -> LiveCall | None:
     """The call ringing or connected to this operator, if any."""
@@ -106,6 +135,8 @@ class AppCentre:
                 operator_id=actor.machine.operator_id,
                 flags=frozenset(actor.machine.flags),
                 age_seconds=max(0.0, now - actor.arrival),
+                hand_offs=actor.machine.hand_offs(),
+                held=actor.machine.held,
             )
             for actor in list(self.app.calls.values())
         ]
@@ -146,3 +177,29 @@ class AppCentre:
     # -- the disposition and callback workflow
     def disposition_given(self, operator_id: str, call_id: str) -> None:
         self.app.disposition_given(operator_id, call_id)
+
+    async def hang_up(self, call_id: str, operator_id: str) -> None:
+        try:
+            self.app.hang_up(call_id, operator_id)
+        except (NotYourCallError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None
+    ) -> None:
+        try:
+            self.app.conference(call_id, operator_id, colleague, dial)
+        except (NotYourCallError, ColleagueUnavailableError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def leave(self, call_id: str, operator_id: str) -> None:
+        try:
+            self.app.leave(call_id, operator_id)
+        except (NotYourCallError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc
+
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        try:
+            self.app.hold(call_id, operator_id, hold)
+        except (NotYourCallError, KeyError) as exc:
+            raise ActionUnavailableError(str(exc)) from exc

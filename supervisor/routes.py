@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from supervisor.http import PASSWORD_PATH, Route
 from supervisor.roles import Permission as P
-from supervisor.views import auth, board, calls, desk, phone, reports, users
+from supervisor.views import auth, board, calls, controls, desk, phone, reports, users
 
 ROUTES: list[Route] = [
     Route("GET", "/static/{name}", auth.static, P.PUBLIC, needs_session=False),
@@ -57,4 +57,9 @@ ROUTES: list[Route] = [
     Route("GET", "/static/vendor/jssip.min.js", phone.library, P.PUBLIC, needs_session=False),
     Route("GET", "/operator/phone", phone.settings, P.DESK),
     Route("GET", phone.RELAY_PATH, phone.relay, P.DESK),
+    # call controls on the operator's desk
+    Route("POST", "/operator/hangup", controls.hang_up, P.DESK),
+    Route("POST", "/operator/conference", controls.conference, P.DESK),
+    Route("POST", "/operator/leave", controls.leave, P.DESK),
+    Route("POST", "/operator/hold", controls.hold, P.DESK),
 ]

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import parse_qsl
 
-from ari_app.call.states import CallState, ListenMode
+from ari_app.call.machine import ON_HOLD
+from ari_app.call.states import CallState, HandOffStatus, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
     FALLBACK_FLAG,
@@ -57,6 +58,7 @@ CALL_FLAGS: Final = (
     PBX_RESTART,
     GONE_WHILE_AWAY,
     *(f"supervisor_{mode.value}" for mode in ListenMode),
+    ON_HOLD,  # call controls on the desk
 )
 # Flags with a value after the colon: agency_requested:<agency code>.
 AGENCY_REQUESTED: Final = "agency_requested"
@@ -96,6 +98,8 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = {
     "source.": (SOURCE_OPERATOR, "phone"),
     # user management: why a change is refused
     "users.problem.": (*CredentialProblem, *AccountProblem),
+    # call controls on the desk: how a hand-off goes
+    "handoff.": tuple(HandOffStatus),
 }
 
 _Q850_PREFIX = "cause."

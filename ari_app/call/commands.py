@@ -213,6 +213,40 @@ class DialSupervisor:
 
 
 @dataclass(frozen=True, slots=True)
+class DialColleague:
+    """Ring a colleague's phone (another operator, or a supervisor) on a new leg."""
+
+    dial: str
+    channel_id: str
+    name: str
+    operator_id: str = ""  # the colleague's operator id ("" for a supervisor)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimColleague:
+    """An operator conferenced in answered: put them on the call in the ACD (fed back:
+    `ColleagueClaimed`)."""
+
+    operator_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeColleague:
+    """The colleague joins the conversation."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseOperator:
+    """Tell the ACD this operator left a conversation that goes on (to wrap-up); the call's
+    operator leaving hands the call over to the colleague who joined."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeSupervisor:
     """A barging supervisor joins the conversation."""
 
@@ -277,6 +311,10 @@ Command = (
     | BridgePartner
     | DialSupervisor
     | BridgeSupervisor
+    | DialColleague
+    | ClaimColleague
+    | BridgeColleague
+    | ReleaseOperator
     | CreateListenBridge
     | Snoop
     | JoinListenBridge

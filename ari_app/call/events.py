@@ -196,6 +196,50 @@ class AgencyAnswered:
 
 
 @dataclass(frozen=True, slots=True)
+class HangUpRequested:
+    """The call's operator ends the call from the desk: the caller is hung up."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ColleagueRequested:
+    """The call's operator conferences a colleague in from the desk: another operator
+    (`operator_id`, their phone `dial`) or a supervisor (`operator_id` "": their phone)."""
+
+    operator_id: str  # who asks: the call's operator
+    dial: str
+    name: str  # the colleague's operator id, or the supervisor's username
+    colleague_operator: bool  # the colleague is an operator of the ACD
+
+
+@dataclass(frozen=True, slots=True)
+class ColleagueClaimed:
+    """Fed back for `ClaimColleague`: whether the ACD put the answering operator on the call
+    (not when they took another call meanwhile)."""
+
+    channel_id: str
+    won: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveRequested:
+    """The call's operator leaves the conversation to the colleague who answered."""
+
+    operator_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequested:
+    """The call's operator puts the caller on hold from the desk (`hold` True) or takes them
+    back (False). The caller stays in the call's bridge, and so in its recording; only their
+    ear gets music instead of the conversation."""
+
+    operator_id: str
+    hold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ListenRequested:
     """Ring a supervisor's phone (`dial`) and let them listen, whisper or barge in."""
 
@@ -249,6 +293,11 @@ CallEvent = (
     | AgencyRequested
     | AgencyAnswered
     | ListenRequested
+    | HangUpRequested
+    | ColleagueRequested
+    | ColleagueClaimed
+    | LeaveRequested
+    | HoldRequested
     | OperatorDigit
     | HoldDue
     | Overflowed

@@ -10,6 +10,7 @@ from ari_app.call.commands import (
     Command,
     CreateBridge,
     DialAgency,
+    DialColleague,
     DialPartner,
     DialSupervisor,
     EnableTalkDetect,
@@ -64,7 +65,9 @@ class Failure(enum.Enum):
 
 
 def failure_of(command: Command, status: int | None) -> Failure:
-    if isinstance(command, RingOperator | DialAgency | DialSupervisor | DialPartner):
+    if isinstance(
+        command, RingOperator | DialAgency | DialSupervisor | DialPartner | DialColleague
+    ):
         return Failure.LEG_UNREACHABLE  # any refusal ("Allocation failed", ...)
     if status not in GONE_STATUSES:
         return Failure.HARMLESS

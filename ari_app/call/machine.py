@@ -18,9 +18,11 @@ import structlog
 from ari_app.call.commands import (
     Answer,
     BridgeAgency,
+    BridgeColleague,
     BridgeOperator,
     BridgeSupervisor,
     ChangePriority,
+    ClaimColleague,
     ClaimOffer,
     Command,
     ContinueToFallback,
@@ -30,6 +32,7 @@ from ari_app.call.commands import (
     DestroyBridge,
     DestroyListenBridge,
     DialAgency,
+    DialColleague,
     DialPartner,
     DialSupervisor,
     Disconnect,
@@ -40,6 +43,7 @@ from ari_app.call.commands import (
     JoinListenBridge,
     LeaveQueue,
     Play,
+    ReleaseOperator,
     ReportOfferFailure,
     Requeue,
     ResumeConversation,
@@ -58,11 +62,16 @@ from ari_app.call.events import (
     AgencyRequested,
     CallerTalking,
     CallEvent,
+    ColleagueClaimed,
+    ColleagueRequested,
     CommandFailed,
     DigitPressed,
     HandOver,
+    HangUpRequested,
     HoldDue,
+    HoldRequested,
     HungUp,
+    LeaveRequested,
     LegAnswered,
     LegDialStatus,
     LegHungUp,
@@ -85,6 +94,7 @@ from ari_app.call.failures import Failure, failure_of, offer_failure
 from ari_app.call.overflow import PartnerAttempt
 from ari_app.call.states import (
     CallState,
+    HandOff,
     LegState,
     ListenMode,
     OperatorLeg,
@@ -111,6 +121,7 @@ GHOST_ANSWER_SECONDS = 2.0
 IVR_GUARD_SECONDS = 90.0  # a language switch and a sub-menu, prompts and timeouts, fit in it
 POSITIONS_SPOKEN = 20  # prompts position_1 ... position_20 (pbx/provision.py)
 WAITING = (CallState.QUEUED, CallState.OFFERED)
+ON_HOLD = "on_hold"  # the flag of a call whose operator put the caller on hold
 
 
 @dataclass
@@ -133,6 +144,7 @@ class CallMachine:
     hold_due: str | None = None  # the hold prompt of a call just queued (DeferHold)
     dialing_agencies: set[str] = field(default_factory=set)
     operator_keys: str = ""
+    held: bool = False  # the caller on hold by the operator (music to their ear, still bridged)
     position: int | None = None  # the last the ACD gave (queued, announced)
     queued_at: float | None = None
     # Queued at the deadline before the caller chose: the menu goes on until they choose, it
@@ -146,6 +158,7 @@ class CallMachine:
     _queued_recorded: bool = False
     _playbacks: int = 0
     _rings: int = 0
+    _sides: int = 0  # side legs ever made: their channel ids stay unique
     _generations: dict[Timer, int] = field(default_factory=dict)
     _armed: dict[Timer, int] = field(default_factory=dict)
     # A move the table does not list raises (the tests, tests/ari_app/conftest.py) or is
@@ -163,6 +176,14 @@ class CallMachine:
             self.state.final
             and not any(leg.live for leg in self.legs.values())
             and all(leg.gone for leg in self.side.values())
+        )
+
+    def hand_offs(self) -> tuple[HandOff, ...]:
+        """The agencies and colleagues conferenced in, and how each is going (for the desk)."""
+        return tuple(
+            leg.hand_off()
+            for leg in self.side.values()
+            if leg.kind in (SideKind.AGENCY, SideKind.COLLEAGUE)
         )
 
     def connected_leg(self) -> str | None:
@@ -667,7 +688,7 @@ class CallMachine:
             return [*withdrawn, self._offer_failed(command.operator_id, failure)]
         if isinstance(command, DialPartner):
             return self._partner_gone(self.side[command.channel_id], None)
-        if isinstance(command, DialAgency | DialSupervisor):
+        if isinstance(command, DialAgency | DialSupervisor | DialColleague):
             self.side[command.channel_id].gone = True
         if isinstance(command, DialAgency):
             return self._agency_gone(HungUp(Party.AGENCY, "unreachable", agency=command.agency))
@@ -710,6 +731,9 @@ class CallMachine:
         if event.party is Party.OPERATOR:
             if not self.operator_present:
                 return []
+            colleague = self._colleague()
+            if colleague is not None and colleague.answered:
+                return self._hand_over_to(colleague)
             if self._ghost_answer(event):
                 return self._requeue_after_ghost_answer()
             if self.agencies:
@@ -721,6 +745,9 @@ class CallMachine:
                         ",".join(sorted(self.agencies)), operator_id=self.operator_id
                     ),
                     FinishCall(self.operator_id),
+                    # A colleague still ringing was the operator's to talk to: not wanted now.
+                    *self._hang_up_side(SideKind.COLLEAGUE),
+                    *self._take_back(),
                 ]
         return self._end(event.party, event.cause)
 
@@ -738,13 +765,14 @@ class CallMachine:
         self.connected_at = None
         self.state = CallState.QUEUED
         ghost = Facts.offer_failed(operator_id, RecordOnlyFailure.HUNG_UP_AT_ONCE)
+        self.held = False  # back in line: the waiting music, not the operator's hold
         if self.draining:
             # Shutting down: no operator of ours will take it; the fallback will.
             return [ghost, FinishCall(operator_id), *self._hand_over()]
         self.moh = True
         return [ghost, Requeue(operator_id), StartMoh()]
 
-    def _end(self, by: Party, cause: str) -> list[Command]:
+    def _end(self, by: Party, cause: str, *, hang_up_operator: bool = False) -> list[Command]:
         assert self.operator_id is not None
         self.state = CallState.ENDED
         # Only an operator or an agency ends a conversation for the caller; a system hangup
@@ -758,7 +786,7 @@ class CallMachine:
         commands += [
             Facts.call_ended(
                 HangupBy(by.value),
-                cause=cause,
+                cause=cause or None,
                 reason=cause if by is Party.SYSTEM else "normal",
                 operator_id=self.operator_id,
             ),
@@ -766,7 +794,7 @@ class CallMachine:
         if self.operator_present:
             self.operator_present = False
             commands.append(FinishCall(self.operator_id))
-        if by is Party.OPERATOR:
+        if by is Party.OPERATOR and not hang_up_operator:
             for leg in self.legs.values():
                 if leg.state is LegState.CONNECTED:
                     leg.state = LegState.GONE  # the operator hung up: nothing to hang up
@@ -788,7 +816,9 @@ class CallMachine:
 
     def _destroy_bridge(self) -> list[Command]:
         # Listeners go with the conversation, and so does a partner centre.
-        commands = self._hang_up_side(SideKind.SUPERVISOR, SideKind.SNOOP, SideKind.PARTNER)
+        commands = self._hang_up_side(
+            SideKind.SUPERVISOR, SideKind.SNOOP, SideKind.PARTNER, SideKind.COLLEAGUE
+        )
         for leg in self.side.values():
             if leg.bridge_id:
                 commands.append(DestroyListenBridge(leg.bridge_id))
@@ -819,7 +849,12 @@ class CallMachine:
     # -- agencies and supervisors
 
     def _side_leg(self, kind: SideKind, name: str) -> SideLeg:
-        channel_id = f"{self.call_id}-{kind.value[:3]}{len(self.side) + 1}"
+        channel_id = ""
+        # Never an id the call holds already: a colleague's leg that became the operator's,
+        # or one adopted after a restart under the same name.
+        while not channel_id or channel_id in self.legs or channel_id in self.side:
+            self._sides += 1
+            channel_id = f"{self.call_id}-{kind.value[:3]}{self._sides}"
         leg = SideLeg(kind, name, channel_id)
         self.side[channel_id] = leg
         return leg
@@ -846,6 +881,8 @@ class CallMachine:
             return [HangUpLeg(event.channel_id)]
         self.dialing_agencies.discard(event.agency)
         self.agencies.add(event.agency)
+        if event.channel_id in self.side:
+            self.side[event.channel_id].answered = True
         return [
             BridgeAgency(event.agency, event.channel_id),
             Facts.agency_added(event.agency, operator_id=self.operator_id),
@@ -856,8 +893,8 @@ class CallMachine:
         if event.agency not in self.agencies:
             return []
         self.agencies.discard(event.agency)
-        if self.state is CallState.CONNECTED and not self.operator_present and not self.agencies:
-            return self._end(Party.AGENCY, event.cause)  # the caller would be alone
+        if self.state is CallState.CONNECTED and self._caller_alone():
+            return self._end(Party.AGENCY, event.cause)
         return []
 
     def _listen_requested(self, event: ListenRequested) -> list[Command]:
@@ -876,6 +913,10 @@ class CallMachine:
             return [HangUpLeg(leg.channel_id)]
         if leg.kind is SideKind.AGENCY:
             return self._agency_answered(AgencyAnswered(leg.name, leg.channel_id))
+        if leg.kind is SideKind.COLLEAGUE:
+            if leg.operator_id:
+                return [ClaimColleague(leg.operator_id, leg.channel_id)]
+            return self._colleague_joined(leg)
         if leg.kind is SideKind.SNOOP:
             supervisor = self.side[leg.peer]
             channels = (supervisor.channel_id, leg.channel_id)
@@ -900,6 +941,8 @@ class CallMachine:
     def _side_ended(self, leg: SideLeg, cause: int | None) -> list[Command]:
         if leg.kind is SideKind.PARTNER:
             return self._partner_gone(leg, cause)
+        if leg.kind is SideKind.COLLEAGUE:
+            return self._colleague_gone(leg, cause)
         was_gone, leg.gone = leg.gone, True
         if leg.kind is SideKind.AGENCY:
             if was_gone:
@@ -931,6 +974,135 @@ class CallMachine:
                 if agency.digit == keys[1]:
                     return self._agency_requested(AgencyRequested(agency.code))
         return []
+
+    # -- desk call controls: hang up; a colleague conferenced in, who may take the call over
+
+    def _caller_alone(self) -> bool:
+        """No operator, agency or colleague left in the conversation with the caller."""
+        colleague = self._colleague()
+        return (
+            not self.operator_present
+            and not self.agencies
+            and (colleague is None or not colleague.answered)
+        )
+
+    def _is_operator(self, operator_id: str) -> bool:
+        return (
+            self.state is CallState.CONNECTED
+            and self.operator_present
+            and self.operator_id == operator_id
+        )
+
+    def _colleague(self) -> SideLeg | None:
+        """The colleague conferenced in (ringing or joined) and not gone; one at a time."""
+        return next(
+            (leg for leg in self.side.values() if leg.kind is SideKind.COLLEAGUE and not leg.gone),
+            None,
+        )
+
+    def _hang_up_requested(self, event: HangUpRequested) -> list[Command]:
+        if not self._is_operator(event.operator_id):
+            log.info("call.hangup_refused", call_id=self.call_id, operator=event.operator_id)
+            return []
+        # The caller is hung up first, then the operator's own phone: recorded as ended by the
+        # operator, as if they had hung up their phone.
+        return self._end(Party.OPERATOR, "", hang_up_operator=True)
+
+    def _hold_requested(self, event: HoldRequested) -> list[Command]:
+        if not self._is_operator(event.operator_id) or event.hold == self.held:
+            return []
+        self.held = event.hold
+        if event.hold:
+            return [StartMoh(), Facts.flag_set(ON_HOLD)]
+        return [StopMoh()]
+
+    def _take_back(self) -> list[Command]:
+        """Off hold: whoever the caller is left with must hear them."""
+        if not self.held:
+            return []
+        self.held = False
+        return [StopMoh()]
+
+    def _colleague_requested(self, event: ColleagueRequested) -> list[Command]:
+        if (
+            not self._is_operator(event.operator_id)
+            or event.name == self.operator_id
+            or self._colleague() is not None
+        ):
+            log.info("call.colleague_refused", call_id=self.call_id, colleague=event.name)
+            return []
+        leg = self._side_leg(SideKind.COLLEAGUE, event.name)
+        leg.operator_id = event.name if event.colleague_operator else ""
+        return [DialColleague(event.dial, leg.channel_id, event.name, leg.operator_id)]
+
+    def _colleague_claimed(self, event: ColleagueClaimed) -> list[Command]:
+        leg = self.side.get(event.channel_id)
+        if leg is None or leg.answered:
+            return []
+        if not event.won:
+            # The ACD would not put them on this call (they took another one meanwhile).
+            leg.gone = True
+            return [HangUpLeg(leg.channel_id)]
+        if leg.gone or self.state is not CallState.CONNECTED:
+            leg.gone = True
+            return [HangUpLeg(leg.channel_id), ReleaseOperator(leg.operator_id)]
+        return self._colleague_joined(leg)
+
+    def _colleague_joined(self, leg: SideLeg) -> list[Command]:
+        leg.answered = True
+        # An operator's connection counts for them (transfers included, in the reports); a
+        # supervisor joining is the barge flag the listen feature sets too.
+        joined = (
+            Facts.call_connected(leg.operator_id)
+            if leg.operator_id
+            else Facts.flag_set(f"supervisor_{ListenMode.BARGE.value}")
+        )
+        return [BridgeColleague(leg.channel_id), joined]
+
+    def _leave_requested(self, event: LeaveRequested) -> list[Command]:
+        colleague = self._colleague()
+        if not self._is_operator(event.operator_id) or colleague is None or not colleague.answered:
+            log.info("call.leave_refused", call_id=self.call_id, operator=event.operator_id)
+            return []
+        commands: list[Command] = []
+        for leg in self.legs.values():
+            if leg.state is LegState.CONNECTED:
+                leg.state = LegState.GONE
+                commands.append(HangUpLeg(leg.channel_id))
+        return commands + self._hand_over_to(colleague)
+
+    def _hand_over_to(self, colleague: SideLeg) -> list[Command]:
+        """The call's operator left the colleague who answered with the caller: the call is
+        theirs now. An operator colleague becomes the call's operator (their desk shows it,
+        they may hang up, add agencies...); a supervisor stays in the conversation until
+        they hang up."""
+        assert self.operator_id is not None
+        previous = self.operator_id
+        commands: list[Command] = [
+            Facts.call_transferred(to=colleague.name, operator_id=previous),
+            *self._take_back(),  # held, the caller is the colleague's to talk to now
+        ]
+        if not colleague.operator_id:
+            self.operator_present = False
+            return [*commands, FinishCall(previous)]
+        del self.side[colleague.channel_id]
+        self.legs[colleague.channel_id] = OperatorLeg(
+            colleague.operator_id, colleague.channel_id, LegState.CONNECTED
+        )
+        self.operator_id = colleague.operator_id
+        self.connected_at = None  # a colleague's leg is no pocket answer
+        log.info("call.handed_over", call_id=self.call_id, operator=self.operator_id)
+        return [*commands, ReleaseOperator(previous)]
+
+    def _colleague_gone(self, leg: SideLeg, cause: int | None) -> list[Command]:
+        was_gone, leg.gone = leg.gone, True
+        if was_gone or not leg.answered or self.state is not CallState.CONNECTED:
+            return []  # a ring that failed: the desk shows it
+        if self.operator_present or self.agencies:
+            # The colleague left again; the conversation goes on without them.
+            return [ReleaseOperator(leg.operator_id)] if leg.operator_id else []
+        # A supervisor who had taken the call over hung up: the caller would be alone.
+        return self._end(Party.OPERATOR, str(cause or ""))
 
     # -- overflow: the ACD sent the call out of its category
 
@@ -1058,6 +1230,11 @@ _HANDLERS: dict[type, Handler] = {
     AgencyAnswered: CallMachine._agency_answered,
     ListenRequested: CallMachine._listen_requested,
     OperatorDigit: CallMachine._operator_digit,
+    HangUpRequested: CallMachine._hang_up_requested,
+    ColleagueRequested: CallMachine._colleague_requested,
+    ColleagueClaimed: CallMachine._colleague_claimed,
+    LeaveRequested: CallMachine._leave_requested,
+    HoldRequested: CallMachine._hold_requested,
     HoldDue: CallMachine._hold,
     Overflowed: CallMachine._overflowed,
 }

@@ -58,6 +58,23 @@ class SideKind(enum.StrEnum):
     SUPERVISOR = "supervisor"
     SNOOP = "snoop"
     PARTNER = "partner"  # a partner centre the call overflowed to
+    COLLEAGUE = "colleague"  # another operator, or a supervisor, conferenced in from the desk
+
+
+class HandOffStatus(enum.StrEnum):
+    """How a hand-off (an agency or a colleague conferenced in) is going, for the desk."""
+
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    FAILED = "failed"  # not reached: no answer, busy, unreachable
+    LEFT = "left"  # answered, then hung up
+
+
+@dataclass(frozen=True, slots=True)
+class HandOff:
+    kind: SideKind  # AGENCY or COLLEAGUE
+    name: str  # the agency's code, the colleague's operator id or supervisor username
+    status: HandOffStatus
 
 
 @dataclass
@@ -83,3 +100,12 @@ class SideLeg:
     peer: str = ""  # supervisor <-> its snoop channel
     bridge_id: str = ""  # a listen/whisper supervisor's own bridge
     gone: bool = False
+    answered: bool = False  # an agency or a colleague that joined the conversation
+    operator_id: str = ""  # a colleague who is an operator of the ACD ("" for a supervisor)
+
+    def hand_off(self) -> HandOff:
+        if not self.gone:
+            status = HandOffStatus.ANSWERED if self.answered else HandOffStatus.RINGING
+        else:
+            status = HandOffStatus.LEFT if self.answered else HandOffStatus.FAILED
+        return HandOff(self.kind, self.name, status)

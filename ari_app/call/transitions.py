@@ -17,6 +17,7 @@ from ari_app.call.events import (
     CommandFailed,
     DigitPressed,
     HandOver,
+    HangUpRequested,
     HungUp,
     LegAnswered,
     LegHungUp,
@@ -68,6 +69,8 @@ TRANSITIONS: Mapping[tuple[CallState, type], frozenset[CallState]] = {
     **{(s, CommandFailed): t for s, t in _CUT_SHORT.items()},
     (S.OFFERED, CommandFailed): frozenset({S.QUEUED, S.ABANDONED, S.ENDED}),
     (S.CONNECTED, CommandFailed): frozenset({S.ENDED, S.QUEUED}),
+    # Desk call controls: the operator hangs up; a supervisor who took the call over and left.
+    (S.CONNECTED, HangUpRequested): frozenset({S.ENDED}),
 }
 
 

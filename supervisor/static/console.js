@@ -394,6 +394,7 @@
     byId("pop-blocked").hidden = !call.blocked;
     const agencies = byId("agencies");
     if (agencies) agencies.hidden = !(call.live && call.state === "connected");
+    renderCallControls(call, data.colleagues || []);
 
     const key = JSON.stringify(call.history);
     if (key !== historyKey) {
@@ -454,6 +455,96 @@
     );
   }
 
+  // -- call controls on the desk: hand-offs, hang up, conference a colleague, leave
+
+  function renderCallControls(call, colleagues) {
+    const panel = byId("call-controls");
+    if (!panel) return;
+    panel.hidden = !(call.live && call.state === "connected");
+    const handOffs = call.hand_offs || [];
+    const items = handOffs.map((h) => {
+      const item = document.createElement("li");
+      item.className = "handoff-" + h.status;
+      item.textContent = h.name + ": " + h.text;
+      return item;
+    });
+    const list = byId("hand-offs");
+    const key = JSON.stringify(handOffs);
+    if (list.dataset.key !== key) {
+      list.dataset.key = key;
+      list.replaceChildren(...items);
+    }
+    byId("btn-leave").disabled = !handOffs.some((h) => h.kind === "colleague" && h.status === "answered");
+    byId("btn-hold").hidden = !!call.held;
+    byId("btn-resume").hidden = !call.held;
+    byId("on-hold").hidden = !call.held;
+    const group = byId("colleague-operators");
+    const select = byId("colleague-select");
+    const ready = JSON.stringify(colleagues);
+    if (group.dataset.key !== ready && document.activeElement !== select) {
+      group.dataset.key = ready;
+      const chosen = select.value;
+      group.replaceChildren(
+        ...colleagues.map((c) => {
+          const option = document.createElement("option");
+          option.value = "operator:" + c.id;
+          option.textContent = c.name;
+          return option;
+        }),
+      );
+      if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+    }
+  }
+
+  // Keys on the desk; never while typing (a text field, a list, anything editable) nor with
+  // Ctrl/Alt/Meta (the browser's own). Hang up and leave only move the focus to their button:
+  // Enter confirms, so a stray key never ends a 112 call.
+  function deskShortcuts(event) {
+    if (event.ctrlKey || event.altKey || event.metaKey || event.repeat) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) {
+      if (!(target.type === "radio")) return;
+    }
+    const click = (id) => {
+      const node = byId(id);
+      if (node && !node.disabled && node.offsetParent !== null) node.click();
+      return !!node;
+    };
+    const focus = (id) => {
+      const node = byId(id);
+      if (node && !node.disabled && node.offsetParent !== null) node.focus();
+      return !!node;
+    };
+    let done = false;
+    const digit = /^Digit([1-9])$/.exec(event.code);
+    if (digit && event.shiftKey) {
+      const button = document.querySelector('#agencies button[data-agency-digit="' + digit[1] + '"]');
+      if (button && button.offsetParent !== null) {
+        button.click();
+        done = true;
+      }
+    } else if (digit) {
+      const radio = document.querySelector('#disposition input[data-key="' + digit[1] + '"]');
+      if (radio && radio.offsetParent !== null) {
+        radio.checked = true;
+        radio.focus();
+        done = true;
+      }
+    } else if (!event.shiftKey) {
+      const actions = {
+        r: () => click("btn-ready"),
+        p: () => click("btn-pause"),
+        s: () => click("disp-save"),
+        h: () => focus("btn-hangup"),
+        k: () => focus("colleague-select"),
+        l: () => focus("btn-leave"),
+      };
+      const action = actions[event.key.toLowerCase()];
+      if (action) done = action();
+    }
+    if (done) event.preventDefault();
+  }
+
   // -- the wallboard: large type, no controls
 
   const OPERATOR_STATES = ["available", "offered", "on_call", "wrap_up", "paused", "logged_out"];
@@ -493,6 +584,7 @@
     setupNotifications();
     const chosen = new URLSearchParams(window.location.search).get("call");
     live("/operator/events" + (chosen ? "?call=" + encodeURIComponent(chosen) : ""), renderDesk);
+    document.addEventListener("keydown", deskShortcuts);
   }
   if (page === "wallboard") {
     tickWallClock();

@@ -41,7 +41,7 @@ from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
 from supervisor.store import AuditAction
-from supervisor.views import phone
+from supervisor.views import controls, phone
 from supervisor.words import Words
 
 VERDICTS = tuple(v.value for v in Verdict)
@@ -77,6 +77,7 @@ async def page(request: web.Request) -> web.StreamResponse:
         callback_outcomes=CALLBACK_OUTCOMES,
         can_ack=False,  # operators see the alarms; supervisors acknowledge them
         browser_phone=phone.browser_phone(console, operator_id) is not None,
+        colleague_supervisors=await controls.supervisors_with_phone(console.db),
     )
 
 
@@ -142,6 +143,8 @@ class DeskFeed:
                 call = dataclasses.replace(call, category=classified.category)
             pop = pop_from_live(call, facts, console.config, self.lang, self.fmt)
             pop |= category_fields(console.config, call.category, call.flags, classified)
+            pop["hand_offs"] = controls.hand_offs_json(call, console.config, self.lang)
+            pop["held"] = call.held
         else:
             pop = await self._awaiting(view.state.value if view else None)
         owed = await self._owed_calls()
@@ -155,6 +158,7 @@ class DeskFeed:
                 await console.alerts(snapshot), snapshot.now, console.config, self.lang
             ),
             "sound": console.config.alerts.sound,
+            "colleagues": controls.ready_colleagues(snapshot, self.operator_id, names),
         }
 
     async def _classification(self, call: LiveCall) -> Classification | None:

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from ari_app.app import acd_config
+from ari_app.call.states import HandOff
 from db import events
 from db.events import HangupBy, RecordEvent
 from queues import events as acd
@@ -97,6 +98,22 @@ class PureCentre:
     def disposition_given(self, operator_id: str, call_id: str) -> None:
         self._feed(acd.DispositionGiven(operator_id, call_id))
 
+    async def hang_up(self, call_id: str, operator_id: str) -> None:
+        self._act("hang_up", call_id, operator_id)
+
+    async def conference(
+        self, call_id: str, operator_id: str, colleague: str, dial: str | None
+    ) -> None:
+        self._act("conference", call_id, operator_id, colleague, dial)
+
+    async def leave(self, call_id: str, operator_id: str) -> None:
+        self._act("leave", call_id, operator_id)
+
+    async def hold(self, call_id: str, operator_id: str, hold: bool) -> None:
+        self._act("hold", call_id, operator_id, hold)
+        call, t0 = self.calls[call_id]
+        self.calls[call_id] = (dataclasses.replace(call, held=hold), t0)
+
     def _act(self, *action: Any) -> None:
         if not self.offers_actions:
             raise ActionUnavailableError(action[0])
@@ -134,6 +151,11 @@ class PureCentre:
         )
         self._feed(acd.CallHungUp(call_id))  # the engine's part is not what these tests check
         self.record(events.call_connected(call_id, operator_id))
+
+    def hand_offs(self, call_id: str, *hand_offs: HandOff) -> None:
+        """The agencies and colleagues the app shows conferenced into the call, and how."""
+        call, t0 = self.calls[call_id]
+        self.calls[call_id] = (dataclasses.replace(call, hand_offs=hand_offs), t0)
 
     def end(self, call_id: str) -> None:
         self.calls.pop(call_id)

@@ -58,6 +58,11 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     # the browser phone (test_console_phone_access.py)
     ("GET", "/operator/phone"): {"operator"},
     ("GET", "/operator/phone/ws"): {"operator"},
+    # call controls on the desk
+    ("POST", "/operator/hangup"): {"operator"},
+    ("POST", "/operator/conference"): {"operator"},
+    ("POST", "/operator/leave"): {"operator"},
+    ("POST", "/operator/hold"): {"operator"},
 }
 PUBLIC = {
     ("GET", "/login"),
