@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
-PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed bench
+PACKAGES := agi ari_app db dialplan edge pbx queues siaga stack supervisor testbed bench
 
 .PHONY: run test setup system lint bench clean install uninstall
 
