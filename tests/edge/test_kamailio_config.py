@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge import render
+from edge.__main__ import main as edge_main
 from edge.kamailio import Kamailio, is_active, parse_dispatcher_list
 from siaga.config import Config, parse_config
 
@@ -99,3 +100,21 @@ def test_the_dispatchers_state_is_read_from_kamcmd():
     assert nodes == {"sip:10.9.0.12:5060": "IP", "sip:10.9.0.11:5060": "AP"}
     assert is_active(nodes["sip:10.9.0.11:5060"])
     assert not is_active(nodes["sip:10.9.0.12:5060"])
+
+
+def test_the_command_renders_the_edge_of_a_siaga_toml(tmp_path, capsys):
+    data = EXAMPLE.read_text() + (
+        '\n[edge]\nsip_host = "10.9.0.10"\n\n'
+        '[[asterisk.nodes]]\nname = "node_a"\nsip_host = "10.9.0.11"\n'
+    )
+    (tmp_path / "siaga.toml").write_text(data)
+    assert edge_main([str(tmp_path / "siaga.toml"), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "kamailio.cfg").stat().st_mode & 0o077 == 0  # passwords inside
+    assert "sip:10.9.0.11:5060" in (tmp_path / "out" / "dispatcher.list").read_text()
+    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "kamailio.cfg")
+
+
+def test_the_command_refuses_a_siaga_toml_without_an_edge(tmp_path, capsys):
+    assert edge_main([str(EXAMPLE), str(tmp_path / "out")]) == 1
+    assert "no [edge]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
