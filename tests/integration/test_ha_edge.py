@@ -94,7 +94,9 @@ async def test_calls_land_on_both_nodes_and_the_operator_at_the_edge_answers_fro
         await sipp.start()
         await sipp.wait(timeout=45)  # every call answered and ended cleanly
     finally:
+        await phone.unregister()  # the next test's calls must not ring a phone that is gone
         await phone.stop()
+    assert f"AoR: {op.sip_user}" not in ha.edge.rpc("ul.dump")
     for node in ha.nodes:
         events = ha.cel(node)
         assert len(trunk_calls(events)) - before[node] == 2, node  # round robin
@@ -153,8 +155,13 @@ async def test_a_killed_node_leaves_the_set_within_the_probe_interval_and_rejoin
     assert [d for d in dispatched if d[2] == b_uri and d[0] > back_at]
     # Node A's own record holds every call Kamailio finally sent it (a call that timed out on
     # B went on to A: its last dispatch counts).
-    final: dict[str, str] = {}
+    routes: dict[str, list[str]] = {}
     for _, call, uri in sorted(dispatched):
-        final[call] = uri
+        routes.setdefault(call, []).append(uri)
+    final = {call: uris[-1] for call, uris in routes.items()}
+    # The calls sent to B between its death and its removal timed out there and went to A.
+    failed_over = [uris for uris in routes.values() if len(uris) > 1]
+    assert failed_over, "no call was sent to B before it left the set: nothing failed over"
+    assert all(uris == [b_uri, a_uri] for uris in failed_over), failed_over
     to_a = sum(1 for uri in final.values() if uri == a_uri)
     assert len(trunk_calls(ha.cel("node_a"))) - a_before == to_a
