@@ -6,6 +6,10 @@ VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
 PACKAGES := agi ari_app db dialplan edge pbx queues siaga stack supervisor testbed bench
+# Test workers: most of an integration test's time is spent waiting on calls and timers, so two
+# workers on two cores halve the wall time. Each worker starts its own Asterisk and PostgreSQL
+# (free ports); a test file stays on one worker, so its fixtures are set up once.
+TEST_WORKERS ?= 2
 
 .PHONY: run test setup system lint bench clean install uninstall
 
@@ -14,7 +18,7 @@ run: setup
 
 test: setup
 	$(SIAGA) provision
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory lint
 
 setup: system $(VENV)/.installed

@@ -216,6 +216,7 @@ class SiagaApp:
         if self._connection is not None:
             await self._connection.stop()
         tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
+        tasks += [actor.task for actor in self.callbacks.values() if actor.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

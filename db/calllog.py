@@ -1,12 +1,15 @@
-"""Queries behind `siaga calls`: the call log, one call's timeline, a number's active flags."""
+"""Queries behind `siaga calls` and the console's call log: the call log (paged, sorted, or
+exported whole), one call's timeline, a number's active flags."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from db.events import JSON, Outcome
@@ -20,9 +23,7 @@ FROM calls c
 LEFT JOIN call_verdicts v USING (call_id)
 """
 _ONE = _SELECT + "WHERE c.call_id = $1"
-_CALLS = (
-    _SELECT
-    + """WHERE ($1::timestamptz IS NULL OR c.arrived_at >= $1)
+_WHERE = """WHERE ($1::timestamptz IS NULL OR c.arrived_at >= $1)
   AND ($2::timestamptz IS NULL OR c.arrived_at < $2)
   AND ($3::text IS NULL OR strpos(c.caller_number, $3) > 0)
   AND ($4::text IS NULL OR c.category = $4)
@@ -30,10 +31,57 @@ _CALLS = (
   AND ($6::text IS NULL OR c.outcome = $6)
   AND ($7::text IS NULL OR v.verdict = $7)
   AND c.flags @> $8::text[]
-ORDER BY c.arrived_at DESC NULLS LAST, c.call_id
-LIMIT $9
+"""
+_COUNT = "SELECT count(*) FROM calls c LEFT JOIN call_verdicts v USING (call_id)\n" + _WHERE
+# The export's extra columns: the notes and incident location of the call's latest
+# disposition (the one its verdict comes from, call_verdicts).
+_EXPORT = (
+    _SELECT.replace("v.verdict\n", "v.verdict, d.notes, d.location::text AS location\n")
+    + """LEFT JOIN LATERAL (
+    SELECT notes, location FROM dispositions x WHERE x.call_id = c.call_id
+    ORDER BY x.at DESC, x.disposition_id DESC LIMIT 1) d ON true
+"""
+    + _WHERE
+    # Keyset: the rows after the last one of the previous batch, newest first.
+    + """  AND ($9::timestamptz IS NULL
+       OR (coalesce(c.arrived_at, $12), c.call_id) < ($9, $10::text))
+ORDER BY coalesce(c.arrived_at, $12) DESC, c.call_id DESC
+LIMIT $11
 """
 )
+# Stands in for a missing arrival in the keyset: before every real one.
+_NO_ARRIVAL = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class CallSort(StrEnum):
+    """The call log's orders: arrival time, wait, talk time (the call's duration with an
+    operator), category, operator."""
+
+    TIME = "time"
+    WAIT = "wait"
+    TALK = "talk"
+    CATEGORY = "category"
+    OPERATOR = "operator"
+
+
+_SORT_COLUMN = {
+    CallSort.TIME: "c.arrived_at",
+    CallSort.WAIT: "c.wait_seconds",
+    CallSort.TALK: "c.talk_seconds",
+    CallSort.CATEGORY: "c.category",
+    CallSort.OPERATOR: "c.operator_id",
+}
+
+
+def _calls_query(sort: CallSort, descending: bool) -> str:
+    """The page query; only the whitelisted column and direction are put into the text."""
+    direction = "DESC" if descending else "ASC"
+    return (
+        _SELECT
+        + _WHERE
+        + f"ORDER BY {_SORT_COLUMN[CallSort(sort)]} {direction} NULLS LAST,"
+        + " c.arrived_at DESC NULLS LAST, c.call_id\nLIMIT $9 OFFSET $10\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +122,15 @@ class CallRow:
 
 
 @dataclass(frozen=True)
+class ExportRow:
+    """A call as the CSV export has it: with its latest disposition's notes and location."""
+
+    call: CallRow
+    notes: str | None
+    location: str | None
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     event_id: uuid.UUID
     kind: str
@@ -93,9 +150,8 @@ class CallerFlag:
     expires_at: datetime | None
 
 
-async def list_calls(db: Queryable, where: CallFilter, *, limit: int = 1000) -> list[CallRow]:
-    rows = await db.fetch(
-        _CALLS,
+def _filter_args(where: CallFilter) -> tuple[object, ...]:
+    return (
         where.since,
         where.until,
         where.number,
@@ -104,9 +160,52 @@ async def list_calls(db: Queryable, where: CallFilter, *, limit: int = 1000) -> 
         Outcome(where.outcome).value if where.outcome else None,
         where.verdict,
         list(where.flags),
-        limit,
+    )
+
+
+async def list_calls(
+    db: Queryable,
+    where: CallFilter,
+    *,
+    limit: int = 1000,
+    offset: int = 0,
+    sort: CallSort = CallSort.TIME,
+    descending: bool = True,
+) -> list[CallRow]:
+    """One page of the matching calls; ties (and calls without the sorted value, last) in
+    arrival order, newest first."""
+    rows = await db.fetch(
+        _calls_query(sort, descending), *_filter_args(where), limit, max(0, offset)
     )
     return [call_row(row) for row in rows]
+
+
+async def count_calls(db: Queryable, where: CallFilter) -> int:
+    count: int = await db.fetchval(_COUNT, *_filter_args(where))
+    return count
+
+
+async def export_calls(
+    db: Queryable, where: CallFilter, *, batch: int = 1000
+) -> AsyncIterator[ExportRow]:
+    """Every matching call, newest first, with its latest notes and location, read in batches
+    so that no number of calls is held in memory at once."""
+    after: tuple[datetime, str] | None = None
+    while True:
+        rows = await db.fetch(
+            _EXPORT,
+            *_filter_args(where),
+            after[0] if after else None,
+            after[1] if after else None,
+            batch,
+            _NO_ARRIVAL,
+        )
+        for row in rows:
+            yield ExportRow(call_row(row), row["notes"], location_text(row["location"]))
+        if len(rows) < batch:
+            return
+        last = rows[-1]
+        after = (last["arrived_at"] or _NO_ARRIVAL, last["call_id"])
 
 
 async def get_call(db: Queryable, call_id: str) -> CallRow | None:
@@ -163,6 +262,16 @@ def call_row(row: Any) -> CallRow:
         agencies=tuple(row["agencies"]),
         verdict=row["verdict"],
     )
+
+
+def location_text(raw: str | None) -> str | None:
+    """A disposition's location (jsonb as text): a string as itself, anything else as JSON."""
+    if raw is None:
+        return None
+    value = json.loads(raw)
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _float(value: Decimal | None) -> float | None:

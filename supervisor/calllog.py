@@ -1,15 +1,17 @@
-"""Pure helpers of the call log pages: reading the search form, and CSV cells that a
-spreadsheet will not run as formulas."""
+"""Pure helpers of the call log pages: reading the search form, the page and order asked for
+(kept in every link with the filters), and CSV cells that a spreadsheet will not run as
+formulas."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from db.calllog import CallFilter, CallRow
+from db.calllog import CallFilter, CallSort, ExportRow
 from db.events import Outcome, Verdict
 from supervisor.queries import FLAG_CHOICES
 
@@ -33,7 +35,12 @@ CSV_COLUMNS = (
     "agencies",
     "hangup_by",
     "end_reason",
+    # reports: the latest disposition's notes and incident location
+    "notes",
+    "location",
 )
+PAGE_SIZES = (50, 100)
+PAGING_KEYS = ("sort", "dir", "page", "size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,67 @@ class SearchForm:
     flags: tuple[str, ...]
     where: CallFilter
     invalid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Which page of the call log, in which order: `page` counts from 1."""
+
+    sort: CallSort = CallSort.TIME
+    descending: bool = True
+    page: int = 1
+    size: int = PAGE_SIZES[0]
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def last_page(self, total: int) -> int:
+        return max(1, -(-total // self.size))
+
+
+def parse_paging(query: Mapping[str, str]) -> Paging:
+    """The page and order asked for; anything unknown falls back to the default."""
+    try:
+        sort = CallSort(query.get("sort", ""))
+    except ValueError:
+        sort = CallSort.TIME
+    descending = query.get("dir", "desc") != "asc"
+    try:
+        page = max(1, min(int(query.get("page", "1")), 1_000_000))
+    except ValueError:
+        page = 1
+    try:
+        size = int(query.get("size", ""))
+    except ValueError:
+        size = PAGE_SIZES[0]
+    return Paging(sort, descending, page, size if size in PAGE_SIZES else PAGE_SIZES[0])
+
+
+def paging_link(filters: Iterable[tuple[str, str]], paging: Paging, **changes: object) -> str:
+    """The query string of the call log with the same filters and `paging` changed; a new
+    order starts again at page 1."""
+    if "sort" in changes or "descending" in changes or "size" in changes:
+        changes.setdefault("page", 1)
+    chosen = replace(paging, **changes)  # type: ignore[arg-type]
+    kept = [(key, value) for key, value in filters if key not in PAGING_KEYS]
+    kept += [
+        ("sort", chosen.sort.value),
+        ("dir", "desc" if chosen.descending else "asc"),
+        ("page", str(chosen.page)),
+        ("size", str(chosen.size)),
+    ]
+    return urlencode(kept)
+
+
+def sort_link(filters: Iterable[tuple[str, str]], paging: Paging, sort: str) -> str:
+    """A column heading's link: its order, flipped when it is the current one."""
+    column = CallSort(sort)
+    if column is paging.sort:
+        return paging_link(filters, paging, descending=not paging.descending)
+    # Times, waits and talk are most useful longest/newest first; names A to Z.
+    first_descending = column in (CallSort.TIME, CallSort.WAIT, CallSort.TALK)
+    return paging_link(filters, paging, sort=column, descending=first_descending)
 
 
 def valid_call_id(call_id: str) -> bool:
@@ -116,7 +184,8 @@ def csv_cell(value: object) -> str:
     return text
 
 
-def csv_row(row: CallRow, zone: ZoneInfo) -> list[str]:
+def csv_row(export: ExportRow, zone: ZoneInfo) -> list[str]:
+    row = export.call
     arrived = row.arrived_at.astimezone(zone).isoformat() if row.arrived_at else None
     values: dict[str, object] = {
         "call_id": row.call_id,
@@ -134,5 +203,7 @@ def csv_row(row: CallRow, zone: ZoneInfo) -> list[str]:
         "agencies": row.agencies,
         "hangup_by": row.hangup_by,
         "end_reason": row.end_reason,
+        "notes": export.notes,
+        "location": export.location,
     }
     return [csv_cell(values[column]) for column in CSV_COLUMNS]

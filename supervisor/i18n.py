@@ -712,6 +712,53 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "cb.no_answer": ("tidak diangkat", "no answer"),
     "cb.wrong_number": ("salah nomor", "wrong number"),
     "cb.not_needed": ("tidak perlu lagi", "not needed"),
+    # reports: service level against the targets, exports, the shift summary, call log pages
+    "reports.target": ("Target (d)", "Target (s)"),
+    "reports.sl_target": ("Tingkat layanan sesuai target", "Service level at target"),
+    "reports.sl_rule": (
+        "Tingkat layanan = dijawab dalam waktu itu / (dijawab + ditinggalkan). Panggilan yang"
+        " ditinggalkan dalam 5 d dihitung terpisah dan tidak masuk; panggilan iseng atau diam"
+        " dihitung seperti panggilan lain. Tiap panggilan diukur dengan target kategorinya"
+        " sendiri, juga dalam baris campuran (jumlah, jam, jalur); panggilan tanpa kategori"
+        " dengan 15 d.",
+        "Service level = answered within the time / (answered + abandoned). Calls abandoned"
+        " within 5 s are counted apart and left out; prank and silent calls count like any"
+        " other. Each call is held to its own category's target, also in rows that mix"
+        " categories (total, hour, route); calls never classified to 15 s.",
+    ),
+    "reports.chart_sl_goal": ("Tingkat layanan ({seconds} d)", "Service level ({seconds} s)"),
+    "reports.available": ("Siap", "Available"),
+    "reports.ringing": ("Berdering", "Ringing"),
+    "reports.offers": ("Ditawarkan", "Offers"),
+    "reports.offers_failed": ("Tawaran gagal", "Offers failed"),
+    "reports.export_csv": ("Ekspor CSV", "Export CSV"),
+    "reports.export_xlsx": ("Ekspor XLSX (semua tabel)", "Export XLSX (every table)"),
+    "reports.zone": ("Zona waktu", "Time zone"),
+    "reports.made_at": ("Dibuat", "Made at"),
+    "shift.title": ("Ringkasan giliran", "Shift summary"),
+    "shift.start": ("Mulai", "Start"),
+    "shift.end": ("Selesai", "End"),
+    "shift.print": ("Cetak", "Print"),
+    "shift.outcomes": ("Panggilan per kategori dan hasil", "Calls by category and outcome"),
+    "shift.open_callbacks": ("Panggilan balik terbuka", "Open callbacks"),
+    "shift.owed": ("Disposisi belum diisi", "Dispositions owed"),
+    "shift.owed_by": ("Disposisi belum diisi per operator", "Dispositions owed by operator"),
+    "shift.notes": ("Catatan serah terima", "Handover notes"),
+    "shift.notes_hint": (
+        "Kejadian yang masih berjalan, gangguan, pesan untuk giliran berikutnya",
+        "Incidents still running, faults, messages for the next shift",
+    ),
+    "shift.notes_not_kept": (
+        "Catatan ini dicetak bersama halaman dan tidak disimpan.",
+        "These notes are printed with the page and not kept.",
+    ),
+    "calls.page": ("halaman", "page"),
+    "calls.first": ("Pertama", "First"),
+    "calls.prev": ("Sebelumnya", "Previous"),
+    "calls.next": ("Berikutnya", "Next"),
+    "calls.last": ("Terakhir", "Last"),
+    "calls.page_size": ("Per halaman", "Per page"),
+    "audit.action.report_export": ("laporan diekspor", "report exported"),
 }
 
 

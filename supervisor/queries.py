@@ -4,13 +4,12 @@ today's figures."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from db.calllog import CallerFlag, CallRow, get_call
+from db.calllog import CallerFlag, CallRow, get_call, location_text
 from db.events import RECORDING_FAILED, SOURCE_OPERATOR
 from db.reports import CallStats, Period, call_stats
 from siaga.config import Config
@@ -66,21 +65,12 @@ async def dispositions(db: Db, call_id: str) -> list[Disposition]:
         Disposition(
             verdict=row["verdict"],
             notes=row["notes"],
-            location=_location_text(row["location"]),
+            location=location_text(row["location"]),
             operator_id=row["operator_id"],
             at=row["at"],
         )
         for row in rows
     ]
-
-
-def _location_text(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    value = json.loads(raw)
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
 
 
 async def number_history(

@@ -49,4 +49,8 @@ ROUTES: list[Route] = [
     Route("POST", "/admin/users/{username}/enable", users.enable, P.USERS),
     Route("GET", PASSWORD_PATH, auth.password_page, P.SIGNED_IN),
     Route("POST", PASSWORD_PATH, auth.change_password, P.SIGNED_IN),
+    # reports: exports and the shift summary
+    Route("GET", "/reports.csv", reports.export_csv, P.EXPORT),
+    Route("GET", "/reports.xlsx", reports.export_xlsx, P.EXPORT),
+    Route("GET", "/reports/shift", reports.shift_page, P.REPORTS),
 ]

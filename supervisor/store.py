@@ -57,6 +57,7 @@ class AuditAction(StrEnum):
     # user management on the console (supervisor/views/users.py)
     USER_UPDATE = "user_update"  # role, operator id, phone or name changed
     USER_PASSWD_RESET = "user_passwd_reset"  # set by an admin: to be changed at next sign-in
+    REPORT_EXPORT = "report_export"  # reports: a report table as CSV or the XLSX workbook
 
 
 class UserExistsError(Exception):

@@ -12,6 +12,20 @@
 --    `spoke` alone is a caller heard by talk detection, who may have chosen a digit), screened (blocked), digit (a valid menu choice);
 --  * a call's verdict is its latest disposition (the call_verdicts view, 003_reports.sql).
 
+-- A call's route from its flags and category (the rule above), for every report.
+CREATE OR REPLACE FUNCTION report_route(p_flags text[], p_category text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN 'fallback' = ANY (p_flags) THEN 'fallback'
+                WHEN 'overflow' = ANY (p_flags) THEN 'overflow'
+                WHEN 'cannot_speak' = ANY (p_flags) THEN 'cannot_speak'
+                WHEN p_flags && '{silent,invalid_input,unclassified}'::text[]
+                    THEN 'no_input'
+                WHEN 'blocked' = ANY (p_flags) THEN 'screened'
+                -- Gone (or still) in the menu: the caller chose nothing.
+                WHEN p_category IS NULL THEN 'no_input'
+                ELSE 'digit' END
+$$;
+
 -- Rows: one 'total', one per category, one per bucket (hour/day/month in p_tz), one per route.
 CREATE OR REPLACE FUNCTION report_calls(
     p_from timestamptz,
@@ -46,15 +60,7 @@ CREATE OR REPLACE FUNCTION report_calls(
         SELECT
             coalesce(c.category, 'unclassified') AS category,
             date_trunc(p_bucket, c.arrived_at AT TIME ZONE p_tz) AS bucket,
-            CASE WHEN 'fallback' = ANY (c.flags) THEN 'fallback'
-                 WHEN 'overflow' = ANY (c.flags) THEN 'overflow'
-                 WHEN 'cannot_speak' = ANY (c.flags) THEN 'cannot_speak'
-                 WHEN c.flags && '{silent,invalid_input,unclassified}'::text[]
-                     THEN 'no_input'
-                 WHEN 'blocked' = ANY (c.flags) THEN 'screened'
-                 -- Gone (or still) in the menu: the caller chose nothing.
-                 WHEN c.category IS NULL THEN 'no_input'
-                 ELSE 'digit' END AS route,
+            report_route(c.flags, c.category) AS route,
             c.outcome,
             c.wait_seconds,
             c.outcome = 'abandoned' AND c.wait_seconds <= p_short_abandon AS short_abandon,
@@ -157,4 +163,42 @@ LANGUAGE sql STABLE AS $$
       AND e.kind IN ('call_connected', 'call_offered', 'offer_failed')
     GROUP BY e.operator_id
     ORDER BY e.operator_id
+$$;
+
+-- reports: the calls answered within their own category's answer target (p_targets[i] for
+-- p_categories[i], p_default for any other and for calls never classified), in the rows of
+-- report_calls() (same grouping; the service level's denominator is report_calls()').
+CREATE OR REPLACE FUNCTION report_within_targets(
+    p_from timestamptz,
+    p_to timestamptz,
+    p_bucket text,
+    p_tz text,
+    p_categories text[],
+    p_targets numeric[],
+    p_default numeric
+) RETURNS TABLE (scope text, bucket timestamp, category text, route text, answered_within bigint)
+LANGUAGE sql STABLE AS $$
+    WITH facts AS (
+        SELECT
+            coalesce(c.category, 'unclassified') AS category,
+            date_trunc(p_bucket, c.arrived_at AT TIME ZONE p_tz) AS bucket,
+            report_route(c.flags, c.category) AS route,
+            c.outcome = 'answered' AND c.wait_seconds <= coalesce(
+                p_targets[array_position(p_categories, c.category)], p_default) AS within
+        FROM calls c
+        WHERE c.arrived_at >= p_from AND c.arrived_at < p_to
+    ),
+    grouped AS (
+        SELECT GROUPING(category, bucket, route) AS g, category, bucket, route,
+               count(*) FILTER (WHERE within) AS answered_within
+        FROM facts
+        GROUP BY GROUPING SETS ((), (category), (bucket), (route))
+    )
+    SELECT
+        CASE g WHEN 7 THEN 'total' WHEN 3 THEN 'category' WHEN 5 THEN 'bucket' ELSE 'route' END,
+        CASE WHEN g = 5 THEN bucket END,
+        CASE WHEN g = 3 THEN category END,
+        CASE WHEN g = 6 THEN route END,
+        answered_within
+    FROM grouped
 $$;

@@ -499,4 +499,8 @@
     setInterval(tickWallClock, 1000);
     live("/board/events", renderWall);
   }
+  // reports: the shift summary's print button (the policy allows no inline handler)
+  for (const button of document.querySelectorAll("[data-print]")) {
+    button.addEventListener("click", () => window.print());
+  }
 })();

@@ -1,10 +1,11 @@
-"""The call log: search, CSV export, a call's page with its timeline and dispositions, and its
-recording (supervisors only, every access audited)."""
+"""The call log: search, paged and sorted; CSV export of every matching call; a call's page
+with its timeline and dispositions, and its recording (supervisors only, every access audited)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -13,14 +14,21 @@ from db import calllog as calllog_db
 from db.calllog import CallRow, call_timeline
 from db.events import Outcome, Verdict
 from supervisor import queries, store
-from supervisor.calllog import CSV_COLUMNS, SearchForm, csv_row, parse_search, valid_call_id
+from supervisor.calllog import (
+    CSV_COLUMNS,
+    PAGE_SIZES,
+    SearchForm,
+    csv_row,
+    paging_link,
+    parse_paging,
+    parse_search,
+    sort_link,
+    valid_call_id,
+)
 from supervisor.http import client_of, console_of, render, require_session
 from supervisor.queries import FLAG_CHOICES
 from supervisor.roles import Permission, allowed
 from supervisor.store import AuditAction
-
-PAGE_LIMIT = 500
-EXPORT_LIMIT = 100_000
 
 
 def _search(request: web.Request) -> SearchForm:
@@ -40,7 +48,18 @@ async def log(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     user = require_session(request).user
     search = _search(request)
-    rows = await calllog_db.list_calls(console.db, search.where, limit=PAGE_LIMIT)
+    paging = parse_paging(request.query)
+    total = await calllog_db.count_calls(console.db, search.where)
+    paging = replace(paging, page=min(paging.page, paging.last_page(total)))
+    rows = await calllog_db.list_calls(
+        console.db,
+        search.where,
+        limit=paging.size,
+        offset=paging.offset,
+        sort=paging.sort,
+        descending=paging.descending,
+    )
+    filters = list(request.query.items())
     return render(
         request,
         "calls.html",
@@ -54,35 +73,52 @@ async def log(request: web.Request) -> web.StreamResponse:
         verdicts=[v.value for v in Verdict],
         flag_choices=FLAG_CHOICES,
         query_string=request.query_string,
-        limit=PAGE_LIMIT,
+        total=total,
+        paging=paging,
+        page_sizes=PAGE_SIZES,
+        last_page=paging.last_page(total),
+        page_link=lambda **changes: paging_link(filters, paging, **changes),
+        sort_link=lambda sort: sort_link(filters, paging, sort),
     )
 
 
 async def export(request: web.Request) -> web.StreamResponse:
+    """Every matching call, streamed as it is read (no row limit), newest first."""
     console = console_of(request)
     session = require_session(request)
     search = _search(request)
-    rows = await calllog_db.list_calls(console.db, search.where, limit=EXPORT_LIMIT)
+    # Audited before anything is sent: the audit must never miss an export, even a broken one.
     await store.audit(
         console.db,
         AuditAction.CALLS_EXPORT,
         username=session.user.username,
         role=session.user.role.value,
         client=client_of(request),
-        detail={"query": request.query_string, "rows": len(rows)},
+        detail={
+            "query": request.query_string,
+            "rows": await calllog_db.count_calls(console.db, search.where),
+        },
     )
+    stamp = console.now().strftime("%Y%m%d-%H%M%S")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="siaga-calls-{stamp}.csv"',
+        }
+    )
+    await response.prepare(request)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
+    async for row in calllog_db.export_calls(console.db, search.where):
         writer.writerow(csv_row(row, console.zone))
-    stamp = console.now().strftime("%Y%m%d-%H%M%S")
-    return web.Response(
-        body=buffer.getvalue().encode("utf-8"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="siaga-calls-{stamp}.csv"'},
-    )
+        if buffer.tell() > 64_000:
+            await response.write(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+    await response.write(buffer.getvalue().encode("utf-8"))
+    await response.write_eof()
+    return response
 
 
 def recording_path(recordings_dir: Path | None, call_id: str) -> Path | None:

@@ -178,6 +178,20 @@ async def test_resync_keeps_the_legs_of_a_running_callback_and_hangs_up_a_dead_o
     assert c.app.calls == {}
 
 
+async def test_stopping_the_app_ends_the_tasks_of_its_running_callbacks_too() -> None:
+    # A callback task left pending at stop is destroyed later by the garbage collector, with
+    # an asyncio error in whatever runs then.
+    c = centre(operators=["1001"])
+    asterisk = dataclasses.replace(c.app.config.asterisk, callback_dial="PJSIP/{number}@trunk")
+    c.app.config = dataclasses.replace(c.app.config, asterisk=asterisk)
+    c.app.callback("running", "081234567890", "1001")
+    await settle()
+    task = c.app.callbacks["running"].task
+    assert task is not None and not task.done()
+    await c.app.stop()
+    assert task.done()
+
+
 def found(channel_id: str, args: str = "", up: bool = True, second: int = 0) -> FoundChannel:
     created = T0 + timedelta(seconds=second)
     return FoundChannel(channel_id, tuple(a for a in args.split(",") if a), up, created)

@@ -115,6 +115,13 @@ class Tab:
         await self.send("Page.navigate", {"url": url})
         await self.wait_for("document.readyState === 'complete'", timeout=10)
 
+    async def arrived(self, predicate: str, *, timeout: float = 5.0) -> Any:
+        """Wait until the page after a navigation satisfies `predicate` and is fully parsed:
+        `location` changes when the new document commits, before its elements exist."""
+        return await self.wait_for(
+            f"document.readyState === 'complete' && ({predicate})", timeout=timeout
+        )
+
     async def wait_for(self, predicate: str, *, timeout: float = 5.0, step: float = 0.02) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

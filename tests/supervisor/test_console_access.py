@@ -51,6 +51,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/users/{username}/enable"): {"admin"},
     ("GET", "/password"): ALL,
     ("POST", "/password"): ALL,
+    # reports: exports and the shift summary
+    ("GET", "/reports.csv"): {"supervisor", "admin"},
+    ("GET", "/reports.xlsx"): {"supervisor", "admin"},
+    ("GET", "/reports/shift"): {"supervisor", "admin"},
 }
 PUBLIC = {
     ("GET", "/login"),

@@ -183,7 +183,7 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
         await sign_in(desk, stack.url, "sari", "/operator")
         await desk.wait_for("document.getElementById('op-state').textContent === 'keluar'")
         await desk.click("#btn-ready")
-        await desk.wait_for("location.search === '?msg=saved'")
+        await desk.arrived("location.search === '?msg=saved'")
         await board.wait_for(
             f"document.querySelector({row!r}).cells[3].textContent === 'tersambung'", timeout=10
         )
@@ -192,7 +192,7 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
 
         # The supervisor listens in: the app rings the supervisor's phone for this call.
         await board.click(f"{row} form[action$='/listen'] button")
-        await board.wait_for("location.search === '?msg=listening'")
+        await board.arrived("location.search === '?msg=listening'")
         side = f"{call_id}-sup1"
 
         async def listening() -> bool:
@@ -217,7 +217,7 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
         await desk.fill("#disp-notes", "Ibu pingsan, napas ada")
         await desk.fill("#disp-location", "Pasar Baru, los 12")
         await desk.click("#disp-save")
-        await desk.wait_for("location.search === '?msg=disposition_saved'")
+        await desk.arrived("location.search === '?msg=disposition_saved'")
 
         # ... and the call in the operator's call log, with its verdict (the journal commits
         # within a few tens of milliseconds: the log is reloaded until it shows).
@@ -229,7 +229,7 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
             await asyncio.sleep(0.1)
         assert await desk.text(f"{log_row} td.verdict") == "darurat"
         await desk.click(f"{log_row} a")
-        await desk.wait_for("location.pathname.startsWith('/calls/')")
+        await desk.arrived("location.pathname.startsWith('/calls/')")
         await desk.wait_for("document.readyState === 'complete'")
         assert await desk.text("#call-name") == XSS
         assert await desk.text("#dispositions td.notes") == "Ibu pingsan, napas ada"
@@ -377,7 +377,7 @@ async def test_an_overdue_emergency_call_alarms_within_2_s_and_the_wallboard_fit
 
         # The supervisor acknowledges the alarm: shown as such, and in the audit.
         await board.click(f"{item} form button")
-        await board.wait_for("location.search === '?msg=alert_acknowledged'")
+        await board.arrived("location.search === '?msg=alert_acknowledged'")
         await board.wait_for(
             f"document.querySelector({item!r} + '.acknowledged') !== null", timeout=3
         )

@@ -314,14 +314,14 @@ async def test_the_desk_asks_for_the_category_of_an_unclassified_call_in_a_brows
         await tab.fill("#username", "op1")
         await tab.fill("#password", PASSWORD)
         await tab.click("#login-submit")
-        await tab.wait_for("location.pathname === '/operator'")
+        await tab.arrived("location.pathname === '/operator'")
         await tab.wait_for("!document.getElementById('pop').hidden")
         await tab.wait_for("document.getElementById('category-form').classList.contains('urgent')")
         assert await tab.js("document.getElementById('category-unclassified').hidden") is False
         assert await tab.js("document.getElementById('category-select').value") == "general"
         await tab.fill("#category-select", "medical")
         await tab.click("#category-save")
-        await tab.wait_for("location.search === '?msg=category_saved'")
+        await tab.arrived("location.search === '?msg=category_saved'")
         await tab.wait_for("document.getElementById('pop-category').textContent !== ''")
         await tab.wait_for(
             "!document.getElementById('category-form').classList.contains('urgent')", timeout=4

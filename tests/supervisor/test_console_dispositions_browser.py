@@ -42,7 +42,7 @@ async def one_call(stack, desk: Tab, number: str) -> str:  # type: ignore[no-unt
         await asyncio.sleep(0.05)
     assert call_id not in stack.app.calls
     await desk.click("#btn-ready")  # ends the wrap-up
-    await desk.wait_for("location.search === '?msg=saved'")
+    await desk.arrived("location.search === '?msg=saved'")
     return call_id
 
 
@@ -54,7 +54,7 @@ async def test_the_desk_lists_the_dispositions_owed_and_disposing_of_one_removes
         desk = await browser.new_tab()
         await sign_in(desk, stack.url, "sari", "/operator")
         await desk.click("#btn-ready")
-        await desk.wait_for("location.search === '?msg=saved'")
+        await desk.arrived("location.search === '?msg=saved'")
         first = await one_call(stack, desk, first_number)
         second = await one_call(stack, desk, second_number)
 
@@ -81,7 +81,7 @@ async def test_the_desk_lists_the_dispositions_owed_and_disposing_of_one_removes
         )
         await desk.click("#verdict-information")
         await desk.click("#disp-save")
-        await desk.wait_for("location.search === '?msg=disposition_saved'")
+        await desk.arrived("location.search === '?msg=disposition_saved'")
         await desk.wait_for(f"{rows}.length === 1", timeout=5)
         assert await desk.js(f"{rows}[0].dataset.key") == second
         assert await desk.text("#op-owed") == "1 disposisi terutang"

@@ -26,7 +26,8 @@ async def test_reports_by_hour_with_charts(sign_in, centre, writer):
     total = re.search(r'<ul class="counts" id="report-total">(.*?)</ul>', body, re.S)[1]
     assert "Masuk: <strong>3</strong>" in total
     assert "Dijawab: <strong>3</strong>" in total
-    assert "Tingkat layanan 10 s: <strong>100%</strong>" in total
+    assert "Tingkat layanan sesuai target: <strong>100%</strong>" in total
+    assert "Tingkat layanan 15 s: <strong>100%</strong>" in total
     assert "Porsi iseng: <strong>33%</strong>" in total
     assert body.count('<svg class="chart"') == 2
     assert re.search(r'<rect class="bar-answered"[^>]*><title>[^<]*: Dijawab 3</title>', body)
@@ -82,12 +83,24 @@ async def test_time_to_a_human_and_service_level_by_route(sign_in, centre, write
     ) in human
     routes = _table(body, "report-routes")
     rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", routes)
-    # route: received, answered, abandoned, short abandons, service level 10 / 15 / 20 s
+    # route: received, answered, abandoned, short abandons, service level at each call's own
+    # category's target (10 s for these) and within 15 / 20 s
     assert [(name, re.findall(r"<td>([^<]*)</td>", cells)[:7]) for name, cells in rows] == [
         ("Limpahan", ["1", "1", "0", "0", "0%", "0%", "0%"]),
         ("Tanpa pilihan", ["2", "1", "1", "0", "0%", "50%", "50%"]),
         ("Pilih menu", ["1", "1", "0", "0", "100%", "100%", "100%"]),
     ]
+    # by category, at its own target (medical, police: 10 s) and at 15 / 20 s
+    categories = _table(body, "report-categories")
+    cells = dict(
+        (name, re.findall(r"<td>([^<]*)</td>", rest)[4:8])
+        for name, rest in re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", categories)
+    )
+    assert cells["Medis / ambulans"] == ["10.0", "100%", "100%", "100%"]  # 4 s
+    assert cells["Polisi / keamanan"] == ["10.0", "0%", "0%", "0%"]  # 25 s
+    assert cells["Darurat umum"] == ["10.0", "0%", "100%", "100%"]  # 12 s
+    # the total against each one's own target: 1 of 4 (r-menu gone after 8 s counts)
+    assert cells["Jumlah"] == ["-", "25%", "50%", "50%"]
 
     async with await sup.post("/lang", {"lang": "en", "next": "/reports"}) as response:
         assert response.status == 303

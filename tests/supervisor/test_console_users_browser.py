@@ -42,7 +42,7 @@ async def test_an_admin_adds_an_operator_resets_her_password_and_sets_a_listen_p
         assert await admin.js("document.getElementById('block-form') === null"), "no block form"
         assert await admin.js("document.getElementById('operators').dataset.canAct") == "no"
         await admin.click("nav a[href='/admin/users']")
-        await admin.wait_for("location.pathname === '/admin/users'")
+        await admin.arrived("location.pathname === '/admin/users'")
 
         # A new operator, with a first password.
         await admin.fill("#new-username", "budi")
@@ -51,18 +51,18 @@ async def test_an_admin_adds_an_operator_resets_her_password_and_sets_a_listen_p
         await admin.fill("#new-operator", sim.id)
         await admin.fill("#new-password", FIRST)
         await admin.click("#add-submit")
-        await admin.wait_for("location.search === '?msg=user_added'")
+        await admin.arrived("location.search === '?msg=user_added'")
         assert "harus mengganti kata sandi" in (await admin.text("tr[data-user='budi']") or "")
 
         # ... whose password the admin then resets.
         await admin.fill("#reset-password-budi", RESET)
         await admin.click("#reset-budi")
-        await admin.wait_for("location.search === '?msg=password_reset'")
+        await admin.arrived("location.search === '?msg=password_reset'")
 
         # The supervisor's phone, rung to listen, whisper and barge.
         await admin.fill("#phone-sup", "Local/operator@siaga-test")
         await admin.click("#save-sup")
-        await admin.wait_for("location.search === '?msg=user_saved'")
+        await admin.arrived("location.search === '?msg=user_saved'")
         assert await admin.js("document.getElementById('phone-sup').value") == (
             "Local/operator@siaga-test"
         )
@@ -74,7 +74,7 @@ async def test_an_admin_adds_an_operator_resets_her_password_and_sets_a_listen_p
         await desk.fill("#username", "budi")
         await desk.fill("#password", RESET)
         await desk.click("#login-submit")
-        await desk.wait_for("location.pathname === '/password'")
+        await desk.arrived("location.pathname === '/password'")
         await desk.wait_for("document.getElementById('password-forced') !== null")
         assert await desk.js("document.querySelector('header nav') === null"), "no menu yet"
         await desk.goto(f"{stack.url}/operator")
@@ -84,7 +84,7 @@ async def test_an_admin_adds_an_operator_resets_her_password_and_sets_a_listen_p
         await desk.fill("#password-new", OWN)
         await desk.fill("#password-again", OWN)
         await desk.click("#password-submit")
-        await desk.wait_for("location.pathname === '/operator'")
+        await desk.arrived("location.pathname === '/operator'")
         assert await desk.js("location.search") == "?msg=password_changed"
         assert sim.name in (await desk.text("h1") or "")
 

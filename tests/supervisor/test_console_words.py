@@ -273,6 +273,8 @@ PAGES = {
     "sup": ["/board", "/calls", "/reports", "/calls/no-such-call", "/no-such-page"],
     "admin": ["/audit", "/calls", "/reports", "/admin/users", "/password"],
 }
+# reports: the shift summary and a sorted page of the call log
+PAGES["sup"] += ["/reports/shift", "/calls?sort=category&dir=asc&size=100"]
 
 
 @pytest.mark.parametrize("lang", ["id", "en"])

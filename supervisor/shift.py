@@ -1,0 +1,80 @@
+"""The shift summary for the handover: the window asked for, and what is still open at the end
+of it (callbacks not yet done, answered calls still owed a disposition)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from db.reports import Period
+from supervisor.store import Db
+
+DEFAULT_SHIFT = timedelta(hours=8)
+MAX_SHIFT = timedelta(hours=48)
+_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends
+
+
+@dataclass(frozen=True, slots=True)
+class OwedDispositions:
+    operator_id: str
+    calls: int
+
+
+def _moment(text: str | None, zone: ZoneInfo) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:16], _FORMAT).replace(tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def shift_window(
+    query_start: str | None, query_end: str | None, now: datetime, zone: ZoneInfo
+) -> Period:
+    """The shift asked for, made sane: by default the 8 hours up to now (to the minute); at
+    most 48 hours; the ends swapped if given the wrong way round."""
+    end = _moment(query_end, zone)
+    start = _moment(query_start, zone)
+    if end is None:
+        end = (
+            (start + DEFAULT_SHIFT)
+            if start
+            else now.astimezone(zone).replace(second=0, microsecond=0)
+        )
+    if start is None:
+        start = end - DEFAULT_SHIFT
+    if end < start:
+        start, end = end, start
+    if end == start:
+        end = start + timedelta(minutes=1)
+    if end - start > MAX_SHIFT:
+        start = end - MAX_SHIFT
+    return Period(start, end)
+
+
+def window_input(moment: datetime, zone: ZoneInfo) -> str:
+    """A time as a datetime-local input's value."""
+    return moment.astimezone(zone).strftime(_FORMAT)
+
+
+async def open_callbacks(db: Db) -> int:
+    """Callbacks not done yet (pending or claimed), whenever their call was."""
+    count: int = await db.fetchval(
+        "SELECT count(*) FROM callbacks WHERE status IN ('pending', 'claimed')"
+    )
+    return count
+
+
+async def owed_dispositions(db: Db, period: Period) -> list[OwedDispositions]:
+    """Per operator: calls they answered within the shift that have no disposition yet."""
+    rows = await db.fetch(
+        "SELECT c.operator_id, count(*) AS calls FROM calls c"
+        " WHERE c.connected_at >= $1 AND c.connected_at < $2 AND c.operator_id IS NOT NULL"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
+        " GROUP BY c.operator_id ORDER BY c.operator_id",
+        period.start,
+        period.end,
+    )
+    return [OwedDispositions(row["operator_id"], int(row["calls"])) for row in rows]
