@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
-PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed bench
+PACKAGES := agi ari_app db dialplan edge pbx queues siaga stack supervisor testbed bench
 # Test workers: most of an integration test's time is spent waiting on calls and timers, so two
 # workers on two cores halve the wall time. Each worker starts its own Asterisk and PostgreSQL
 # (free ports); a test file stays on one worker, so its fixtures are set up once.

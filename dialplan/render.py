@@ -118,6 +118,8 @@ def config_safe(text: str) -> str:
 
 
 def _operator_sections(config: Config) -> str:
+    if config.edge is not None:
+        return _edge_operator_sections(config)
     sections = []
     for op in config.operators:
         name = "operator-webrtc.pjsip.conf" if op.webrtc else "operator.pjsip.conf"
@@ -131,6 +133,33 @@ def _operator_sections(config: Config) -> str:
         }
         sections.append(fill(template(name), values, name))
     return "".join(sections)
+
+
+def _edge_operator_sections(config: Config) -> str:
+    """Behind the Kamailio edge: each operator is reached at the edge, which finds the phone."""
+    assert config.edge is not None
+    sections = []
+    for op in config.operators:
+        values = {
+            "op_id": op.id,
+            "op_name": config_safe(op.name),
+            "sip_user": op.sip_user,
+            "sip_host": config.asterisk.sip_host,
+            "edge_host": config.edge.sip_host,
+            "edge_port": str(config.edge.sip_port),
+        }
+        sections.append(
+            fill(template("operator-edge.pjsip.conf"), values, "operator-edge.pjsip.conf")
+        )
+    return "".join(sections)
+
+
+def _trunk_networks(config: Config) -> list[str]:
+    """Where 112 calls may come from: behind an edge, the edge first (it sends them all)."""
+    networks = list(config.asterisk.trunk_networks)
+    if config.edge is not None:
+        networks.insert(0, f"{config.edge.sip_host}/32")
+    return networks
 
 
 # pjproject reads a single version (tlsv1_2) as "that one only": sslv23 lets a phone choose
@@ -192,7 +221,9 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "tls_transport": _tls_transport(config, layout),
         "ws_transport": _ws_transport(config),
         "ice_support": "yes" if has_browser_phones(config) else "no",
-        "trunk_matches": "\n".join(f"match = {net}" for net in ast.trunk_networks),
+        "trunk_matches": "\n".join(f"match = {net}" for net in _trunk_networks(config)),
+        "endpoint_identifier_order": "ip" if config.edge is not None else "username,ip",
+        "systemname_option": f"systemname = {ast.systemname}" if ast.systemname else "",
         "operator_sections": _operator_sections(config),
         "emergency_number": ast.emergency_number,
         "app": ast.app,

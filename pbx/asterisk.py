@@ -43,6 +43,9 @@ class AsteriskInstance:
     root: Path
     name: str
     config: Config
+    # Run Asterisk (and its CLI) through this, e.g. `ip netns exec <host>` for a node of the
+    # high-availability testbed (testbed/hosts.py); () runs it here.
+    wrapper: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -129,6 +132,7 @@ class AsteriskInstance:
         self.console_file.parent.mkdir(parents=True, exist_ok=True)
         console = self.console_file.open("ab")
         command = [
+            *self.wrapper,
             "chroot",
             str(self.root),
             "asterisk",
@@ -177,6 +181,7 @@ class AsteriskInstance:
         """Run an Asterisk CLI command through the instance's control socket."""
         result = subprocess.run(
             [
+                *self.wrapper,
                 "chroot",
                 str(self.root),
                 "asterisk",

@@ -5,9 +5,11 @@
 # runs the console's browser test; logrotate rotates Asterisk's logs under `make install`;
 # prometheus (promtool) checks the alerting rules in deploy/prometheus, and a test scrapes a
 # live stack with it. npm installs the browser phone's SIP library (Makefile, supervisor/phone):
-# Debian's npm only where no Node.js with npm is on the machine already.
+# Debian's npm only where no Node.js with npm is on the machine already. kamailio is the SIP
+# edge of the high-availability topology (docs/ha.md), tested on hosts made of network
+# namespaces that ping (iputils-ping) checks.
 set -euo pipefail
-packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus)
+packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus kamailio iputils-ping)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +30,10 @@ for attempt in 1 2; do
     # service the package just started would only hold port 9090 for nothing.
     if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
       systemctl disable --now prometheus 2>/dev/null || true
+    fi
+    # Likewise Kamailio: the tests start their own edge, and a regency's is set up by hand.
+    if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+      systemctl disable --now kamailio 2>/dev/null || true
     fi
     exit 0
   fi

@@ -77,6 +77,29 @@ class CentreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AsteriskNode:
+    """One Asterisk node behind the edge ([[asterisk.nodes]]): its name is its `systemname`,
+    so the ids of two nodes never collide."""
+
+    name: str
+    sip_host: str
+    sip_port: int = 5060
+    ari_url: str = ""  # "" = http://<sip_host>:8088
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    """The Kamailio SIP edge ([edge], docs/ha.md): registrar of the operators' phones and
+    dispatcher of 112 calls to the Asterisk nodes, which it probes with OPTIONS."""
+
+    sip_host: str
+    sip_port: int = 5060
+    probe_interval_seconds: int = 2  # an OPTIONS to every node this often
+    # No answer from a node this long: the call goes to the next node, the node out of the set.
+    timeout_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class AsteriskConfig:
     embedded: bool = True
     ari_url: str = "http://127.0.0.1:8088"
@@ -110,6 +133,10 @@ class AsteriskConfig:
     # The operators' calls encrypted (SRTP, keys exchanged in the SDP over TLS): an operator's
     # phone offering plain RTP is refused. Needs sip_tls_port: keys sent over UDP protect nothing.
     srtp: bool = False
+    # High availability ([edge] and [[asterisk.nodes]], docs/ha.md): the Asterisk nodes behind
+    # the Kamailio edge, and the name the node being rendered puts in its ids (`systemname`).
+    nodes: tuple[AsteriskNode, ...] = ()
+    systemname: str = ""
 
     @property
     def http_host(self) -> str:
@@ -118,6 +145,19 @@ class AsteriskConfig:
     @property
     def http_port(self) -> int:
         return urlsplit(self.ari_url).port or 8088
+
+
+def node_config(config: Config, node: AsteriskNode) -> Config:
+    """`config` as node `node` renders and runs its Asterisk: its own SIP and ARI addresses
+    and systemname; everything else (operators, dialplan, the edge) shared."""
+    asterisk = dataclasses.replace(
+        config.asterisk,
+        sip_host=node.sip_host,
+        sip_port=node.sip_port,
+        ari_url=node.ari_url,
+        systemname=node.name,
+    )
+    return dataclasses.replace(config, asterisk=asterisk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +365,7 @@ class Config:
     recordings: RecordingsConfig = field(default=RecordingsConfig())
     alerts: AlertsConfig = field(default=AlertsConfig())
     callbacks: CallbacksConfig = field(default=CallbacksConfig())  # the callback list's rules
+    edge: EdgeConfig | None = None  # None: the single box, no Kamailio (the default)
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -490,6 +531,7 @@ def _asterisk(t: _Table) -> AsteriskConfig:
         callback_dial=t.get("callback_dial", str, d.callback_dial),
         log_dir=t.get("log_dir", str, d.log_dir),
         recordings_dir=t.get("recordings_dir", str, d.recordings_dir),
+        nodes=_nodes(t.array_of_tables("nodes")),
         **_sip_tls(t),
     )
     t.check(
@@ -500,6 +542,67 @@ def _asterisk(t: _Table) -> AsteriskConfig:
     for key in ("log_dir", "recordings_dir"):
         value = getattr(result, key)
         t.check(key, not value or value.startswith("/"), "must be an absolute path")
+    t.finish()
+    return result
+
+
+_SYSTEMNAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def _nodes(tables: list[_Table]) -> tuple[AsteriskNode, ...]:
+    nodes = []
+    for t in tables:
+        name = t.get("name", str)
+        # The node's systemname: it starts every channel's uniqueid, so no separators in it.
+        t.check(
+            "name",
+            bool(_SYSTEMNAME_RE.match(name)),
+            f"must be letters, digits, - or _, not {name!r}",
+        )
+        sip_host = t.get("sip_host", str)
+        _ip_address(t, "sip_host", sip_host)
+        ari_url = t.get("ari_url", str, f"http://{sip_host}:8088")
+        parts = urlsplit(ari_url)
+        t.check(
+            "ari_url",
+            parts.scheme in ("http", "https") and bool(parts.hostname),
+            f"must be an http(s) URL, not {ari_url!r}",
+        )
+        nodes.append(
+            AsteriskNode(
+                name=name,
+                sip_host=sip_host,
+                sip_port=_port(t, "sip_port", 5060),
+                ari_url=ari_url.rstrip("/"),
+            )
+        )
+        t.finish()
+    _unique(nodes, tables, lambda n: n.name, "name")
+    _unique(nodes, tables, lambda n: f"{n.sip_host}:{n.sip_port}", "sip_host")
+    return tuple(nodes)
+
+
+def _ip_address(t: _Table, name: str, value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise t.error(name, f"must be an IP address, not {value!r}") from None
+
+
+def _edge(t: _Table, nodes: tuple[AsteriskNode, ...]) -> EdgeConfig:
+    sip_host = t.get("sip_host", str)
+    _ip_address(t, "sip_host", sip_host)
+    interval = t.get("probe_interval_seconds", int, 2)
+    t.check("probe_interval_seconds", interval >= 1, f"must be 1 or more, not {interval}")
+    timeout = t.get("timeout_ms", int, 1000)
+    t.check("timeout_ms", 100 <= timeout <= 30000, f"must be 100 to 30000, not {timeout}")
+    t.check("sip_host", bool(nodes), "an [edge] needs at least one [[asterisk.nodes]]")
+    result = EdgeConfig(
+        sip_host=sip_host,
+        sip_port=_port(t, "sip_port", 5060),
+        probe_interval_seconds=interval,
+        timeout_ms=timeout,
+    )
     t.finish()
     return result
 
@@ -903,10 +1006,17 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
     # Read by load_config, which merges the secrets file into `data` before this.
     root.get("secrets_file", str, "")
     agi, agi_secret = _agi(root.table("agi"))
+    asterisk = _asterisk(root.table("asterisk"))
+    edge = _edge(root.table("edge"), asterisk.nodes) if "edge" in root.data else None
+    root.check(
+        "asterisk",
+        edge is not None or not asterisk.nodes,
+        "[[asterisk.nodes]] need an [edge] in front of them",
+    )
     config = Config(
         path=path,
         centre=_centre(root.table("centre")),
-        asterisk=_asterisk(root.table("asterisk")),
+        asterisk=asterisk,
         database=_database(root.table("database")),
         web=_web(root.table("web")),
         agi=agi,
@@ -922,6 +1032,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         recordings=_recordings(root.table("recordings"), {c.code for c in categories}),
         alerts=_alerts(root.table("alerts")),
         callbacks=_callbacks(root.table("callbacks")),
+        edge=edge,
     )
     root.finish()
     return config

@@ -15,6 +15,7 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from pbx.asterisk import _die_with_parent
@@ -82,14 +83,20 @@ def caller_scenario(
     play_voice: bool = False,
     voice_after_ms: int = 0,
     voice: Path | None = None,
+    routed: bool = False,
 ) -> str:
     """A caller: INVITE, answered, digits as RFC 4733 events, holds, then hangs up (BYE).
 
     `play_voice`: SIPp's sample speech after the digits, or the RTP pcap `voice` (testbed/tones.py).
 
     If the far end hangs up first (a BYE arrives), the scenario answers it and ends cleanly.
+    `routed`: the call goes through a proxy that stays in the dialog (the Kamailio edge): ACK
+    and BYE go to the answerer's Contact along the Record-Route, as a real phone sends them.
     """
     display = f'"{escape(caller_name)}" ' if caller_name else ""
+    in_dialog_uri = "[next_url]" if routed else f"sip:{number}@[remote_ip]:[remote_port]"
+    route = "\n      [routes]" if routed else ""
+    rrs = ' rrs="true"' if routed else ""
     steps = [_header("siaga caller")]
     steps.append(f"""  <send retrans="500"><![CDATA[
       INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
@@ -108,15 +115,15 @@ def caller_scenario(
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"/>
+  <recv response="200" rtd="true"{rrs}/>
   <send><![CDATA[
-      ACK sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+      ACK {in_dialog_uri} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: {display}<sip:{caller_id}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 1 ACK
-      Contact: <sip:{caller_id}@[local_ip]:[local_port]>
+      Contact: <sip:{caller_id}@[local_ip]:[local_port]>{route}
       Max-Forwards: 70
       Content-Length: 0
     ]]></send>
@@ -134,13 +141,13 @@ def caller_scenario(
 {_OK}  <nop next="end"/>
   <label id="hangup"/>
   <send retrans="500"><![CDATA[
-      BYE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+      BYE {in_dialog_uri} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: {display}<sip:{caller_id}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
       CSeq: 2 BYE
-      Contact: <sip:{caller_id}@[local_ip]:[local_port]>
+      Contact: <sip:{caller_id}@[local_ip]:[local_port]>{route}
       Max-Forwards: 70
       Content-Length: 0
     ]]></send>
@@ -393,6 +400,9 @@ class Sipp:
     target_port: int
     local_port: int = field(default_factory=free_port)
     target_host: str = "127.0.0.1"
+    local_ip: str = "127.0.0.1"
+    # Run SIPp through this, e.g. `ip netns exec <host>` (testbed/hosts.py); () runs it here.
+    wrapper: tuple[str, ...] = ()
     calls: int = 1
     rate: float = 1.0
     server: bool = False
@@ -408,12 +418,13 @@ class Sipp:
         path = self.workdir / "scenario.xml"
         path.write_text(self.scenario)
         command = [
+            *self.wrapper,
             binary,
             f"{self.target_host}:{self.target_port}",
             "-sf",
             str(path),
             "-i",
-            "127.0.0.1",
+            self.local_ip,
             "-p",
             str(self.local_port),
             "-mp",
@@ -493,16 +504,29 @@ class SippPhone:
     asterisk_port: int
     answer: str = field(default_factory=answer_scenario)
     calls: int = 1
+    # Where the phone registers (Asterisk, or the Kamailio edge) and where it runs.
+    registrar_host: str = "127.0.0.1"
+    local_ip: str = "127.0.0.1"
+    wrapper: tuple[str, ...] = ()
     uas: Sipp | None = None
 
+    def _sipp(self, scenario: str, **kwargs: Any) -> Sipp:
+        return Sipp(
+            scenario,
+            self.asterisk_port,
+            target_host=self.registrar_host,
+            local_ip=self.local_ip,
+            wrapper=self.wrapper,
+            **kwargs,
+        )
+
     async def start(self) -> None:
-        self.uas = Sipp(self.answer, self.asterisk_port, server=True)
+        self.uas = self._sipp(self.answer, server=True)
         await self.uas.start()
-        register = Sipp(
+        register = self._sipp(
             register_scenario(
                 user=self.user, password=self.password, contact_port=self.uas.local_port
             ),
-            self.asterisk_port,
             extra=("-au", self.user, "-ap", self.password),
         )
         await register.start()
@@ -511,11 +535,10 @@ class SippPhone:
     async def unregister(self) -> None:
         if self.uas is None:
             return
-        register = Sipp(
+        register = self._sipp(
             register_scenario(
                 user=self.user, password=self.password, contact_port=self.uas.local_port, expires=0
             ),
-            self.asterisk_port,
             extra=("-au", self.user, "-ap", self.password),
         )
         await register.start()

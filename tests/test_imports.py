@@ -20,6 +20,7 @@ PACKAGES = (
     "ari_app",
     "db",
     "dialplan",
+    "edge",
     "pbx",
     "queues",
     "siaga",

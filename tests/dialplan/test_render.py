@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
 
 from dialplan import ami, render
-from siaga.config import load_config
+from siaga.config import load_config, node_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 LAYOUT = render.InstanceLayout(
@@ -204,3 +205,31 @@ def test_a_browser_phone_is_a_webrtc_endpoint_on_a_websocket_with_ice():
 def test_without_browser_phones_there_is_no_websocket_transport():
     pjsip = render.render(load_config(EXAMPLE), LAYOUT)["pjsip.conf"]
     assert "protocol = ws" not in pjsip and "webrtc" not in pjsip
+
+
+def test_the_single_box_names_no_system_and_identifies_operators_by_user():
+    files = render.render(load_config(EXAMPLE), LAYOUT)
+    assert "systemname" not in files["asterisk.conf"]
+    assert "endpoint_identifier_order = username,ip" in files["pjsip.conf"]
+    assert "[1001-auth]" in files["pjsip.conf"]
+
+
+def test_a_node_behind_the_edge_reaches_operators_through_the_edge():
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["edge"] = {"sip_host": "10.9.0.10", "sip_port": 5070}
+    data["asterisk"]["nodes"] = [{"name": "node_b", "sip_host": "10.9.0.12"}]
+    data["asterisk"]["trunk_networks"] = []
+    config = parse_config(data, EXAMPLE)
+    files = render.render(node_config(config, config.asterisk.nodes[0]), LAYOUT)
+    assert "systemname = node_b" in files["asterisk.conf"]
+    pjsip = files["pjsip.conf"]
+    assert "bind = 10.9.0.12:5060" in pjsip
+    # Everything comes from the edge: calls to 112 are the trunk's, found by IP only.
+    assert "endpoint_identifier_order = ip" in pjsip
+    assert "match = 10.9.0.10/32" in pjsip
+    # Operators' phones register at the edge: the node knows no password, and rings the edge.
+    assert "contact = sip:1001@10.9.0.10:5070" in pjsip
+    assert "-auth]" not in pjsip
+    assert "password" not in pjsip
+    # The fallback queue still rings every operator (through the edge).
+    assert "member => PJSIP/1001,0,Operator Satu" in files["queues.conf"]

@@ -1,0 +1,169 @@
+"""Start, query and stop one Kamailio edge (rendered by edge/render.py)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from edge import render
+from siaga.config import Config
+
+log = structlog.get_logger(__name__)
+
+_DEST = re.compile(r"URI:\s*(\S+)\s+FLAGS:\s*(\S+)")
+
+
+class EdgeError(Exception):
+    """Kamailio is missing, refused its configuration, or did not start; carries its log."""
+
+
+def parse_dispatcher_list(text: str) -> dict[str, str]:
+    """`kamcmd dispatcher.list` output -> node URI -> flags (A active, I inactive, D disabled;
+    P probing), e.g. {"sip:10.1.2.11:5060": "AP"}."""
+    return dict(_DEST.findall(text))
+
+
+def is_active(flags: str) -> bool:
+    return flags.startswith("A")
+
+
+@dataclass
+class Kamailio:
+    """One Kamailio, optionally run through `wrapper` (e.g. `ip netns exec <host>`)."""
+
+    config: Config
+    layout: render.EdgeLayout
+    wrapper: tuple[str, ...] = ()
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @staticmethod
+    def binary() -> str:
+        path = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
+        if path is None:
+            raise EdgeError(
+                "kamailio is missing: apt-get install kamailio (scripts/install-system.sh)"
+            )
+        return path
+
+    def prepare(self) -> None:
+        render.write(self.config, self.layout)
+
+    def check(self) -> None:
+        """Kamailio's own check of the rendered configuration (`kamailio -c`)."""
+        result = subprocess.run(
+            [self.binary(), "-c", "-f", str(self.layout.config_file)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise EdgeError(
+                f"kamailio -c refused {self.layout.config_file}:\n{result.stderr[-3000:]}"
+            )
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start Kamailio in the foreground (its log to layout.log_file) and wait until its
+        control socket answers."""
+        self.layout.ctl_socket.unlink(missing_ok=True)
+        command = [
+            *self.wrapper,
+            self.binary(),
+            "-f",
+            str(self.layout.config_file),
+            "-DD",  # stay in the foreground: the process is ours to stop
+            "-E",
+            "-m",
+            "64",
+            "-M",
+            "8",
+            "-P",
+            str(self.layout.pid_file),
+            "-Y",
+            str(self.layout.base),
+            "-w",
+            str(self.layout.base),
+        ]
+        log.info("edge.start", command=" ".join(command))
+        with self.layout.log_file.open("ab") as out:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EdgeError(f"kamailio exited with {self.process.returncode}:\n{self.tail()}")
+            if self.layout.ctl_socket.exists() and self._answers():
+                log.info("edge.ready", pid=self.process.pid)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EdgeError(
+            f"kamailio did not answer on {self.layout.ctl_socket} in {timeout} s:\n{self.tail()}"
+        )
+
+    def _answers(self) -> bool:
+        try:
+            self.rpc("core.version")
+        except EdgeError:
+            return False
+        return True
+
+    def rpc(self, *command: str) -> str:
+        """A kamcmd command through the control socket; its output."""
+        kamcmd = shutil.which("kamcmd") or shutil.which("kamcmd", path="/usr/sbin:/sbin")
+        if kamcmd is None:
+            raise EdgeError("kamcmd is missing (Debian package kamailio)")
+        result = subprocess.run(
+            [kamcmd, "-s", f"unix:{self.layout.ctl_socket}", *command],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise EdgeError(f"kamcmd {' '.join(command)}: {result.stderr.strip() or result.stdout}")
+        return result.stdout
+
+    def nodes(self) -> dict[str, str]:
+        """The dispatcher's view of the nodes: URI -> flags."""
+        return parse_dispatcher_list(self.rpc("dispatcher.list"))
+
+    def log_lines(self, tag: str) -> list[list[str]]:
+        """The fields after `tag` of each SIAGA-<tag> log line (edge/templates/kamailio.cfg)."""
+        marker = f"SIAGA-{tag} "
+        text = (
+            self.layout.log_file.read_text(errors="replace")
+            if self.layout.log_file.exists()
+            else ""
+        )
+        return [line.split(marker, 1)[1].split() for line in text.splitlines() if marker in line]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None:
+            return
+        log.info("edge.stop", pid=self.process.pid)
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if self.process.poll() is not None:
+                break
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        self.process = None
+
+    def tail(self, lines: int = 60) -> str:
+        if not self.layout.log_file.exists():
+            return "(no log written)"
+        return "\n".join(self.layout.log_file.read_text(errors="replace").splitlines()[-lines:])

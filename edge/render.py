@@ -1,0 +1,112 @@
+"""Render the Kamailio edge's configuration from `siaga.toml` ([edge], [[asterisk.nodes]]).
+
+The same `{{name}}` placeholders as dialplan/render.py (Kamailio's own `$var(...)` pass through).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from dialplan.render import fill
+from siaga.config import Config
+
+# The dispatcher set every 112 call is dispatched from.
+NODE_SET = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLayout:
+    """Where one Kamailio keeps its files."""
+
+    base: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.base / "kamailio.cfg"
+
+    @property
+    def dispatcher_list(self) -> Path:
+        return self.base / "dispatcher.list"
+
+    @property
+    def ctl_socket(self) -> Path:
+        return self.base / "kamailio.ctl"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base / "kamailio.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.base / "kamailio.pid"
+
+
+def template(name: str) -> str:
+    return (resources.files("edge") / "templates" / name).read_text(encoding="utf-8")
+
+
+def quoted(text: str) -> str:
+    """A Kamailio string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def password_lines(config: Config) -> str:
+    lines = []
+    for op in config.operators:
+        lines.append(f"\tif ($fU == {quoted(op.sip_user)}) {{")
+        lines.append(f"\t\t$var(password) = {quoted(op.sip_password)};")
+        lines.append("\t}")
+    return "\n".join(lines)
+
+
+def dispatcher_list(config: Config) -> str:
+    """The dispatcher's list file: every Asterisk node, in the order of siaga.toml."""
+    lines = ["# Rendered by Siaga 112: set, destination (the Asterisk nodes of siaga.toml)"]
+    lines += [
+        f"{NODE_SET} sip:{node.sip_host}:{node.sip_port} 0 0 name={node.name}"
+        for node in config.asterisk.nodes
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def node_uri(host: str, port: int) -> str:
+    """A node as the dispatcher names it (dispatcher.list, kamcmd dispatcher.list)."""
+    return f"sip:{host}:{port}"
+
+
+def render(
+    config: Config, layout: EdgeLayout, *, children: int = 4, log_level: int = 1
+) -> dict[str, str]:
+    """File name -> text of the edge's configuration."""
+    edge = config.edge
+    if edge is None:
+        raise ValueError(f"{config.path}: no [edge] to render")
+    values = {
+        "log_level": str(log_level),
+        "children": str(children),
+        "sip_host": edge.sip_host,
+        "sip_port": str(edge.sip_port),
+        "ctl_socket": str(layout.ctl_socket),
+        "timeout_ms": str(edge.timeout_ms),
+        "dispatcher_list": str(layout.dispatcher_list),
+        "probe_interval": str(edge.probe_interval_seconds),
+        "emergency_number": config.asterisk.emergency_number,
+        "password_lines": password_lines(config),
+    }
+    return {
+        layout.config_file.name: fill(template("kamailio.cfg"), values, "kamailio.cfg"),
+        layout.dispatcher_list.name: dispatcher_list(config),
+    }
+
+
+def write(config: Config, layout: EdgeLayout) -> None:
+    layout.base.mkdir(parents=True, exist_ok=True)
+    for name, text in render(config, layout).items():
+        target = layout.base / name
+        tmp = target.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)  # holds the operators' SIP passwords
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)

@@ -1,0 +1,120 @@
+"""The Kamailio edge's configuration, rendered from siaga.toml, and Kamailio's view of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from edge import render
+from edge.__main__ import main as edge_main
+from edge.kamailio import Kamailio, is_active, parse_dispatcher_list
+from siaga.config import Config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
+
+
+def edge_config() -> Config:
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["edge"] = {"sip_host": "10.9.0.10", "probe_interval_seconds": 1, "timeout_ms": 800}
+    data["asterisk"]["nodes"] = [
+        {"name": "node_a", "sip_host": "10.9.0.11"},
+        {"name": "node_b", "sip_host": "10.9.0.12", "sip_port": 5070},
+    ]
+    return parse_config(data, EXAMPLE)
+
+
+def test_every_node_is_in_the_dispatcher_set_and_the_probes_follow_the_config(tmp_path):
+    files = render.render(edge_config(), render.EdgeLayout(tmp_path))
+    assert files["dispatcher.list"].splitlines()[1:] == [
+        "1 sip:10.9.0.11:5060 0 0 name=node_a",
+        "1 sip:10.9.0.12:5070 0 0 name=node_b",
+    ]
+    cfg = files["kamailio.cfg"]
+    assert "listen=udp:10.9.0.10:5060" in cfg
+    assert 'modparam("dispatcher", "ds_ping_interval", 1)' in cfg
+    assert 'modparam("tm", "fr_timer", 800)' in cfg
+    assert '$rU == "112"' in cfg
+    assert f'"unix:{tmp_path / "kamailio.ctl"}"' in cfg
+    assert "{{" not in cfg
+
+
+def test_each_operator_authenticates_with_its_own_password(tmp_path):
+    config = edge_config()
+    cfg = render.render(config, render.EdgeLayout(tmp_path))["kamailio.cfg"]
+    for op in config.operators:
+        assert f'if ($fU == "{op.sip_user}") {{\n\t\t$var(password) = "{op.sip_password}";' in cfg
+
+
+def test_a_password_cannot_break_out_of_its_string():
+    assert render.quoted('a"b\\c') == '"a\\"b\\\\c"'
+
+
+def test_no_edge_no_kamailio_config(tmp_path):
+    config = dataclasses.replace(edge_config(), edge=None)
+    with pytest.raises(ValueError, match="no \\[edge\\]"):
+        render.render(config, render.EdgeLayout(tmp_path))
+
+
+def test_kamailio_accepts_the_rendered_config(tmp_path):
+    # Kamailio's own parser (`kamailio -c`), with every module the template loads.
+    config = dataclasses.replace(
+        edge_config(),
+        operators=tuple(
+            dataclasses.replace(op, sip_password='p"w\\' + op.sip_password)
+            for op in edge_config().operators
+        ),
+    )
+    kamailio = Kamailio(config, render.EdgeLayout(tmp_path))
+    kamailio.prepare()
+    kamailio.check()
+
+
+KAMCMD_LIST = """{
+	NRSETS: 1
+	RECORDS: {
+		SET: {
+			ID: 1
+			TARGETS: {
+				DEST: {
+					URI: sip:10.9.0.12:5060
+					FLAGS: IP
+					PRIORITY: 0
+				}
+				DEST: {
+					URI: sip:10.9.0.11:5060
+					FLAGS: AP
+					PRIORITY: 0
+				}
+			}
+		}
+	}
+}
+"""
+
+
+def test_the_dispatchers_state_is_read_from_kamcmd():
+    nodes = parse_dispatcher_list(KAMCMD_LIST)
+    assert nodes == {"sip:10.9.0.12:5060": "IP", "sip:10.9.0.11:5060": "AP"}
+    assert is_active(nodes["sip:10.9.0.11:5060"])
+    assert not is_active(nodes["sip:10.9.0.12:5060"])
+
+
+def test_the_command_renders_the_edge_of_a_siaga_toml(tmp_path, capsys):
+    data = EXAMPLE.read_text() + (
+        '\n[edge]\nsip_host = "10.9.0.10"\n\n'
+        '[[asterisk.nodes]]\nname = "node_a"\nsip_host = "10.9.0.11"\n'
+    )
+    (tmp_path / "siaga.toml").write_text(data)
+    assert edge_main([str(tmp_path / "siaga.toml"), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "kamailio.cfg").stat().st_mode & 0o077 == 0  # passwords inside
+    assert "sip:10.9.0.11:5060" in (tmp_path / "out" / "dispatcher.list").read_text()
+    assert capsys.readouterr().out.strip() == str(tmp_path / "out" / "kamailio.cfg")
+
+
+def test_the_command_refuses_a_siaga_toml_without_an_edge(tmp_path, capsys):
+    assert edge_main([str(EXAMPLE), str(tmp_path / "out")]) == 1
+    assert "no [edge]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

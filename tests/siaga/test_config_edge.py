@@ -1,0 +1,82 @@
+"""[edge] and [[asterisk.nodes]]: the high-availability topology (docs/ha.md) is opt-in, and
+a mistake in it names file, key and reason."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from siaga.config import ConfigError, load_config, node_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
+
+
+def with_edge() -> dict:
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["edge"] = {"sip_host": "10.9.0.10"}
+    data["asterisk"]["nodes"] = [
+        {"name": "node_a", "sip_host": "10.9.0.11"},
+        {"name": "node_b", "sip_host": "10.9.0.12", "ari_url": "http://10.9.0.12:8089/"},
+    ]
+    return data
+
+
+def refused(data: dict) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, "centre.toml")
+    return info.value
+
+
+def test_the_single_box_is_the_default():
+    config = load_config(EXAMPLE)
+    assert config.edge is None
+    assert config.asterisk.nodes == ()
+    assert config.asterisk.systemname == ""
+
+
+def test_edge_and_nodes_are_read_with_their_defaults():
+    config = parse_config(with_edge(), "centre.toml")
+    assert config.edge is not None
+    assert (config.edge.sip_host, config.edge.sip_port) == ("10.9.0.10", 5060)
+    assert config.edge.probe_interval_seconds == 2
+    assert config.edge.timeout_ms == 1000
+    a, b = config.asterisk.nodes
+    assert (a.name, a.sip_host, a.sip_port, a.ari_url) == (
+        "node_a",
+        "10.9.0.11",
+        5060,
+        "http://10.9.0.11:8088",
+    )
+    assert b.ari_url == "http://10.9.0.12:8089"
+
+
+def test_a_node_renders_with_its_own_addresses_and_systemname():
+    config = parse_config(with_edge(), "centre.toml")
+    node = node_config(config, config.asterisk.nodes[1])
+    assert node.asterisk.systemname == "node_b"
+    assert (node.asterisk.sip_host, node.asterisk.http_port) == ("10.9.0.12", 8089)
+    assert node.operators == config.operators
+    assert node.edge == config.edge
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (lambda d: d["asterisk"]["nodes"][1].update(name="node_a"), "name", "duplicate"),
+        (lambda d: d["asterisk"]["nodes"][0].update(name="node a"), "name", "letters"),
+        (lambda d: d["asterisk"]["nodes"][0].update(sip_host="pbx.local"), "sip_host", "IP"),
+        (lambda d: d["asterisk"]["nodes"][0].update(colour="red"), "colour", "unknown key"),
+        (lambda d: d["edge"].update(probe_interval_seconds=0), "probe_interval", "1 or more"),
+        (lambda d: d["edge"].update(timeout_ms=5), "timeout_ms", "100 to 30000"),
+        (lambda d: d["asterisk"].update(nodes=[]), "edge.sip_host", "at least one"),
+        (lambda d: d.pop("edge"), "asterisk", "need an [edge]"),
+    ],
+)
+def test_mistakes_are_named(change, key, reason):
+    data = with_edge()
+    change(data)
+    error = refused(data)
+    assert key in error.key
+    assert reason in error.reason
