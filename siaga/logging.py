@@ -18,6 +18,12 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+# One list, changed in place by each configure_logging: a logger cached on its first use keeps
+# the list it found, so a new list would leave it writing the old way (and out of the reach of
+# structlog.testing.capture_logs, which edits the configured list).
+_PROCESSORS: list[structlog.typing.Processor] = []
+
+
 def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
     """Console lines for people, JSON lines for machines; ISO timestamps in UTC either way."""
     renderer: structlog.typing.Processor = (
@@ -25,14 +31,15 @@ def configure_logging(fmt: str = "console", level: int = logging.INFO) -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    _PROCESSORS[:] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=_PROCESSORS,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,

@@ -34,3 +34,20 @@ def test_configuring_again_does_not_double_the_lines(capsys: pytest.CaptureFixtu
     configure_logging("json")
     logging.getLogger("aiohttp.server").warning("once")
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_logger_used_before_configuring_again_follows_the_new_set_up(
+    capsys: pytest.CaptureFixture[str],
+):
+    # Loggers are cached on first use: one cached under the first set-up must write JSON after
+    # the second, and be seen by structlog's capture_logs as every test expects.
+    configure_logging("console")
+    log = structlog.get_logger("cached")
+    log.info("first")
+    configure_logging("json")
+    capsys.readouterr()
+    log.info("second", call_id="c1")
+    assert json.loads(capsys.readouterr().err)["event"] == "second"
+    with structlog.testing.capture_logs() as captured:
+        log.warning("recording.failed", call_id="c1")
+    assert [e["event"] for e in captured] == ["recording.failed"]
