@@ -1,10 +1,9 @@
 """Every socket of the real Asterisk, idle and with a SIP call's media up, is bound to loopback
 or to the configured SIP host: nothing of it is reachable from the network by accident.
 
-One known exception, which no Asterisk setting binds: res_pjsip creates pjproject's DNS
-resolver from the nameservers of the Asterisk root's /etc/resolv.conf, and pjproject binds its
-query sockets, one IPv4 and one IPv6, to the wildcard address on an ephemeral port
-(pjlib-util's resolver.c). The test allows exactly that pair and nothing more.
+That includes pjproject's DNS resolver, which binds its query sockets to the wildcard address
+on an ephemeral port: Asterisk runs in a cgroup whose bind programs make that loopback
+(pbx/bind_guard.py).
 """
 
 from __future__ import annotations
@@ -68,27 +67,11 @@ def sockets_of(pid: int) -> list[Socket]:
     return found
 
 
-def _ephemeral_ports() -> range:
-    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    return range(int(low), int(high) + 1)
-
-
 def exposed(sockets: list[Socket], config: Config) -> list[Socket]:
-    """The sockets beyond loopback and the configured hosts, but for pjproject's resolver."""
+    """The sockets beyond loopback and the configured hosts."""
     ast = config.asterisk
     allowed = {ipaddress.ip_address(h) for h in (ast.sip_host, ast.ami_host, ast.http_host)}
-    beyond = [s for s in sockets if not (s.address.is_loopback or s.address in allowed)]
-    resolver = [
-        s
-        for s in beyond
-        if s.protocol in ("udp", "udp6")
-        and s.address.is_unspecified
-        and s.port in _ephemeral_ports()
-        and s.port not in range(ast.rtp_start, ast.rtp_end + 1)
-    ]
-    if len({s.protocol for s in resolver}) == len(resolver):  # at most one per family
-        beyond = [s for s in beyond if s not in resolver]
-    return beyond
+    return [s for s in sockets if not (s.address.is_loopback or s.address in allowed)]
 
 
 def pid_of(asterisk: AsteriskInstance) -> int:
