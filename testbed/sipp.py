@@ -488,17 +488,21 @@ class SippPhone:
     password: str
     asterisk_port: int
     answer: str = field(default_factory=answer_scenario)
+    asterisk_host: str = "127.0.0.1"
     calls: int = 1
     uas: Sipp | None = None
 
     async def start(self) -> None:
-        self.uas = Sipp(self.answer, self.asterisk_port, server=True)
+        self.uas = Sipp(
+            self.answer, self.asterisk_port, target_host=self.asterisk_host, server=True
+        )
         await self.uas.start()
         register = Sipp(
             register_scenario(
                 user=self.user, password=self.password, contact_port=self.uas.local_port
             ),
             self.asterisk_port,
+            target_host=self.asterisk_host,
             extra=("-au", self.user, "-ap", self.password),
         )
         await register.start()
