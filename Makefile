@@ -7,7 +7,7 @@ SIAGA := $(VENV)/bin/siaga
 CONFIG ?= siaga.toml
 PACKAGES := agi ari_app db dialplan pbx queues siaga stack supervisor testbed bench
 
-.PHONY: run test setup system lint bench clean install uninstall
+.PHONY: run test setup system lint bench clean install uninstall verify-install
 
 run: setup
 	$(SIAGA) --config $(CONFIG) run
@@ -38,6 +38,10 @@ install: setup
 
 uninstall:
 	$(SIAGA) uninstall
+
+# The production install on a fresh Debian 12 booted with systemd-nspawn (about 10 minutes).
+verify-install: setup
+	$(VENV)/bin/python -m testbed.fresh_machine
 
 bench: setup
 	$(SIAGA) provision
