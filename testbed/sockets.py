@@ -61,3 +61,16 @@ def exposed(sockets: list[Socket], config: Config) -> list[Socket]:
     hosts = (ast.sip_host, ast.ami_host, ast.http_host, config.web.host, config.agi.host)
     allowed = {ipaddress.ip_address(h) for h in hosts}
     return [s for s in sockets if not (s.address.is_loopback or s.address in allowed)]
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (a unit's main process and the Asterisk it started)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
