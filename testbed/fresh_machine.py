@@ -80,6 +80,11 @@ class Machine:
         command = ["mmdebstrap", "--variant=important", "--include=" + ",".join(BASE_PACKAGES)]
         subprocess.run([*command, SUITE, str(self.root)], check=True, capture_output=True)
         (self.root / "etc/hostname").write_text("siaga-fresh\n")
+        # The authorities this machine trusts beyond Debian's (a site whose proxy inspects TLS
+        # has one): the machine's ca-certificates, installed by README's first step, adds them.
+        local = Path("/usr/local/share/ca-certificates")
+        if local.is_dir():
+            shutil.copytree(local, self.root / local.relative_to("/"), dirs_exist_ok=True)
 
     def boot(self, timeout: float = 90.0) -> str:
         with self.log.open("ab") as out:
