@@ -229,10 +229,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def configure(address: str) -> None:
+def configure(address: str, path: Path = Path(CONFIG)) -> None:
     """The administrator's edit of /etc/siaga112/siaga.toml: SIP on the machine's address, and
     ports of the machine's own (it shares its network with whatever else runs here)."""
-    path = Path(CONFIG)
     swaps = {
         r'sip_host = "[^"]*"': f'sip_host = "{address}"',
         r"sip_port = \d+": f"sip_port = {free_port()}",
