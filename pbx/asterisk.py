@@ -45,7 +45,7 @@ class AsteriskInstance:
     name: str
     config: Config
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    cgroup: Path | None = field(default=None, repr=False)  # where Asterisk runs, guarded
+    cgroup: Path | None = field(default=None, repr=False)  # made for Asterisk, guarded
 
     @property
     def layout(self) -> render.InstanceLayout:
@@ -174,9 +174,10 @@ class AsteriskInstance:
         )
 
     def _guarded_cgroup(self) -> Path | None:
-        """A cgroup where the kernel binds to loopback what Asterisk binds to a wildcard address
-        on an ephemeral port (pjproject's DNS resolver, pbx/bind_guard.py), unless SIP listens on
-        a wildcard address itself: then the exposure is the administrator's choice."""
+        """Guard the cgroup Asterisk runs in: the kernel binds to loopback what Asterisk binds to
+        a wildcard address on an ephemeral port (pjproject's DNS resolver, pbx/bind_guard.py),
+        unless SIP listens on a wildcard address itself (then the exposure is the
+        administrator's choice). Returns the cgroup to move Asterisk into, if any."""
         if self.config.asterisk.sip_host in ("0.0.0.0", "::", "[::]"):
             return None
         try:

@@ -145,18 +145,19 @@ def own_cgroup() -> Path:
     raise BindGuardError("this process is in no cgroup v2")
 
 
-def guarded_cgroup(name: str) -> Path:
-    """The cgroup Asterisk is to run in, guarded.
+def guarded_cgroup(name: str) -> Path | None:
+    """Guard the cgroup Asterisk is to run in; return it when Asterisk must be moved there.
 
-    Under systemd ($INVOCATION_ID) the service's own cgroup, which holds this unit alone (its
-    cgroup file system is read-only there). Elsewhere (`make run`, the tests) a child of this
-    process's cgroup made for the instance: remove it with `release` once Asterisk is gone."""
+    Under systemd ($INVOCATION_ID) that is the service's own cgroup, which holds this unit
+    alone, and where Asterisk starts anyway: None (the cgroup file system is read-only there).
+    Elsewhere (`make run`, the tests) it is a child of this process's cgroup made for the
+    instance: move Asterisk there with `join`, and remove it with `release` once it is gone."""
     if os.environ.get("INVOCATION_ID"):
         cgroup = own_cgroup()
         if cgroup == unified_mount():
             raise BindGuardError("refusing to guard the root cgroup")
         guard(cgroup)
-        return cgroup
+        return None
     cgroup = own_cgroup() / f"siaga-asterisk-{name}"
     try:
         cgroup.mkdir(exist_ok=True)
@@ -172,8 +173,6 @@ def join(cgroup: Path) -> None:
 
 
 def release(cgroup: Path) -> None:
-    """Remove a child cgroup made by `guarded_cgroup` once it is empty (the service's own cgroup
-    is systemd's to remove)."""
-    if cgroup.name.startswith("siaga-asterisk-"):
-        with contextlib.suppress(OSError):  # still in use, or gone already
-            cgroup.rmdir()
+    """Remove a child cgroup made by `guarded_cgroup` once it is empty."""
+    with contextlib.suppress(OSError):  # still in use, or gone already
+        cgroup.rmdir()

@@ -91,7 +91,10 @@ class Machine:
             self.nspawn = subprocess.Popen(
                 ["systemd-nspawn", "--boot", "--directory", str(self.root)]
                 + ["--machine", "siaga-fresh", "--register=no", "--keep-unit"]
-                + ["--console=pipe", f"--bind-ro={self.source}:{MACHINE_SOURCE}"],
+                + ["--console=pipe", f"--bind-ro={self.source}:{MACHINE_SOURCE}"]
+                # nspawn's own system call filter refuses bpf(2), which a machine's services
+                # have (pbx/bind_guard.py): let it through, as on a machine of its own.
+                + ["--system-call-filter=bpf"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
