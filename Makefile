@@ -39,7 +39,7 @@ install: setup
 uninstall:
 	$(SIAGA) uninstall
 
-# The production install on a fresh Debian 12 booted with systemd-nspawn (about 10 minutes).
+# The production install on a fresh Debian 12 booted with systemd-nspawn (about 7 minutes).
 verify-install: setup
 	$(VENV)/bin/python -m testbed.fresh_machine
 

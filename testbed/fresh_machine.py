@@ -12,7 +12,7 @@ address, `siaga provision --secrets`, a console user, `systemctl restart`. Then,
 answered by a SIPp operator's phone and recorded in the system PostgreSQL, the console's /healthz
 over HTTPS, and no socket of the two units' processes beyond loopback and the configured hosts.
 
-Takes about 10 minutes (packages, two virtual environments, the Asterisk root): not part of
+Takes about 7 minutes (packages, two virtual environments, the Asterisk root): not part of
 `make test`. The machine is removed at the end unless --keep.
 """
 
