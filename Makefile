@@ -17,7 +17,7 @@ TEST_WORKERS ?= 2
 PHONE := supervisor/phone
 PHONE_LIBRARY := $(PHONE)/dist/jssip.min.js
 
-.PHONY: run test setup system lint bench clean install uninstall
+.PHONY: run test setup system lint bench clean install uninstall verify-install
 
 run: setup
 	$(SIAGA) --config $(CONFIG) run
@@ -51,6 +51,10 @@ install: setup
 
 uninstall:
 	$(SIAGA) uninstall
+
+# The production install on a fresh Debian 12 booted with systemd-nspawn (about 7 minutes).
+verify-install: setup
+	$(VENV)/bin/python -m testbed.fresh_machine
 
 bench: setup
 	$(SIAGA) provision

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from dialplan import render
+from pbx import bind_guard
 from pbx.provision import ProvisionError, module_dir
 from siaga.config import Config
 
@@ -47,6 +48,7 @@ class AsteriskInstance:
     # high-availability testbed (testbed/hosts.py); () runs it here.
     wrapper: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    cgroup: Path | None = field(default=None, repr=False)  # made for Asterisk, guarded
 
     @property
     def layout(self) -> render.InstanceLayout:
@@ -142,13 +144,22 @@ class AsteriskInstance:
             str(self.layout.asterisk_conf),
         ]
         log.info("asterisk.start", instance=self.name, command=" ".join(command))
+        self.cgroup = self._guarded_cgroup()
+        cgroup = self.cgroup
+
+        def before_exec() -> None:
+            if cgroup is not None:
+                bind_guard.join(cgroup)
+            if die_with_us:
+                _die_with_parent()
+
         self.process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
-            preexec_fn=_die_with_parent if die_with_us else None,
+            preexec_fn=before_exec,
         )
         console.close()
         deadline = time.monotonic() + timeout
@@ -165,6 +176,19 @@ class AsteriskInstance:
         raise ProvisionError(
             f"Asterisk {self.name} did not answer on ARI in {timeout} s:\n{self.tail()}"
         )
+
+    def _guarded_cgroup(self) -> Path | None:
+        """Guard the cgroup Asterisk runs in: the kernel binds to loopback what Asterisk binds to
+        a wildcard address on an ephemeral port (pjproject's DNS resolver, pbx/bind_guard.py),
+        unless SIP listens on a wildcard address itself (then the exposure is the
+        administrator's choice). Returns the cgroup to move Asterisk into, if any."""
+        if self.config.asterisk.sip_host in ("0.0.0.0", "::", "[::]"):
+            return None
+        try:
+            return bind_guard.guarded_cgroup(self.name)
+        except (bind_guard.BindGuardError, OSError) as exc:
+            log.warning("asterisk.bind_guard_unavailable", instance=self.name, reason=str(exc))
+            return None
 
     def ari_ready(self) -> bool:
         ast = self.config.asterisk
@@ -213,6 +237,9 @@ class AsteriskInstance:
             if self._wait_gone(pid, wait):
                 break
         self.process = None
+        if self.cgroup is not None:
+            bind_guard.release(self.cgroup)
+            self.cgroup = None
 
     def _wait_gone(self, pid: int, wait: float) -> bool:
         deadline = time.monotonic() + wait

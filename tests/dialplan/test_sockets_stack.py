@@ -1,94 +1,24 @@
 """Every socket of the real Asterisk, idle and with a SIP call's media up, is bound to loopback
 or to the configured SIP host: nothing of it is reachable from the network by accident.
 
-One known exception, which no Asterisk setting binds: res_pjsip creates pjproject's DNS
-resolver from the nameservers of the Asterisk root's /etc/resolv.conf, and pjproject binds its
-query sockets, one IPv4 and one IPv6, to the wildcard address on an ephemeral port
-(pjlib-util's resolver.c). The test allows exactly that pair and nothing more.
+That includes pjproject's DNS resolver, which binds its query sockets to the wildcard address
+on an ephemeral port: Asterisk runs in a cgroup whose bind programs make that loopback
+(pbx/bind_guard.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from pbx.asterisk import AsteriskInstance
 from siaga.config import Config
 from testbed.sipp import Sipp, caller_scenario
+from testbed.sockets import Socket, exposed, sockets_of
 
 pytestmark = pytest.mark.integration
-
-_TCP_LISTEN = "0A"
-
-
-@dataclass(frozen=True, slots=True)
-class Socket:
-    protocol: str  # udp, udp6, tcp, tcp6
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    port: int
-    listening: bool
-
-    def __str__(self) -> str:
-        return f"{self.protocol} {self.address}:{self.port}"
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    """/proc/net's hex address: 32-bit words in host (little-endian) byte order."""
-    raw = bytes.fromhex(text)
-    swapped = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    return ipaddress.ip_address(swapped)
-
-
-def sockets_of(pid: int) -> list[Socket]:
-    """The process's IP sockets, from its file descriptors and /proc/<pid>/net."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:  # closed meanwhile
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    found = []
-    for protocol in ("udp", "udp6", "tcp", "tcp6"):
-        lines = Path(f"/proc/{pid}/net/{protocol}").read_text().splitlines()[1:]
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if inode not in inodes:
-                continue
-            host, port = local.split(":")
-            listening = protocol.startswith("udp") or state == _TCP_LISTEN
-            found.append(Socket(protocol, _address(host), int(port, 16), listening))
-    return found
-
-
-def _ephemeral_ports() -> range:
-    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-    return range(int(low), int(high) + 1)
-
-
-def exposed(sockets: list[Socket], config: Config) -> list[Socket]:
-    """The sockets beyond loopback and the configured hosts, but for pjproject's resolver."""
-    ast = config.asterisk
-    allowed = {ipaddress.ip_address(h) for h in (ast.sip_host, ast.ami_host, ast.http_host)}
-    beyond = [s for s in sockets if not (s.address.is_loopback or s.address in allowed)]
-    resolver = [
-        s
-        for s in beyond
-        if s.protocol in ("udp", "udp6")
-        and s.address.is_unspecified
-        and s.port in _ephemeral_ports()
-        and s.port not in range(ast.rtp_start, ast.rtp_end + 1)
-    ]
-    if len({s.protocol for s in resolver}) == len(resolver):  # at most one per family
-        beyond = [s for s in beyond if s not in resolver]
-    return beyond
 
 
 def pid_of(asterisk: AsteriskInstance) -> int:

@@ -2,7 +2,8 @@
 own with Debian's PostgreSQL cluster 15/main as the system database, then the two units'
 ExecStart lines run under the test's own supervisor (testbed/units.py), as systemd would run
 them. A SIPp 112 caller reaches an operator on a SIPp phone and is recorded in the system
-PostgreSQL; the app, killed, is restarted as Restart=always says and says READY=1 again.
+PostgreSQL, and no process of the units listens beyond loopback and the configured hosts; the
+app, killed, is restarted as Restart=always says and says READY=1 again.
 
 15/main is started if it is down and stopped again at the end; the test's role and database
 have names of their own and are dropped at the end.
@@ -27,6 +28,7 @@ import pytest
 from siaga.config import Config, load_config
 from stack.install import Layout
 from testbed.sipp import Sipp, SippPhone, caller_scenario, free_port
+from testbed.sockets import exposed, process_tree, sockets_of
 from testbed.units import Supervised, parse_unit
 
 pytestmark = pytest.mark.integration
@@ -149,6 +151,7 @@ async def test_installed_units_answer_a_112_call_into_the_system_postgres_and_re
         await app.wait_for("WATCHDOG=1", timeout=10)
 
         first, number = await answered_call(conn, sip_port, operator.id)
+        assert exposed_sockets([asterisk, app], config) == []
         await app.kill()
         await app.wait_for("READY=1", count=2, timeout=60)
         assert app.starts == 2
@@ -163,6 +166,18 @@ async def test_installed_units_answer_a_112_call_into_the_system_postgres_and_re
     assert "STOPPING=1" in asterisk.messages
     assert_journal_is_json_with_call_ids(tmp_path / "app.log", first, number)
     assert_journal_is_json_with_call_ids(tmp_path / "ast.log", "", "")
+
+
+def exposed_sockets(units: list[Supervised], config: Config) -> list[str]:
+    """The listening sockets of the units' processes (the app; `siaga asterisk run` and its
+    Asterisk) beyond loopback and the configured hosts."""
+    found = []
+    for unit in units:
+        assert unit.process is not None
+        for pid in process_tree(unit.process.pid):
+            listening = [s for s in sockets_of(pid) if s.listening]
+            found += [f"{unit.unit.path.name} {s}" for s in exposed(listening, config)]
+    return found
 
 
 async def answered_call(
