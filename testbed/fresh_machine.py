@@ -236,10 +236,11 @@ def configure(address: str, path: Path = Path(CONFIG)) -> None:
     """The administrator's edit of /etc/siaga112/siaga.toml: SIP on the machine's address, and
     ports of the machine's own (it shares its network with whatever else runs here)."""
     swaps = {
-        r'sip_host = "[^"]*"': f'sip_host = "{address}"',
-        r"sip_port = \d+": f"sip_port = {free_port()}",
-        r'ari_url = "http://127.0.0.1:\d+"': f'ari_url = "http://127.0.0.1:{free_port()}"',
-        r"ami_port = \d+": f"ami_port = {free_port()}",
+        # (?m)^: the keys themselves, not the commented examples of other sections
+        r'(?m)^sip_host = "[^"]*"': f'sip_host = "{address}"',
+        r"(?m)^sip_port = \d+": f"sip_port = {free_port()}",
+        r'(?m)^ari_url = "http://127.0.0.1:\d+"': f'ari_url = "http://127.0.0.1:{free_port()}"',
+        r"(?m)^ami_port = \d+": f"ami_port = {free_port()}",
         r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {free_port()}",
         r'(\[agi\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {free_port()}",
     }
