@@ -78,6 +78,10 @@ class PgLease:
     def state(self) -> LeaseState:
         return self.machine.state
 
+    def running(self) -> bool:
+        """Whether the lease's loop still runs (a standby's watchdog asks)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="lease")
 

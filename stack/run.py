@@ -199,7 +199,12 @@ async def wait_for_lease(
         web_context(config),
     )
     log.info("stack.standby", key=config.ha.lock_key, lease_seconds=config.ha.lease_seconds)
-    print(f"Siaga 112 is a standby: {config.web.url}/healthz", flush=True)
+    if not notify("READY=1"):  # a service is ready as a standby too: systemd must not wait
+        print(f"Siaga 112 is a standby: {config.web.url}/healthz", flush=True)
+    watchdog = None
+    if (interval := watchdog_interval()) is not None:
+        watchdog = Watchdog(lease.running, interval)  # a dead lease loop: restart the standby
+        watchdog.start()
     try:
         _, pending = await asyncio.wait(
             [asyncio.ensure_future(active.wait()), asyncio.ensure_future(stop.wait())],
@@ -208,6 +213,8 @@ async def wait_for_lease(
         for task in pending:
             task.cancel()
     finally:
+        if watchdog is not None:
+            await watchdog.stop()
         await runner.cleanup()
     return lease if active.is_set() else None
 
