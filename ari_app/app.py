@@ -20,7 +20,13 @@ from ari_app.actor import CallActor
 from ari_app.ari.config import AriConfig
 from ari_app.ari.connection import AriConnection
 from ari_app.ari.errors import AriError
-from ari_app.ari.events import AriEvent, EndpointStateChange, ResourceKind, StasisStart
+from ari_app.ari.events import (
+    ApplicationReplaced,
+    AriEvent,
+    EndpointStateChange,
+    ResourceKind,
+    StasisStart,
+)
 from ari_app.ari.lean import LeanTransport
 from ari_app.ari.models import Channel, ChannelState, Endpoint, EndpointState
 from ari_app.ari.rest import AriRest
@@ -131,8 +137,13 @@ class SiagaApp:
         *,
         prompts_dir: PurePosixPath | None,
         clock: Callable[[], float] | None = None,
+        on_replaced: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        # Set when another app may take over (the lease of [ha]): on ApplicationReplaced this
+        # app halts and this is called; None (the single box): only logged, as before.
+        self._on_replaced = on_replaced
+        self.halted = False
         self.journal = journal
         self.prompts_dir = prompts_dir
         self._clock = clock
@@ -221,6 +232,25 @@ class SiagaApp:
                 task.cancel()
         log.info("app.drained", calls_left=len(self.calls))
 
+    def halt(self) -> None:
+        """Stop acting now, synchronously: no more ACD tick, every call's work cancelled, no
+        event acted on and no reconnect. Another app is (or is about to be) active; the calls
+        stay up in Asterisk for it to adopt. `stop()` then closes the connections."""
+        if self.halted:
+            return
+        self.halted = True
+        log.warning("app.halted", calls=len(self.calls))
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+        if self._connection is not None:
+            self._connection.halt()
+        tasks = [actor.task for actor in self.calls.values()]
+        tasks += [actor.task for actor in self.callbacks.values()]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+
     async def stop(self) -> None:
         """Stop reading events. Calls stay up in Asterisk (a restarted app adopts them)."""
         if self._tick is not None:
@@ -240,6 +270,12 @@ class SiagaApp:
     # -- events from Asterisk
 
     async def _on_event(self, event: AriEvent) -> None:
+        if self.halted:
+            return
+        if isinstance(event, ApplicationReplaced) and self._on_replaced is not None:
+            self.halt()  # another app connected to our Stasis app: it acts now, not us
+            self._on_replaced()
+            return
         if isinstance(event, EndpointStateChange):
             self._endpoint(event.endpoint)
             return
@@ -486,6 +522,8 @@ class SiagaApp:
         actor.post(item)
 
     def _schedule_tick(self) -> None:
+        if self.halted:
+            return
         due = self.acd_core.next_due()
         if due is None or (self._tick_at is not None and self._tick_at <= due and self._tick):
             return

@@ -100,6 +100,18 @@ class EdgeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HaConfig:
+    """One active app and a standby ([ha], docs/ha.md): whoever holds a PostgreSQL advisory
+    lock (`lock_key`) is active. The holder stops acting once its lock session has not
+    answered a check for `lease_seconds`; a new holder waits `lease_seconds` plus a margin
+    before acting, so the two never act at once."""
+
+    role: str = "auto"  # the one role so far: wait for the lease, then be active
+    lease_seconds: float = 2.0
+    lock_key: int = 112112
+
+
+@dataclass(frozen=True, slots=True)
 class AsteriskConfig:
     embedded: bool = True
     ari_url: str = "http://127.0.0.1:8088"
@@ -366,6 +378,7 @@ class Config:
     alerts: AlertsConfig = field(default=AlertsConfig())
     callbacks: CallbacksConfig = field(default=CallbacksConfig())  # the callback list's rules
     edge: EdgeConfig | None = None  # None: the single box, no Kamailio (the default)
+    ha: HaConfig | None = None  # None: the single box, no lease (the default)
 
     def category(self, code: str) -> Category:
         for category in self.categories:
@@ -603,6 +616,22 @@ def _edge(t: _Table, nodes: tuple[AsteriskNode, ...]) -> EdgeConfig:
         probe_interval_seconds=interval,
         timeout_ms=timeout,
     )
+    t.finish()
+    return result
+
+
+def _ha(t: _Table, asterisk: AsteriskConfig, database: DatabaseConfig) -> HaConfig:
+    d = HaConfig()
+    role = t.get("role", str, d.role)
+    t.check("role", role == "auto", f'must be "auto", not {role!r}')
+    lease = _positive(t, "lease_seconds", d.lease_seconds)
+    t.check("lease_seconds", 0.5 <= lease <= 60, f"must be 0.5 to 60, not {lease}")
+    key = t.get("lock_key", int, d.lock_key)
+    t.check("lock_key", -(2**63) <= key < 2**63, f"must fit in 64 bits, not {key}")
+    # The apps share the database and the Asterisk: neither may be the child of one of them.
+    t.check("role", not database.embedded, "needs [database] embedded = false (a shared one)")
+    t.check("role", not asterisk.embedded, "needs [asterisk] embedded = false (a shared one)")
+    result = HaConfig(role=role, lease_seconds=lease, lock_key=key)
     t.finish()
     return result
 
@@ -1013,11 +1042,13 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         edge is not None or not asterisk.nodes,
         "[[asterisk.nodes]] need an [edge] in front of them",
     )
+    database = _database(root.table("database"))
+    ha = _ha(root.table("ha"), asterisk, database) if "ha" in root.data else None
     config = Config(
         path=path,
         centre=_centre(root.table("centre")),
         asterisk=asterisk,
-        database=_database(root.table("database")),
+        database=database,
         web=_web(root.table("web")),
         agi=agi,
         acd=_acd(root.table("acd")),
@@ -1033,6 +1064,7 @@ def parse_config(data: Mapping[str, Any], path: Path | str = "<config>") -> Conf
         alerts=_alerts(root.table("alerts")),
         callbacks=_callbacks(root.table("callbacks")),
         edge=edge,
+        ha=ha,
     )
     root.finish()
     return config

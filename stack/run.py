@@ -28,6 +28,8 @@ from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
 from siaga.config import Config, plain_sip_warning, redacted_url, url_password, with_password
 from siaga.tls import web_context
+from stack.lease import LeaseState
+from stack.pglease import PgLease
 from stack.recordings import RecordingCheck
 from stack.retention import RetentionJob
 from stack.systemd import Watchdog, notify, watchdog_interval
@@ -151,19 +153,76 @@ def banner(config: Config, console_logins: list[str]) -> str:
     return "\n".join(lines)
 
 
-def health_of(app: SiagaApp, writer: RecordWriter, disk: DiskGuard) -> Health:
+# `siaga run` ends with this when its lease (or its Stasis app) went to another app: it
+# stopped acting, and systemd starts it again as the standby.
+LEASE_LOST_EXIT = 3
+
+
+def health_of(
+    app: SiagaApp, writer: RecordWriter, disk: DiskGuard, role: str | None = None
+) -> Health:
     """What /healthz says of the running stack, now."""
     return Health(
         ari_connected=app.connected,
         database_reachable=writer.db_reachable,
         journal_ok=writer.stats().journal_ok,
         low_disks=disk.low,
+        role=role,
     )
+
+
+async def wait_for_lease(
+    config: Config, writer: RecordWriter, stack: contextlib.AsyncExitStack, stop: asyncio.Event
+) -> PgLease | None:
+    """[ha]: hold the lease before acting (docs/ha.md). Meanwhile /healthz says "standby"
+    (and nothing else is served: the AGI and the console belong to the active app).
+    Returns the lease once active, None if stopped first; its `on_stop` is the caller's to set."""
+    assert config.ha is not None
+    active = asyncio.Event()
+    lease = PgLease(
+        config.database.url,
+        config.ha.lock_key,
+        config.ha.lease_seconds,
+        on_active=active.set,
+        on_stop=lambda reason: None,  # nothing acts yet: run_stack checks the state
+    )
+    lease.start()
+    stack.push_async_callback(lease.stop)
+
+    def health() -> Health:
+        return Health(False, writer.db_reachable, writer.stats().journal_ok, role="standby")
+
+    runner = await start_site(
+        create_app(health, https=config.web.https),
+        config.web.host,
+        config.web.port,
+        web_context(config),
+    )
+    log.info("stack.standby", key=config.ha.lock_key, lease_seconds=config.ha.lease_seconds)
+    if not notify("READY=1"):  # a service is ready as a standby too: systemd must not wait
+        print(f"Siaga 112 is a standby: {config.web.url}/healthz", flush=True)
+    watchdog = None
+    if (interval := watchdog_interval()) is not None:
+        watchdog = Watchdog(lease.running, interval)  # a dead lease loop: restart the standby
+        watchdog.start()
+    try:
+        _, pending = await asyncio.wait(
+            [asyncio.ensure_future(active.wait()), asyncio.ensure_future(stop.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in pending:
+            task.cancel()
+    finally:
+        if watchdog is not None:
+            await watchdog.stop()
+        await runner.cleanup()
+    return lease if active.is_set() else None
 
 
 async def run_stack(config: Config) -> int:
     stop = asyncio.Event()
     abort = asyncio.Event()  # a second Ctrl-C / SIGTERM: stop now
+    lost = asyncio.Event()  # [ha]: another app is active now; this one halted
 
     def on_signal() -> None:
         (abort if stop.is_set() else stop).set()
@@ -208,13 +267,37 @@ async def run_stack(config: Config) -> int:
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
+        lease: PgLease | None = None
+        if config.ha is not None:
+            lease = await wait_for_lease(config, writer, stack, stop)
+            if lease is None:
+                return 0
         log_dir = asterisk_log_dir(config)
         recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
         await recorder.start()
         stack.push_async_callback(recorder.stop)
         pool = await agi_pool(config.database.url)
         stack.push_async_callback(pool.close)
-        app = SiagaApp(config, journal, prompts_dir=prompts_dir)
+
+        def halt(reason: str) -> None:
+            # Before anything else runs: the other app may act once our lease has run out.
+            app.halt()
+            log.error("stack.halted", reason=reason)
+            lost.set()
+            stop.set()
+            abort.set()
+
+        app = SiagaApp(
+            config,
+            journal,
+            prompts_dir=prompts_dir,
+            on_replaced=None if lease is None else lambda: halt("ApplicationReplaced"),
+        )
+        if lease is not None:
+            lease.on_stop = halt
+            if lease.state is not LeaseState.ACTIVE:
+                log.error("stack.halted", reason="lease lost while starting")
+                return LEASE_LOST_EXIT
         await app.start()
         stack.push_async_callback(app.stop)
         reconciler = Reconciler(
@@ -240,6 +323,7 @@ async def run_stack(config: Config) -> int:
         await agi.start()
         stack.push_async_callback(agi.stop)
 
+        role = None if lease is None else "active"
         console = Console(
             ConsoleSettings(
                 dsn=config.database.url,
@@ -260,7 +344,10 @@ async def run_stack(config: Config) -> int:
         )
         runner = await start_site(
             create_app(
-                lambda: health_of(app, writer, disk), console, collector, https=config.web.https
+                lambda: health_of(app, writer, disk, role),
+                console,
+                collector,
+                https=config.web.https,
             ),
             config.web.host,
             config.web.port,
@@ -285,6 +372,7 @@ async def run_stack(config: Config) -> int:
         await stop.wait()
         notify("STOPPING=1")
         log.info("stack.stopping", calls=len(app.calls))
-        await app.drain(timeout=30.0, abort=abort)
+        if not lost.is_set():  # a halted app hands nothing over: its calls are the other's
+            await app.drain(timeout=30.0, abort=abort)
         await writer.flush(timeout=10.0)
-    return 0
+    return LEASE_LOST_EXIT if lost.is_set() else 0

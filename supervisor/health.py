@@ -14,6 +14,8 @@ class Health:
     database_reachable: bool
     journal_ok: bool = True  # the record writer's journal can be written
     low_disks: tuple[LowDisk, ...] = ()
+    # With a lease ([ha], docs/ha.md): "active" or "standby"; None on the single box.
+    role: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -25,6 +27,8 @@ class Health:
 
     @property
     def status(self) -> str:
+        if self.role == "standby":
+            return "standby"  # not serving: a proxy in front sends the console elsewhere
         if not self.ok:
             return "unavailable"
         return "degraded" if self.degraded else "ok"

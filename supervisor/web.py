@@ -32,6 +32,7 @@ async def healthz(request: web.Request) -> web.Response:
     health = request.app[HEALTH_KEY]()
     body = {
         "status": health.status,
+        **({"role": health.role} if health.role is not None else {}),
         "ari": "connected" if health.ari_connected else "disconnected",
         "database": "reachable" if health.database_reachable else "unreachable",
         "journal": "ok" if health.journal_ok else "failing",

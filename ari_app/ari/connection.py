@@ -106,6 +106,10 @@ class AriConnection:
             self._task = asyncio.create_task(self.run(), name=f"ari-connection-{self._config.app}")
         return self._task
 
+    def halt(self) -> None:
+        """Deliver no further event and never reconnect; `stop()` still closes the socket."""
+        self._stopping.set()
+
     async def stop(self) -> None:
         """Close the websocket and end `run()`, within about `stop_grace` seconds. Final."""
         self._stopping.set()
@@ -203,6 +207,8 @@ class AriConnection:
         async for message in ws:
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 await self._deliver(parse_message(message.data))
+                if self._stopping.is_set():
+                    return  # halted (e.g. by the consumer, on ApplicationReplaced)
             elif message.type == aiohttp.WSMsgType.ERROR:
                 log.warning("ari.websocket_error", app=self._config.app, error=str(ws.exception()))
                 return

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import socket
 import uuid
 import wave
 from array import array
@@ -34,6 +35,7 @@ from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
 from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import running_asterisk, sandbox_config
+from testbed.sipp import free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 STACK_DB = "siaga_stack"
@@ -271,15 +273,22 @@ async def recording_of(call_id, asterisk, wait) -> list[tuple[float, float]]:
 
 
 def run_config(
-    path: Path, stack_config: Config, asterisk: AsteriskInstance, *, phones: bool
+    path: Path,
+    stack_config: Config,
+    asterisk: AsteriskInstance,
+    *,
+    phones: bool,
+    web_port: int | None = None,
+    ha: str = "",
 ) -> None:
     """The shipped siaga.toml for a `siaga run` of its own against the test session's Asterisk
     and PostgreSQL (the production shape: `embedded = false`). `phones`: the operators are the
-    shipped ones on SIP phones (SIPp); otherwise simulated (Local channels)."""
+    shipped ones on SIP phones (SIPp); otherwise simulated (Local channels). `web_port`: its
+    own console port (two runs on one machine); `ha`: the body of an `[ha]` section."""
     import re
 
     text = (Path(__file__).resolve().parents[2] / "siaga.toml").read_text()
-    ast = stack_config.asterisk
+    ast, web = stack_config.asterisk, stack_config.web
     log_dir = asterisk.outside(asterisk.layout.log_dir)
     swaps = {
         r"embedded = true": "embedded = false",
@@ -289,7 +298,7 @@ def run_config(
         r'log_dir = "[^"]*"': f'log_dir = "{log_dir}"',
         r'recordings_dir = "[^"]*"': f'recordings_dir = "{asterisk.recordings_dir}"',
         r'\nurl = "[^"]*"': f'\nurl = "{stack_config.database.url}"',
-        r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.web.port}",
+        r'(\[web\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {web_port or web.port}",
         r'(\[agi\]\nhost = "[^"]*"\n)port = \d+': rf"\g<1>port = {stack_config.agi.port}",
         r"wrap_up_seconds = \d+": "wrap_up_seconds = 1",
     }
@@ -298,6 +307,8 @@ def run_config(
     for pattern, replacement in swaps.items():
         text, count = re.subn(pattern, replacement, text)
         assert count, pattern
+    if ha:
+        text += f"\n[ha]\n{ha}\n"
     path.write_text(text)
 
 
@@ -308,10 +319,22 @@ class SiagaRun:
         self.config = config
         self.env = {**os.environ, "SIAGA_STATE_DIR": str(state)}
         self.health = f"http://127.0.0.1:{web_port}/healthz"
+        self.url = f"http://127.0.0.1:{web_port}"
         self.log = state.with_name(f"{config.stem}.log")  # what it printed, to read on failure
         self.process: asyncio.subprocess.Process | None = None
+        self.ha = False
 
-    async def start(self) -> None:
+    async def status(self) -> str:
+        """What /healthz says ("ok", "standby"...), "" while nothing answers."""
+        try:
+            async with aiohttp.ClientSession() as http, http.get(self.health) as response:
+                return str((await response.json())["status"])
+        except aiohttp.ClientError:
+            return ""
+
+    async def start(self, *, until: str = "ok") -> None:
+        """Start it and wait until /healthz says `until` ("standby" for an app waiting for
+        the lease of [ha])."""
         import sys
 
         with self.log.open("ab") as log:
@@ -327,14 +350,12 @@ class SiagaRun:
                 stderr=asyncio.subprocess.STDOUT,
             )
 
-        async def healthy() -> bool:
-            try:
-                async with aiohttp.ClientSession() as http, http.get(self.health) as response:
-                    return response.status == 200
-            except aiohttp.ClientError:
-                return False
+        wanted = {"ok", "degraded"} if until == "ok" else {until}  # "ok": serving (HTTP 200)
 
-        await wait_for(healthy, timeout=30, what="`siaga run` to be healthy")
+        async def reached() -> bool:
+            return await self.status() in wanted
+
+        await wait_for(reached, timeout=30, what=f"`siaga run` to say {until!r}")
 
     async def kill(self) -> None:
         """SIGKILL: nothing is flushed, nothing is hung up."""
@@ -366,10 +387,19 @@ async def siaga_run(
 ) -> AsyncIterator[Callable[..., SiagaRun]]:
     runs: list[SiagaRun] = []
 
-    def make(*, phones: bool = False) -> SiagaRun:
+    def make(*, phones: bool = False, ha: str = "") -> SiagaRun:
+        """`ha`: the body of an [ha] section; such a run has its own state folder (its own
+        crash journal) and, from the second on, its own console port (one machine)."""
         config = tmp_path / f"siaga-{len(runs)}.toml"
-        run_config(config, stack_config, asterisk, phones=phones)
-        run = SiagaRun(config, tmp_path / "state", stack_config.web.port)
+        web_port = stack_config.web.port
+        state = tmp_path / "state"
+        if ha:
+            state = tmp_path / f"state-{len(runs)}"
+            if any(run.ha for run in runs):
+                web_port = free_port(socket.SOCK_STREAM)
+        run_config(config, stack_config, asterisk, phones=phones, web_port=web_port, ha=ha)
+        run = SiagaRun(config, state, web_port)
+        run.ha = bool(ha)
         runs.append(run)
         return run
 

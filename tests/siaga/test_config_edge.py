@@ -80,3 +80,46 @@ def test_mistakes_are_named(change, key, reason):
     error = refused(data)
     assert key in error.key
     assert reason in error.reason
+
+
+def with_ha(**ha) -> dict:
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["asterisk"]["embedded"] = False
+    data["database"]["embedded"] = False
+    data["ha"] = {"role": "auto", **ha}
+    return data
+
+
+def test_no_ha_section_is_the_single_box_without_a_lease():
+    assert load_config(EXAMPLE).ha is None
+
+
+def test_ha_is_read_with_its_defaults():
+    ha = parse_config(with_ha(), "centre.toml").ha
+    assert ha is not None
+    assert (ha.role, ha.lease_seconds, ha.lock_key) == ("auto", 2.0, 112112)
+    ha = parse_config(with_ha(lease_seconds=1.5, lock_key=7), "centre.toml").ha
+    assert ha is not None
+    assert (ha.lease_seconds, ha.lock_key) == (1.5, 7)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"role": "primary"}, "ha.role"),
+        ({"lease_seconds": 0.1}, "ha.lease_seconds"),
+        ({"lock_key": 2**64}, "ha.lock_key"),
+        ({"lease": 2}, "ha.lease"),
+    ],
+)
+def test_a_wrong_ha_key_is_refused(change: dict, key: str):
+    assert refused(with_ha(**change)).key == key
+
+
+@pytest.mark.parametrize("section", ["asterisk", "database"])
+def test_ha_needs_a_shared_asterisk_and_database(section: str):
+    data = with_ha()
+    data[section]["embedded"] = True
+    error = refused(data)
+    assert error.key == "ha.role"
+    assert f"[{section}] embedded = false" in error.reason

@@ -245,6 +245,31 @@ async def test_application_replaced_is_delivered(fake: FakeAri, running: Running
     assert isinstance(event, ApplicationReplaced)
 
 
+async def test_a_halted_connection_delivers_nothing_more_and_never_reconnects(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    consumer = Consumer()
+    connection, resync = make_connection(fake, session, consumer)
+
+    async def halting(event: AriEvent) -> None:
+        await consumer(event)
+        if isinstance(event, ApplicationReplaced):
+            connection.halt()  # what the app does when another app took its Stasis app
+
+    connection._on_event = halting
+    task = connection.start()
+    await asyncio.wait_for(connection.wait_connected(), 5)
+
+    await fake.send(ari_samples.event("ApplicationReplaced"), ari_samples.dtmf("9"))
+    await asyncio.wait_for(task, 5)  # ended by itself: no reconnect scheduled
+    await asyncio.sleep(0.2)
+
+    assert [e.type for e in consumer.events] == ["ApplicationReplaced"]
+    assert not connection.connected
+    assert (connection.connects, resync.calls) == (1, 1)
+    await connection.stop()
+
+
 # -- reconnecting ---------------------------------------------------------------------------
 
 
