@@ -675,6 +675,19 @@ def database_hosts(url: str) -> list[str]:
     return netloc.split(",")
 
 
+def host_dsns(url: str) -> list[str]:
+    """One single-host DSN per host of `url`, in order (with the same user, password, database
+    and options): a client that must give each host its own connect timeout tries them in
+    turn, as libpq does and asyncpg does not (its timeout covers the whole list, so a host that
+    swallows packets would take it all)."""
+    hosts = database_hosts(url)
+    if len(hosts) == 1:
+        return [url]  # as it is: a URL without a host (a unix socket) must keep its form
+    parts = urlsplit(url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    return [urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}")) for host in hosts]
+
+
 def _host_port_ok(host: str) -> bool:
     _, colon, port = host.rpartition(":")
     if not colon or port.endswith("]"):  # no port, or a bare [IPv6] address

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from siaga.config import ConfigError, database_hosts, parse_config
+from siaga.config import ConfigError, database_hosts, host_dsns, parse_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 TWO_HOSTS = "postgresql://siaga@10.9.0.11:5432,10.9.0.12:5432/siaga"
@@ -75,3 +75,14 @@ def test_a_bad_host_list_is_refused(url):
 def test_one_host_is_unchanged():
     config = parse_config(with_database(embedded=False, url="postgresql://u@db:5432/s"), "c.toml")
     assert database_hosts(config.database.url) == ["db:5432"]
+
+
+def test_host_dsns_gives_each_host_its_own_dsn():
+    url = "postgresql://siaga:p%40ss@10.9.0.11:5432,10.9.0.12/siaga?target_session_attrs=read-write"
+    assert host_dsns(url) == [
+        "postgresql://siaga:p%40ss@10.9.0.11:5432/siaga?target_session_attrs=read-write",
+        "postgresql://siaga:p%40ss@10.9.0.12/siaga?target_session_attrs=read-write",
+    ]
+    assert host_dsns("postgresql:///siaga?host=/run/postgresql") == [
+        "postgresql:///siaga?host=/run/postgresql"
+    ]
