@@ -207,6 +207,28 @@ class AutoFailoverCluster:
                     os.kill(pid, signal.SIGKILL)
             keeper.process = None
 
+    def create_database(self, name: str) -> str:
+        """Create another database owned by the app's role on the primary (benchmarks); its DSN
+        naming both nodes. `name` must come from code, never from input."""
+        primary = next(n for n in self.nodes if self.writable(n))
+        self._psql(self.nodes[primary], f'CREATE DATABASE "{name}" OWNER {ROLE}')
+        return self.dsn.replace(f"/{DATABASE}?", f"/{name}?")
+
+    def set_synchronous(self, synchronous: bool, timeout: float = 30) -> None:
+        """Whether the primary waits at commit for node_b (pg_auto_failover's replication
+        quorum of the standby; on by default)."""
+        standby = self.nodes["node_b"]
+        self._autoctl(
+            "set", "node", "replication-quorum", "true" if synchronous else "false",
+            "--pgdata", str(standby.data_dir),
+        )  # fmt: skip
+        primary = self.nodes["node_a"]
+        deadline = time.monotonic() + timeout
+        while (self._psql(primary, "SHOW synchronous_standby_names").strip() != "") != synchronous:
+            if time.monotonic() > deadline:
+                raise AutoFailoverError(f"synchronous replication not {synchronous} in {timeout} s")
+            time.sleep(0.2)
+
     # -- state -------------------------------------------------------------------------------
 
     def states(self) -> dict[str, tuple[str, str]]:
@@ -301,8 +323,8 @@ class AutoFailoverCluster:
 
     def _autoctl(self, *args: str) -> None:
         result = subprocess.run(
-            self._argv(*args), capture_output=True, text=True, check=False, cwd="/",
-            env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
+            self._argv(*args), capture_output=True, text=True, errors="replace", check=False,
+            cwd="/", env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
         )  # fmt: skip
         if result.returncode != 0:
             raise AutoFailoverError(
