@@ -64,6 +64,7 @@ import structlog
 from db.events import RecordEvent
 from db.ingest import ingest
 from db.journal import Journal
+from siaga.config import database_hosts, host_dsns
 
 log = structlog.get_logger(__name__)
 
@@ -148,6 +149,9 @@ class RecordWriter:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self._dsn = dsn
+        # Several hosts (a primary and its standby, docs/ha.md): tried in turn.
+        self._hosts = host_dsns(dsn)
+        self._preferred_host = 0
         self._journal = Journal(spool_path)
         self._group = group_ms / 1000
         self._commit_timeout = batch_ms / 1000
@@ -647,12 +651,32 @@ class RecordWriter:
 
     async def _connection(self) -> Any:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(
-                self._dsn,
-                timeout=self._connect_timeout,
-                server_settings={"application_name": "siaga-record-writer"},
-            )
+            self._conn = await self._connect()
         return self._conn
+
+    async def _connect(self) -> Any:
+        """Connect to the first host that takes the connection (with several hosts, the one
+        `target_session_attrs` accepts: the primary), each host with its own timeout, the host
+        that took the last connection first: a dead primary that swallows packets costs one
+        timeout, not the whole attempt."""
+        count = len(self._hosts)
+        last_error: Exception | None = None
+        for index in [(self._preferred_host + i) % count for i in range(count)]:
+            try:
+                conn = await asyncpg.connect(
+                    self._hosts[index],
+                    timeout=self._connect_timeout,
+                    server_settings={"application_name": "siaga-record-writer"},
+                )
+            except Exception as exc:
+                last_error = exc
+                continue
+            if index != self._preferred_host and count > 1:
+                log.info("database_host_changed", host=database_hosts(self._dsn)[index])
+            self._preferred_host = index
+            return conn
+        assert last_error is not None
+        raise last_error
 
     async def _health_check(self) -> None:
         try:

@@ -7,9 +7,11 @@
 # live stack with it. npm installs the browser phone's SIP library (Makefile, supervisor/phone):
 # Debian's npm only where no Node.js with npm is on the machine already. kamailio is the SIP
 # edge of the high-availability topology (docs/ha.md), tested on hosts made of network
-# namespaces that ping (iputils-ping) checks.
+# namespaces that ping (iputils-ping) checks. postgresql-15-auto-failover (pg_auto_failover: a
+# monitor and a keeper per node) fails the records over to their streaming standby (docs/ha.md).
 set -euo pipefail
-packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus kamailio iputils-ping)
+packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus kamailio iputils-ping
+  postgresql-15-auto-failover)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 from queues.config import (
     Category,
@@ -670,14 +670,58 @@ def _database(t: _Table) -> DatabaseConfig:
         urlsplit(url).scheme in ("postgresql", "postgres"),
         "must be a postgresql:// URL",
     )
+    hosts = database_hosts(url)
+    t.check("url", all(hosts), "an empty host in the host list")
+    t.check("url", all(_host_port_ok(host) for host in hosts), "a host's port must be 1-65535")
+    embedded = t.get("embedded", bool, d.embedded)
+    if len(hosts) > 1:
+        # Without it libpq (and asyncpg) would take the first host that answers, a read-only
+        # standby as readily as the primary, and every record commit there would fail.
+        attrs = parse_qs(urlsplit(url).query).get("target_session_attrs", [""])[-1]
+        t.check(
+            "url",
+            attrs in ("read-write", "primary"),
+            "names several hosts (a primary and its standby): add"
+            " ?target_session_attrs=read-write so the app writes to whichever is the primary",
+        )
+        t.check(
+            "embedded",
+            not embedded,
+            "must be false when url names several hosts (a replicated PostgreSQL, docs/ha.md)",
+        )
     password = _env("SIAGA_DATABASE_PASSWORD", t.get("password", str, ""))
     if password:
         url = with_password(url, password)
-    result = DatabaseConfig(
-        embedded=t.get("embedded", bool, d.embedded), url=url, port=_port(t, "port", d.port)
-    )
+    result = DatabaseConfig(embedded=embedded, url=url, port=_port(t, "port", d.port))
     t.finish()
     return result
+
+
+def database_hosts(url: str) -> list[str]:
+    """The `host[:port]` items of a postgresql:// URL: one, or several (libpq's multi-host URL,
+    tried in order)."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    return netloc.split(",")
+
+
+def host_dsns(url: str) -> list[str]:
+    """One single-host DSN per host of `url`, in order (with the same user, password, database
+    and options): a client that must give each host its own connect timeout tries them in
+    turn, as libpq does and asyncpg does not (its timeout covers the whole list, so a host that
+    swallows packets would take it all)."""
+    hosts = database_hosts(url)
+    if len(hosts) == 1:
+        return [url]  # as it is: a URL without a host (a unix socket) must keep its form
+    parts = urlsplit(url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    return [urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}")) for host in hosts]
+
+
+def _host_port_ok(host: str) -> bool:
+    _, colon, port = host.rpartition(":")
+    if not colon or port.endswith("]"):  # no port, or a bare [IPv6] address
+        return True
+    return port.isdigit() and 1 <= int(port) <= 65535
 
 
 def with_password(url: str, password: str) -> str:
