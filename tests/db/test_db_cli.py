@@ -52,7 +52,7 @@ async def test_db_migrate(pg_empty_dsn: str, capsys: pytest.CaptureFixture[str])
         "applied 012_cached_plans.sql",
         "applied 013_report_routes.sql",
         "applied 014_recording_holds.sql",
-        "applied 018_console_password_change.sql",
+        "applied 015_console_password_change.sql",
     ]
     code, out, _ = await run(pg_empty_dsn, capsys, "db", "migrate")
     assert (code, out) == (0, "schema up to date\n")
