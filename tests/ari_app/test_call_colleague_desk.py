@@ -4,7 +4,7 @@ the desk ends their own leg only, never the caller's."""
 
 from __future__ import annotations
 
-from test_call_controls import A, A_LEG, B, colleague_joined, colleague_rung
+from test_call_controls import A_LEG, A, B, colleague_joined, colleague_rung
 
 from ari_app.call import (
     CallState,
