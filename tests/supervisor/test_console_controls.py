@@ -174,6 +174,18 @@ async def test_keyboard_shortcuts_act_on_the_desk_but_never_while_typing(
             ".textContent === 'siap'"
         )
         assert centre.acd.operator_state("1001") is OperatorState.AVAILABLE
+        # T puts the caller on hold, and T again takes them back (controls2).
+        assert "Tahan / lanjutkan" in (await tab.text("#shortcuts") or "")
+        await press(tab, "t", "KeyT")
+        await tab.wait_for("location.search === '?msg=on_hold'")
+        await tab.wait_for(DESK_READY + " && !document.getElementById('btn-resume').hidden")
+        await press(tab, "t", "KeyT")
+        await tab.wait_for("location.search === '?msg=resumed'")
+        assert centre.actions[-2:] == [
+            ("hold", call_id, "1001", True),
+            ("hold", call_id, "1001", False),
+        ]
+        await tab.wait_for(DESK_READY)
         # The hand-offs as the app reports them, drawn as text on the desk.
         centre.hand_offs(
             call_id,
