@@ -156,12 +156,22 @@ async def classification(db: Db, call_id: str) -> Classification | None:
     return Classification(row["category"], row["source"] == SOURCE_OPERATOR)
 
 
+# A `call_connected` (e) of operator $1 that a `hung_up_at_once` of theirs did not take back (a
+# pocket answer, db/functions/refresh_calls.sql): the ACD put the caller back in line, no part
+# of the call was theirs and no disposition is owed for it.
+_NOT_A_GHOST = (
+    "NOT EXISTS (SELECT 1 FROM call_events g WHERE g.call_id = e.call_id AND g.operator_id = $1"
+    " AND g.kind = 'offer_failed' AND g.data ->> 'reason' = 'hung_up_at_once' AND g.at >= e.at)"
+)
+
+
 async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> CallRow | None:
     """The latest call the operator handled (a `call_connected` of theirs: answered, or joined
     as a colleague) still without their disposition: one disposition per operator per call."""
     call_id: str | None = await db.fetchval(
         "SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
         " AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2)"
+        f" AND {_NOT_A_GHOST}"
         " AND NOT EXISTS (SELECT 1 FROM dispositions d"
         "   WHERE d.call_id = e.call_id AND d.operator_id = $1)"
         " ORDER BY e.at DESC, e.event_id DESC LIMIT 1",
@@ -213,7 +223,8 @@ async def owed_dispositions(
         "    AND t.operator_id = $1 AND t.kind = 'call_transferred')) AS ended_at"
         " FROM calls c"
         " WHERE c.call_id IN (SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
-        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2))"
+        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2)"
+        f"  AND {_NOT_A_GHOST})"
         " AND c.call_id IS DISTINCT FROM $3"
         " AND (c.ended_at IS NOT NULL OR c.call_id = ANY($4::text[])"
         "   OR EXISTS (SELECT 1 FROM call_events t WHERE t.call_id = c.call_id"

@@ -6,6 +6,7 @@ own disposition when their part of it is over, as the ACD's disposition rule cou
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -13,6 +14,7 @@ from console_support import PureCentre, first_event, settled
 
 from ari_app.call.states import HandOff, HandOffStatus, SideKind
 from db import events
+from db.events import RecordOnlyFailure
 from queues import events as acd
 from queues.states import OperatorState
 from siaga.config import Config
@@ -159,3 +161,20 @@ async def test_a_colleague_who_left_again_owes_theirs_while_the_call_goes_on(
     op1 = await sign_in("op1")
     data = await desk(op1)
     assert data["owed"] == [] and data["call"]["live"] is True and owing(centre, A) == 0
+
+
+async def test_a_pocket_answer_owes_no_disposition(sign_in, centre, writer):
+    # A's phone answered and hung up at once: the caller went back in line (the ACD owes A
+    # nothing) and B took the call. Only B is asked.
+    centre.operator_login(A)
+    centre.arrive("c-g", "081300000032")
+    centre.record(events.call_connected("c-g", A))
+    await asyncio.sleep(0.01)  # the records' times are in milliseconds
+    centre.record(events.offer_failed("c-g", A, RecordOnlyFailure.HUNG_UP_AT_ONCE))
+    centre.connect("c-g", B)
+    centre.end("c-g")
+    await settled(writer)
+    op1, op2 = await sign_in("op1"), await sign_in("op2")
+    data = await desk(op1)
+    assert data["owed"] == [] and data["call"] is None
+    assert [o["call_id"] for o in (await desk(op2))["owed"]] == ["c-g"]
