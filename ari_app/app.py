@@ -594,8 +594,9 @@ class SiagaApp:
     # -- desk call controls: the connected operator's own call
 
     def hang_up(self, call_id: str, operator_id: str) -> None:
-        """The operator ends the call from the desk (the caller is hung up)."""
-        self._post(self._operators_call(call_id, operator_id), HangUpRequested(operator_id))
+        """The operator ends the call from the desk (the caller is hung up); a colleague
+        conferenced in beside them hangs up their own leg only."""
+        self._post(self._on_call(call_id, operator_id), HangUpRequested(operator_id))
 
     def conference(
         self, call_id: str, operator_id: str, colleague: str, dial: str | None = None
@@ -621,8 +622,15 @@ class SiagaApp:
         self._post(self._operators_call(call_id, operator_id), HoldRequested(operator_id, hold))
 
     def leave(self, call_id: str, operator_id: str) -> None:
-        """The operator leaves the call to the colleague who answered."""
-        self._post(self._operators_call(call_id, operator_id), LeaveRequested(operator_id))
+        """The operator leaves the call to the colleague who answered, or the colleague leaves
+        it to them."""
+        self._post(self._on_call(call_id, operator_id), LeaveRequested(operator_id))
+
+    def _on_call(self, call_id: str, operator_id: str) -> str:
+        """The call's operator's call, or one they were conferenced into beside them."""
+        if operator_id in self._live(call_id).machine.joined_operators():
+            return call_id
+        return self._operators_call(call_id, operator_id)
 
     def _operators_call(self, call_id: str, operator_id: str) -> str:
         actor = self._live(call_id)

@@ -447,6 +447,7 @@ class Acd:
         if op.state is _PAUSED:
             op.pending_pause = op.reason  # paused they were, paused they will be after it
         self._finish_handling(op)
+        op.consecutive_misses = 0  # they answered their phone, as for an offer
         op.answered_at = self._now
         op.handled_category = call.category.code
         op.disposed_current = False

@@ -71,10 +71,13 @@ def audit(acd: Acd) -> list[str]:
             if skill in staffed:
                 staffed[skill] += is_staffed
                 serving[skill] += is_serving and level == 1
+        block_after = acd.config.disposition_block_after_seconds
+        held = block_after > 0 and bool(op.owed) and min(op.owed.values()) + block_after <= now
         dispatchable = (
             op.state is OperatorState.AVAILABLE
             and op.registered
             and (op.retry_at is None or op.retry_at <= now)
+            and not held  # the disposition rule: one owed too long keeps offers away
         )
         if op.pooled != dispatchable:
             problems.append(f"operator {operator_id}: pooled={op.pooled} in {op.state}")

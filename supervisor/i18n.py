@@ -814,6 +814,17 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
         "Tidak aktif saat mengetik di kolom isian.",
         "Inactive while typing in a field.",
     ),
+    # the colleague's desk during a conference, the hold shortcut (issue #22, controls2)
+    "ctl.with_operator": (
+        "Anda bergabung ke panggilan ini; operatornya masih tersambung: {name}",
+        "You joined this call; its operator is still on it: {name}",
+    ),
+    "ctl.leave_own": ("Keluar dari panggilan", "Leave the call"),
+    "ctl.hold_resume": ("Tahan / lanjutkan", "Hold / resume"),
+    "msg.you_left": (
+        "Anda keluar dari panggilan; operatornya tetap bersama penelepon.",
+        "You left the call; its operator stays with the caller.",
+    ),
 }
 
 

@@ -44,6 +44,7 @@ class LiveCall:
     age_seconds: float  # since the arrival at Asterisk
     hand_offs: tuple[HandOff, ...] = ()  # agencies and colleagues conferenced in, and how
     held: bool = False  # the operator put the caller on hold
+    joined: tuple[str, ...] = ()  # operator colleagues conferenced in beside `operator_id`
 
 
 class LiveCentre(Protocol):
@@ -104,11 +105,22 @@ class LiveCentre(Protocol):
 
 
 def operator_call(centre: LiveCentre, operator_id: str) -> LiveCall | None:
-    """The call ringing or connected to this operator, if any."""
-    for call in centre.live_calls():
+    """The call ringing or connected to this operator, if any; else the connected call they
+    were conferenced into beside its operator (`LiveCall.joined`: a colleague's desk shows the
+    call before it is theirs)."""
+    calls = centre.live_calls()
+    for call in calls:
         if call.operator_id == operator_id and call.state in ("offered", "connected"):
             return call
+    for call in calls:
+        if operator_id in call.joined and call.state == "connected":
+            return call
     return None
+
+
+def joined_only(call: LiveCall, operator_id: str) -> bool:
+    """The operator is on the call as a colleague beside its operator, not as its operator."""
+    return call.operator_id != operator_id and operator_id in call.joined
 
 
 class AppCentre:
@@ -137,6 +149,7 @@ class AppCentre:
                 age_seconds=max(0.0, now - actor.arrival),
                 hand_offs=actor.machine.hand_offs(),
                 held=actor.machine.held,
+                joined=actor.machine.joined_operators(),
             )
             for actor in list(self.app.calls.values())
         ]

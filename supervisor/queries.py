@@ -5,7 +5,7 @@ today's figures."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -156,13 +156,25 @@ async def classification(db: Db, call_id: str) -> Classification | None:
     return Classification(row["category"], row["source"] == SOURCE_OPERATOR)
 
 
+# A `call_connected` (e) of operator $1 that a `hung_up_at_once` of theirs did not take back (a
+# pocket answer, db/functions/refresh_calls.sql): the ACD put the caller back in line, no part
+# of the call was theirs and no disposition is owed for it.
+_NOT_A_GHOST = (
+    "NOT EXISTS (SELECT 1 FROM call_events g WHERE g.call_id = e.call_id AND g.operator_id = $1"
+    " AND g.kind = 'offer_failed' AND g.data ->> 'reason' = 'hung_up_at_once' AND g.at >= e.at)"
+)
+
+
 async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> CallRow | None:
-    """The operator's latest answered call still without a disposition."""
+    """The latest call the operator handled (a `call_connected` of theirs: answered, or joined
+    as a colleague) still without their disposition: one disposition per operator per call."""
     call_id: str | None = await db.fetchval(
-        "SELECT c.call_id FROM calls c WHERE c.operator_id = $1"
-        " AND c.connected_at > now() - make_interval(hours => $2)"
-        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
-        " ORDER BY c.connected_at DESC LIMIT 1",
+        "SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
+        " AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2)"
+        f" AND {_NOT_A_GHOST}"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d"
+        "   WHERE d.call_id = e.call_id AND d.operator_id = $1)"
+        " ORDER BY e.at DESC, e.event_id DESC LIMIT 1",
         operator_id,
         hours,
     )
@@ -181,27 +193,49 @@ async def today_stats(db: Db, day: date, tz: str, thresholds: tuple[float, ...])
 
 @dataclass(frozen=True, slots=True)
 class OwedDisposition:
-    """A call the operator was connected to that ended with no disposition yet."""
+    """A call the operator was connected to, their part of it over, with no disposition of
+    theirs yet."""
 
     call_id: str
     caller_number: str | None
     category: str | None
     connected_at: datetime | None
-    ended_at: datetime
+    ended_at: datetime | None  # the call's end, or their hand-over; None: going on without them
 
 
-async def owed_dispositions(db: Db, operator_id: str, *, hours: int = 12) -> list[OwedDisposition]:
+async def owed_dispositions(
+    db: Db,
+    operator_id: str,
+    *,
+    on_call: str | None = None,
+    left: Sequence[str] = (),
+    hours: int = 12,
+) -> list[OwedDisposition]:
     """Oldest first: every call the operator was connected to (`call_connected`) within `hours`
-    that has ended and has no disposition (by anyone) yet."""
+    whose part of theirs is over, with no disposition of theirs yet: one per operator per call,
+    as the ACD's disposition rule counts them. Their part is over when the call ended, when
+    they handed it over (`call_transferred` by them), or when the live centre has it going on
+    without them (`left`: a colleague who left again is recorded nowhere else); never while
+    they are on it (`on_call`)."""
     rows = await db.fetch(
-        "SELECT c.call_id, c.caller_number, c.category, c.connected_at, c.ended_at FROM calls c"
+        "SELECT c.call_id, c.caller_number, c.category, c.connected_at,"
+        "  coalesce(c.ended_at, (SELECT max(t.at) FROM call_events t WHERE t.call_id = c.call_id"
+        "    AND t.operator_id = $1 AND t.kind = 'call_transferred')) AS ended_at"
+        " FROM calls c"
         " WHERE c.call_id IN (SELECT e.call_id FROM call_events e WHERE e.operator_id = $1"
-        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2))"
-        " AND c.ended_at IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
-        " ORDER BY c.ended_at, c.call_id",
+        "   AND e.kind = 'call_connected' AND e.at > now() - make_interval(hours => $2)"
+        f"  AND {_NOT_A_GHOST})"
+        " AND c.call_id IS DISTINCT FROM $3"
+        " AND (c.ended_at IS NOT NULL OR c.call_id = ANY($4::text[])"
+        "   OR EXISTS (SELECT 1 FROM call_events t WHERE t.call_id = c.call_id"
+        "     AND t.operator_id = $1 AND t.kind = 'call_transferred'))"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d"
+        "   WHERE d.call_id = c.call_id AND d.operator_id = $1)"
+        " ORDER BY ended_at NULLS LAST, call_id",
         operator_id,
         hours,
+        on_call,
+        list(left),
     )
     return [OwedDisposition(**dict(row)) for row in rows]
 

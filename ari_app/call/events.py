@@ -197,7 +197,8 @@ class AgencyAnswered:
 
 @dataclass(frozen=True, slots=True)
 class HangUpRequested:
-    """The call's operator ends the call from the desk: the caller is hung up."""
+    """The call's operator ends the call from the desk: the caller is hung up. From an operator
+    colleague conferenced in beside them: their own leg only (as `LeaveRequested`)."""
 
     operator_id: str
 
@@ -224,7 +225,8 @@ class ColleagueClaimed:
 
 @dataclass(frozen=True, slots=True)
 class LeaveRequested:
-    """The call's operator leaves the conversation to the colleague who answered."""
+    """The call's operator leaves the conversation to the colleague who answered; an operator
+    colleague conferenced in beside them leaves it to them (their own leg hung up)."""
 
     operator_id: str
 

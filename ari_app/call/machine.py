@@ -186,6 +186,12 @@ class CallMachine:
             if leg.kind in (SideKind.AGENCY, SideKind.COLLEAGUE)
         )
 
+    def joined_operators(self) -> tuple[str, ...]:
+        """The operator colleagues in the conversation beside the call's operator (their desks
+        show the call too)."""
+        leg = self._colleague()
+        return (leg.operator_id,) if leg and leg.answered and leg.operator_id else ()
+
     def connected_leg(self) -> str | None:
         """The channel of the operator in the conversation, if any."""
         for leg in self.legs.values():
@@ -1000,7 +1006,23 @@ class CallMachine:
             None,
         )
 
+    def _joined_colleague(self, operator_id: str) -> SideLeg | None:
+        """The leg of this operator, conferenced in beside the call's operator, if they are."""
+        leg = self._colleague()
+        if self.state is CallState.CONNECTED and leg and leg.answered and operator_id:
+            return leg if leg.operator_id == operator_id else None
+        return None
+
+    def _colleague_hangs_up(self, leg: SideLeg) -> list[Command]:
+        """A colleague's hang up (or leave) on the desk ends their own leg only: the caller
+        stays with the call's operator. Their leg's end releases them (`_colleague_gone`)."""
+        log.info("call.colleague_leaves", call_id=self.call_id, operator=leg.operator_id)
+        return [HangUpLeg(leg.channel_id)]
+
     def _hang_up_requested(self, event: HangUpRequested) -> list[Command]:
+        joined = self._joined_colleague(event.operator_id)
+        if joined is not None:
+            return self._colleague_hangs_up(joined)
         if not self._is_operator(event.operator_id):
             log.info("call.hangup_refused", call_id=self.call_id, operator=event.operator_id)
             return []
@@ -1060,6 +1082,9 @@ class CallMachine:
         return [BridgeColleague(leg.channel_id), joined]
 
     def _leave_requested(self, event: LeaveRequested) -> list[Command]:
+        joined = self._joined_colleague(event.operator_id)
+        if joined is not None:
+            return self._colleague_hangs_up(joined)
         colleague = self._colleague()
         if not self._is_operator(event.operator_id) or colleague is None or not colleague.answered:
             log.info("call.leave_refused", call_id=self.call_id, operator=event.operator_id)

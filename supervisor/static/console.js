@@ -475,6 +475,17 @@
       list.replaceChildren(...items);
     }
     byId("btn-leave").disabled = !handOffs.some((h) => h.kind === "colleague" && h.status === "answered");
+    // A colleague conferenced in beside the call's operator: they see who is on it and may
+    // leave (their own leg); hang up, hold, conference and agencies stay the operator's.
+    const joined = !!call.with_operator;
+    const withOperator = byId("with-operator");
+    withOperator.hidden = !joined;
+    withOperator.textContent = joined ? t("ctl.with_operator").replace("{name}", call.with_operator) : "";
+    for (const id of ["btn-hangup", "btn-hold", "conference-form"]) byId(id).closest("form").hidden = joined;
+    const agencies = byId("agencies");
+    if (agencies && joined) agencies.hidden = true;
+    if (joined) byId("btn-leave").disabled = false;
+    byId("btn-leave").textContent = t(joined ? "ctl.leave_own" : "ctl.leave");
     byId("btn-hold").hidden = !!call.held;
     byId("btn-resume").hidden = !call.held;
     byId("on-hold").hidden = !call.held;
@@ -515,6 +526,12 @@
       if (node && !node.disabled && node.offsetParent !== null) node.focus();
       return !!node;
     };
+    const clickShown = (id) => {
+      const node = byId(id);
+      if (!node || node.disabled || node.offsetParent === null) return false;
+      node.click();
+      return true;
+    };
     let done = false;
     const digit = /^Digit([1-9])$/.exec(event.code);
     if (digit && event.shiftKey) {
@@ -538,6 +555,8 @@
         h: () => focus("btn-hangup"),
         k: () => focus("colleague-select"),
         l: () => focus("btn-leave"),
+        // hold is no danger to the call: one key takes the caller off hold again (controls2)
+        t: () => clickShown("btn-hold") || clickShown("btn-resume"),
       };
       const action = actions[event.key.toLowerCase()];
       if (action) done = action();

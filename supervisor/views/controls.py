@@ -18,7 +18,7 @@ from supervisor.board import JsonDict
 from supervisor.console import Console
 from supervisor.http import console_of, form_of, redirect, require_session
 from supervisor.i18n import translate
-from supervisor.live import ActionUnavailableError, LiveCall, operator_call
+from supervisor.live import ActionUnavailableError, LiveCall, joined_only, operator_call
 from supervisor.roles import Role
 from supervisor.store import Db
 
@@ -71,10 +71,15 @@ async def supervisors_with_phone(db: Db) -> list[store.User]:
 
 
 def _operators_call(request: web.Request, form: Mapping[str, str]) -> tuple[str, str]:
-    return _live_call(request, form)[:2]
+    call_id, operator_id, live = _live_call(request, form)
+    if joined_only(live, operator_id):
+        # Hold, conference and agencies are the call's operator's while they are on it.
+        raise redirect("/operator", "not_your_call")
+    return call_id, operator_id
 
 
 def _live_call(request: web.Request, form: Mapping[str, str]) -> tuple[str, str, LiveCall]:
+    """The connected call on this operator's desk: theirs, or one they were conferenced into."""
     operator_id = require_session(request).user.operator_id
     if not operator_id:
         raise web.HTTPForbidden()
@@ -85,14 +90,23 @@ def _live_call(request: web.Request, form: Mapping[str, str]) -> tuple[str, str,
     return call_id, operator_id, live
 
 
+def with_operator(call: LiveCall, operator_id: str, names: Mapping[str, str]) -> str | None:
+    """For a colleague conferenced into the call: the name of the call's operator, still on it."""
+    if not joined_only(call, operator_id) or call.operator_id is None:
+        return None
+    return names.get(call.operator_id, call.operator_id)
+
+
 async def hang_up(request: web.Request) -> web.StreamResponse:
+    """The call's operator ends the call; a colleague conferenced in beside them hangs up their
+    own leg only (the app decides the same), i.e. leaves."""
     form = await form_of(request)
-    call_id, operator_id = _operators_call(request, form)
+    call_id, operator_id, live = _live_call(request, form)
     try:
         await console_of(request).centre.hang_up(call_id, operator_id)
     except ActionUnavailableError:
         raise redirect("/operator", "not_available") from None
-    raise redirect("/operator", "hung_up")
+    raise redirect("/operator", "you_left" if joined_only(live, operator_id) else "hung_up")
 
 
 async def conference(request: web.Request) -> web.StreamResponse:
@@ -138,7 +152,9 @@ async def hold(request: web.Request) -> web.StreamResponse:
 async def leave(request: web.Request) -> web.StreamResponse:
     form = await form_of(request)
     call_id, operator_id, live = _live_call(request, form)
-    answered = any(
+    # A colleague conferenced in leaves the caller with the call's operator; the operator
+    # only to a colleague who answered.
+    answered = joined_only(live, operator_id) or any(
         h.kind is SideKind.COLLEAGUE and h.status is HandOffStatus.ANSWERED for h in live.hand_offs
     )
     if not answered:
@@ -147,4 +163,4 @@ async def leave(request: web.Request) -> web.StreamResponse:
         await console_of(request).centre.leave(call_id, operator_id)
     except ActionUnavailableError:
         raise redirect("/operator", "not_available") from None
-    raise redirect("/operator", "left_call")
+    raise redirect("/operator", "you_left" if joined_only(live, operator_id) else "left_call")

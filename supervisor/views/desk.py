@@ -36,7 +36,7 @@ from supervisor.http import (
     require_session,
     time_formatter,
 )
-from supervisor.live import ActionUnavailableError, LiveCall, operator_call
+from supervisor.live import ActionUnavailableError, LiveCall, joined_only, operator_call
 from supervisor.queries import Classification
 from supervisor.roles import Permission
 from supervisor.sse import stream
@@ -145,6 +145,7 @@ class DeskFeed:
             pop |= category_fields(console.config, call.category, call.flags, classified)
             pop["hand_offs"] = controls.hand_offs_json(call, console.config, self.lang)
             pop["held"] = call.held
+            pop["with_operator"] = controls.with_operator(call, self.operator_id, names)
         else:
             pop = await self._awaiting(view.state.value if view else None)
         owed = await self._owed_calls()
@@ -194,9 +195,28 @@ class DeskFeed:
     async def _owed_calls(self) -> list[queries.OwedDisposition]:
         loop = asyncio.get_running_loop()
         if loop.time() - self._owed_at >= _REREAD_EVERY:
-            self._owed = await queries.owed_dispositions(self.console.db, self.operator_id)
+            self._owed = await self._read_owed()
             self._owed_at = loop.time()
         return self._owed
+
+    async def _read_owed(self) -> list[queries.OwedDisposition]:
+        """The records' owed list, told which calls go on live without this operator (one
+        they joined and left again) and which one they are on now."""
+        centre = self.console.centre
+        on_call = operator_call(centre, self.operator_id)
+        left = [
+            c.call_id
+            for c in centre.live_calls()
+            if c.state == "connected"
+            and c.operator_id != self.operator_id
+            and self.operator_id not in c.joined
+        ]
+        return await queries.owed_dispositions(
+            self.console.db,
+            self.operator_id,
+            on_call=on_call.call_id if on_call else None,
+            left=left,
+        )
 
     def _owed_json(self, owed: queries.OwedDisposition, shown: str | None) -> JsonDict:
         return {
@@ -333,7 +353,12 @@ async def agency(request: web.Request) -> web.StreamResponse:
     call_id = form.get("call_id", "")
     code = form.get("agency", "")
     live = operator_call(console.centre, operator_id)
-    if live is None or live.call_id != call_id or live.state != "connected":
+    if (
+        live is None
+        or live.call_id != call_id
+        or live.state != "connected"
+        or joined_only(live, operator_id)
+    ):
         raise redirect("/operator", "not_your_call")
     if code not in {a.code for a in console.config.agencies}:
         raise redirect("/operator", "invalid")

@@ -2,7 +2,9 @@
 A conferences operator B (another SIPp phone) through the console's adapter, B answers and is
 joined, A leaves; caller and B stay bridged, then B hangs up from the desk. The records in
 PostgreSQL name B from the hand-over on, and the ACD put A to wrap-up and B on the call. On
-the way B puts the caller on hold: the caller hears music and stays bridged and recorded."""
+the way B puts the caller on hold: the caller hears music and stays bridged and recorded. B's
+desk (the picture /operator/events sends) shows the call while B is conferenced in beside A,
+and asks B for their own disposition after the call."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from integration.conftest import WINDOW, recording_of
 from ari_app.call import CallState
 from ari_app.call.states import HandOffStatus, SideKind
 from queues.states import OperatorState
+from supervisor.console import Console, ConsoleSettings
 from supervisor.live import AppCentre
+from supervisor.views.desk import DeskFeed
 from testbed.sandbox import simulated_operator
 from testbed.sipp import Sipp, answer_scenario, caller_scenario
 
@@ -27,7 +31,7 @@ async def _true(value: bool) -> bool:
 
 
 async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
-    start_app, stack_config, asterisk, ari, records, db, wait
+    start_app, stack_config, stack_dsn, asterisk, ari, records, db, wait
 ):
     port = stack_config.asterisk.sip_port
     phones = [Sipp(answer_scenario(ring_ms=300), port, server=True) for _ in range(2)]
@@ -44,6 +48,13 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
     )
     app = await start_app(operators=operators)
     centre = AppCentre(app)
+    console = Console(ConsoleSettings(dsn=stack_dsn), app.config, centre)
+    await console.start()
+
+    async def desk(operator_id: str):
+        """What the operator's desk stream sends now (a new feed: nothing cached)."""
+        return await DeskFeed(console, operator_id, "en").picture()
+
     caller = Sipp(
         caller_scenario(caller_id="0812555777", digits="1", delay_ms=500, hold_ms=60000), port
     )
@@ -73,6 +84,12 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
             HandOffStatus.ANSWERED,
         )
         assert app.acd_core.operator_state(second) is OperatorState.ON_CALL
+        # No ghost call: B's desk shows the call, and that A is still on it.
+        pop = (await desk(second))["call"]
+        assert pop is not None and (pop["call_id"], pop["live"]) == (call_id, True)
+        assert pop["number"] == "0812555777" and pop["state"] == "connected"
+        assert pop["with_operator"] == next(op.name for op in operators if op.id == first)
+        assert (await desk(first))["call"]["with_operator"] is None  # A's desk as before
 
         await centre.leave(call_id, first)
 
@@ -84,6 +101,8 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
         await wait(a_gone, what="A to leave caller and B bridged")
         assert actor.machine.state is CallState.CONNECTED
         assert actor.machine.operator_id == second
+        pop = (await desk(second))["call"]
+        assert (pop["call_id"], pop["with_operator"]) == (call_id, None)  # B's call in full
         assert app.acd_core.operator_state(second) is OperatorState.ON_CALL
         assert app.acd_core.operator_state(first) in (
             OperatorState.WRAP_UP,
@@ -121,6 +140,14 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
         )
         (transferred,) = [e for e in events if e["kind"] == "call_transferred"]
         assert transferred["to"] == second and "agency" not in transferred
+
+        # B is asked for their own disposition too (not only the operator who answered).
+        async def b_asked():
+            data = await desk(second)
+            return data if [o["call_id"] for o in data["owed"]] == [call_id] else None
+
+        data = await wait(b_asked, what="B's desk to ask for the disposition")
+        assert data["call"]["call_id"] == call_id
         assert ("flag_set", None) in kinds  # on_hold
         assert [e["flag"] for e in events if e["kind"] == "flag_set"] == ["on_hold"]
 
@@ -146,6 +173,7 @@ async def test_a_colleague_takes_the_call_over_and_hangs_up_from_the_desk(
         for name, phone in zip(("a", "b"), phones, strict=True):
             assert f"INVITE sip:{name}@" in phone.messages()  # both phones really rang
     finally:
+        await console.close()
         await caller.stop()
         for phone in phones:
             await phone.stop()

@@ -5,7 +5,10 @@ engine returns; after every step the shadow and the engine must agree, and the s
 the rules: no call lost, one call per operator, offers only to operators that may take them,
 strict (priority, arrival) order for each operator, primary operators first, no emergency call
 waiting beside a free operator with its skill at any level, nothing left undispatched,
-re-queued calls in their place.
+re-queued calls in their place. Colleagues join connected calls and leave them (the call's
+operator handing the call over to the colleague who joined first); with the disposition rule on
+(one machine), every operator whose part of a connected call ends owes its disposition until
+`DispositionGiven`, and one owed too long is offered nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from queues import (
     CancelReason,
     Category,
     Decision,
+    DispositionGiven,
     Event,
     InvalidEvent,
     Offer,
@@ -45,6 +49,8 @@ from queues import (
     OfferFailed,
     OfferFailure,
     OfferTimedOut,
+    OperatorJoined,
+    OperatorLeft,
     OperatorLoggedIn,
     OperatorLoggedOut,
     OperatorPaused,
@@ -111,6 +117,7 @@ class ShadowCall:
 
 class AcdMachine(RuleBasedStateMachine):
     strategy = Strategy.LONGEST_IDLE
+    disposition_block = 0.0  # the disposition rule, off (0) but in one machine
 
     def __init__(self) -> None:
         super().__init__()
@@ -122,6 +129,7 @@ class AcdMachine(RuleBasedStateMachine):
             retry_after_busy_seconds=RETRY,
             overflow=OVERFLOW,
             announce_interval_seconds=5.0,
+            disposition_block_after_seconds=self.disposition_block,
         )
         self.now = 100.0
         self.acd = Acd(self.config, self.now)
@@ -138,6 +146,9 @@ class AcdMachine(RuleBasedStateMachine):
         self.misses: dict[str, int] = {}
         self.announced: dict[str, int] = {}
         self.step_offers: set[tuple[str, str]] = set()
+        self.joined: dict[str, str] = {}  # colleague -> the connected call they joined
+        self.owed: dict[str, dict[str, float]] = {}  # operator -> call id -> owed since
+        self.disposed: set[str] = set()  # operators who gave their call's disposition on it
 
     # ---- sending events --------------------------------------------------------------------
 
@@ -180,7 +191,33 @@ class AcdMachine(RuleBasedStateMachine):
             self.state.get(operator_id) is OperatorState.AVAILABLE
             and self.registered.get(operator_id, True)
             and self.retry_until.get(operator_id, -math.inf) <= self.now
+            and not self.held_for_disposition(operator_id)
         )
+
+    def held_for_disposition(self, operator_id: str) -> bool:
+        owed = self.owed.get(operator_id)
+        # The engine's own sum, as `eligible` does.
+        return bool(owed) and min(owed.values()) + self.disposition_block <= self.now
+
+    def part_over(self, call_id: str, operator_id: str) -> None:
+        """The operator's part of a connected call ended: its disposition is owed (rule on),
+        unless they gave it during the call."""
+        given = operator_id in self.disposed
+        self.disposed.discard(operator_id)
+        if self.disposition_block > 0 and not given:
+            self.owed.setdefault(operator_id, {})[call_id] = self.now
+
+    def connected_call_over(self, call_id: str) -> None:
+        """A connected call ended: its operator's part and every joined colleague's."""
+        self.part_over(call_id, self.connected.pop(call_id))
+        for colleague in sorted(op for op, c in self.joined.items() if c == call_id):
+            del self.joined[colleague]
+            self.part_over(call_id, colleague)
+
+    def on_call(self, operator_id: str) -> str | None:
+        """The connected call the operator is on: theirs, or one they joined."""
+        mine = [c for c, op in self.connected.items() if op == operator_id]
+        return mine[0] if mine else self.joined.get(operator_id)
 
     def staffed(self, skill: str) -> int:
         return sum(
@@ -321,7 +358,8 @@ class AcdMachine(RuleBasedStateMachine):
         call = self.calls.pop(call_id, None)
         if call is not None:
             self.gone[call_id] = call.arrival
-            self.connected.pop(call_id, None)
+            if call_id in self.connected:
+                self.connected_call_over(call_id)
         self.send(CallEnded(call_id) if ended else CallHungUp(call_id))
         assert self.acd.call_place(call_id) is None
         assert not any(pair[0] == call_id for pair in self.offers), "ringing for a gone call"
@@ -344,6 +382,7 @@ class AcdMachine(RuleBasedStateMachine):
         self.offers.discard((call_id, op))
         self.connected[call_id] = op
         self.misses[op] = 0
+        self.disposed.discard(op)
         self.send(OfferAnswered(call_id, op))
         assert self.state[op] is OperatorState.ON_CALL
         assert not any(pair[0] == call_id for pair in self.offers), "others still ringing"
@@ -356,6 +395,7 @@ class AcdMachine(RuleBasedStateMachine):
         self.offers.discard((call_id, op))
         self.connected[call_id] = op
         self.misses[op] = 0
+        self.disposed.discard(op)
         self.send(OfferAnswered(call_id, op))
         assert self.state[op] is OperatorState.ON_CALL
 
@@ -363,7 +403,7 @@ class AcdMachine(RuleBasedStateMachine):
     @rule()
     def first_connected_call_ends(self) -> None:
         call_id = min(self.connected)
-        del self.connected[call_id]
+        self.connected_call_over(call_id)
         self.gone[call_id] = self.calls.pop(call_id).arrival
         self.send(CallEnded(call_id))
         assert self.acd.call_place(call_id) is None
@@ -393,6 +433,61 @@ class AcdMachine(RuleBasedStateMachine):
         ]
         assert self.send(events[kind]) == []
         assert self.acd.snapshot() == before
+
+    # ---- rules: colleagues and dispositions ----------------------------------------------------
+
+    @precondition(lambda self: self.connected)
+    @rule(data=st.data(), op=st.sampled_from(OPERATORS))
+    def colleague_joins(self, data: st.DataObject, op: str) -> None:
+        call_id = data.draw(st.sampled_from(sorted(self.connected)))
+        event = OperatorJoined(call_id, op)
+        if self.state.get(op, OperatorState.LOGGED_OUT) in (
+            OperatorState.LOGGED_OUT,
+            OperatorState.ON_CALL,  # the call's own operator too
+        ):
+            self.send_refused(event, AcdError)
+            return
+        self.joined[op] = call_id
+        self.misses[op] = 0  # they answered their phone
+        self.disposed.discard(op)
+        self.send(event)
+        assert self.state[op] is OperatorState.ON_CALL
+        assert all(pair[1] != op for pair in self.offers), "a joined colleague still ringing"
+
+    @precondition(lambda self: self.connected)
+    @rule(data=st.data(), colleague=st.booleans())
+    def operator_leaves(self, data: st.DataObject, colleague: bool) -> None:
+        call_id = data.draw(st.sampled_from(sorted(self.connected)))
+        joined = sorted(op for op, c in self.joined.items() if c == call_id)
+        if colleague and joined:
+            op = data.draw(st.sampled_from(joined))
+            del self.joined[op]
+        else:
+            op = self.connected[call_id]
+            if not joined:  # nobody to hand the call over to: a stale event
+                before = self.acd.snapshot()
+                assert self.send(OperatorLeft(call_id, op)) == []
+                assert self.acd.snapshot() == before
+                return
+            # The colleague who joined first takes the call over.
+            self.connected[call_id] = joined[0]
+            del self.joined[joined[0]]
+        self.part_over(call_id, op)
+        self.send(OperatorLeft(call_id, op))
+        assert self.state[op] is not OperatorState.ON_CALL
+
+    @precondition(lambda self: self.disposition_block > 0)
+    @rule(data=st.data(), op=st.sampled_from(OPERATORS))
+    def disposition_given(self, data: st.DataObject, op: str) -> None:
+        owed = sorted(self.owed.get(op, {}))
+        current = self.on_call(op)
+        choices = owed + ([current] if current else []) + ["never-a-call"]
+        call_id = data.draw(st.sampled_from(choices))
+        if call_id in owed:
+            del self.owed[op][call_id]
+        elif call_id == current:
+            self.disposed.add(op)
+        self.send(DispositionGiven(op, call_id))
 
     # ---- rules: operators --------------------------------------------------------------------
 
@@ -490,13 +585,16 @@ class AcdMachine(RuleBasedStateMachine):
 
     @invariant()
     def operators_have_at_most_one_call(self) -> None:
-        holders = [op for _, op in self.offers] + list(self.connected.values())
+        holders = [op for _, op in self.offers] + list(self.connected.values()) + list(self.joined)
         assert len(holders) == len(set(holders)), holders
         for op, state in self.state.items():
             assert self.acd.operator_state(op) is state
             has = op in holders
             assert has == (state in (OperatorState.OFFERED, OperatorState.ON_CALL)), (op, state)
         for call_id, op in self.connected.items():
+            assert self.state[op] is OperatorState.ON_CALL, (call_id, op)
+        for op, call_id in self.joined.items():
+            assert call_id in self.connected, (op, call_id)
             assert self.state[op] is OperatorState.ON_CALL, (call_id, op)
 
     @invariant()
@@ -535,16 +633,24 @@ class AcdMachine(RuleBasedStateMachine):
             assert view.age_seconds == self.now - self.calls[call_id].arrival
 
     @invariant()
-    def misses_pause_the_operator(self) -> None:
+    def misses_pause_the_operator_and_dispositions_are_owed(self) -> None:
         for view in self.acd.snapshot().operators:
             misses = self.misses.get(view.operator_id, 0)
             assert view.consecutive_misses == misses, (view, misses)
             if misses >= MAX_MISSES:
                 assert view.state in (OperatorState.PAUSED, OperatorState.LOGGED_OUT), view
+            # The disposition rule (one snapshot a step for both: the test's time is in them).
+            owed = self.owed.get(view.operator_id, {})
+            assert view.dispositions_owed == len(owed), (view, owed)
+            assert view.held_for_disposition == self.held_for_disposition(view.operator_id)
 
 
-def _machine(strategy: Strategy) -> type[AcdMachine]:
-    return type(f"AcdMachine_{strategy.value}", (AcdMachine,), {"strategy": strategy})
+def _machine(strategy: Strategy, disposition_block: float = 0.0) -> type[AcdMachine]:
+    return type(
+        f"AcdMachine_{strategy.value}",
+        (AcdMachine,),
+        {"strategy": strategy, "disposition_block": disposition_block},
+    )
 
 
 _settings = settings(
@@ -556,7 +662,7 @@ _settings = settings(
 
 TestLongestIdle = _machine(Strategy.LONGEST_IDLE).TestCase
 TestLongestIdle.settings = _settings
-TestFewestCalls = _machine(Strategy.FEWEST_CALLS).TestCase
+TestFewestCalls = _machine(Strategy.FEWEST_CALLS, disposition_block=20.0).TestCase
 TestFewestCalls.settings = _settings
 TestRoundRobin = _machine(Strategy.ROUND_ROBIN).TestCase
 TestRoundRobin.settings = _settings

@@ -18,7 +18,7 @@ import aiohttp
 from ari_app.app import acd_config
 from ari_app.call.states import HandOff
 from db import events
-from db.events import HangupBy, RecordEvent
+from db.events import Facts, HangupBy, RecordEvent
 from queues import events as acd
 from queues.acd import Acd
 from queues.snapshot import Snapshot
@@ -160,6 +160,27 @@ class PureCentre:
     def end(self, call_id: str) -> None:
         self.calls.pop(call_id)
         self.record(events.call_ended(call_id, HangupBy.CALLER))
+
+    # A colleague conferenced in beside the call's operator (the colleague's desk, controls2).
+
+    def join(self, call_id: str, operator_id: str) -> None:
+        """An operator colleague answered and is in the conversation beside the operator."""
+        call, t0 = self.calls[call_id]
+        self.calls[call_id] = (dataclasses.replace(call, joined=(operator_id,)), t0)
+        self.record(events.call_connected(call_id, operator_id))
+
+    def colleague_left(self, call_id: str) -> None:
+        """The colleague left again; the call goes on with its operator."""
+        call, t0 = self.calls[call_id]
+        self.calls[call_id] = (dataclasses.replace(call, joined=()), t0)
+
+    def hand_over(self, call_id: str) -> None:
+        """The call's operator left: the colleague who joined is the call's operator now."""
+        call, t0 = self.calls[call_id]
+        (to,) = call.joined
+        self.calls[call_id] = (dataclasses.replace(call, operator_id=to, joined=()), t0)
+        transferred = Facts.call_transferred(to=to, operator_id=call.operator_id)
+        self.record(transferred.stamp(call_id=call_id))
 
 
 class Browser:

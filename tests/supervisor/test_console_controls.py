@@ -6,6 +6,7 @@ the live status of every hand-off pushed on the desk's stream, and the keyboard 
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from console_cdp import Tab, chromium
 from console_support import PASSWORD, first_event
@@ -174,6 +175,18 @@ async def test_keyboard_shortcuts_act_on_the_desk_but_never_while_typing(
             ".textContent === 'siap'"
         )
         assert centre.acd.operator_state("1001") is OperatorState.AVAILABLE
+        # T puts the caller on hold, and T again takes them back (controls2).
+        assert "Tahan / lanjutkan" in (await tab.text("#shortcuts") or "")
+        await press(tab, "t", "KeyT")
+        await tab.wait_for("location.search === '?msg=on_hold'")
+        await tab.wait_for(DESK_READY + " && !document.getElementById('btn-resume').hidden")
+        await press(tab, "t", "KeyT")
+        await tab.wait_for("location.search === '?msg=resumed'")
+        assert centre.actions[-2:] == [
+            ("hold", call_id, "1001", True),
+            ("hold", call_id, "1001", False),
+        ]
+        await tab.wait_for(DESK_READY)
         # The hand-offs as the app reports them, drawn as text on the desk.
         centre.hand_offs(
             call_id,
@@ -191,4 +204,16 @@ async def test_keyboard_shortcuts_act_on_the_desk_but_never_while_typing(
         data = await tab.send("Page.captureScreenshot", {"format": "png"})
         shot.write_bytes(base64.b64decode(data["data"]))
         print(f"screenshot: {shot}")
+
+        # The same desk as a colleague conferenced in beside the call's operator (controls2):
+        # who is on it, leave only; hang up, hold and conference are the operator's.
+        call, t0 = centre.calls[call_id]
+        centre.calls[call_id] = (replace(call, operator_id="1002", joined=("1001",)), t0)
+        await tab.wait_for("!document.getElementById('with-operator').hidden")
+        assert "Operator Dua" in (await tab.text("#with-operator") or "")
+        for form in ("btn-hangup", "btn-hold", "conference-form"):
+            hidden = f"document.getElementById('{form}').closest('form').hidden"
+            assert await tab.js(hidden) is True, form
+        assert await tab.js("document.getElementById('btn-leave').disabled") is False
+        assert await tab.text("#btn-leave") == "Keluar dari panggilan"
         assert tab.errors == [], "no script error, no CSP violation"
