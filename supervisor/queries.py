@@ -159,10 +159,15 @@ async def classification(db: Db, call_id: str) -> Classification | None:
 # A `call_connected` (e) of operator $1 that a `hung_up_at_once` of theirs did not take back (a
 # pocket answer, db/functions/refresh_calls.sql): the ACD put the caller back in line, no part
 # of the call was theirs and no disposition is owed for it.
-_NOT_A_GHOST = (
-    "NOT EXISTS (SELECT 1 FROM call_events g WHERE g.call_id = e.call_id AND g.operator_id = $1"
-    " AND g.kind = 'offer_failed' AND g.data ->> 'reason' = 'hung_up_at_once' AND g.at >= e.at)"
-)
+def _not_a_ghost(operator: str) -> str:
+    return (
+        "NOT EXISTS (SELECT 1 FROM call_events g WHERE g.call_id = e.call_id"
+        f" AND g.operator_id = {operator} AND g.kind = 'offer_failed'"
+        " AND g.data ->> 'reason' = 'hung_up_at_once' AND g.at >= e.at)"
+    )
+
+
+_NOT_A_GHOST = _not_a_ghost("$1")
 
 
 async def awaiting_disposition(db: Db, operator_id: str, *, hours: int = 12) -> CallRow | None:
@@ -238,6 +243,29 @@ async def owed_dispositions(
         list(left),
     )
     return [OwedDisposition(**dict(row)) for row in rows]
+
+
+async def owed_dispositions_by_operator(
+    db: Db, start: datetime, end: datetime
+) -> list[tuple[str, int]]:
+    """(operator, calls) for the connections that began in [start, end): the same rule as
+    `owed_dispositions`, one per operator per call, their part recorded as over (the call ended
+    or they handed it over), no disposition of theirs."""
+    rows = await db.fetch(
+        "SELECT e.operator_id, count(DISTINCT e.call_id) AS calls"
+        " FROM call_events e JOIN calls c USING (call_id)"
+        " WHERE e.kind = 'call_connected' AND e.at >= $1 AND e.at < $2"
+        f" AND {_not_a_ghost('e.operator_id')}"
+        " AND (c.ended_at IS NOT NULL OR EXISTS (SELECT 1 FROM call_events t"
+        "   WHERE t.call_id = e.call_id AND t.operator_id = e.operator_id"
+        "   AND t.kind = 'call_transferred'))"
+        " AND NOT EXISTS (SELECT 1 FROM dispositions d"
+        "   WHERE d.call_id = e.call_id AND d.operator_id = e.operator_id)"
+        " GROUP BY e.operator_id ORDER BY e.operator_id",
+        start,
+        end,
+    )
+    return [(row["operator_id"], int(row["calls"])) for row in rows]
 
 
 # The callbacks still open, one entry per number: an abandon is open while pending or claimed,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from db.reports import Period
+from supervisor import queries
 from supervisor.store import Db
 
 DEFAULT_SHIFT = timedelta(hours=8)
@@ -59,22 +60,13 @@ def window_input(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime(_FORMAT)
 
 
-async def open_callbacks(db: Db) -> int:
-    """Callbacks not done yet (pending or claimed), whenever their call was."""
-    count: int = await db.fetchval(
-        "SELECT count(*) FROM callbacks WHERE status IN ('pending', 'claimed')"
-    )
-    return count
+async def open_callbacks(db: Db, rules: queries.CallbackRules) -> int:
+    """The entries of the desk's callback list (one per number), whenever their call was."""
+    return len(await queries.open_callbacks(db, rules, limit=100_000))
 
 
 async def owed_dispositions(db: Db, period: Period) -> list[OwedDispositions]:
-    """Per operator: calls they answered within the shift that have no disposition yet."""
-    rows = await db.fetch(
-        "SELECT c.operator_id, count(*) AS calls FROM calls c"
-        " WHERE c.connected_at >= $1 AND c.connected_at < $2 AND c.operator_id IS NOT NULL"
-        " AND NOT EXISTS (SELECT 1 FROM dispositions d WHERE d.call_id = c.call_id)"
-        " GROUP BY c.operator_id ORDER BY c.operator_id",
-        period.start,
-        period.end,
-    )
-    return [OwedDispositions(row["operator_id"], int(row["calls"])) for row in rows]
+    """Per operator: calls they were connected to within the shift, their part over, that have
+    no disposition of theirs yet (as the desk and the ACD count them)."""
+    rows = await queries.owed_dispositions_by_operator(db, period.start, period.end)
+    return [OwedDispositions(operator_id, calls) for operator_id, calls in rows]

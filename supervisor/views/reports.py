@@ -17,7 +17,7 @@ from db.reports import (
     Report,
     build_report,
 )
-from supervisor import store
+from supervisor import queries, store
 from supervisor.charts import Series, percent_bars, stacked_bars
 from supervisor.console import Console
 from supervisor.http import client_of, console_of, lang_of, render, require_session
@@ -225,7 +225,7 @@ async def shift_page(request: web.Request) -> web.StreamResponse:
             tables.operators(console.operator_name),
         ],
         shown=shown,
-        open_callbacks=await open_callbacks(console.db),
+        open_callbacks=await open_callbacks(console.db, queries.CallbackRules.of(console.config)),
         owed=await owed_dispositions(console.db, window),
         operator_name=console.operator_name,
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_support import PureCentre, first_event, settled
@@ -133,6 +135,10 @@ async def test_after_a_hand_over_each_operator_owes_their_own_disposition(sign_i
     assert data["call"]["call_id"] == call_id, "B is asked too, not only calls.operator_id"
     assert [o["call_id"] for o in data["owed"]] == [call_id]
     assert owing(centre, B) == 1
+    # The shift summary counts as the desks do: one for each of them.
+    end = datetime.now(ZoneInfo("Asia/Jakarta")) + timedelta(minutes=1)  # the shift so far
+    _, shift = await (await sign_in("sup")).text(f"/reports/shift?end={end:%Y-%m-%dT%H:%M}")
+    assert '<strong id="owed-total">2</strong>' in shift
 
     # One disposition per operator per call: A's does not answer for B.
     await op1.post("/operator/disposition", {"call_id": call_id, "verdict": "emergency"})
