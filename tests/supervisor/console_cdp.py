@@ -4,6 +4,7 @@ download, no extra dependency. One browser; one isolated context (its own cookie
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import json
@@ -211,3 +212,10 @@ async def chromium(*extra: str) -> AsyncIterator[Chromium]:
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.read(65536):
         pass
+
+
+async def screenshot(tab: Tab, path: Path, *, whole_page: bool = False) -> None:
+    params = {"format": "png", "captureBeyondViewport": whole_page}
+    data = await tab.send("Page.captureScreenshot", params)
+    await asyncio.to_thread(path.write_bytes, base64.b64decode(data["data"]))
+    print(f"screenshot: {path}")

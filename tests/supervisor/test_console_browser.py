@@ -6,10 +6,7 @@ the call log. The caller's name is a script: it must show as text and never run.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,22 +14,18 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-from console_cdp import Tab, chromium
+from console_cdp import Tab, chromium, screenshot
+from console_stack import running_console
 from console_support import PASSWORD
 
 from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
-from db.writer import RecordWriter
-from pbx.asterisk import AsteriskInstance
-from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
 from supervisor import store
-from supervisor.console import Console, ConsoleSettings
 from supervisor.live import ActionUnavailableError, AppCentre, ListenMode
 from supervisor.roles import Role
 from supervisor.security import hash_password
-from supervisor.web import Health, create_app, start_site
 from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import sandbox_config, simulated_operator
 
@@ -70,51 +63,27 @@ async def stack(pg_cluster: PgCluster, pg_template: str, tmp_path: Path) -> Asyn
             ),
         ),
     )
-    root = await asyncio.to_thread(ensure_asterisk_root)
-    prompts = await asyncio.to_thread(render_prompts)
-    asterisk = AsteriskInstance(root, f"console-{os.getpid()}-{uuid.uuid4().hex[:4]}", config)
-    await asyncio.to_thread(asterisk.prepare, prompts)
-    await asyncio.to_thread(asterisk.start)
-    writer = RecordWriter(dsn, tmp_path / "journal.jsonl")
-    await writer.start()
-    app = SiagaApp(config, writer, prompts_dir=asterisk.prompts_dir)
-    runner = None
-    try:
-        await app.start()
-        await app.wait_connected(10)
-        conn = await asyncpg.connect(dsn)
+
+    async def add_users(conn: asyncpg.Connection) -> None:
         hashed = hash_password(PASSWORD)
         # The supervisor's "phone" answers by itself (a simulated party in siaga-test).
         await store.add_user(
             conn, "sup", Role.SUPERVISOR, hashed, phone="Local/operator@siaga-test"
         )
         await store.add_user(conn, "sari", Role.OPERATOR, hashed, operator_id="sim1")
-        await conn.close()
-        console = Console(
-            ConsoleSettings(dsn=dsn, recordings_dir=asterisk.recordings_dir),
-            config,
-            AppCentre(app),
-        )
-        site = create_app(lambda: Health(app.connected, writer.db_reachable), console)
-        runner = await start_site(site, "127.0.0.1", config.web.port)
+
+    async with (
+        running_console(config, dsn, tmp_path / "journal.jsonl", "console", add_users) as run,
+        aiohttp.ClientSession() as session,
+    ):
         ast = config.asterisk
-        async with aiohttp.ClientSession() as session:
-            ari = AriRest.from_session(
-                session,
-                AriConfig(
-                    username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
-                ),
-            )
-            url = f"http://127.0.0.1:{config.web.port}"
-            yield Stack(app, config, ari, url, dsn, asterisk.recordings_dir)
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-        await asyncio.to_thread(asterisk.cli, "channel request hangup all")
-        await app.stop()
-        await writer.close()
-        await asyncio.to_thread(asterisk.stop)
-        shutil.rmtree(asterisk.outside(asterisk.layout.base), ignore_errors=True)
+        ari = AriRest.from_session(
+            session,
+            AriConfig(
+                username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
+            ),
+        )
+        yield Stack(run.app, config, ari, run.url, dsn, run.asterisk.recordings_dir)
 
 
 async def sign_in(tab: Tab, url: str, username: str, landing: str) -> None:
@@ -269,13 +238,6 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
         await centre.add_agency("gone", "police", "sim1")
     with pytest.raises(ActionUnavailableError):  # no callback trunk in this siaga.toml
         await centre.call_back("sim1", number, call_id)
-
-
-async def screenshot(tab: Tab, path: Path, *, whole_page: bool = False) -> None:
-    params = {"format": "png", "captureBeyondViewport": whole_page}
-    data = await tab.send("Page.captureScreenshot", params)
-    await asyncio.to_thread(path.write_bytes, base64.b64decode(data["data"]))
-    print(f"screenshot: {path}")
 
 
 async def viewport(tab: Tab, width: int, height: int, *, mobile: bool = False) -> None:

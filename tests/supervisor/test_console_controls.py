@@ -5,10 +5,9 @@ the live status of every hand-off pushed on the desk's stream, and the keyboard 
 
 from __future__ import annotations
 
-import base64
 from dataclasses import replace
 
-from console_cdp import Tab, chromium
+from console_cdp import Tab, chromium, screenshot
 from console_support import PASSWORD, first_event
 
 from ari_app.call.states import HandOff, HandOffStatus, SideKind
@@ -200,10 +199,7 @@ async def test_keyboard_shortcuts_act_on_the_desk_but_never_while_typing(
             "Emulation.setDeviceMetricsOverride",
             {"width": 1280, "height": 1400, "deviceScaleFactor": 1, "mobile": False},
         )
-        shot = tmp_path / "desk-controls.png"
-        data = await tab.send("Page.captureScreenshot", {"format": "png"})
-        shot.write_bytes(base64.b64decode(data["data"]))
-        print(f"screenshot: {shot}")
+        await screenshot(tab, tmp_path / "desk-controls.png")
 
         # The same desk as a colleague conferenced in beside the call's operator (controls2):
         # who is on it, leave only; hang up, hold and conference are the operator's.

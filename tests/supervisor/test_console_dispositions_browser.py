@@ -9,8 +9,8 @@ import uuid
 
 import asyncpg
 import pytest
-from console_cdp import Tab, chromium
-from test_console_browser import screenshot, sign_in, stack
+from console_cdp import Tab, chromium, screenshot
+from test_console_browser import sign_in, stack
 
 pytestmark = pytest.mark.integration
 

@@ -6,32 +6,25 @@ microphone tone reaches the call (both in the call's recording)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from console_cdp import Tab, chromium
+from console_cdp import chromium, screenshot
+from console_stack import running_console
 from console_support import PASSWORD
 
 from ari_app.app import SiagaApp
 from ari_app.call import CallState
-from db.writer import RecordWriter
 from pbx.asterisk import AsteriskInstance
-from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import Config, load_config
 from supervisor import store
-from supervisor.console import Console, ConsoleSettings
-from supervisor.live import AppCentre
 from supervisor.roles import Role
 from supervisor.security import hash_password
 from supervisor.views.phone import library_file
-from supervisor.web import Health, create_app, start_site
 from testbed.cluster import PgCluster, create_database
 from testbed.sandbox import SIMULATED_SKILLS, sandbox_config
 from testbed.sipp import Sipp, caller_scenario
@@ -65,45 +58,14 @@ async def stack(pg_cluster: PgCluster, pg_template: str, tmp_path: Path) -> Asyn
     config = dataclasses.replace(
         base, ivr=dataclasses.replace(base.ivr, timeout_seconds=2.0), operators=(operator,)
     )
-    root = await asyncio.to_thread(ensure_asterisk_root)
-    prompts = await asyncio.to_thread(render_prompts)
-    asterisk = AsteriskInstance(root, f"phone-{os.getpid()}-{uuid.uuid4().hex[:4]}", config)
-    await asyncio.to_thread(asterisk.prepare, prompts)
-    await asyncio.to_thread(asterisk.start)
-    writer = RecordWriter(dsn, tmp_path / "journal.jsonl")
-    await writer.start()
-    app = SiagaApp(config, writer, prompts_dir=asterisk.prompts_dir)
-    runner = None
-    try:
-        await app.start()
-        await app.wait_connected(10)
-        conn = await asyncpg.connect(dsn)
+
+    async def add_users(conn: asyncpg.Connection) -> None:
         await store.add_user(
             conn, "op1", Role.OPERATOR, hash_password(PASSWORD), operator_id=operator.id
         )
-        await conn.close()
-        console = Console(
-            ConsoleSettings(dsn=dsn, recordings_dir=asterisk.recordings_dir),
-            config,
-            AppCentre(app),
-        )
-        site = create_app(lambda: Health(app.connected, writer.db_reachable), console)
-        runner = await start_site(site, "127.0.0.1", config.web.port)
-        yield Stack(app, config, asterisk, f"http://127.0.0.1:{config.web.port}")
-    finally:
-        if runner is not None:
-            await runner.cleanup()
-        await asyncio.to_thread(asterisk.cli, "channel request hangup all")
-        await app.stop()
-        await writer.close()
-        await asyncio.to_thread(asterisk.stop)
-        shutil.rmtree(asterisk.outside(asterisk.layout.base), ignore_errors=True)
 
-
-async def screenshot(tab: Tab, path: Path) -> None:
-    data = await tab.send("Page.captureScreenshot", {"format": "png"})
-    await asyncio.to_thread(path.write_bytes, base64.b64decode(data["data"]))
-    print(f"screenshot: {path}")
+    async with running_console(config, dsn, tmp_path / "journal.jsonl", "phone", add_users) as run:
+        yield Stack(run.app, config, run.asterisk, run.url)
 
 
 async def until(predicate, what: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]

@@ -4,26 +4,15 @@ console's frame, the handover notes on paper. No script error, no CSP violation.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from console_cdp import Tab, chromium
+from console_cdp import chromium, screenshot
 from console_support import PASSWORD, settled
 
 from db import events
 
 pytestmark = pytest.mark.integration
-
-
-async def _screenshot(tab: Tab, path: Path) -> None:
-    data = await tab.send(
-        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
-    )
-    await asyncio.to_thread(path.write_bytes, base64.b64decode(data["data"]))
-    print(f"screenshot: {path}")
 
 
 async def test_a_supervisor_pages_the_call_log_and_prints_the_shift_summary(
@@ -62,7 +51,7 @@ async def test_a_supervisor_pages_the_call_log_and_prints_the_shift_summary(
         await tab.click("#search-submit")  # a new search keeps the order
         await tab.wait_for("document.readyState === 'complete'")
         assert await tab.js("new URLSearchParams(location.search).get('sort')") == "wait"
-        await _screenshot(tab, tmp_path / "call-log-by-wait.png")
+        await screenshot(tab, tmp_path / "call-log-by-wait.png", whole_page=True)
 
         await tab.goto(f"{served.url}/reports/shift")
         assert await tab.text("#shift-total strong") == "55"
@@ -78,5 +67,5 @@ async def test_a_supervisor_pages_the_call_log_and_prints_the_shift_summary(
         )
         notes = await tab.js("document.querySelector('#handover-notes').value")
         assert notes.startswith("Kebakaran")
-        await _screenshot(tab, tmp_path / "shift-summary-print.png")
+        await screenshot(tab, tmp_path / "shift-summary-print.png", whole_page=True)
         assert tab.errors == [], "no script error, no CSP violation"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from console_cdp import chromium
-from test_console_browser import screenshot, sign_in, stack, viewport
+from console_cdp import chromium, screenshot
+from test_console_browser import sign_in, stack, viewport
 
 from supervisor import store
 from supervisor.roles import Role
