@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from bench.bench_db import peak, sustained
+from bench.bench_db import median_of, peak, sustained
 from db.migrate import migrate
 from testbed.autofailover import AutoFailoverCluster
 
@@ -54,16 +53,6 @@ async def one_run(args: argparse.Namespace, root: Path, first: str) -> dict[str,
     finally:
         await asyncio.to_thread(cluster.stop)
     return result
-
-
-def median_of(runs: list[dict[str, Any]], *path: str) -> float:
-    values = []
-    for run in runs:
-        value: Any = run
-        for key in path:
-            value = value[key]
-        values.append(float(value))
-    return statistics.median(values)
 
 
 async def main() -> None:

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,10 @@ import asyncpg
 import structlog
 
 from bench.stats import pct
-from db import events as ev
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
-from testbed.autofailover import AutoFailoverCluster
+from testbed.autofailover import AutoFailoverCluster, steady_events
 
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 EVENTS_PER_SECOND = 200
 GIVE_UP_S = 60.0
 
@@ -70,16 +67,7 @@ async def one_run(root: Path, kills: int) -> dict[str, Any]:
         written: list[str] = []
         stop = asyncio.Event()
 
-        async def produce() -> None:
-            n = 0
-            while not stop.is_set():
-                event = ev.call_arrived(f"c{n}", "112", at=T0 + timedelta(milliseconds=n))
-                writer.write(event)
-                written.append(str(event.event_id))
-                n += 1
-                await asyncio.sleep(1 / EVENTS_PER_SECOND)
-
-        producer = asyncio.create_task(produce())
+        producer = asyncio.create_task(steady_events(writer, EVENTS_PER_SECOND, stop, written))
         rows: list[dict[str, float]] = []
         primary, standby = "node_a", "node_b"
         try:

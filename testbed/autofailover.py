@@ -21,6 +21,7 @@ the scram set-up for real servers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -30,11 +31,14 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import structlog
 
+from db.events import call_arrived
+from db.writer import RecordWriter
 from testbed.cluster import DATABASE, ROLE, SERVER_USER, ClusterError, find_bindir, free_port
 
 log = structlog.get_logger(__name__)
@@ -372,3 +376,19 @@ class AutoFailoverCluster:
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SERVER_USER)
             os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+async def steady_events(
+    writer: RecordWriter, per_second: float, stop: asyncio.Event, written: list[str]
+) -> None:
+    """A steady stream of `call_arrived` events into `writer` until `stop`, each event id
+    appended to `written` once the writer took it: what a failover must neither lose nor
+    double."""
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    n = 0
+    while not stop.is_set():
+        event = call_arrived(f"c{n}", "112", at=start + timedelta(milliseconds=n))
+        writer.write(event)
+        written.append(str(event.event_id))
+        n += 1
+        await asyncio.sleep(1 / per_second)

@@ -11,23 +11,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
 import structlog
 
-from db import events as ev
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
-from testbed.autofailover import AutoFailoverCluster
+from testbed.autofailover import AutoFailoverCluster, steady_events
 
 pytestmark = pytest.mark.integration
 
 log = structlog.get_logger(__name__)
 
-T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 EVENTS_PER_SECOND = 200
 # The monitor's timings (testbed.autofailover.FAST_FAILOVER) promote in about 3 s; the slack is
 # for a loaded 2-core machine.
@@ -85,16 +82,7 @@ async def test_primary_killed_standby_promoted_no_record_lost_or_doubled(
     written: list[str] = []
     stop = asyncio.Event()
 
-    async def produce() -> None:
-        n = 0
-        while not stop.is_set():
-            event = ev.call_arrived(f"c{n}", "112", at=T0 + timedelta(milliseconds=n))
-            writer.write(event)
-            written.append(str(event.event_id))
-            n += 1
-            await asyncio.sleep(1 / EVENTS_PER_SECOND)
-
-    producer = asyncio.create_task(produce())
+    producer = asyncio.create_task(steady_events(writer, EVENTS_PER_SECOND, stop, written))
     try:
         await asyncio.sleep(2)
         assert writer.written > 0  # committed to node_a before the kill
