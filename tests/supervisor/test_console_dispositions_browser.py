@@ -75,7 +75,7 @@ async def test_the_desk_lists_the_dispositions_owed_and_disposing_of_one_removes
 
         # The operator picks the older call: the form is for it; she disposes of it.
         await desk.click(f"#owed tr[data-key={first!r}] a")
-        await desk.wait_for(f"location.search === '?call={first}'")
+        await desk.arrived(f"location.search === '?call={first}'")
         await desk.wait_for(
             f"document.getElementById('pop-number').textContent === {first_number!r}"
         )

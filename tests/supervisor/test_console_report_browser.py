@@ -40,11 +40,11 @@ async def test_a_supervisor_pages_the_call_log_and_prints_the_shift_summary(
         rows = "document.querySelectorAll('#call-log tbody tr')"
         assert await tab.js(f"{rows}.length") == 50
         await tab.click("a.page-next")
-        await tab.wait_for(f"location.search.includes('page=2') && {rows}.length === 5")
+        await tab.arrived(f"location.search.includes('page=2') && {rows}.length === 5")
         assert await tab.js("new URLSearchParams(location.search).get('category')") == "medical"
 
         await tab.click("a.sort[data-sort='wait']")
-        await tab.wait_for("new URLSearchParams(location.search).get('sort') === 'wait'")
+        await tab.arrived("new URLSearchParams(location.search).get('sort') === 'wait'")
         first = f"{rows}[0].dataset.callId"
         assert await tab.js(first) == "b-54"  # waited 4 s, the newest of those
         assert await tab.js("new URLSearchParams(location.search).get('page')") == "1"
