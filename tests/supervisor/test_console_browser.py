@@ -94,7 +94,7 @@ async def sign_in(tab: Tab, url: str, username: str, landing: str) -> None:
     await tab.wait_for(f"location.pathname === {landing!r} && document.readyState === 'complete'")
 
 
-async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(stack):
+async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(stack, tmp_path):
     number = f"0813{uuid.uuid4().int % 10**8:08d}"
     async with chromium() as browser:
         board = await browser.new_tab()
@@ -180,6 +180,8 @@ async def test_supervisor_watches_a_real_call_and_the_operator_disposes_of_it(st
         assert await desk.text("#pop-category") == "Medis / ambulans"
         assert await desk.text("#op-state") == "dalam panggilan"
         assert await desk.js("document.querySelectorAll('#pop script').length") == 0
+        await screenshot(desk, tmp_path / "desk-during-a-call.png", whole_page=True)
+        await screenshot(board, tmp_path / "board-during-a-call.png", whole_page=True)
 
         # The disposition, during the call.
         await desk.click("#verdict-emergency")
