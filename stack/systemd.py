@@ -61,11 +61,14 @@ class Watchdog:
     """Pets systemd's watchdog from a task of the event loop, only while `healthy()` says so.
 
     A loop blocked for WatchdogSec sends nothing, nor does an app that lost Asterisk for that
-    long: systemd then kills the process and Restart=always starts a fresh one."""
+    long: systemd then kills the process and Restart=always starts a fresh one. While unhealthy
+    it looks again every `recheck` seconds, so a moment's disconnection (at a start under load)
+    withholds one pet, not a whole interval's."""
 
-    def __init__(self, healthy: Callable[[], bool], interval: float) -> None:
+    def __init__(self, healthy: Callable[[], bool], interval: float, recheck: float = 1.0) -> None:
         self.healthy = healthy
         self.interval = interval
+        self.recheck = min(recheck, interval)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -81,9 +84,10 @@ class Watchdog:
         while True:
             if self.healthy():
                 notify("WATCHDOG=1")
+                await asyncio.sleep(self.interval)
             else:
                 log.warning("systemd.watchdog_withheld")
-            await asyncio.sleep(self.interval)
+                await asyncio.sleep(self.recheck)
 
 
 def run_asterisk(instance: AsteriskInstance, prompts: Path) -> int:

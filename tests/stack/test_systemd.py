@@ -87,3 +87,17 @@ async def test_watchdog_pets_only_while_healthy(manager: socket.socket) -> None:
     await asyncio.sleep(0.12)
     assert "WATCHDOG=1" in received(manager)
     await watchdog.stop()
+
+
+async def test_an_unhealthy_moment_withholds_one_pet_not_a_whole_interval(
+    manager: socket.socket,
+) -> None:
+    healthy = False  # e.g. ARI not yet connected when the watchdog starts
+    watchdog = Watchdog(lambda: healthy, interval=30.0, recheck=0.05)
+    watchdog.start()
+    await asyncio.sleep(0.1)
+    assert received(manager) == []
+    healthy = True
+    await asyncio.sleep(0.15)
+    assert received(manager) == ["WATCHDOG=1"], "petted at the next look, not 30 s later"
+    await watchdog.stop()
