@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import shutil
 import socket
 import struct
@@ -40,6 +41,31 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
                 except OSError:
                     continue
             return port
+
+
+# SIPp's media ports: audio at -mp, its RTCP, video and video RTCP at the next three. They are
+# taken above every Asterisk RTP range the tests use (10000-59999) and above the kernel's
+# ephemeral ports (to 60999), so two test workers' SIPp and Asterisk instances never meet on
+# one: SIPp exits when one is taken, where Asterisk would try the next.
+_MEDIA_PORTS = range(61000, 65532, 4)
+
+
+def free_media_port() -> int:
+    """The first of four UDP ports in a row that are free on loopback now."""
+    while True:
+        first = random.choice(_MEDIA_PORTS)
+        taken: list[socket.socket] = []
+        try:
+            for port in range(first, first + 4):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                taken.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in taken:
+                sock.close()
+        return first
 
 
 def _header(name: str) -> str:
@@ -428,7 +454,7 @@ class Sipp:
             "-p",
             str(self.local_port),
             "-mp",
-            str(free_port()),
+            str(free_media_port()),
             "-nostdin",
             "-trace_err",
             "-error_file",
