@@ -10,8 +10,10 @@ import re
 import ssl
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -19,6 +21,7 @@ from ari_app.app import acd_config
 from ari_app.call.states import HandOff
 from db import events
 from db.events import Facts, HangupBy, RecordEvent
+from db.reports import DEFAULT_TZ
 from queues import events as acd
 from queues.acd import Acd
 from queues.snapshot import Snapshot
@@ -269,3 +272,12 @@ async def settled(writer: Any) -> None:
     """Every event written so far is in PostgreSQL (not only durable in the journal)."""
     await writer.wait_replayed(10)
     await writer.wait_replayed(10)
+
+
+def earlier_today(delta: timedelta) -> datetime:
+    """`delta` ago, but not before today began where the console reports (its default zone):
+    a report of today must hold it, whenever the test runs (also just after midnight there)."""
+    zone = ZoneInfo(DEFAULT_TZ)
+    now = datetime.now(zone)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(now - delta, midnight + timedelta(seconds=1)).astimezone(UTC)

@@ -12,7 +12,7 @@ from html import unescape
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from console_support import settled
+from console_support import earlier_today, settled
 from openpyxl import load_workbook
 
 from db import events
@@ -38,7 +38,7 @@ def _abandon(centre, call_id, *, arrived, wait, category="police"):
 
 
 async def test_report_exports_for_supervisor_and_admin_not_operators(sign_in, centre, writer, db):
-    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    t0 = earlier_today(timedelta(minutes=30))  # the report is of today
     _answer(centre, "e-1", "1001", arrived=t0, wait=4)
     _answer(centre, "e-2", "1001", arrived=t0, wait=12, category="general")
     _abandon(centre, "e-3", arrived=t0, wait=40)

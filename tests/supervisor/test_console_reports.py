@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
-from console_support import settled
+from console_support import earlier_today, settled
 
 from db import events
 from supervisor.views.reports import report_range
@@ -45,7 +45,7 @@ def _table(body, table_id):
 
 
 async def test_time_to_a_human_and_service_level_by_route(sign_in, centre, writer):
-    t0 = datetime.now(UTC) - timedelta(minutes=5)
+    t0 = earlier_today(timedelta(minutes=5))  # the report is of today
 
     def at(seconds):
         return t0 + timedelta(seconds=seconds)
