@@ -11,8 +11,9 @@ answering, the monitor promotes the standby, and a killed primary started again 
 
 Everything runs on 127.0.0.1 on free ports under one folder, as the `postgres` OS user when
 this process is root (PostgreSQL and pg_autoctl refuse root). Given `hosts` (testbed/hosts.py),
-the monitor and each node run on a host of their own instead, listening on its address. The monitor's failover timings are
-shortened (`FAST_FAILOVER`) so a test sees a failover in seconds rather than half a minute.
+the monitor and each node run on a host of their own instead, listening on its address. The
+monitor's failover timings are shortened (`FAST_FAILOVER`) so a test sees a failover in
+seconds rather than half a minute.
 
 Like PgCluster, the API is synchronous; from async code call it through `asyncio.to_thread`.
 Connections inside the testbed are trusted on 127.0.0.1 (pg_autoctl's `--auth trust`), which
@@ -362,8 +363,8 @@ class AutoFailoverCluster:
 
     def _autoctl(self, keeper: Keeper, *args: str) -> None:
         result = subprocess.run(
-            self._argv(keeper, *args), capture_output=True, text=True, errors="replace", check=False,
-            cwd="/", env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
+            self._argv(keeper, *args), capture_output=True, text=True, errors="replace",
+            check=False, cwd="/", env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
         )  # fmt: skip
         if result.returncode != 0:
             raise AutoFailoverError(

@@ -43,7 +43,7 @@ import asyncpg
 import structlog
 
 from agi.fallback import operators_by_interface
-from db.cel import AsteriskCall, CelEvent, asterisk_calls
+from db.cel import OPERATOR_LEG, AsteriskCall, CelEvent, asterisk_calls
 from edge.kamailio import is_active
 from pbx.asterisk import _die_with_parent
 from siaga.config import Config, load_config
@@ -206,7 +206,7 @@ class NodeApp:
             return {}
 
     def role(self) -> str:
-        """"active", "standby" or "" (dead, or not answering)."""
+        """ "active", "standby" or "" (dead, or not answering)."""
         if not self.running:
             return ""
         return str(self.health().get("role") or "")
@@ -492,7 +492,7 @@ async def topology(
     """Everything started in order and waited for (node_a's app active, node_b's standby);
     everything stopped and removed on exit."""
     workdir = Path(tempfile.mkdtemp(prefix="siaga-topology-"))
-    workdir.chmod(0o755)  # PostgreSQL runs as `postgres` when we are root
+    os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` when we are root
     with contextlib.ExitStack() as sync:
         sync.callback(shutil.rmtree, workdir, True)
         bed = await asyncio.to_thread(sync.enter_context, Network(HOST_NAMES))
@@ -521,9 +521,7 @@ async def topology(
         )
         paths["node_a"].write_text(first, encoding="utf-8")
         base = load_config(paths["node_a"])
-        ha = await asyncio.to_thread(
-            sync.enter_context, edge_and_nodes(bed, root, prompts, base)
-        )
+        ha = await asyncio.to_thread(sync.enter_context, edge_and_nodes(bed, root, prompts, base))
         apps: dict[str, NodeApp] = {}
         for name in NODE_NAMES:
             instance = ha.nodes[name]
@@ -563,7 +561,79 @@ async def topology(
             await phones.stop()
 
 
-def lost_calls(stream: CallerStream, calls: Sequence[AsteriskCall]) -> list[int]:
-    """The stream's calls (SIPp numbers) that no node ever saw."""
-    seen = {stream.call_number(c.caller_number) for c in calls}
-    return [n for n in range(1, stream.calls + 1) if n not in seen]
+# -- what happened, from SIPp's and Asterisk's own records ------------------------------------
+
+NORMAL_ANSWER_S = 1.0  # Asterisk answers a 112 call within this, unless something failed
+
+
+@dataclass(frozen=True, slots=True)
+class CallFate:
+    """One call of a stream: when the caller sent its INVITE and was answered (SIPp), and what
+    the node that took it recorded (CEL). Times are epoch seconds."""
+
+    number: int
+    invite: float
+    answered: float | None  # SIPp saw the 200 OK
+    node: str | None  # the node whose CEL has it (None: no node ever saw it)
+    call: AsteriskCall | None
+
+    @property
+    def human(self) -> float | None:
+        """When an operator was connected (the app's or the fallback's), by the node's CEL."""
+        if self.call is None or self.call.connected_at is None:
+            return None
+        return self.call.connected_at.timestamp()
+
+
+def fates(stream: CallerStream, by_node: dict[str, list[AsteriskCall]]) -> list[CallFate]:
+    """Every call the stream placed, joined by caller number with the node that took it."""
+    seen: dict[int, tuple[str, AsteriskCall]] = {}
+    for node, calls in by_node.items():
+        for call in calls:
+            n = stream.call_number(call.caller_number)
+            if n is not None:
+                seen[n] = (node, call)
+    result = []
+    for n, times in sorted(stream.times().items()):
+        if "invite" not in times:
+            continue
+        node, call = seen[n] if n in seen else (None, None)
+        result.append(CallFate(n, times["invite"], times.get("answered"), node, call))
+    return result
+
+
+def disturbed_until(calls: Sequence[CallFate], since: float) -> float:
+    """Seconds from `since` until new calls were answered normally again: over the calls sent
+    from `since` on that were lost or answered later than NORMAL_ANSWER_S, the latest moment
+    each was answered (or sent, when lost); 0 when none was."""
+    worst = since
+    for fate in calls:
+        if fate.invite < since:
+            continue
+        if fate.answered is None:
+            worst = max(worst, fate.invite)
+        elif fate.answered - fate.invite > NORMAL_ANSWER_S:
+            worst = max(worst, fate.answered)
+    return worst - since
+
+
+@dataclass(frozen=True, slots=True)
+class Origination:
+    """An operator leg an app originated, by the node's own record: the Stasis arguments
+    `operator,<call>,<operator>` of its APP_START."""
+
+    at: float
+    node: str
+    call_id: str
+    operator_id: str
+
+
+def originations(node: str, events: Sequence[CelEvent], app: str) -> list[Origination]:
+    result = []
+    for event in events:
+        if event.kind != "APP_START" or event.app != "Stasis":
+            continue
+        args = event.app_data.split(",")
+        if len(args) >= 4 and args[0] == app and args[1] == OPERATOR_LEG:
+            result.append(Origination(event.at.timestamp(), node, args[2], args[3]))
+    return result
