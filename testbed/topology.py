@@ -597,7 +597,10 @@ def fates(stream: CallerStream, by_node: dict[str, list[AsteriskCall]]) -> list[
     for n, times in sorted(stream.times().items()):
         if "invite" not in times:
             continue
-        node, call = seen[n] if n in seen else (None, None)
+        node: str | None = None
+        call: AsteriskCall | None = None
+        if n in seen:
+            node, call = seen[n]
         result.append(CallFate(n, times["invite"], times.get("answered"), node, call))
     return result
 
