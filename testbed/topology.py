@@ -588,11 +588,11 @@ class CallFate:
 def fates(stream: CallerStream, by_node: dict[str, list[AsteriskCall]]) -> list[CallFate]:
     """Every call the stream placed, joined by caller number with the node that took it."""
     seen: dict[int, tuple[str, AsteriskCall]] = {}
-    for node, calls in by_node.items():
-        for call in calls:
-            n = stream.call_number(call.caller_number)
+    for name, calls in by_node.items():
+        for one in calls:
+            n = stream.call_number(one.caller_number)
             if n is not None:
-                seen[n] = (node, call)
+                seen[n] = (name, one)
     result = []
     for n, times in sorted(stream.times().items()):
         if "invite" not in times:
