@@ -327,16 +327,21 @@ class Topology:
         nodes = self.ha.edge.nodes()
         return {n: is_active(nodes.get(self.ha.node_uri(n), "")) for n in NODE_NAMES}
 
-    def cpu_seconds(self, host: str) -> float:
-        """CPU seconds used so far by the processes living on `host` (their own, not their
-        reaped children's)."""
-        ticks = 0
+    def cpu_seconds(self, host: str) -> dict[str, float]:
+        """CPU seconds used so far by the processes living on `host`, by program (asterisk,
+        python3 for the app, postgres, pg_autoctl...), with their children that ended (a
+        PostgreSQL backend that closed, counted with the server that reaped it)."""
+        ticks: dict[str, int] = {}
         for pid in self.host(host).pids():
             with contextlib.suppress(OSError, ValueError, IndexError):
                 stat = Path(f"/proc/{pid}/stat").read_text()
+                name = stat[stat.index("(") + 1 : stat.rindex(")")]
                 fields = stat[stat.rindex(")") + 2 :].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+                ticks[name] = ticks.get(name, 0) + sum(
+                    int(f) for f in fields[11:15]
+                )  # u+s, children's
+        per_second = os.sysconf("SC_CLK_TCK")
+        return {name: n / per_second for name, n in sorted(ticks.items())}
 
     # -- failures ---
 
