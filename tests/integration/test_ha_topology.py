@@ -169,16 +169,29 @@ async def test_active_app_killed_standby_takes_over_calls_bridged_callers_in_ord
         assert fate.call.ended_at is not None
         assert fate.call.ended_at.timestamp() - fate.human >= 16 - 3, fate
 
+    # The waiting callers were offered an operator in their order (the talking calls ended
+    # 0.2 s apart, so operators came free one by one), by the nodes' record of the offers.
     waited = sorted(fates(waiting, by_node(bed)), key=lambda f: f.invite)
     assert all(f.human is not None for f in waited), waited
     assert all(_human(f) > killed_at for f in waited), "nobody was waiting at the kill"
-    humans = [_human(f) for f in waited]
-    assert humans == sorted(humans), waited  # they reached an operator in their order
+    app = bed.config.asterisk.app
+    offered: dict[str, float] = {}
+    for node in bed.apps:
+        for leg in originations(node, bed.cel(node), app):
+            offered[leg.call_id] = min(leg.at, offered.get(leg.call_id, leg.at))
+    assert all(_call_id(f) in offered for f in waited), "a waiting caller was never offered"
+    firsts = [offered[_call_id(f)] for f in waited]
+    assert firsts == sorted(firsts), waited
 
 
 def _human(fate: CallFate) -> float:
     assert fate.human is not None
     return fate.human
+
+
+def _call_id(fate: CallFate) -> str:
+    assert fate.call is not None
+    return fate.call.call_id
 
 
 async def test_partitioned_active_app_never_offers_at_the_same_time_as_the_new_one(whole):
@@ -220,7 +233,8 @@ async def test_failed_node_started_again_rejoins_as_standby_and_takes_calls(whol
     survivor = bed.other(victim)
     killed_at = await bed.kill_node(victim)
     await bed.wait_active(survivor, killed_at)
-    await asyncio.to_thread(bed.cluster.wait_state, survivor, "primary", SETTLE_TIMEOUT)
+    # Promoted (pg_auto_failover's wait_primary: a primary whose standby is away).
+    await asyncio.to_thread(bed.cluster.wait_state, survivor, "wait_primary", SETTLE_TIMEOUT)
 
     # Start it again: its keeper, its Asterisk, its app. Nothing else.
     started = time.monotonic()
