@@ -22,6 +22,7 @@ from siaga.config import (
     redacted_url,
     refuse_plain_http,
     refuse_weak_secrets,
+    this_node,
 )
 from siaga.logging import configure_logging
 from stack.install import DEFAULT_DATABASE_URL
@@ -223,7 +224,8 @@ def cmd_postgres(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from stack.run import run_stack
 
-    return asyncio.run(run_stack(_config(args)))
+    config = _config(args)
+    return asyncio.run(run_stack(config, node=this_node(config, args.node)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -270,9 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-dir", type=Path, help="where --tls writes them (default: the state folder's tls/)"
     )
     provision.set_defaults(func=cmd_provision)
-    sub.add_parser(
+    run = sub.add_parser(
         "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
-    ).set_defaults(func=cmd_run)
+    )
+    run.add_argument(
+        "--node",
+        default=os.environ.get("SIAGA_NODE", ""),
+        help="with [[asterisk.nodes]]: the node this machine is (docs/ha.md; or SIAGA_NODE)",
+    )
+    run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser(
         "simulate", help="simulated callers and operators on a private stack; prints JSON"
