@@ -180,6 +180,7 @@ def health_of(
         journal_ok=writer.stats().journal_ok,
         low_disks=disk.low,
         role=role,
+        nodes=tuple(app.nodes_connected().items()) if app.config.asterisk.nodes else (),
     )
 
 

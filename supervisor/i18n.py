@@ -581,6 +581,10 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
         "Jurnal catatan tidak dapat ditulis",
         "The record journal cannot be written",
     ),
+    "alert.degraded.node": (
+        "Asterisk {node} tidak terjangkau: panggilannya ditangani cadangan dialplan-nya",
+        "Asterisk {node} is unreachable: its calls go to its dialplan fallback",
+    ),
     "alert.degraded.disk": (
         "Ruang disk hampir habis: {folder}",
         "Disk space running low: {folder}",

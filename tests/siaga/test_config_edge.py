@@ -138,5 +138,5 @@ def test_siaga_run_on_a_node_must_say_which_node_it_is():
 def test_the_single_box_is_no_node():
     config = load_config(EXAMPLE)
     assert this_node(config, "") is None
-    with pytest.raises(ConfigError, match="no \\[\\[asterisk.nodes\\]\\] here"):
+    with pytest.raises(ConfigError, match=r"no \[\[asterisk.nodes\]\] here"):
         this_node(config, "node_a")
