@@ -18,6 +18,7 @@ from siaga.config import (
     Config,
     ConfigError,
     load_config,
+    node_config,
     plain_sip_warning,
     redacted_url,
     refuse_plain_http,
@@ -164,11 +165,22 @@ def _provision_tls(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_node_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node",
+        default=os.environ.get("SIAGA_NODE", ""),
+        help="with [[asterisk.nodes]]: the node this machine is (docs/ha.md; or SIAGA_NODE)",
+    )
+
+
 def cmd_asterisk(args: argparse.Namespace) -> int:
     from pbx.provision import render_prompts
     from stack.run import dev_asterisk
 
-    instance = dev_asterisk(_config(args))
+    config = _config(args)
+    if (node := this_node(config, args.node)) is not None:
+        config = node_config(config, node)  # this machine's node: its addresses, its systemname
+    instance = dev_asterisk(config)
     if args.action == "run":
         from stack.systemd import run_asterisk
 
@@ -275,11 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
     )
-    run.add_argument(
-        "--node",
-        default=os.environ.get("SIAGA_NODE", ""),
-        help="with [[asterisk.nodes]]: the node this machine is (docs/ha.md; or SIAGA_NODE)",
-    )
+    add_node_argument(run)
     run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser(
@@ -306,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run: in the foreground until SIGTERM (the siaga112-asterisk unit)",
     )
     ast.add_argument("command", nargs="*", help="for `cli`: an Asterisk CLI command")
+    add_node_argument(ast)
     ast.set_defaults(func=cmd_asterisk)
 
     inst = sub.add_parser(

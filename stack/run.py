@@ -293,7 +293,8 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
         prompts_dir = None
         recordings_dir = asterisk_recordings_dir(config)
         if config.asterisk.embedded:
-            instance = await stack.enter_async_context(embedded_asterisk(config))
+            local = config if node is None else node_config(config, node)
+            instance = await stack.enter_async_context(embedded_asterisk(local))
             prompts_dir = instance.prompts_dir
             recordings_dir = instance.recordings_dir
         elif recordings_dir is not None and not recordings_dir.is_dir():
