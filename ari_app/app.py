@@ -58,7 +58,7 @@ from ari_app.callback import CallbackActor
 from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
-from db.events import Fact, Facts, RecordEvent
+from db.events import NODE_LOST, Fact, Facts, RecordEvent
 from db.reconcile import PbxNow
 from queues import events as acd_events
 from queues.acd import Acd
@@ -72,6 +72,10 @@ log = structlog.get_logger(__name__)
 
 
 ARI_CONNECTIONS = 200
+# A node whose ARI has been away this long is taken as lost (docs/ha.md): its calls are ended
+# as cut (their media was there), so their operators are free for the callers of the other
+# nodes instead of waiting for a node that may never come back.
+NODE_LOST_SECONDS = 5.0
 # The event types the app acts on. Asterisk sends no others: ChannelVarset, ChannelDialplan,
 # ChannelStateChange and the like are most of the traffic, each a websocket frame to write,
 # read and parse for nothing.
@@ -175,6 +179,7 @@ class SiagaApp:
         self.metrics = Metrics()
         self.callbacks: dict[str, CallbackActor] = {}
         self._no_calls = asyncio.Event()
+        self._node_watch: asyncio.Task[None] | None = None
 
     # -- life cycle
 
@@ -258,6 +263,8 @@ class SiagaApp:
             )
             self._connections[name] = connection
             connection.start()
+        if ast.nodes:
+            self._node_watch = asyncio.create_task(self._watch_nodes(), name="node-watch")
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Until one Asterisk is connected (with several nodes, any: one may be down)."""
@@ -305,6 +312,8 @@ class SiagaApp:
             self._tick = None
         for connection in self._connections.values():
             connection.halt()
+        if self._node_watch is not None:
+            self._node_watch.cancel()
         tasks = [actor.task for actor in self.calls.values()]
         tasks += [actor.task for actor in self.callbacks.values()]
         for task in tasks:
@@ -315,6 +324,8 @@ class SiagaApp:
         """Stop reading events. Calls stay up in Asterisk (a restarted app adopts them)."""
         if self._tick is not None:
             self._tick.cancel()
+        if self._node_watch is not None:
+            self._node_watch.cancel()
         await asyncio.gather(*(c.stop() for c in self._connections.values()))
         tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
         tasks += [actor.task for actor in self.callbacks.values() if actor.task is not None]
@@ -325,6 +336,31 @@ class SiagaApp:
             await transport.close()
         if self._session is not None:
             await self._session.close()
+
+    async def _watch_nodes(self, every: float = 1.0) -> None:
+        down_since: dict[str, float] = {}
+        lost: set[str] = set()  # once per outage
+        while True:
+            await asyncio.sleep(every)
+            now = self.clock()
+            for name, connection in self._connections.items():
+                if connection.connected:
+                    down_since.pop(name, None)
+                    lost.discard(name)
+                elif name not in lost and now - down_since.setdefault(name, now) >= (
+                    NODE_LOST_SECONDS
+                ):
+                    lost.add(name)
+                    self.node_lost(name)
+
+    def node_lost(self, node: str) -> None:
+        """End the calls of a node the app lost: cut, by the system, reason `node_lost`. If the
+        node was only out of reach and comes back, its resync adopts what is still up."""
+        lost = [actor for call_id, actor in self.calls.items() if self.node_of(call_id) == node]
+        if lost:
+            log.warning("app.node_lost", node=node, calls=len(lost))
+        for actor in lost:
+            actor.post(HungUp(Party.SYSTEM, NODE_LOST))
 
     # -- events from Asterisk
 

@@ -469,6 +469,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "end.gone": ("sambungan hilang", "line lost"),
     "end.unreachable": ("tidak terjangkau", "unreachable"),
     "end.pbx_restart": ("PBX dimulai ulang", "PBX restarted"),
+    "end.node_lost": ("Node Asterisk hilang", "Asterisk node lost"),
     "end.gone_while_app_away": (
         "selesai saat aplikasi tidak berjalan",
         "ended while the app was away",

@@ -8,6 +8,7 @@ import dataclasses
 from shell_support import CONFIG, Centre, FakeRest, centre, channel, digit, stasis_start
 
 from ari_app.call.states import CallState
+from db.events import EventKind
 from queues.states import CallPlace, OperatorState
 from siaga.config import AsteriskNode
 
@@ -77,3 +78,22 @@ async def test_a_nodes_resync_ends_only_that_nodes_calls() -> None:
     assert a_call not in app.calls  # gone with node A's Asterisk
     assert b_call in app.calls
     assert app.acd_core.operator_state("1002") is OperatorState.OFFERED
+
+
+async def test_the_calls_of_a_lost_node_end_and_free_their_operators() -> None:
+    c, rests = two_nodes()
+    app = c.app
+    a_call, b_call = "node_a-1733212345.1", "node_b-1733212345.1"
+    await c.send(stasis_start(a_call), digit(a_call, "0"))
+    a_leg = rests["node_a"].sent("originate")[0]
+    await c.send(stasis_start(a_leg, "operator", a_call, "1001"))
+    assert app.calls[a_call].machine.state is CallState.CONNECTED
+    await c.send(stasis_start(b_call), digit(b_call, "0"))
+    app.node_lost("node_a")
+    await c.send()
+    assert a_call not in app.calls
+    (ended,) = c.journal.of(a_call, EventKind.CALL_ENDED)
+    assert (ended.data["hangup_by"], ended.data["reason"]) == ("system", "node_lost")
+    # 1001 is out of the lost call (to wrap-up); node B's call is untouched.
+    assert app.acd_core.operator_state("1001") is not OperatorState.ON_CALL
+    assert app.calls[b_call].machine.state is CallState.OFFERED
