@@ -70,9 +70,11 @@ def rpc_url(edge: EdgeConfig) -> str:
 
 
 def rpc_clients(config: Config, extra: Sequence[str] = ()) -> tuple[str, ...]:
-    """Who may ask the edge's JSON-RPC: this machine, every node (the apps run beside them), and
-    `extra` (the test process, in testbed/ha.py)."""
-    addresses = ["127.0.0.1", *(node.sip_host for node in config.asterisk.nodes), *extra]
+    """Who may ask the edge's JSON-RPC: this machine (kamcmd's user, curl on the edge), every
+    node (the apps run beside them), and `extra` (the test process, in testbed/ha.py)."""
+    edge_host = config.edge.sip_host if config.edge is not None else "127.0.0.1"
+    nodes = (node.sip_host for node in config.asterisk.nodes)
+    addresses = ["127.0.0.1", edge_host, *nodes, *extra]
     return tuple(dict.fromkeys(addresses))
 
 
