@@ -60,6 +60,7 @@ from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import NODE_LOST, Fact, Facts, RecordEvent
 from db.reconcile import PbxNow
+from edge.registrations import RegistrationWatch
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Strategy
@@ -180,6 +181,7 @@ class SiagaApp:
         self.callbacks: dict[str, CallbackActor] = {}
         self._no_calls = asyncio.Event()
         self._node_watch: asyncio.Task[None] | None = None
+        self._presence: RegistrationWatch | None = None
 
     # -- life cycle
 
@@ -265,6 +267,10 @@ class SiagaApp:
             connection.start()
         if ast.nodes:
             self._node_watch = asyncio.create_task(self._watch_nodes(), name="node-watch")
+        if self.config.edge is not None:
+            # The phones register at the edge: who is reachable is its registrations' say.
+            self._presence = RegistrationWatch.for_config(self.config, self._registration)
+            self._presence.start()
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Until one Asterisk is connected (with several nodes, any: one may be down)."""
@@ -326,6 +332,8 @@ class SiagaApp:
             self._tick.cancel()
         if self._node_watch is not None:
             self._node_watch.cancel()
+        if self._presence is not None:
+            await self._presence.stop()
         await asyncio.gather(*(c.stop() for c in self._connections.values()))
         tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
         tasks += [actor.task for actor in self.callbacks.values() if actor.task is not None]
@@ -505,6 +513,10 @@ class SiagaApp:
         if not self.connected:
             return None
         return await pbx_now(self.rest)
+
+    def _registration(self, operator_id: str, registered: bool) -> None:
+        if not self.halted:  # a halted app acts on nothing, not even presence
+            self.to_acd(acd_events.OperatorRegistration(operator_id, registered))
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)

@@ -97,6 +97,8 @@ class EdgeConfig:
     probe_interval_seconds: int = 2  # an OPTIONS to every node this often
     # No answer from a node this long: the call goes to the next node, the node out of the set.
     timeout_ms: int = 1000
+    # JSON-RPC over HTTP (TCP) on sip_host, for the nodes only: the operators' registrations.
+    rpc_port: int = 5062
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,11 +636,15 @@ def _edge(t: _Table, nodes: tuple[AsteriskNode, ...]) -> EdgeConfig:
     timeout = t.get("timeout_ms", int, 1000)
     t.check("timeout_ms", 100 <= timeout <= 30000, f"must be 100 to 30000, not {timeout}")
     t.check("sip_host", bool(nodes), "an [edge] needs at least one [[asterisk.nodes]]")
+    sip_port = _port(t, "sip_port", 5060)
+    rpc_port = _port(t, "rpc_port", 5062)
+    t.check("rpc_port", rpc_port != sip_port, f"must differ from sip_port ({sip_port})")
     result = EdgeConfig(
         sip_host=sip_host,
-        sip_port=_port(t, "sip_port", 5060),
+        sip_port=sip_port,
         probe_interval_seconds=interval,
         timeout_ms=timeout,
+        rpc_port=rpc_port,
     )
     t.finish()
     return result
