@@ -9,7 +9,11 @@ minute (`Reconciler`, run by `siaga run`):
 - a call whose channel is gone without a hang-up in Asterisk's record (Asterisk was killed) is
   closed at its last event, by the system, reason `pbx_restart`;
 - an open row Asterisk's record does not know, whose channel is gone, is closed now (reason
-  `gone_while_app_away`: a PBX whose record is off or lost).
+  `gone_while_app_away`: a PBX whose record is off or lost);
+- a closed row that lacks what Asterisk's record proves gets it: the arrival, the operator who
+  answered (the app was killed as the operator's leg joined the caller, and the next app adopted
+  the conversation and recorded its end), the fallback's part. What its writers decided stays:
+  the end, who hung up, an answer the app took back as a pocket answer.
 Every row touched is flagged `reconciled` (and `pbx_restart`, `fallback` where that is what
 happened). The facts' event ids are derived from the call (`fact_id`), as the fallback
 recorder's are: reconciling twice, or after the fallback recorder, writes nothing new.
@@ -59,6 +63,10 @@ class RecordedCall:
     abandoned: bool
     ended: bool
     flags: frozenset[str] = frozenset()
+    # Every operator the records show connected, those whose answer the app took back as a
+    # pocket answer (offer_failed `hung_up_at_once`) included: the app's judgement, not to
+    # be overruled by Asterisk's record of the leg in the bridge.
+    connections: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +111,9 @@ def plan(
             end, by, reason = call.ended_at, call.hangup_by or HangupBy.CALLER, "normal"
         settled.add(call.call_id)
         if row is not None and row.ended:
-            if not row.arrived:  # an adopted call whose arrival the killed app never wrote
-                events.append(_arrival(call, _flags(call, reason)))
-            continue
-        events += _facts_for(call, row, end, by, reason)
+            events += _missing_from_closed(call, row, end, reason)
+        else:
+            events += _facts_for(call, row, end, by, reason)
     known = {call.call_id for call in seen_list}
     for row in recorded.values():
         if row.ended or row.call_id in known or live is None or row.call_id in live:
@@ -145,18 +152,9 @@ def _facts_for(
         out.append(_arrival(call, flags))
     else:
         out += [_flag(cid, flag, end) for flag in flags if flag not in row.flags]
-    connected = row is not None and row.connected
-    if not connected and call.connected_at is not None and call.operator_id is not None:
-        out.append(
-            _fact(
-                cid,
-                EventKind.CALL_CONNECTED,
-                "connected",
-                call.connected_at,
-                operator_id=call.operator_id,
-            )
-        )
-        connected = True
+    answer = _missing_answer(call, row)
+    out += answer
+    connected = bool(answer) or (row is not None and row.connected)
     if not connected and by is HangupBy.CALLER and not (row is not None and row.abandoned):
         wait = (end - call.arrived_at).total_seconds()
         out.append(
@@ -164,6 +162,41 @@ def _facts_for(
         )
     out.append(ended)
     return out
+
+
+def _missing_from_closed(
+    call: AsteriskCall, row: RecordedCall, end: datetime, reason: str
+) -> list[RecordEvent]:
+    """What a row its writers closed lacks that Asterisk's record proves. A killed app loses
+    the facts it had not yet made durable; the app that adopts the call goes on from there
+    and closes the row without them."""
+    answer = _missing_answer(call, row)
+    if not row.arrived:
+        return [_arrival(call, _flags(call, reason)), *answer]
+    fallback = call.fallback and FALLBACK_FLAG not in row.flags
+    if not answer and not fallback:
+        return []
+    flags = [RECONCILED_FLAG, FALLBACK_FLAG] if fallback else [RECONCILED_FLAG]
+    return [_flag(call.call_id, flag, end) for flag in flags if flag not in row.flags] + answer
+
+
+def _missing_answer(call: AsteriskCall, row: RecordedCall | None) -> list[RecordEvent]:
+    """The operator's answer, if Asterisk's record shows one the records lack. Not against
+    the app's judgement: an answer it took back, a caller it saw hang up first (an operator's
+    leg joins the bridge even when the caller has just left it)."""
+    if call.connected_at is None or call.operator_id is None:
+        return []
+    if row is not None and (row.connected or row.abandoned or call.operator_id in row.connections):
+        return []
+    return [
+        _fact(
+            call.call_id,
+            EventKind.CALL_CONNECTED,
+            "connected",
+            call.connected_at,
+            operator_id=call.operator_id,
+        )
+    ]
 
 
 def _flags(call: AsteriskCall, reason: str) -> list[str]:
@@ -337,7 +370,11 @@ class Reconciler:
             rows = await conn.fetch(
                 "SELECT call_id, arrived_at IS NOT NULL AS arrived,"
                 " connected_at IS NOT NULL AS connected, abandoned_at IS NOT NULL AS abandoned,"
-                " ended_at IS NOT NULL AS ended, flags FROM calls"
+                " ended_at IS NOT NULL AS ended, flags,"
+                " ARRAY(SELECT DISTINCT e.operator_id FROM call_events e"
+                "  WHERE e.call_id = calls.call_id AND e.kind = 'call_connected'"
+                "  AND e.operator_id IS NOT NULL) AS connections"
+                " FROM calls"
                 " WHERE call_id = ANY($1::text[])"
                 " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3)",
                 call_ids,
@@ -354,6 +391,7 @@ class Reconciler:
                 r["abandoned"],
                 r["ended"],
                 frozenset(r["flags"] or ()),
+                frozenset(r["connections"]),
             )
             for r in rows
         }
