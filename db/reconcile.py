@@ -20,6 +20,9 @@ recorder's are: reconciling twice, or after the fallback recorder, writes nothin
 
 `plan` is pure; `Reconciler` is its IO shell: it follows the file, asks PostgreSQL for the rows
 of the calls it holds, and writes the facts through the record writer (durable, in order).
+With several Asterisk nodes (`[[asterisk.nodes]]`) each node's `siaga run` reconciles its own
+node: its CEL file, its Asterisk's channels (`pbx_now`), and only the calls whose ids carry
+its name (`node`): another node's live call is not gone because this Asterisk lacks it.
 See docs/architecture.md §5.1.
 """
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -77,6 +80,38 @@ class PbxNow:
     started_at: datetime | None
 
 
+class _Started(Protocol):
+    @property
+    def startup_time(self) -> datetime | None: ...
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class AsteriskRest(Protocol):
+    """The two ARI requests `pbx_now` makes (`ari_app.ari.rest.AriRest` has them)."""
+
+    async def asterisk_info(self) -> _Started: ...
+
+    async def list_channels(self) -> Sequence[_HasId]: ...
+
+
+async def pbx_now(rest: AsteriskRest) -> PbxNow:
+    """What an Asterisk says now, asked over its ARI: an `ask_pbx` for a node whose ARI is
+    not the app's (the standby's own node)."""
+    info = await rest.asterisk_info()
+    live = frozenset(channel.id for channel in await rest.list_channels())
+    return PbxNow(live, info.startup_time)
+
+
+def on_node(call_id: str, node: str | None) -> bool:
+    """Whether the call is the node's: every channel id its Asterisk makes starts with its
+    `systemname`, the node's name, and a dash. Without a node (one box), every call is."""
+    return node is None or call_id.startswith(f"{node}-")
+
+
 def plan(
     seen: Iterable[AsteriskCall],
     recorded: Mapping[str, RecordedCall],
@@ -84,12 +119,14 @@ def plan(
     pbx: PbxNow | None,
     now: datetime,
     settle: timedelta = SETTLE,
+    node: str | None = None,
 ) -> tuple[list[RecordEvent], set[str]]:
     """The facts to write, and the ids of the calls that are settled (nothing more will ever
-    be done for them). `pbx`: what Asterisk says now, None if it cannot be asked."""
+    be done for them). `pbx`: what Asterisk says now, None if it cannot be asked. `node`: only
+    this node's calls are judged (`on_node`); `pbx` is that node's Asterisk."""
     events: list[RecordEvent] = []
     settled: set[str] = set()
-    seen_list = list(seen)
+    seen_list = [call for call in seen if on_node(call.call_id, node)]
     live = pbx.live if pbx is not None else None
     for call in seen_list:
         row = recorded.get(call.call_id)
@@ -118,6 +155,8 @@ def plan(
     for row in recorded.values():
         if row.ended or row.call_id in known or live is None or row.call_id in live:
             continue
+        if not on_node(row.call_id, node):
+            continue  # another node's call: its Asterisk, not this one, says whether it is up
         events += [
             _flag(row.call_id, RECONCILED_FLAG, now),
             _fact(
@@ -272,7 +311,10 @@ class Reconciler:
         lookback: timedelta = timedelta(days=1),
         keep: timedelta = timedelta(hours=2),
         settle: timedelta = SETTLE,
+        node: str | None = None,
     ) -> None:
+        """`node`: the Asterisk node this reconciler is for (its name, the `systemname` that
+        starts its channel ids); `cel_path` and `ask_pbx` are that node's. None: one box."""
         self.path = cel_path
         self._dsn = dsn
         self._journal = journal
@@ -283,6 +325,7 @@ class Reconciler:
         self._lookback = lookback
         self._keep = keep
         self._settle = settle
+        self._node = node
         self._offset = 0
         self._inode: int | None = None
         self._channels: dict[str, list[CelEvent]] = {}
@@ -333,7 +376,9 @@ class Reconciler:
         pending = [c for c in calls.values() if c.call_id not in self._settled]
         pbx = await self._pbx()
         recorded = await self._recorded([c.call_id for c in pending], now)
-        events, settled = plan(pending, recorded, pbx=pbx, now=now, settle=self._settle)
+        events, settled = plan(
+            pending, recorded, pbx=pbx, now=now, settle=self._settle, node=self._node
+        )
         for event in events:
             self._journal.write(event)
         self._settled |= settled
@@ -375,11 +420,14 @@ class Reconciler:
                 "  WHERE e.call_id = calls.call_id AND e.kind = 'call_connected'"
                 "  AND e.operator_id IS NOT NULL) AS connections"
                 " FROM calls"
-                " WHERE call_id = ANY($1::text[])"
-                " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3)",
+                " WHERE (call_id = ANY($1::text[])"
+                " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3))"
+                # starts_with, not LIKE: a node's name may hold `_`, LIKE's wildcard.
+                " AND ($4::text IS NULL OR starts_with(call_id, $4::text || '-'))",
                 call_ids,
                 now - self._lookback,
                 now - self._settle,
+                self._node,
             )
         finally:
             await conn.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from db.reconcile import (
     PbxNow,
     Reconciler,
     RecordedCall,
+    pbx_now,
     plan,
 )
 from db.writer import RecordWriter
@@ -183,6 +185,39 @@ def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
     assert plan([], {"x": row("x")}, pbx=None, now=LATER) == ([], set())
 
 
+def test_a_nodes_pass_judges_only_the_nodes_own_calls():
+    # Two Asterisk nodes; node_a's reconciler knows node_a's channels only.
+    a_gone, b_live = "node_a-1796316147.5", "node_b-1796316147.6"
+    rows = {cid: row(cid, connected=True) for cid in (a_gone, b_live)}
+    events, settled = plan([], rows, pbx=pbx("node_a-1796316147.9"), now=LATER, node="node_a")
+    assert {e.call_id for e in events} == {a_gone} and settled == {a_gone}
+    assert events[-1].data["reason"] == GONE_WHILE_AWAY
+    # One box: every open row whose channel is not up is judged, as before.
+    _, settled = plan([], rows, pbx=pbx(), now=LATER)
+    assert settled == {a_gone, b_live}
+    # A call of another node in the file (a copy, a shared folder) is not judged either.
+    assert plan([seen(b_live)], {}, pbx=pbx(), now=LATER, node="node_a") == ([], set())
+
+
+async def test_pbx_now_asks_an_asterisk_over_its_ari():
+    @dataclass(frozen=True)
+    class Info:
+        startup_time: datetime | None
+
+    @dataclass(frozen=True)
+    class Channel:
+        id: str
+
+    class Rest:
+        async def asterisk_info(self) -> Info:
+            return Info(RESTART)
+
+        async def list_channels(self) -> list[Channel]:
+            return [Channel("node_b-1.1"), Channel("node_b-1.2")]
+
+    assert await pbx_now(Rest()) == PbxNow(frozenset({"node_b-1.1", "node_b-1.2"}), RESTART)
+
+
 def test_the_same_fact_always_has_the_same_id():
     first, _ = plan([seen()], {}, pbx=pbx(), now=LATER)
     again, _ = plan([seen()], {}, pbx=pbx(), now=LATER + 60 * S)
@@ -332,6 +367,35 @@ async def test_an_adopted_conversation_the_app_closed_gets_its_answer_from_the_f
     before = await fetchval(pg_dsn, count)
     await reconcile_once(pg_dsn, cel, spool)  # a second start adds nothing
     assert await fetchval(pg_dsn, count) == before
+
+
+async def test_a_nodes_reconciler_closes_its_own_orphans_only(pg_dsn: str, tmp_path: Path):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    mine, theirs, look_alike = "node_a-1.1", "node_b-1.2", "nodeXa-1.3"  # `_` is LIKE's wildcard
+    await write_all(
+        pg_dsn,
+        [ev.call_arrived(cid, "0811", at=start) for cid in (mine, theirs, look_alike)],
+        tmp_path / "spool.jsonl",
+    )
+    written: list[RecordEvent] = []
+
+    class Journal:
+        def write(self, event: RecordEvent) -> None:
+            written.append(event)
+
+    reconciler = Reconciler(
+        tmp_path / "cel.jsonl",  # node_a's record: nothing in it (off, or lost)
+        pg_dsn,
+        Journal(),
+        app="siaga",
+        operators_by_interface={},
+        ask_pbx=no_live,  # node_a's Asterisk: no channel up
+        node="node_a",
+    )
+    report = await reconciler.run_once()
+    assert report.settled == 1
+    assert {e.call_id for e in written} == {mine}
+    assert written[-1].data["reason"] == GONE_WHILE_AWAY
 
 
 async def test_the_reconciler_follows_the_file_and_reads_only_what_is_new(
