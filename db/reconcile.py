@@ -373,7 +373,11 @@ class Reconciler:
         now = now or datetime.now(UTC)
         await asyncio.to_thread(self._read_new, now)
         calls = asterisk_calls(self._events(), self._app, self._operators)
-        pending = [c for c in calls.values() if c.call_id not in self._settled]
+        pending = [
+            c
+            for c in calls.values()
+            if c.call_id not in self._settled and on_node(c.call_id, self._node)
+        ]
         pbx = await self._pbx()
         recorded = await self._recorded([c.call_id for c in pending], now)
         events, settled = plan(
