@@ -59,7 +59,7 @@ from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import NODE_LOST, Fact, Facts, RecordEvent
-from db.reconcile import PbxNow
+from db.reconcile import PbxNow, pbx_now
 from edge.registrations import RegistrationWatch
 from queues import events as acd_events
 from queues.acd import Acd
@@ -120,13 +120,6 @@ class UnknownOperatorError(KeyError):
 
 class Journal(Protocol):
     def write(self, event: RecordEvent) -> None: ...
-
-
-async def pbx_now(rest: AriRest) -> PbxNow:
-    """Every channel up in that Asterisk now, and when it started (db/reconcile.py)."""
-    info = await rest.asterisk_info()
-    live = frozenset(c.id for c in await rest.list_channels())
-    return PbxNow(live, info.startup_time)
 
 
 def acd_config(config: Config) -> AcdConfig:

@@ -21,11 +21,11 @@ import structlog
 from agi.fallback import FallbackRecorder, operators_by_interface
 from agi.records import agi_pool
 from agi.server import AgiServer
-from ari_app.app import SiagaApp, pbx_now
+from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
 from db.migrate import migrate
-from db.reconcile import Reconciler
+from db.reconcile import Reconciler, pbx_now
 from db.writer import RecordWriter
 from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
