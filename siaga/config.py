@@ -161,6 +161,30 @@ class AsteriskConfig:
         return urlsplit(self.ari_url).port or 8088
 
 
+def this_node(config: Config, name: str | None) -> AsteriskNode | None:
+    """The node this machine is (`siaga run --node NAME`, or SIAGA_NODE): with
+    [[asterisk.nodes]] every `siaga run` must say which, and only one of them; without, none."""
+    names = [node.name for node in config.asterisk.nodes]
+    if not names:
+        if name:
+            raise ConfigError(
+                config.path, "asterisk.nodes", f"--node {name}: no [[asterisk.nodes]] here"
+            )
+        return None
+    if not name:
+        raise ConfigError(
+            config.path,
+            "asterisk.nodes",
+            f"say which node this machine is: siaga run --node NAME (one of {', '.join(names)})",
+        )
+    for node in config.asterisk.nodes:
+        if node.name == name:
+            return node
+    raise ConfigError(
+        config.path, "asterisk.nodes", f"no node {name!r} (the nodes: {', '.join(names)})"
+    )
+
+
 def node_config(config: Config, node: AsteriskNode) -> Config:
     """`config` as node `node` renders and runs its Asterisk: its own SIP and ARI addresses
     and systemname; everything else (operators, dialplan, the edge) shared."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from siaga.config import ConfigError, load_config, node_config, parse_config
+from siaga.config import ConfigError, load_config, node_config, parse_config, this_node
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 
@@ -126,3 +126,20 @@ def test_ha_needs_a_shared_asterisk_and_database(section: str):
     error = refused(data)
     assert error.key == "ha.role"
     assert f"[{section}] embedded = false" in error.reason
+
+
+def test_siaga_run_on_a_node_must_say_which_node_it_is():
+    config = parse_config(with_edge(), "centre.toml")
+    node = this_node(config, "node_b")
+    assert node is not None and node.sip_host == "10.9.0.12"
+    with pytest.raises(ConfigError, match=r"centre.toml: asterisk.nodes: say which node.*node_a"):
+        this_node(config, "")
+    with pytest.raises(ConfigError, match=r"no node 'node_c' \(the nodes: node_a, node_b\)"):
+        this_node(config, "node_c")
+
+
+def test_the_single_box_is_no_node():
+    config = load_config(EXAMPLE)
+    assert this_node(config, "") is None
+    with pytest.raises(ConfigError, match=r"no \[\[asterisk.nodes\]\] here"):
+        this_node(config, "node_a")
