@@ -77,6 +77,7 @@ class CallActor:
     def __init__(self, shell: CallShell, channel: Channel, arrival: float) -> None:
         self.shell = shell
         self.call_id = channel.id
+        self.rest = shell.rest_for(channel.id)
         self.channel = channel
         self.arrival = arrival  # monotonic, at Asterisk's arrival of the call
         self.started = shell.clock()  # when the app got the call

@@ -8,6 +8,7 @@ them, Asterisk and the journal.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -57,8 +58,9 @@ from ari_app.callback import CallbackActor
 from ari_app.executors import FALLBACK_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.router import Router
-from db.events import Fact, Facts, RecordEvent
-from db.reconcile import PbxNow
+from db.events import NODE_LOST, Fact, Facts, RecordEvent
+from db.reconcile import PbxNow, pbx_now
+from edge.registrations import RegistrationWatch
 from queues import events as acd_events
 from queues.acd import Acd
 from queues.config import AcdConfig, Strategy
@@ -71,6 +73,10 @@ log = structlog.get_logger(__name__)
 
 
 ARI_CONNECTIONS = 200
+# A node whose ARI has been away this long is taken as lost (docs/ha.md): its calls are ended
+# as cut (their media was there), so their operators are free for the callers of the other
+# nodes instead of waiting for a node that may never come back.
+NODE_LOST_SECONDS = 5.0
 # The event types the app acts on. Asterisk sends no others: ChannelVarset, ChannelDialplan,
 # ChannelStateChange and the like are most of the traffic, each a websocket frame to write,
 # read and parse for nothing.
@@ -154,10 +160,12 @@ class SiagaApp:
         self.calls: dict[str, CallActor] = {}
         self.router = Router(self._on_new_channel)
         self._acd_core: Acd | None = None
-        self._session: aiohttp.ClientSession | None = None  # the event websocket's
-        self._transport: LeanTransport | None = None  # REST requests
-        self._rest: AriRest | None = None
-        self._connection: AriConnection | None = None
+        self._session: aiohttp.ClientSession | None = None  # the event websockets'
+        self._transports: list[LeanTransport] = []  # REST requests, one per Asterisk
+        # One REST client and one event connection per Asterisk, by node name: "" for the
+        # single box's only one, else each [[asterisk.nodes]] name (its systemname).
+        self._rests: dict[str, AriRest] = {}
+        self._connections: dict[str, AriConnection] = {}
         self._tick: asyncio.TimerHandle | None = None
         self._tick_at: float | None = None
         self.calls_started = 0
@@ -165,6 +173,8 @@ class SiagaApp:
         self.metrics = Metrics()
         self.callbacks: dict[str, CallbackActor] = {}
         self._no_calls = asyncio.Event()
+        self._node_watch: asyncio.Task[None] | None = None
+        self._presence: RegistrationWatch | None = None
 
     # -- life cycle
 
@@ -173,9 +183,33 @@ class SiagaApp:
 
     @property
     def rest(self) -> AriRest:
-        if self._rest is None:
+        """The first Asterisk's REST client (the single box's only one)."""
+        if not self._rests:
             raise RuntimeError("SiagaApp.start() first")
-        return self._rest
+        return next(iter(self._rests.values()))
+
+    def node_of(self, channel_id: str) -> str:
+        """The node a channel lives on. Each node's Asterisk starts every id it makes with its
+        systemname and a dash, and every leg the app makes is named after its call's channel,
+        so a call and all of its legs live on the caller's node (docs/ha.md)."""
+        found = ""
+        for name in self._rests:
+            if name and channel_id.startswith(f"{name}-") and len(name) > len(found):
+                found = name  # the longest: node "a" must not take "a-b"'s channels
+        return found or next(iter(self._rests), "")
+
+    def rest_for(self, channel_id: str) -> AriRest:
+        """The REST client of the Asterisk that channel lives on."""
+        if not self._rests:
+            raise RuntimeError("SiagaApp.start() first")
+        return self._rests[self.node_of(channel_id)]
+
+    def rest_of_any_node(self) -> AriRest:
+        """A connected Asterisk's REST client, for calls the app places itself (callbacks)."""
+        for name, connection in self._connections.items():
+            if connection.connected:
+                return self._rests[name]
+        return self.rest
 
     @property
     def acd_core(self) -> Acd:
@@ -186,33 +220,65 @@ class SiagaApp:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and self._connection.connected
+        """Connected to an Asterisk (with several nodes: to at least one; a node that is
+        down takes no calls, the edge sends them to the others)."""
+        return any(c.connected for c in self._connections.values())
+
+    def nodes_connected(self) -> dict[str, bool]:
+        """Each Asterisk's connection, by node name ("" for the single box's)."""
+        return {name: c.connected for name, c in self._connections.items()}
 
     async def start(self) -> None:
         ast = self.config.asterisk
-        ari = AriConfig(
-            username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
-        )
         # Well below Asterisk's HTTP session limit (http.conf), so a burst queues here
         # instead of Asterisk dropping connections.
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=ARI_CONNECTIONS))
-        self._transport = LeanTransport(ari, max_connections=ARI_CONNECTIONS)
-        self._rest = AriRest(self._transport, timeout=ari.request_timeout)
+        urls = {node.name: node.ari_url for node in ast.nodes} or {"": ast.ari_url}
+        aris = {
+            name: AriConfig(username=ast.ari_user, password=ast.ari_password, app=ast.app, url=url)
+            for name, url in urls.items()
+        }
+        for name, ari in aris.items():
+            transport = LeanTransport(ari, max_connections=ARI_CONNECTIONS)
+            self._transports.append(transport)
+            self._rests[name] = AriRest(transport, timeout=ari.request_timeout)
         self._acd_core = Acd(acd_config(self.config), self.clock())
         if self.config.acd.login_on_start:
             for op in self.config.operators:
                 self.to_acd(acd_events.OperatorLoggedIn(op.id, dict(op.skills)))
                 if not op.dial_string.startswith("PJSIP/"):
                     self.to_acd(acd_events.OperatorRegistration(op.id, True))
-        self._connection = AriConnection(
-            ari, self._session, self._on_event, on_connected=self._on_connected, rest=self._rest
-        )
-        self._connection.start()
+        for name, ari in aris.items():
+            connection = AriConnection(
+                ari,
+                self._session,
+                self._on_event,
+                on_connected=functools.partial(self._on_connected, name),
+                rest=self._rests[name],
+            )
+            self._connections[name] = connection
+            connection.start()
+        if ast.nodes:
+            self._node_watch = asyncio.create_task(self._watch_nodes(), name="node-watch")
+        if self.config.edge is not None:
+            # The phones register at the edge: who is reachable is its registrations' say.
+            self._presence = RegistrationWatch.for_config(self.config, self._registration)
+            self._presence.start()
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
-        if self._connection is None:
+        """Until one Asterisk is connected (with several nodes, any: one may be down)."""
+        if not self._connections:
             raise RuntimeError("SiagaApp.start() first")
-        await asyncio.wait_for(self._connection.wait_connected(), timeout)
+        waits = [asyncio.ensure_future(c.wait_connected()) for c in self._connections.values()]
+        try:
+            done, _ = await asyncio.wait(
+                waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if not done:
+            raise TimeoutError(f"no Asterisk connected in {timeout} s")
 
     async def drain(self, timeout: float = 30.0, abort: asyncio.Event | None = None) -> None:
         """Graceful shutdown: new calls and calls not yet with an operator go to the fallback;
@@ -243,8 +309,10 @@ class SiagaApp:
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
-        if self._connection is not None:
-            self._connection.halt()
+        for connection in self._connections.values():
+            connection.halt()
+        if self._node_watch is not None:
+            self._node_watch.cancel()
         tasks = [actor.task for actor in self.calls.values()]
         tasks += [actor.task for actor in self.callbacks.values()]
         for task in tasks:
@@ -255,17 +323,45 @@ class SiagaApp:
         """Stop reading events. Calls stay up in Asterisk (a restarted app adopts them)."""
         if self._tick is not None:
             self._tick.cancel()
-        if self._connection is not None:
-            await self._connection.stop()
+        if self._node_watch is not None:
+            self._node_watch.cancel()
+        if self._presence is not None:
+            await self._presence.stop()
+        await asyncio.gather(*(c.stop() for c in self._connections.values()))
         tasks = [actor.task for actor in self.calls.values() if actor.task is not None]
         tasks += [actor.task for actor in self.callbacks.values() if actor.task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._transport is not None:
-            await self._transport.close()
+        for transport in self._transports:
+            await transport.close()
         if self._session is not None:
             await self._session.close()
+
+    async def _watch_nodes(self, every: float = 1.0) -> None:
+        down_since: dict[str, float] = {}
+        lost: set[str] = set()  # once per outage
+        while True:
+            await asyncio.sleep(every)
+            now = self.clock()
+            for name, connection in self._connections.items():
+                if connection.connected:
+                    down_since.pop(name, None)
+                    lost.discard(name)
+                elif name not in lost and now - down_since.setdefault(name, now) >= (
+                    NODE_LOST_SECONDS
+                ):
+                    lost.add(name)
+                    self.node_lost(name)
+
+    def node_lost(self, node: str) -> None:
+        """End the calls of a node the app lost: cut, by the system, reason `node_lost`. If the
+        node was only out of reach and comes back, its resync adopts what is still up."""
+        lost = [actor for call_id, actor in self.calls.items() if self.node_of(call_id) == node]
+        if lost:
+            log.warning("app.node_lost", node=node, calls=len(lost))
+        for actor in lost:
+            actor.post(HungUp(Party.SYSTEM, NODE_LOST))
 
     # -- events from Asterisk
 
@@ -281,30 +377,37 @@ class SiagaApp:
             return
         await self.router.dispatch(event)
 
-    async def _on_connected(self) -> None:
+    async def _on_connected(self, node: str) -> None:
         app = self.config.asterisk.app
+        rest = self._rests[node]
         try:
-            await self.rest.filter_events(app, WANTED_EVENTS)
+            await rest.filter_events(app, WANTED_EVENTS)
         except AriError as exc:  # an Asterisk without event filters sends everything: fine
-            log.warning("app.event_filter_failed", error=str(exc))
-        try:
-            await self.rest.subscribe(app, "endpoint:PJSIP")
-            for endpoint in await self.rest.list_endpoints():
-                self._endpoint(endpoint)
-        except AriError as exc:
-            log.warning("app.endpoint_sync_failed", error=str(exc))
+            log.warning("app.event_filter_failed", node=node, error=str(exc))
+        if self.config.edge is None:
+            # Behind an edge the phones register at Kamailio, not here: presence comes
+            # from its registrations (edge/registrations.py).
+            try:
+                await rest.subscribe(app, "endpoint:PJSIP")
+                for endpoint in await rest.list_endpoints():
+                    self._endpoint(endpoint)
+            except AriError as exc:
+                log.warning("app.endpoint_sync_failed", error=str(exc))
         # Asterisk is the truth about calls: it does not resend StasisStart
         # after a reconnect, so look at what is there and take it over.
-        await self._resync()
-        log.info("app.connected", calls=len(self.calls))
+        await self._resync(node)
+        log.info("app.connected", node=node, calls=len(self.calls))
 
-    async def _resync(self) -> set[str]:
-        """Adopt calls in our Stasis app we do not know; end known calls that are gone; hang up
-        every leg nobody owns (its call gone or not ours, its callback not running here).
+    async def _resync(self, node: str = "") -> set[str]:
+        """Adopt the calls in our Stasis app on `node` that we do not know; end the known
+        calls of that node that are gone; hang up every leg there that nobody owns (its call
+        gone or not ours, its callback not running here).
 
-        Returns the ids of every live channel."""
+        Returns the ids of every live channel of the node."""
         app = self.config.asterisk.app
-        channels = await self.rest.list_channels()
+        node = node or next(iter(self._rests))
+        rest = self._rests[node]
+        channels = await rest.list_channels()
         live = {c.id for c in channels}
         found = [
             FoundChannel(
@@ -316,9 +419,9 @@ class SiagaApp:
             for c in channels
             if c.in_stasis_app(app)
         ]
-        plan = plan_resync(
-            found, live, set(self.calls), set(self.operators), callbacks=set(self.callbacks)
-        )
+        # The calls of other nodes are not gone because this node does not list them.
+        known = {call_id for call_id in self.calls if self.node_of(call_id) == node}
+        plan = plan_resync(found, live, known, set(self.operators), callbacks=set(self.callbacks))
         for call_id in plan.gone:
             self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
         legs = {leg.id: leg for leg in found}
@@ -334,10 +437,10 @@ class SiagaApp:
             )
             await self._hangup_quietly(leg_id)
         by_id = {c.id: c for c in channels}
-        bridged = await self._bridged_callers([a.call_id for a in plan.callers])
+        bridged = await self._bridged_callers(rest, [a.call_id for a in plan.callers])
         for adoption in plan.callers:
             try:
-                value = await self.rest.get_variable(adoption.call_id, QUEUE_VARIABLE)
+                value = await rest.get_variable(adoption.call_id, QUEUE_VARIABLE)
             except AriError:
                 value = ""
             caller = by_id[adoption.call_id]
@@ -357,17 +460,17 @@ class SiagaApp:
                 category=event.category,
                 operator=event.operator_id,
             )
-        await self._destroy_stale_bridges()
+        await self._destroy_stale_bridges(rest)
         return live
 
-    async def _bridged_callers(self, call_ids: list[str]) -> set[str]:
+    async def _bridged_callers(self, rest: AriRest, call_ids: list[str]) -> set[str]:
         """The callers already in their call's bridge. A call's bridge without its caller (the
         last app died between creating it and adding them) is destroyed: the adopted call
         creates it afresh."""
         if not call_ids:
             return set()
         try:
-            bridges = {b.id: b for b in await self.rest.list_bridges()}
+            bridges = {b.id: b for b in await rest.list_bridges()}
         except AriError as exc:
             log.warning("app.bridge_sync_failed", error=str(exc))
             return set(call_ids)  # cannot tell: assume all is well, as before
@@ -378,14 +481,14 @@ class SiagaApp:
                 inside.add(call_id)
             elif bridge is not None:
                 try:
-                    await self.rest.destroy_bridge(bridge.id)
+                    await rest.destroy_bridge(bridge.id)
                 except AriError as exc:
                     log.warning("app.bridge_destroy_failed", bridge=bridge.id, error=str(exc))
         return inside
 
-    async def _destroy_stale_bridges(self) -> None:
+    async def _destroy_stale_bridges(self, rest: AriRest) -> None:
         try:
-            bridges = await self.rest.list_bridges()
+            bridges = await rest.list_bridges()
         except AriError as exc:
             log.warning("app.bridge_sync_failed", error=str(exc))
             return
@@ -393,17 +496,20 @@ class SiagaApp:
         for bridge_id in stale_bridges(found, set(self.calls), set(self.callbacks)):
             log.info("app.bridge_destroyed", bridge=bridge_id)
             try:
-                await self.rest.destroy_bridge(bridge_id)
+                await rest.destroy_bridge(bridge_id)
             except AriError as exc:
                 log.warning("app.bridge_destroy_failed", bridge=bridge_id, error=str(exc))
 
     async def pbx_now(self) -> PbxNow | None:
-        """Every channel up in Asterisk now, and when it started; None while ARI is away."""
+        """Every channel up in the (first) Asterisk now, and when it started; None while ARI
+        is away."""
         if not self.connected:
             return None
-        info = await self.rest.asterisk_info()
-        live = frozenset(c.id for c in await self.rest.list_channels())
-        return PbxNow(live, info.startup_time)
+        return await pbx_now(self.rest)
+
+    def _registration(self, operator_id: str, registered: bool) -> None:
+        if not self.halted:  # a halted app acts on nothing, not even presence
+            self.to_acd(acd_events.OperatorRegistration(operator_id, registered))
 
     def _endpoint(self, endpoint: Endpoint) -> None:
         operator_id = self._by_endpoint.get(endpoint.name)
@@ -423,7 +529,7 @@ class SiagaApp:
             # Shutting down: new calls go to the dialplan fallback, which rings every operator.
             log.info("app.new_call_to_fallback", call_id=channel.id)
             try:
-                await self.rest.continue_in_dialplan(
+                await self.rest_for(channel.id).continue_in_dialplan(
                     channel.id, context=FALLBACK_CONTEXT, extension="s", priority=1
                 )
             except AriError as exc:
@@ -446,7 +552,7 @@ class SiagaApp:
 
     async def _hangup_quietly(self, channel_id: str) -> None:
         try:
-            await self.rest.hangup(channel_id)
+            await self.rest_for(channel_id).hangup(channel_id)
         except AriError as exc:
             log.info("app.hangup_failed", channel=channel_id, error=str(exc))
 

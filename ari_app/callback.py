@@ -56,8 +56,9 @@ CALLER_RING_SECONDS = 30
 class CallbackHost(Protocol):
     """What a callback needs of the app around it (SiagaApp is one)."""
 
-    @property
-    def rest(self) -> AriRest: ...
+    def rest_of_any_node(self) -> AriRest:
+        """The Asterisk to place the callback on (with several nodes, a connected one)."""
+        ...
 
     @property
     def config(self) -> Config: ...
@@ -135,6 +136,7 @@ class CallbackActor:
         self.number = number
         self.operator_id = operator_id
         self.ids = CallbackIds.of(call_id)
+        self.rest = app.rest_of_any_node()  # all of its legs on one Asterisk
         self.machine = CallbackMachine(call_id, operator_id)
         self.inbox = Inbox()
         self.log = log.bind(call_id=call_id, operator=operator_id)
@@ -189,7 +191,7 @@ class CallbackActor:
         return None
 
     async def _carry_out(self, command: Command) -> None:
-        app, rest, ids = self.app, self.app.rest, self.ids
+        app, rest, ids = self.app, self.rest, self.ids
         asterisk = app.config.asterisk
         match command:
             case UpdateRecord(status=status, owner=owner, outcome=outcome):

@@ -100,8 +100,7 @@ class CallShell(Protocol):
     def router(self) -> Router: ...
     @property
     def metrics(self) -> Metrics: ...
-    @property
-    def rest(self) -> CallRest: ...
+    def rest_for(self, channel_id: str) -> CallRest: ...
     def clock(self) -> float: ...
     def to_acd(self, event: acd.Event) -> list[Decision]: ...
     def offer_answered(self, call_id: str, operator_id: str) -> bool: ...
@@ -121,6 +120,7 @@ class Carrier(Protocol):
     started: float  # monotonic, when the app got the call
     machine: CallMachine
     shell: CallShell
+    rest: CallRest  # the Asterisk the call is on: every leg of it is made there
     timers: list[asyncio.TimerHandle]
 
     def post(self, event: object) -> None: ...
@@ -142,7 +142,7 @@ async def originate(
 ) -> None:
     """Ring a leg of the call, its id registered first (its events may beat the response)."""
     actor.register(ResourceKind.CHANNEL, channel_id)
-    await actor.shell.rest.originate(
+    await actor.rest.originate(
         dial,
         channel_id=channel_id,
         app=actor.shell.config.asterisk.app,
@@ -178,14 +178,14 @@ async def _record(actor: Carrier, fact: Fact) -> Reply:
 
 @_executes(c.Answer)
 async def _answer(actor: Carrier, _: c.Answer) -> Reply:
-    await actor.shell.rest.answer(actor.call_id)
+    await actor.rest.answer(actor.call_id)
     actor.shell.metrics.answered(actor.started, actor.shell.clock())
     return None
 
 
 @_executes(c.CreateBridge)
 async def _create_bridge(actor: Carrier, _: c.CreateBridge) -> Reply:
-    rest = actor.shell.rest
+    rest = actor.rest
     await rest.create_bridge(actor.bridge_id, name=f"siaga-{actor.call_id}"[:64])
     await rest.add_channel(actor.bridge_id, actor.call_id)
     return None
@@ -194,7 +194,7 @@ async def _create_bridge(actor: Carrier, _: c.CreateBridge) -> Reply:
 @_executes(c.EnableTalkDetect, c.StopTalkDetect)
 async def _talk_detect(actor: Carrier, command: c.EnableTalkDetect | c.StopTalkDetect) -> Reply:
     action = "set" if isinstance(command, c.EnableTalkDetect) else "remove"
-    await actor.shell.rest.set_variable(actor.call_id, f"TALK_DETECT({action})", "")
+    await actor.rest.set_variable(actor.call_id, f"TALK_DETECT({action})", "")
     return None
 
 
@@ -203,13 +203,13 @@ async def _play(actor: Carrier, command: c.Play) -> Reply:
     actor.register(ResourceKind.PLAYBACK, command.playback_id)
     language = command.language.value
     media = [actor.shell.prompt_uri(name, language) for name in command.prompts]
-    await actor.shell.rest.play(actor.call_id, media, playback_id=command.playback_id)
+    await actor.rest.play(actor.call_id, media, playback_id=command.playback_id)
     return None
 
 
 @_executes(c.StopPlayback)
 async def _stop_playback(actor: Carrier, command: c.StopPlayback) -> Reply:
-    await actor.shell.rest.stop_playback(command.playback_id)
+    await actor.rest.stop_playback(command.playback_id)
     return None
 
 
@@ -217,13 +217,13 @@ async def _stop_playback(actor: Carrier, command: c.StopPlayback) -> Reply:
 # channel with a thread of its own for every waiting caller.
 @_executes(c.StartMoh)
 async def _start_moh(actor: Carrier, _: c.StartMoh) -> Reply:
-    await actor.shell.rest.start_moh(actor.call_id)
+    await actor.rest.start_moh(actor.call_id)
     return None
 
 
 @_executes(c.StopMoh)
 async def _stop_moh(actor: Carrier, _: c.StopMoh) -> Reply:
-    await actor.shell.rest.stop_moh(actor.call_id)
+    await actor.rest.stop_moh(actor.call_id)
     return None
 
 
@@ -260,7 +260,7 @@ async def _enqueue(actor: Carrier, command: c.Enqueue) -> Reply:
 @_executes(c.SaveQueueState)
 async def _save_queue_state(actor: Carrier, command: c.SaveQueueState) -> Reply:
     value = encode_queue_state(command.category, command.priority, command.flags)
-    await actor.shell.rest.set_variable(actor.call_id, QUEUE_VARIABLE, value)
+    await actor.rest.set_variable(actor.call_id, QUEUE_VARIABLE, value)
     return None
 
 
@@ -268,7 +268,7 @@ async def _save_queue_state(actor: Carrier, command: c.SaveQueueState) -> Reply:
 async def _change_priority(actor: Carrier, command: c.ChangePriority) -> Reply:
     machine, flags = actor.machine, frozenset(actor.machine.flags)
     value = encode_queue_state(machine.category or "", command.priority, flags)
-    await actor.shell.rest.set_variable(actor.call_id, QUEUE_VARIABLE, value)
+    await actor.rest.set_variable(actor.call_id, QUEUE_VARIABLE, value)
     # The flags (e.g. cannot_speak) go along, for the live board.
     actor.shell.to_acd(acd.CallPriorityChanged(actor.call_id, command.priority, flags))
     return None
@@ -352,19 +352,19 @@ async def _bridge(
     | c.BridgePartner
     | c.BridgeColleague,
 ) -> Reply:
-    await actor.shell.rest.add_channel(actor.bridge_id, command.channel_id)
+    await actor.rest.add_channel(actor.bridge_id, command.channel_id)
     return None
 
 
 @_executes(c.Disconnect)
 async def _disconnect(actor: Carrier, _: c.Disconnect) -> Reply:
-    await actor.shell.rest.hangup(actor.call_id)
+    await actor.rest.hangup(actor.call_id)
     return None
 
 
 @_executes(c.HangUpLeg)
 async def _hang_up_leg(actor: Carrier, command: c.HangUpLeg) -> Reply:
-    await actor.shell.rest.hangup(command.channel_id)
+    await actor.rest.hangup(command.channel_id)
     return None
 
 
@@ -373,13 +373,13 @@ async def _destroy_bridge(
     actor: Carrier, command: c.DestroyBridge | c.DestroyListenBridge
 ) -> Reply:
     bridge = command.bridge_id if isinstance(command, c.DestroyListenBridge) else actor.bridge_id
-    await actor.shell.rest.destroy_bridge(bridge)
+    await actor.rest.destroy_bridge(bridge)
     return None
 
 
 @_executes(c.ContinueToFallback)
 async def _to_fallback(actor: Carrier, _: c.ContinueToFallback) -> Reply:
-    rest = actor.shell.rest
+    rest = actor.rest
     await rest.continue_in_dialplan(
         actor.call_id, context=FALLBACK_CONTEXT, extension="s", priority=1
     )
@@ -463,14 +463,14 @@ async def _dial_colleague(actor: Carrier, command: c.DialColleague) -> Reply:
 
 @_executes(c.CreateListenBridge)
 async def _create_listen_bridge(actor: Carrier, command: c.CreateListenBridge) -> Reply:
-    await actor.shell.rest.create_bridge(command.bridge_id, name=f"listen-{actor.call_id}"[:64])
+    await actor.rest.create_bridge(command.bridge_id, name=f"listen-{actor.call_id}"[:64])
     return None
 
 
 @_executes(c.Snoop)
 async def _snoop(actor: Carrier, command: c.Snoop) -> Reply:
     actor.register(ResourceKind.CHANNEL, command.snoop_id)
-    await actor.shell.rest.snoop(
+    await actor.rest.snoop(
         command.operator_channel,
         app=actor.shell.config.asterisk.app,
         app_args=f"snoop,{actor.call_id}",
@@ -483,5 +483,5 @@ async def _snoop(actor: Carrier, command: c.Snoop) -> Reply:
 
 @_executes(c.JoinListenBridge)
 async def _join_listen_bridge(actor: Carrier, command: c.JoinListenBridge) -> Reply:
-    await actor.shell.rest.add_channel(command.bridge_id, list(command.channel_ids))
+    await actor.rest.add_channel(command.bridge_id, list(command.channel_ids))
     return None

@@ -109,6 +109,11 @@ class CallbackOutcome(StrEnum):
     NOT_NEEDED = "not_needed"  # e.g. the caller got through since, or help already came
 
 
+# call_ended.reason of the calls of an Asterisk node the app lost for good (docs/ha.md): its
+# media was there, so the calls are taken as cut and their operators freed.
+NODE_LOST = "node_lost"
+
+
 class HangupBy(StrEnum):
     CALLER = "caller"
     OPERATOR = "operator"

@@ -9,13 +9,20 @@ minute (`Reconciler`, run by `siaga run`):
 - a call whose channel is gone without a hang-up in Asterisk's record (Asterisk was killed) is
   closed at its last event, by the system, reason `pbx_restart`;
 - an open row Asterisk's record does not know, whose channel is gone, is closed now (reason
-  `gone_while_app_away`: a PBX whose record is off or lost).
+  `gone_while_app_away`: a PBX whose record is off or lost);
+- a closed row that lacks what Asterisk's record proves gets it: the arrival, the operator who
+  answered (the app was killed as the operator's leg joined the caller, and the next app adopted
+  the conversation and recorded its end), the fallback's part. What its writers decided stays:
+  the end, who hung up, an answer the app took back as a pocket answer.
 Every row touched is flagged `reconciled` (and `pbx_restart`, `fallback` where that is what
 happened). The facts' event ids are derived from the call (`fact_id`), as the fallback
 recorder's are: reconciling twice, or after the fallback recorder, writes nothing new.
 
 `plan` is pure; `Reconciler` is its IO shell: it follows the file, asks PostgreSQL for the rows
 of the calls it holds, and writes the facts through the record writer (durable, in order).
+With several Asterisk nodes (`[[asterisk.nodes]]`) each node's `siaga run` reconciles its own
+node: its CEL file, its Asterisk's channels (`pbx_now`), and only the calls whose ids carry
+its name (`node`): another node's live call is not gone because this Asterisk lacks it.
 See docs/architecture.md §5.1.
 """
 
@@ -24,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +66,10 @@ class RecordedCall:
     abandoned: bool
     ended: bool
     flags: frozenset[str] = frozenset()
+    # Every operator the records show connected, those whose answer the app took back as a
+    # pocket answer (offer_failed `hung_up_at_once`) included: the app's judgement, not to
+    # be overruled by Asterisk's record of the leg in the bridge.
+    connections: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,38 @@ class PbxNow:
     started_at: datetime | None
 
 
+class _Started(Protocol):
+    @property
+    def startup_time(self) -> datetime | None: ...
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class AsteriskRest(Protocol):
+    """The two ARI requests `pbx_now` makes (`ari_app.ari.rest.AriRest` has them)."""
+
+    async def asterisk_info(self) -> _Started: ...
+
+    async def list_channels(self) -> Sequence[_HasId]: ...
+
+
+async def pbx_now(rest: AsteriskRest) -> PbxNow:
+    """What an Asterisk says now, asked over its ARI: an `ask_pbx` for a node whose ARI is
+    not the app's (the standby's own node)."""
+    info = await rest.asterisk_info()
+    live = frozenset(channel.id for channel in await rest.list_channels())
+    return PbxNow(live, info.startup_time)
+
+
+def on_node(call_id: str, node: str | None) -> bool:
+    """Whether the call is the node's: every channel id its Asterisk makes starts with its
+    `systemname`, the node's name, and a dash. Without a node (one box), every call is."""
+    return node is None or call_id.startswith(f"{node}-")
+
+
 def plan(
     seen: Iterable[AsteriskCall],
     recorded: Mapping[str, RecordedCall],
@@ -76,12 +119,14 @@ def plan(
     pbx: PbxNow | None,
     now: datetime,
     settle: timedelta = SETTLE,
+    node: str | None = None,
 ) -> tuple[list[RecordEvent], set[str]]:
     """The facts to write, and the ids of the calls that are settled (nothing more will ever
-    be done for them). `pbx`: what Asterisk says now, None if it cannot be asked."""
+    be done for them). `pbx`: what Asterisk says now, None if it cannot be asked. `node`: only
+    this node's calls are judged (`on_node`); `pbx` is that node's Asterisk."""
     events: list[RecordEvent] = []
     settled: set[str] = set()
-    seen_list = list(seen)
+    seen_list = [call for call in seen if on_node(call.call_id, node)]
     live = pbx.live if pbx is not None else None
     for call in seen_list:
         row = recorded.get(call.call_id)
@@ -103,14 +148,15 @@ def plan(
             end, by, reason = call.ended_at, call.hangup_by or HangupBy.CALLER, "normal"
         settled.add(call.call_id)
         if row is not None and row.ended:
-            if not row.arrived:  # an adopted call whose arrival the killed app never wrote
-                events.append(_arrival(call, _flags(call, reason)))
-            continue
-        events += _facts_for(call, row, end, by, reason)
+            events += _missing_from_closed(call, row, end, reason)
+        else:
+            events += _facts_for(call, row, end, by, reason)
     known = {call.call_id for call in seen_list}
     for row in recorded.values():
         if row.ended or row.call_id in known or live is None or row.call_id in live:
             continue
+        if not on_node(row.call_id, node):
+            continue  # another node's call: its Asterisk, not this one, says whether it is up
         events += [
             _flag(row.call_id, RECONCILED_FLAG, now),
             _fact(
@@ -145,18 +191,9 @@ def _facts_for(
         out.append(_arrival(call, flags))
     else:
         out += [_flag(cid, flag, end) for flag in flags if flag not in row.flags]
-    connected = row is not None and row.connected
-    if not connected and call.connected_at is not None and call.operator_id is not None:
-        out.append(
-            _fact(
-                cid,
-                EventKind.CALL_CONNECTED,
-                "connected",
-                call.connected_at,
-                operator_id=call.operator_id,
-            )
-        )
-        connected = True
+    answer = _missing_answer(call, row)
+    out += answer
+    connected = bool(answer) or (row is not None and row.connected)
     if not connected and by is HangupBy.CALLER and not (row is not None and row.abandoned):
         wait = (end - call.arrived_at).total_seconds()
         out.append(
@@ -164,6 +201,41 @@ def _facts_for(
         )
     out.append(ended)
     return out
+
+
+def _missing_from_closed(
+    call: AsteriskCall, row: RecordedCall, end: datetime, reason: str
+) -> list[RecordEvent]:
+    """What a row its writers closed lacks that Asterisk's record proves. A killed app loses
+    the facts it had not yet made durable; the app that adopts the call goes on from there
+    and closes the row without them."""
+    answer = _missing_answer(call, row)
+    if not row.arrived:
+        return [_arrival(call, _flags(call, reason)), *answer]
+    fallback = call.fallback and FALLBACK_FLAG not in row.flags
+    if not answer and not fallback:
+        return []
+    flags = [RECONCILED_FLAG, FALLBACK_FLAG] if fallback else [RECONCILED_FLAG]
+    return [_flag(call.call_id, flag, end) for flag in flags if flag not in row.flags] + answer
+
+
+def _missing_answer(call: AsteriskCall, row: RecordedCall | None) -> list[RecordEvent]:
+    """The operator's answer, if Asterisk's record shows one the records lack. Not against
+    the app's judgement: an answer it took back, a caller it saw hang up first (an operator's
+    leg joins the bridge even when the caller has just left it)."""
+    if call.connected_at is None or call.operator_id is None:
+        return []
+    if row is not None and (row.connected or row.abandoned or call.operator_id in row.connections):
+        return []
+    return [
+        _fact(
+            call.call_id,
+            EventKind.CALL_CONNECTED,
+            "connected",
+            call.connected_at,
+            operator_id=call.operator_id,
+        )
+    ]
 
 
 def _flags(call: AsteriskCall, reason: str) -> list[str]:
@@ -239,7 +311,10 @@ class Reconciler:
         lookback: timedelta = timedelta(days=1),
         keep: timedelta = timedelta(hours=2),
         settle: timedelta = SETTLE,
+        node: str | None = None,
     ) -> None:
+        """`node`: the Asterisk node this reconciler is for (its name, the `systemname` that
+        starts its channel ids); `cel_path` and `ask_pbx` are that node's. None: one box."""
         self.path = cel_path
         self._dsn = dsn
         self._journal = journal
@@ -250,6 +325,7 @@ class Reconciler:
         self._lookback = lookback
         self._keep = keep
         self._settle = settle
+        self._node = node
         self._offset = 0
         self._inode: int | None = None
         self._channels: dict[str, list[CelEvent]] = {}
@@ -297,10 +373,16 @@ class Reconciler:
         now = now or datetime.now(UTC)
         await asyncio.to_thread(self._read_new, now)
         calls = asterisk_calls(self._events(), self._app, self._operators)
-        pending = [c for c in calls.values() if c.call_id not in self._settled]
+        pending = [
+            c
+            for c in calls.values()
+            if c.call_id not in self._settled and on_node(c.call_id, self._node)
+        ]
         pbx = await self._pbx()
         recorded = await self._recorded([c.call_id for c in pending], now)
-        events, settled = plan(pending, recorded, pbx=pbx, now=now, settle=self._settle)
+        events, settled = plan(
+            pending, recorded, pbx=pbx, now=now, settle=self._settle, node=self._node
+        )
         for event in events:
             self._journal.write(event)
         self._settled |= settled
@@ -337,12 +419,19 @@ class Reconciler:
             rows = await conn.fetch(
                 "SELECT call_id, arrived_at IS NOT NULL AS arrived,"
                 " connected_at IS NOT NULL AS connected, abandoned_at IS NOT NULL AS abandoned,"
-                " ended_at IS NOT NULL AS ended, flags FROM calls"
-                " WHERE call_id = ANY($1::text[])"
-                " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3)",
+                " ended_at IS NOT NULL AS ended, flags,"
+                " ARRAY(SELECT DISTINCT e.operator_id FROM call_events e"
+                "  WHERE e.call_id = calls.call_id AND e.kind = 'call_connected'"
+                "  AND e.operator_id IS NOT NULL) AS connections"
+                " FROM calls"
+                " WHERE (call_id = ANY($1::text[])"
+                " OR (ended_at IS NULL AND arrived_at > $2 AND arrived_at < $3))"
+                # starts_with, not LIKE: a node's name may hold `_`, LIKE's wildcard.
+                " AND ($4::text IS NULL OR starts_with(call_id, $4::text || '-'))",
                 call_ids,
                 now - self._lookback,
                 now - self._settle,
+                self._node,
             )
         finally:
             await conn.close()
@@ -354,6 +443,7 @@ class Reconciler:
                 r["abandoned"],
                 r["ended"],
                 frozenset(r["flags"] or ()),
+                frozenset(r["connections"]),
             )
             for r in rows
         }

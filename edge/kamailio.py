@@ -35,11 +35,13 @@ def is_active(flags: str) -> bool:
 
 @dataclass
 class Kamailio:
-    """One Kamailio, optionally run through `wrapper` (e.g. `ip netns exec <host>`)."""
+    """One Kamailio, optionally run through `wrapper` (e.g. `ip netns exec <host>`);
+    `extra_rpc_clients` may ask its JSON-RPC besides the nodes (edge/render.py)."""
 
     config: Config
     layout: render.EdgeLayout
     wrapper: tuple[str, ...] = ()
+    extra_rpc_clients: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @staticmethod
@@ -52,7 +54,7 @@ class Kamailio:
         return path
 
     def prepare(self) -> None:
-        render.write(self.config, self.layout)
+        render.write(self.config, self.layout, extra_rpc_clients=self.extra_rpc_clients)
 
     def check(self) -> None:
         """Kamailio's own check of the rendered configuration (`kamailio -c`)."""
@@ -131,7 +133,8 @@ class Kamailio:
             timeout=5,
             check=False,
         )
-        if result.returncode != 0:
+        # kamcmd exits 0 when Kamailio answers an RPC error ("error: 500 - command ... not found").
+        if result.returncode != 0 or result.stdout.startswith("error:"):
             raise EdgeError(f"kamcmd {' '.join(command)}: {result.stderr.strip() or result.stdout}")
         return result.stdout
 

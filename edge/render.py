@@ -5,15 +5,18 @@ The same `{{name}}` placeholders as dialplan/render.py (Kamailio's own `$var(...
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from dialplan.render import fill
-from siaga.config import Config
+from siaga.config import Config, EdgeConfig
 
 # The dispatcher set every 112 call is dispatched from.
 NODE_SET = 1
+# Where the edge answers JSON-RPC over HTTP (on [edge] sip_host, rpc_port).
+RPC_PATH = "/RPC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,25 @@ def password_lines(config: Config) -> str:
     return "\n".join(lines)
 
 
+def rpc_url(edge: EdgeConfig) -> str:
+    """The edge's JSON-RPC, as the nodes reach it."""
+    return f"http://{edge.sip_host}:{edge.rpc_port}{RPC_PATH}"
+
+
+def rpc_clients(config: Config, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """Who may ask the edge's JSON-RPC: this machine (kamcmd's user, curl on the edge), every
+    node (the apps run beside them), and `extra` (the test process, in testbed/ha.py)."""
+    edge_host = config.edge.sip_host if config.edge is not None else "127.0.0.1"
+    nodes = (node.sip_host for node in config.asterisk.nodes)
+    addresses = ["127.0.0.1", edge_host, *nodes, *extra]
+    return tuple(dict.fromkeys(addresses))
+
+
+def rpc_client_condition(addresses: Sequence[str]) -> str:
+    """The Kamailio condition "the request comes from one of `addresses`"."""
+    return " || ".join(f"$si == {quoted(address)}" for address in addresses)
+
+
 def dispatcher_list(config: Config) -> str:
     """The dispatcher's list file: every Asterisk node, in the order of siaga.toml."""
     lines = ["# Rendered by Siaga 112: set, destination (the Asterisk nodes of siaga.toml)"]
@@ -77,7 +99,12 @@ def node_uri(host: str, port: int) -> str:
 
 
 def render(
-    config: Config, layout: EdgeLayout, *, children: int = 4, log_level: int = 1
+    config: Config,
+    layout: EdgeLayout,
+    *,
+    children: int = 4,
+    log_level: int = 1,
+    extra_rpc_clients: Sequence[str] = (),
 ) -> dict[str, str]:
     """File name -> text of the edge's configuration."""
     edge = config.edge
@@ -88,6 +115,9 @@ def render(
         "children": str(children),
         "sip_host": edge.sip_host,
         "sip_port": str(edge.sip_port),
+        "rpc_port": str(edge.rpc_port),
+        "rpc_path": RPC_PATH,
+        "rpc_clients": rpc_client_condition(rpc_clients(config, extra_rpc_clients)),
         "ctl_socket": str(layout.ctl_socket),
         "timeout_ms": str(edge.timeout_ms),
         "dispatcher_list": str(layout.dispatcher_list),
@@ -101,9 +131,9 @@ def render(
     }
 
 
-def write(config: Config, layout: EdgeLayout) -> None:
+def write(config: Config, layout: EdgeLayout, *, extra_rpc_clients: Sequence[str] = ()) -> None:
     layout.base.mkdir(parents=True, exist_ok=True)
-    for name, text in render(config, layout).items():
+    for name, text in render(config, layout, extra_rpc_clients=extra_rpc_clients).items():
         target = layout.base / name
         tmp = target.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)

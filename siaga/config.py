@@ -97,6 +97,8 @@ class EdgeConfig:
     probe_interval_seconds: int = 2  # an OPTIONS to every node this often
     # No answer from a node this long: the call goes to the next node, the node out of the set.
     timeout_ms: int = 1000
+    # JSON-RPC over HTTP (TCP) on sip_host, for the nodes only: the operators' registrations.
+    rpc_port: int = 5062
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,30 @@ class AsteriskConfig:
     @property
     def http_port(self) -> int:
         return urlsplit(self.ari_url).port or 8088
+
+
+def this_node(config: Config, name: str | None) -> AsteriskNode | None:
+    """The node this machine is (`siaga run --node NAME`, or SIAGA_NODE): with
+    [[asterisk.nodes]] every `siaga run` must say which, and only one of them; without, none."""
+    names = [node.name for node in config.asterisk.nodes]
+    if not names:
+        if name:
+            raise ConfigError(
+                config.path, "asterisk.nodes", f"--node {name}: no [[asterisk.nodes]] here"
+            )
+        return None
+    if not name:
+        raise ConfigError(
+            config.path,
+            "asterisk.nodes",
+            f"say which node this machine is: siaga run --node NAME (one of {', '.join(names)})",
+        )
+    for node in config.asterisk.nodes:
+        if node.name == name:
+            return node
+    raise ConfigError(
+        config.path, "asterisk.nodes", f"no node {name!r} (the nodes: {', '.join(names)})"
+    )
 
 
 def node_config(config: Config, node: AsteriskNode) -> Config:
@@ -610,11 +636,15 @@ def _edge(t: _Table, nodes: tuple[AsteriskNode, ...]) -> EdgeConfig:
     timeout = t.get("timeout_ms", int, 1000)
     t.check("timeout_ms", 100 <= timeout <= 30000, f"must be 100 to 30000, not {timeout}")
     t.check("sip_host", bool(nodes), "an [edge] needs at least one [[asterisk.nodes]]")
+    sip_port = _port(t, "sip_port", 5060)
+    rpc_port = _port(t, "rpc_port", 5062)
+    t.check("rpc_port", rpc_port != sip_port, f"must differ from sip_port ({sip_port})")
     result = EdgeConfig(
         sip_host=sip_host,
-        sip_port=_port(t, "sip_port", 5060),
+        sip_port=sip_port,
         probe_interval_seconds=interval,
         timeout_ms=timeout,
+        rpc_port=rpc_port,
     )
     t.finish()
     return result

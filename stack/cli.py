@@ -18,10 +18,12 @@ from siaga.config import (
     Config,
     ConfigError,
     load_config,
+    node_config,
     plain_sip_warning,
     redacted_url,
     refuse_plain_http,
     refuse_weak_secrets,
+    this_node,
 )
 from siaga.logging import configure_logging
 from stack.install import DEFAULT_DATABASE_URL
@@ -163,11 +165,22 @@ def _provision_tls(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_node_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--node",
+        default=os.environ.get("SIAGA_NODE", ""),
+        help="with [[asterisk.nodes]]: the node this machine is (docs/ha.md; or SIAGA_NODE)",
+    )
+
+
 def cmd_asterisk(args: argparse.Namespace) -> int:
     from pbx.provision import render_prompts
     from stack.run import dev_asterisk
 
-    instance = dev_asterisk(_config(args))
+    config = _config(args)
+    if (node := this_node(config, args.node)) is not None:
+        config = node_config(config, node)  # this machine's node: its addresses, its systemname
+    instance = dev_asterisk(config)
     if args.action == "run":
         from stack.systemd import run_asterisk
 
@@ -223,7 +236,8 @@ def cmd_postgres(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from stack.run import run_stack
 
-    return asyncio.run(run_stack(_config(args)))
+    config = _config(args)
+    return asyncio.run(run_stack(config, node=this_node(config, args.node)))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -270,9 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-dir", type=Path, help="where --tls writes them (default: the state folder's tls/)"
     )
     provision.set_defaults(func=cmd_provision)
-    sub.add_parser(
+    run = sub.add_parser(
         "run", help="start Asterisk, PostgreSQL and the app; Ctrl-C stops them all"
-    ).set_defaults(func=cmd_run)
+    )
+    add_node_argument(run)
+    run.set_defaults(func=cmd_run)
 
     sim = sub.add_parser(
         "simulate", help="simulated callers and operators on a private stack; prints JSON"
@@ -298,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run: in the foreground until SIGTERM (the siaga112-asterisk unit)",
     )
     ast.add_argument("command", nargs="*", help="for `cli`: an Asterisk CLI command")
+    add_node_argument(ast)
     ast.set_defaults(func=cmd_asterisk)
 
     inst = sub.add_parser(

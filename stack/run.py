@@ -9,24 +9,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import structlog
 
 from agi.fallback import FallbackRecorder, operators_by_interface
 from agi.records import agi_pool
 from agi.server import AgiServer
 from ari_app.app import SiagaApp
+from ari_app.ari.config import AriConfig
+from ari_app.ari.rest import AriRest
 from db.migrate import migrate
-from db.reconcile import Reconciler
+from db.reconcile import Reconciler, pbx_now
 from db.writer import RecordWriter
 from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
 from pbx.provision import asterisk_root, ensure_asterisk_root, render_prompts, state_dir
-from siaga.config import Config, plain_sip_warning, redacted_url, url_password, with_password
+from siaga.config import (
+    AsteriskNode,
+    Config,
+    node_config,
+    plain_sip_warning,
+    redacted_url,
+    url_password,
+    with_password,
+)
 from siaga.tls import web_context
 from stack.lease import LeaseState
 from stack.pglease import PgLease
@@ -168,6 +180,7 @@ def health_of(
         journal_ok=writer.stats().journal_ok,
         low_disks=disk.low,
         role=role,
+        nodes=tuple(app.nodes_connected().items()) if app.config.asterisk.nodes else (),
     )
 
 
@@ -219,7 +232,44 @@ async def wait_for_lease(
     return lease if active.is_set() else None
 
 
-async def run_stack(config: Config) -> int:
+async def keep_node_records(
+    config: Config,
+    node: AsteriskNode,
+    writer: RecordWriter,
+    journal: RecordWriter | RecordingCheck,
+    stack: contextlib.AsyncExitStack,
+) -> None:
+    """A node's own records, kept by its own `siaga run` whether its app is active or the
+    standby (docs/ha.md): the calls its dialplan fallback takes (its AMI), and Asterisk's
+    record of every call it saw (its CEL file) reconciled against its own ARI. A node that
+    dies takes its CEL file with it; started again, its process reconciles what it holds."""
+    local = node_config(config, node)
+    recorder = FallbackRecorder(local, journal)
+    await recorder.start()
+    stack.push_async_callback(recorder.stop)
+    ast = local.asterisk
+    session = aiohttp.ClientSession()
+    stack.push_async_callback(session.close)
+    ari = AriConfig(username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url)
+    reconciler = Reconciler(
+        asterisk_log_dir(local) / CEL_FILE,
+        config.database.url,
+        writer,
+        app=ast.app,
+        operators_by_interface=operators_by_interface(local),
+        ask_pbx=functools.partial(pbx_now, AriRest.from_session(session, ari)),
+        node=node.name,
+    )
+
+    async def settled() -> None:
+        await writer.wait_replayed(30.0)  # the journal left by a crash first
+
+    reconciler.start(ready=settled)
+    stack.push_async_callback(reconciler.stop)
+
+
+async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
+    """The whole stack until stopped; `node`: this machine's node of [[asterisk.nodes]]."""
     stop = asyncio.Event()
     abort = asyncio.Event()  # a second Ctrl-C / SIGTERM: stop now
     lost = asyncio.Event()  # [ha]: another app is active now; this one halted
@@ -243,7 +293,8 @@ async def run_stack(config: Config) -> int:
         prompts_dir = None
         recordings_dir = asterisk_recordings_dir(config)
         if config.asterisk.embedded:
-            instance = await stack.enter_async_context(embedded_asterisk(config))
+            local = config if node is None else node_config(config, node)
+            instance = await stack.enter_async_context(embedded_asterisk(local))
             prompts_dir = instance.prompts_dir
             recordings_dir = instance.recordings_dir
         elif recordings_dir is not None and not recordings_dir.is_dir():
@@ -267,15 +318,17 @@ async def run_stack(config: Config) -> int:
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
+        if node is not None:
+            await keep_node_records(config, node, writer, journal, stack)
         lease: PgLease | None = None
         if config.ha is not None:
             lease = await wait_for_lease(config, writer, stack, stop)
             if lease is None:
                 return 0
-        log_dir = asterisk_log_dir(config)
-        recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
-        await recorder.start()
-        stack.push_async_callback(recorder.stop)
+        if node is None:  # the single box: its one Asterisk's records are the app's to keep
+            recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
+            await recorder.start()
+            stack.push_async_callback(recorder.stop)
         pool = await agi_pool(config.database.url)
         stack.push_async_callback(pool.close)
 
@@ -300,21 +353,22 @@ async def run_stack(config: Config) -> int:
                 return LEASE_LOST_EXIT
         await app.start()
         stack.push_async_callback(app.stop)
-        reconciler = Reconciler(
-            log_dir / CEL_FILE,
-            config.database.url,
-            writer,
-            app=config.asterisk.app,
-            operators_by_interface=operators_by_interface(config),
-            ask_pbx=app.pbx_now,
-        )
+        if node is None:
+            reconciler = Reconciler(
+                asterisk_log_dir(config) / CEL_FILE,
+                config.database.url,
+                writer,
+                app=config.asterisk.app,
+                operators_by_interface=operators_by_interface(config),
+                ask_pbx=app.pbx_now,
+            )
 
-        async def settled() -> None:
-            # Compare once the journal left by a crash is in, and ARI says what is live.
-            await asyncio.gather(writer.wait_replayed(30.0), app.wait_connected(10.0))
+            async def settled() -> None:
+                # Compare once the journal left by a crash is in, and ARI says what is live.
+                await asyncio.gather(writer.wait_replayed(30.0), app.wait_connected(10.0))
 
-        reconciler.start(ready=settled)
-        stack.push_async_callback(reconciler.stop)
+            reconciler.start(ready=settled)
+            stack.push_async_callback(reconciler.stop)
         if recordings_dir is not None:
             retention = RetentionJob(config.database.url, recordings_dir, config.recordings)
             retention.start()

@@ -38,12 +38,16 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
+NODE_SUBJECT = "node:"  # an Asterisk node the app cannot reach (docs/ha.md)
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     key: str  # names the condition: what an acknowledgement refers to
     kind: AlertKind
     severity: Severity
-    subject: str = ""  # the category code; "ari", "database", "journal" or a disk's folder
+    # The category code; "ari", "database", "journal", a disk's folder or "node:<name>".
+    subject: str = ""
     count: int = 0  # the calls concerned
     seconds: float = 0.0  # the longest wait concerned
     target: float = 0.0  # the category's target (s), or the service level goal (a ratio)
@@ -130,6 +134,9 @@ def _health(health: Health) -> Iterable[Alert]:
         yield Alert("degraded:journal", AlertKind.DEGRADED, Severity.WARNING, "journal")
     for low in health.low_disks:
         yield Alert(f"degraded:disk:{low.folder}", AlertKind.DEGRADED, Severity.WARNING, low.folder)
+    for node in health.nodes_down:
+        subject = f"{NODE_SUBJECT}{node}"
+        yield Alert(f"degraded:{subject}", AlertKind.DEGRADED, Severity.WARNING, subject)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from db.calllog import CallRow
 from db.reports import SERVICE_GOAL_RATIO, SERVICE_GOAL_SECONDS, CallStats, Route
 from queues.snapshot import CategoryView, OperatorView, Snapshot
 from siaga.config import Config, OperatorConfig
-from supervisor.alerts import Alert, AlertKind, ServiceToday, ShownAlert
+from supervisor.alerts import NODE_SUBJECT, Alert, AlertKind, ServiceToday, ShownAlert
 from supervisor.i18n import translate
 from supervisor.live import LiveCall
 from supervisor.queries import HistoryCall
@@ -94,6 +94,9 @@ def alert_text(alert: Alert, config: Config, lang: str) -> str:
         return translate(f"alert.unavailable.{alert.subject}", lang)
     if alert.subject == "journal":
         return translate("alert.degraded.journal", lang)
+    if alert.subject.startswith(NODE_SUBJECT):
+        node = alert.subject.removeprefix(NODE_SUBJECT)
+        return translate("alert.degraded.node", lang).format(node=node)
     return translate("alert.degraded.disk", lang).format(folder=alert.subject)
 
 

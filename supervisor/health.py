@@ -16,6 +16,13 @@ class Health:
     low_disks: tuple[LowDisk, ...] = ()
     # With a lease ([ha], docs/ha.md): "active" or "standby"; None on the single box.
     role: str | None = None
+    # With several Asterisk nodes (docs/ha.md): each one's ARI connection. The app is up
+    # while one is connected; a node it cannot reach takes no calls from it.
+    nodes: tuple[tuple[str, bool], ...] = ()
+
+    @property
+    def nodes_down(self) -> tuple[str, ...]:
+        return tuple(name for name, connected in self.nodes if not connected)
 
     @property
     def ok(self) -> bool:
@@ -23,7 +30,7 @@ class Health:
 
     @property
     def degraded(self) -> bool:
-        return not self.journal_ok or bool(self.low_disks)
+        return not self.journal_ok or bool(self.low_disks) or bool(self.nodes_down)
 
     @property
     def status(self) -> str:

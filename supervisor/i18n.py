@@ -469,6 +469,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "end.gone": ("sambungan hilang", "line lost"),
     "end.unreachable": ("tidak terjangkau", "unreachable"),
     "end.pbx_restart": ("PBX dimulai ulang", "PBX restarted"),
+    "end.node_lost": ("Node Asterisk hilang", "Asterisk node lost"),
     "end.gone_while_app_away": (
         "selesai saat aplikasi tidak berjalan",
         "ended while the app was away",
@@ -580,6 +581,10 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "alert.degraded.journal": (
         "Jurnal catatan tidak dapat ditulis",
         "The record journal cannot be written",
+    ),
+    "alert.degraded.node": (
+        "Asterisk {node} tidak terjangkau: panggilannya ditangani cadangan dialplan-nya",
+        "Asterisk {node} is unreachable: its calls go to its dialplan fallback",
     ),
     "alert.degraded.disk": (
         "Ruang disk hampir habis: {folder}",

@@ -36,6 +36,11 @@ async def healthz(request: web.Request) -> web.Response:
         "ari": "connected" if health.ari_connected else "disconnected",
         "database": "reachable" if health.database_reachable else "unreachable",
         "journal": "ok" if health.journal_ok else "failing",
+        **(
+            {"nodes": {name: "connected" if up else "disconnected" for name, up in health.nodes}}
+            if health.nodes
+            else {}
+        ),
         "disk": [
             {
                 "folder": low.folder,

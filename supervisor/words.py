@@ -18,6 +18,7 @@ from ari_app.call.states import CallState, HandOffStatus, ListenMode
 from ari_app.ivr import UNCLASSIFIED, StepKind
 from db.events import (
     FALLBACK_FLAG,
+    NODE_LOST,
     RECORDING_FAILED,
     SOURCE_OPERATOR,
     CallbackOutcome,
@@ -64,7 +65,7 @@ CALL_FLAGS: Final = (
 AGENCY_REQUESTED: Final = "agency_requested"
 
 # Why a call ended (call_ended.reason) besides a Q.850 cause.
-END_REASONS: Final = ("normal", "gone", "unreachable", PBX_RESTART, GONE_WHILE_AWAY)
+END_REASONS: Final = ("normal", "gone", "unreachable", PBX_RESTART, GONE_WHILE_AWAY, NODE_LOST)
 # Where a caller gave up (call_abandoned.state).
 ABANDONED_IN: Final = ("arrived", "ivr", "queue")
 CALLBACK_STATUSES: Final = ("pending", "claimed", "done")

@@ -102,8 +102,13 @@ def ha_topology(
     *,
     probe_interval_seconds: int = 1,
     timeout_ms: int = 1000,
+    start_nodes: bool = True,
 ) -> Iterator[HaTopology]:
-    """Hosts, the edge and every node started; all stopped and removed on exit."""
+    """Hosts, the edge and every node started; all stopped and removed on exit. Without
+    `start_nodes` the node hosts stay empty (no Asterisk): the edge alone is tested.
+
+    The test process (the bridge's address) may ask the edge's JSON-RPC like a node: the apps
+    of the tests run in it."""
     with (
         Network(HOST_NAMES) as bed,
         edge_and_nodes(
@@ -113,6 +118,7 @@ def ha_topology(
             base,
             probe_interval_seconds=probe_interval_seconds,
             timeout_ms=timeout_ms,
+            start_nodes=start_nodes,
         ) as topology,
     ):
         yield topology
@@ -127,6 +133,7 @@ def edge_and_nodes(
     *,
     probe_interval_seconds: int = 1,
     timeout_ms: int = 1000,
+    start_nodes: bool = True,
 ) -> Iterator[HaTopology]:
     """The edge and every node started on the hosts of `bed` (which outlives them); all
     stopped and their folders removed on exit."""
@@ -139,7 +146,12 @@ def edge_and_nodes(
         probe_interval_seconds=probe_interval_seconds,
         timeout_ms=timeout_ms,
     )
-    edge = Kamailio(config, EdgeLayout(workdir / "edge"), wrapper=bed["edge"].wrapper)
+    edge = Kamailio(
+        config,
+        EdgeLayout(workdir / "edge"),
+        wrapper=bed["edge"].wrapper,
+        extra_rpc_clients=(bed.gateway,),
+    )
     nodes = {
         node.name: AsteriskInstance(
             root,
@@ -148,6 +160,7 @@ def edge_and_nodes(
             wrapper=bed[node.name].wrapper,
         )
         for node in config.asterisk.nodes
+        if start_nodes
     }
     topology = HaTopology(bed, config, edge, nodes)
     try:

@@ -163,7 +163,7 @@ def centre(strategy: str = "longest_idle", operators: Sequence[str] = ("1001", "
     journal = ListJournal()
     app = SiagaApp(config, journal, prompts_dir=None)
     rest = FakeRest()
-    app._rest = rest  # type: ignore[assignment]
+    app._rests = {"": rest}  # type: ignore[dict-item]
     app._acd_core = Acd(acd_config(config), app.clock())
     for operator_id in operators:
         app.operator_login(operator_id)

@@ -33,7 +33,7 @@ def centre_with(*rules: OverflowRule) -> Centre:
     journal = ListJournal()
     app = SiagaApp(config, journal, prompts_dir=None)
     rest = FakeRest()
-    app._rest = rest  # type: ignore[assignment]
+    app._rests = {"": rest}  # type: ignore[dict-item]
     app._acd_core = Acd(acd_config(config), app.clock())
     return Centre(app, rest, journal)
 

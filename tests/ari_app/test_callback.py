@@ -308,6 +308,9 @@ class FakeApp:
     async def _new_channel(self, event: StasisStart) -> None:
         self.new_channels.append(event)
 
+    def rest_of_any_node(self) -> AriRest:
+        return self.rest
+
     def record(self, fact: Fact, *, call_id: str | None) -> None:
         self.records.append((fact.kind.value, call_id, fact.operator_id, dict(fact.data)))
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from db_support import fetch, write_all
+from db_support import fetch, fetchval, write_all
 from test_cel import caller, line, operator_leg
 
 from db import events as ev
@@ -24,6 +25,7 @@ from db.reconcile import (
     PbxNow,
     Reconciler,
     RecordedCall,
+    pbx_now,
     plan,
 )
 from db.writer import RecordWriter
@@ -118,8 +120,48 @@ def test_nothing_is_judged_too_soon_or_without_knowing_what_is_live():
 
 
 def test_a_closed_row_is_left_as_the_app_wrote_it():
-    events, settled = plan([seen(connected=True)], {"c1": row(ended=True)}, pbx=pbx(), now=LATER)
+    closed = row(connected=True, ended=True)
+    events, settled = plan([seen(connected=True)], {"c1": closed}, pbx=pbx(), now=LATER)
     assert events == [] and settled == {"c1"}
+    closed = row(ended=True, flags=["fallback"])
+    assert plan([seen(connected=False, fallback=True)], {"c1": closed}, pbx=pbx(), now=LATER) == (
+        [],
+        {"c1"},
+    )
+    # The app saw the caller hang up before the operator's leg joined the bridge.
+    closed = row(ended=True, abandoned=True)
+    assert plan([seen()], {"c1": closed}, pbx=pbx(), now=LATER) == ([], {"c1"})
+
+
+def test_a_closed_row_gets_the_answer_asterisk_shows_and_keeps_its_end():
+    # The app was killed just after the operator's leg entered the bridge, before its record of
+    # the answer was durable; the next app adopted the conversation (an adoption records no
+    # second answer) and recorded its end: the row said unanswered, Asterisk says 1001 answered.
+    closed = row(ended=True)
+    events, settled = plan([seen(by=HangupBy.OPERATOR)], {"c1": closed}, pbx=pbx(), now=LATER)
+    assert kinds(events) == ["flag_set", "call_connected"]
+    assert events[0].data == {"flag": RECONCILED_FLAG}
+    connected = events[1]
+    assert connected.at == T0 + 5 * S and connected.operator_id == "1001"
+    assert connected.event_id == ev.fact_id("c1", "connected")
+    assert settled == {"c1"}
+
+
+def test_a_closed_row_gets_the_fallback_flag_asterisk_shows():
+    closed = row(ended=True)
+    events, _ = plan([seen(connected=False, fallback=True)], {"c1": closed}, pbx=pbx(), now=LATER)
+    assert kinds(events) == ["flag_set", "flag_set"]
+    assert [e.data["flag"] for e in events] == [RECONCILED_FLAG, "fallback"]
+
+
+def test_a_pocket_answer_the_app_took_back_stays_taken_back():
+    # The app recorded 1001's connection, then took it back (1001 hung up at once: offer_failed
+    # hung_up_at_once); Asterisk's record shows 1001's leg bridged all the same.
+    took_back = RecordedCall("c1", True, False, False, True, connections=frozenset({"1001"}))
+    assert plan([seen()], {"c1": took_back}, pbx=pbx(), now=LATER) == ([], {"c1"})
+    still_open = RecordedCall("c1", True, False, False, False, connections=frozenset({"1001"}))
+    events, _ = plan([seen()], {"c1": still_open}, pbx=pbx(), now=LATER)
+    assert kinds(events) == ["flag_set", "call_abandoned", "call_ended"]
 
 
 def test_a_closed_row_without_its_arrival_gets_asterisks():
@@ -129,6 +171,10 @@ def test_a_closed_row_without_its_arrival_gets_asterisks():
     assert kinds(events) == ["call_arrived"] and events[0].at == T0
     assert events[0].data["flags"] == [RECONCILED_FLAG]
     assert settled == {"c1"}
+    # ... nor its answer (the old app was killed while the operator's leg joined the caller).
+    closed = RecordedCall("c1", False, False, False, True)
+    events, _ = plan([seen()], {"c1": closed}, pbx=pbx(), now=LATER)
+    assert kinds(events) == ["call_arrived", "call_connected"]
 
 
 def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
@@ -137,6 +183,39 @@ def test_an_open_row_unknown_to_asterisk_whose_channel_is_gone_is_closed_now():
     assert events[1].at == LATER and events[1].data["reason"] == GONE_WHILE_AWAY
     assert plan([], {"x": row("x")}, pbx=pbx("x"), now=LATER) == ([], set())
     assert plan([], {"x": row("x")}, pbx=None, now=LATER) == ([], set())
+
+
+def test_a_nodes_pass_judges_only_the_nodes_own_calls():
+    # Two Asterisk nodes; node_a's reconciler knows node_a's channels only.
+    a_gone, b_live = "node_a-1796316147.5", "node_b-1796316147.6"
+    rows = {cid: row(cid, connected=True) for cid in (a_gone, b_live)}
+    events, settled = plan([], rows, pbx=pbx("node_a-1796316147.9"), now=LATER, node="node_a")
+    assert {e.call_id for e in events} == {a_gone} and settled == {a_gone}
+    assert events[-1].data["reason"] == GONE_WHILE_AWAY
+    # One box: every open row whose channel is not up is judged, as before.
+    _, settled = plan([], rows, pbx=pbx(), now=LATER)
+    assert settled == {a_gone, b_live}
+    # A call of another node in the file (a copy, a shared folder) is not judged either.
+    assert plan([seen(b_live)], {}, pbx=pbx(), now=LATER, node="node_a") == ([], set())
+
+
+async def test_pbx_now_asks_an_asterisk_over_its_ari():
+    @dataclass(frozen=True)
+    class Info:
+        startup_time: datetime | None
+
+    @dataclass(frozen=True)
+    class Channel:
+        id: str
+
+    class Rest:
+        async def asterisk_info(self) -> Info:
+            return Info(RESTART)
+
+        async def list_channels(self) -> list[Channel]:
+            return [Channel("node_b-1.1"), Channel("node_b-1.2")]
+
+    assert await pbx_now(Rest()) == PbxNow(frozenset({"node_b-1.1", "node_b-1.2"}), RESTART)
 
 
 def test_the_same_fact_always_has_the_same_id():
@@ -220,6 +299,103 @@ async def test_the_reconciler_fills_the_records_from_the_file_once(pg_dsn: str, 
     )
     assert {r["call_id"]: r["n"] for r in ended} == {"k1": 1, "k2": 1, "k3": 1}
     assert writer.stats().rejected == 0
+
+
+async def reconcile_once(dsn: str, cel: Path, spool: Path) -> None:
+    writer = RecordWriter(dsn, spool)
+    reconciler = Reconciler(
+        cel, dsn, writer, app="siaga", operators_by_interface={}, ask_pbx=no_live
+    )
+    await writer.start()
+    await reconciler.run_once()
+    await writer.flush(timeout=10)
+    await writer.wait_replayed(timeout=10)
+    await writer.close()
+
+
+async def test_an_adopted_conversation_the_app_closed_gets_its_answer_from_the_file(
+    pg_dsn: str, tmp_path: Path
+):
+    # The chaos test's call: the app was killed 8 ms after operator 2012's leg joined the
+    # caller, before its record of the answer was durable; the next app adopted the
+    # conversation and recorded its end. And a pocket answer the app took back, whose caller
+    # then hung up while the app was away.
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cel = tmp_path / "cel.jsonl"
+    adopted, adopted_leg = "PJSIP/trunk-00000011", "PJSIP/2012-00000012"
+    pocket, pocket_leg = "PJSIP/trunk-00000013", "PJSIP/1001-00000014"
+    lines = caller("ad1", adopted) + operator_leg("ad1-op", "ad1", 2.0, "2012", adopted_leg)
+    lines += [
+        line("HANGUP", 30, "ad1-op", adopted_leg, extra={"hangupsource": adopted_leg}),
+        line("HANGUP", 30.01, "ad1", adopted, extra={"hangupsource": adopted_leg}),
+    ]
+    lines += caller("pk1", pocket) + operator_leg("pk1-op", "pk1", 4.0, "1001", pocket_leg)
+    lines += [
+        line("HANGUP", 6.0, "pk1-op", pocket_leg, extra={"hangupsource": pocket_leg}),
+        line("HANGUP", 20, "pk1", pocket, extra={"hangupsource": pocket}),
+    ]
+    cel.write_text("\n".join(shifted(lines, start)) + "\n")
+    await write_all(
+        pg_dsn,
+        [
+            ev.call_arrived("ad1", "0811", at=start),
+            ev.flag_set("ad1", "adopted", at=start + 8 * S),
+            ev.call_ended("ad1", HangupBy.OPERATOR, at=start + 30.5 * S),
+            ev.call_arrived("pk1", "0812", at=start),
+            ev.call_connected("pk1", "1001", at=start + 5.1 * S),
+            ev.offer_failed("pk1", "1001", ev.RecordOnlyFailure.HUNG_UP_AT_ONCE, at=start + 6 * S),
+        ],
+        tmp_path / "spool.jsonl",
+    )
+    spool = tmp_path / "reconcile-spool.jsonl"
+    await reconcile_once(pg_dsn, cel, spool)
+    rows = {
+        r["call_id"]: r
+        for r in await fetch(pg_dsn, "SELECT * FROM calls WHERE call_id IN ('ad1', 'pk1')")
+    }
+    ad1, pk1 = rows["ad1"], rows["pk1"]
+    assert ad1["outcome"] == "answered" and ad1["operator_id"] == "2012"
+    assert abs(ad1["connected_at"] - (start + 3.01 * S)) < S / 100
+    # What the app wrote stays: its end, and who hung up.
+    assert abs(ad1["ended_at"] - (start + 30.5 * S)) < S / 100 and ad1["hangup_by"] == "operator"
+    assert RECONCILED_FLAG in ad1["flags"]
+    assert pk1["outcome"] == "abandoned" and pk1["operator_id"] is None
+    assert abs(pk1["ended_at"] - (start + 20 * S)) < S / 100
+    ends = "SELECT count(*) FROM call_events WHERE call_id = 'ad1' AND kind = 'call_ended'"
+    assert await fetchval(pg_dsn, ends) == 1
+    count = "SELECT count(*) FROM call_events WHERE call_id IN ('ad1', 'pk1')"
+    before = await fetchval(pg_dsn, count)
+    await reconcile_once(pg_dsn, cel, spool)  # a second start adds nothing
+    assert await fetchval(pg_dsn, count) == before
+
+
+async def test_a_nodes_reconciler_closes_its_own_orphans_only(pg_dsn: str, tmp_path: Path):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    mine, theirs, look_alike = "node_a-1.1", "node_b-1.2", "nodeXa-1.3"  # `_` is LIKE's wildcard
+    await write_all(
+        pg_dsn,
+        [ev.call_arrived(cid, "0811", at=start) for cid in (mine, theirs, look_alike)],
+        tmp_path / "spool.jsonl",
+    )
+    written: list[RecordEvent] = []
+
+    class Journal:
+        def write(self, event: RecordEvent) -> None:
+            written.append(event)
+
+    reconciler = Reconciler(
+        tmp_path / "cel.jsonl",  # node_a's record: nothing in it (off, or lost)
+        pg_dsn,
+        Journal(),
+        app="siaga",
+        operators_by_interface={},
+        ask_pbx=no_live,  # node_a's Asterisk: no channel up
+        node="node_a",
+    )
+    report = await reconciler.run_once()
+    assert report.settled == 1
+    assert {e.call_id for e in written} == {mine}
+    assert written[-1].data["reason"] == GONE_WHILE_AWAY
 
 
 async def test_the_reconciler_follows_the_file_and_reads_only_what_is_new(

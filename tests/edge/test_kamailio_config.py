@@ -41,6 +41,25 @@ def test_every_node_is_in_the_dispatcher_set_and_the_probes_follow_the_config(tm
     assert "{{" not in cfg
 
 
+def test_the_json_rpc_listens_on_its_own_tcp_port_for_the_nodes_only(tmp_path):
+    cfg = render.render(edge_config(), render.EdgeLayout(tmp_path))["kamailio.cfg"]
+    assert "listen=tcp:10.9.0.10:5062" in cfg
+    assert "disable_tcp" not in cfg
+    assert 'if ($hu != "/RPC")' in cfg
+    clients = '"127.0.0.1" || $si == "10.9.0.10" || $si == "10.9.0.11" || $si == "10.9.0.12"'
+    assert f"if (!($si == {clients})) {{" in cfg  # this machine, the edge's own address, nodes
+    assert 'modparam("jsonrpcs", "transport", 1)' in cfg  # HTTP only: no FIFO, no socket
+
+
+def test_the_testbed_may_add_the_test_process_to_the_rpc_clients(tmp_path):
+    layout = render.EdgeLayout(tmp_path)
+    cfg = render.render(edge_config(), layout, extra_rpc_clients=("10.9.0.1", "10.9.0.11"))[
+        "kamailio.cfg"
+    ]
+    assert '$si == "10.9.0.12" || $si == "10.9.0.1")) {' in cfg  # each address once
+    assert render.rpc_url(edge_config().edge) == "http://10.9.0.10:5062/RPC"
+
+
 def test_each_operator_authenticates_with_its_own_password(tmp_path):
     config = edge_config()
     cfg = render.render(config, render.EdgeLayout(tmp_path))["kamailio.cfg"]

@@ -53,7 +53,7 @@ async def test_sip_caller_reaches_the_app_with_rfc4733_dtmf(app, stack_config, j
         seen.append(event)
         await original(event)
 
-    app._connection._on_event = spy  # observe exactly what the app receives
+    app._connections[""]._on_event = spy  # observe exactly what the app receives
     number = f"0812{uuid.uuid4().int % 10**8:08d}"
     caller = Sipp(
         caller_scenario(caller_id=number, digits="52", delay_ms=800, hold_ms=3000),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from siaga.config import ConfigError, load_config, node_config, parse_config
+from siaga.config import ConfigError, load_config, node_config, parse_config, this_node
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 
@@ -42,6 +42,7 @@ def test_edge_and_nodes_are_read_with_their_defaults():
     assert (config.edge.sip_host, config.edge.sip_port) == ("10.9.0.10", 5060)
     assert config.edge.probe_interval_seconds == 2
     assert config.edge.timeout_ms == 1000
+    assert config.edge.rpc_port == 5062
     a, b = config.asterisk.nodes
     assert (a.name, a.sip_host, a.sip_port, a.ari_url) == (
         "node_a",
@@ -70,6 +71,8 @@ def test_a_node_renders_with_its_own_addresses_and_systemname():
         (lambda d: d["asterisk"]["nodes"][0].update(colour="red"), "colour", "unknown key"),
         (lambda d: d["edge"].update(probe_interval_seconds=0), "probe_interval", "1 or more"),
         (lambda d: d["edge"].update(timeout_ms=5), "timeout_ms", "100 to 30000"),
+        (lambda d: d["edge"].update(rpc_port=5060), "edge.rpc_port", "differ from sip_port"),
+        (lambda d: d["edge"].update(rpc_port=0), "edge.rpc_port", "between 1 and 65535"),
         (lambda d: d["asterisk"].update(nodes=[]), "edge.sip_host", "at least one"),
         (lambda d: d.pop("edge"), "asterisk", "need an [edge]"),
     ],
@@ -123,3 +126,20 @@ def test_ha_needs_a_shared_asterisk_and_database(section: str):
     error = refused(data)
     assert error.key == "ha.role"
     assert f"[{section}] embedded = false" in error.reason
+
+
+def test_siaga_run_on_a_node_must_say_which_node_it_is():
+    config = parse_config(with_edge(), "centre.toml")
+    node = this_node(config, "node_b")
+    assert node is not None and node.sip_host == "10.9.0.12"
+    with pytest.raises(ConfigError, match=r"centre.toml: asterisk.nodes: say which node.*node_a"):
+        this_node(config, "")
+    with pytest.raises(ConfigError, match=r"no node 'node_c' \(the nodes: node_a, node_b\)"):
+        this_node(config, "node_c")
+
+
+def test_the_single_box_is_no_node():
+    config = load_config(EXAMPLE)
+    assert this_node(config, "") is None
+    with pytest.raises(ConfigError, match=r"no \[\[asterisk.nodes\]\] here"):
+        this_node(config, "node_a")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from queues.snapshot import CategoryView, OperatorView, Snapshot, WaitingCall
 from queues.states import OperatorState
-from siaga.config import AlertsConfig
+from siaga.config import AlertsConfig, load_config
 from supervisor.alerts import (
     Acknowledgement,
     AlertBook,
@@ -13,9 +15,11 @@ from supervisor.alerts import (
     Severity,
     active_alerts,
 )
+from supervisor.board import alert_text
 from supervisor.disk import LowDisk
 from supervisor.health import Health
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
 CONFIG = AlertsConfig(emergency_max_priority=2, no_ready_after_seconds=5.0)
 HEALTHY = Health(ari_connected=True, database_reachable=True)
 NO_SL = ServiceToday(ratio=None, decided=0)
@@ -105,6 +109,7 @@ def test_an_unavailable_or_degraded_stack_alarms_naming_what_failed_critical_fir
         database_reachable=False,
         journal_ok=False,
         low_disks=(LowDisk("recordings", "/rec", 0, "full"),),
+        nodes=(("node_a", True), ("node_b", False)),
     )
     found = active_alerts(snapshot(), ServiceToday(0.1, 50), health, CONFIG)
     assert [(a.key, a.severity) for a in found] == [
@@ -113,7 +118,12 @@ def test_an_unavailable_or_degraded_stack_alarms_naming_what_failed_critical_fir
         ("service_level", Severity.WARNING),
         ("degraded:journal", Severity.WARNING),
         ("degraded:disk:recordings", Severity.WARNING),
+        ("degraded:node:node_b", Severity.WARNING),
     ]
+    (node,) = [a for a in found if a.key == "degraded:node:node_b"]
+    assert alert_text(node, load_config(EXAMPLE), "en") == (
+        "Asterisk node_b is unreachable: its calls go to its dialplan fallback"
+    )
 
 
 def test_the_book_keeps_when_an_alarm_began_and_its_acknowledgement_while_it_lasts():

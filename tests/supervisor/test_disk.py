@@ -92,6 +92,7 @@ async def test_the_guard_looks_at_each_folder_and_logs_a_change_once(tmp_path: P
             503,
         ),
         (Health(True, False, journal_ok=False), "unavailable", 503),
+        (Health(True, True, nodes=(("node_a", True), ("node_b", False))), "degraded", 200),
     ],
 )
 async def test_healthz_says_degraded_but_takes_calls(
@@ -109,3 +110,5 @@ async def test_healthz_says_degraded_but_takes_calls(
         {"folder": low.folder, "path": low.path, "free_bytes": low.free_bytes, "reason": low.reason}
         for low in health.low_disks
     ]
+    expected_nodes = {name: "connected" if up else "disconnected" for name, up in health.nodes}
+    assert body.get("nodes", {}) == expected_nodes
