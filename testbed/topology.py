@@ -64,6 +64,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "siaga.toml"
 WEB_PORT = 8112
 LEASE_SECONDS = 2.0
+HUNG_AFTER_S = 15.0  # an app that runs without answering /healthz this long is killed
 OPERATORS = 10  # 2 calls/s of ~5 s each, with 1 s of wrap-up, keep about 10 operators busy
 ALL_SKILLS = (
     "medical",
@@ -445,10 +446,24 @@ class Topology:
         start (the active node may have changed); the active node."""
         for name in NODE_NAMES:
             await self.heal(name)
+        await self._kill_hung_apps()
+        for name in NODE_NAMES:
             await self.restart_node(name)
         await self.wait_database(timeout)
         await self.wait_dispatcher()
         return await self.wait_roles(timeout)
+
+    async def _kill_hung_apps(self, grace: float = HUNG_AFTER_S) -> None:
+        """Kill an app that runs but has not answered /healthz for `grace` seconds (one that
+        halted and is still stopping), as systemd's watchdog would; restart_node starts it."""
+        deadline = time.monotonic() + grace
+        for name, app in self.apps.items():
+            while app.running and not await asyncio.to_thread(app.role):
+                if time.monotonic() > deadline:
+                    log.warning("topology.app_hung", node=name)
+                    await asyncio.to_thread(app.kill)
+                    break
+                await asyncio.sleep(0.5)
 
     def app_tails(self) -> str:
         return "\n".join(f"--- {n}\n{app.tail()}" for n, app in self.apps.items())
