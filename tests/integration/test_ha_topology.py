@@ -181,7 +181,8 @@ async def test_active_app_killed_standby_takes_over_calls_bridged_callers_in_ord
             offered[leg.call_id] = min(leg.at, offered.get(leg.call_id, leg.at))
     assert all(_call_id(f) in offered for f in waited), "a waiting caller was never offered"
     firsts = [offered[_call_id(f)] for f in waited]
-    assert firsts == sorted(firsts), waited
+    seen = [(f.number, f.node, f.invite, offered[_call_id(f)], f.human) for f in waited]
+    assert firsts == sorted(firsts), f"killed at {killed_at}, took over {took:.2f} s: {seen}"
 
 
 def _human(fate: CallFate) -> float:
