@@ -31,15 +31,19 @@ class HostRotation:
         self.timeout = timeout
         self._settings = dict(server_settings or {})
 
-    async def connect(self) -> Any:
+    async def connect(self, **options: Any) -> Any:
         """A connection to the first host that takes it (with `target_session_attrs` in the
-        URL: the one that qualifies, e.g. the primary); the last host's error if none does."""
+        URL: the one that qualifies, e.g. the primary); the last host's error if none does.
+        `options`: more of asyncpg.connect's keyword arguments."""
         count = len(self._hosts)
         last_error: Exception | None = None
         for index in [(self._preferred + i) % count for i in range(count)]:
             try:
                 conn = await asyncpg.connect(
-                    self._hosts[index], timeout=self.timeout, server_settings=self._settings
+                    self._hosts[index],
+                    timeout=self.timeout,
+                    server_settings=self._settings,
+                    **options,
                 )
             except Exception as exc:
                 last_error = exc
@@ -50,3 +54,17 @@ class HostRotation:
             return conn
         assert last_error is not None
         raise last_error
+
+
+POOL_CONNECT_TIMEOUT = 5.0  # each host's, for the console's and the AGI server's pools
+
+
+async def create_pool(dsn: str, **pool_options: Any) -> asyncpg.Pool:
+    """asyncpg.create_pool over a `HostRotation` of `dsn`: every new connection of the pool
+    tries the hosts in turn, each with its own timeout."""
+    hosts = HostRotation(dsn, timeout=POOL_CONNECT_TIMEOUT)
+
+    async def connect(*_args: Any, loop: object = None, **options: Any) -> Any:
+        return await hosts.connect(**options)  # the pool's connection and record classes
+
+    return await asyncpg.create_pool(connect=connect, **pool_options)
