@@ -5,6 +5,7 @@ one acts only after the lease and the margin."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncpg
 
@@ -83,3 +84,17 @@ async def test_a_standby_waits_while_the_database_is_unreachable():
     await lease.stop()
     assert log.events == []
     assert lease.state is LeaseState.STANDBY
+
+
+async def test_a_standby_behind_a_silent_first_host_takes_the_lease_from_the_next(
+    pg_empty_dsn: str, behind_a_silent_host: Callable[[str], str]
+):
+    # The primary partitioned away swallows the connection; the promoted standby answers.
+    log = Log()
+    lease = log.lease("b", behind_a_silent_host(pg_empty_dsn))
+    lease.start()
+    try:
+        await log.until(1, timeout=LEASE * 2 + STOP_MARGIN_SECONDS + 3)
+    finally:
+        await lease.stop()
+    assert [what for _, what, _ in log.events] == ["active"]
