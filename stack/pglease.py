@@ -141,7 +141,9 @@ class PgLease:
                 self._conn.add_termination_listener(self._terminated)
             async with asyncio.timeout(self.interval * 4):
                 got = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:
+            # Any failure (refused, timed out, a standby that is not read-write yet...) means
+            # "not now": the loop must go on, or this standby would never take over.
             log.warning("lease.database_unreachable", error=f"{type(exc).__name__}: {exc}")
             await self._close()
             return False
@@ -158,7 +160,7 @@ class PgLease:
                 holds = bool(await conn.fetchval(HOLDS_LOCK))
         except TimeoutError:
             return CheckFailed(self._now())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:  # whatever it is, the lock can no longer be vouched for
             return LockLost(self._now())
         return CheckOk(sent) if holds else LockLost(self._now())
 
