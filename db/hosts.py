@@ -11,7 +11,7 @@ connection first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 import structlog
@@ -22,12 +22,15 @@ log = structlog.get_logger(__name__)
 
 
 class HostRotation:
+    # The host of each URL that took the last connection, shared by every rotation of the
+    # process: once the lease has found the new primary, the console's pool starts there.
+    _preferred_of: ClassVar[dict[str, int]] = {}
+
     def __init__(
         self, dsn: str, *, timeout: float, server_settings: Mapping[str, str] | None = None
     ) -> None:
         self._dsn = dsn
         self._hosts = host_dsns(dsn)
-        self._preferred = 0
         self.timeout = timeout
         self._settings = dict(server_settings or {})
 
@@ -36,8 +39,9 @@ class HostRotation:
         URL: the one that qualifies, e.g. the primary); the last host's error if none does.
         `options`: more of asyncpg.connect's keyword arguments."""
         count = len(self._hosts)
+        preferred = self._preferred_of.get(self._dsn, 0)
         last_error: Exception | None = None
-        for index in [(self._preferred + i) % count for i in range(count)]:
+        for index in [(preferred + i) % count for i in range(count)]:
             try:
                 conn = await asyncpg.connect(
                     self._hosts[index],
@@ -48,9 +52,9 @@ class HostRotation:
             except Exception as exc:
                 last_error = exc
                 continue
-            if index != self._preferred and count > 1:
+            if index != preferred and count > 1:
                 log.info("database_host_changed", host=database_hosts(self._dsn)[index])
-            self._preferred = index
+            self._preferred_of[self._dsn] = index
             return conn
         assert last_error is not None
         raise last_error

@@ -45,3 +45,14 @@ async def test_a_pool_behind_a_silent_first_host_connects_to_the_next(
             assert await pool.fetchval("SELECT count(*) FROM call_events") == 0
     finally:
         await pool.close()
+
+
+async def test_the_host_found_once_is_asked_first_by_every_later_connection(
+    pg_dsn: str, behind_a_silent_host: Callable[[str], str]
+) -> None:
+    dsn = behind_a_silent_host(pg_dsn)
+    first = await hosts.HostRotation(dsn, timeout=1.0).connect()  # the silent host: 1 s
+    await first.close()
+    async with asyncio.timeout(0.9):  # straight to the host that answered
+        later = await hosts.HostRotation(dsn, timeout=1.0).connect()
+    await later.close()
