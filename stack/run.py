@@ -313,7 +313,9 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             folders["recordings"] = recordings_dir
             # Calls from here on (not those reconciled from Asterisk's record) get their
             # recording looked at when they end; closed before the writer, which it writes to.
-            journal = recording_check = RecordingCheck(writer, recordings_dir)
+            journal = recording_check = RecordingCheck(
+                writer, recordings_dir, node=None if node is None else node.name
+            )
             stack.push_async_callback(recording_check.close)
         disk = DiskGuard(folders, config.disk)
         await disk.start()
