@@ -11,9 +11,12 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import structlog
@@ -431,4 +434,17 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
         if not lost.is_set():  # a halted app hands nothing over: its calls are the other's
             await app.drain(timeout=30.0, abort=abort)
         await writer.flush(timeout=10.0)
-    return LEASE_LOST_EXIT if lost.is_set() else 0
+        if lost.is_set():
+            exit_halted()
+    return 0
+
+
+def exit_halted() -> NoReturn:
+    """End a halted app's process now. Its calls are the other app's, everything it wrote is in
+    its journal (fsync'd, replayed at its next start), and what it still holds (sockets, the
+    lock session) the kernel closes. A graceful teardown would wait on whatever cut it off: a
+    partitioned database or node keeps connections' close() waiting for an answer."""
+    log.error("stack.exiting", code=LEASE_LOST_EXIT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(LEASE_LOST_EXIT)
