@@ -191,7 +191,7 @@ async def wait_for_lease(
     config: Config, writer: RecordWriter, stack: contextlib.AsyncExitStack, stop: asyncio.Event
 ) -> PgLease | None:
     """[ha]: hold the lease before acting (docs/ha.md). Meanwhile /healthz says "standby"
-    (and nothing else is served: the AGI and the console belong to the active app).
+    (the console belongs to the active app; on a node, the AGI server screens calls already).
     Returns the lease once active, None if stopped first; its `on_stop` is the caller's to set."""
     assert config.ha is not None
     active = asyncio.Event()
@@ -323,8 +323,16 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
+        pool = await agi_pool(config.database.url)
+        stack.push_async_callback(pool.close)
+        agi: AgiServer | None = None
         if node is not None:
             await keep_node_records(config, node, writer, journal, stack)
+            # The node's dialplan screens every call over AGI on its own machine, whichever
+            # app is active here; feature codes wait for an active app (`operators`).
+            agi = AgiServer(config, pool, None, prompts_dir=prompts_dir)
+            await agi.start()
+            stack.push_async_callback(agi.stop)
         lease: PgLease | None = None
         if config.ha is not None:
             lease = await wait_for_lease(config, writer, stack, stop)
@@ -334,8 +342,6 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
             await recorder.start()
             stack.push_async_callback(recorder.stop)
-        pool = await agi_pool(config.database.url)
-        stack.push_async_callback(pool.close)
 
         def halt(reason: str) -> None:
             # Before anything else runs: the other app may act once our lease has run out.
@@ -378,9 +384,12 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             retention = RetentionJob(config.database.url, recordings_dir, config.recordings)
             retention.start()
             stack.push_async_callback(retention.stop)
-        agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
-        await agi.start()
-        stack.push_async_callback(agi.stop)
+        if agi is None:
+            agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
+            await agi.start()
+            stack.push_async_callback(agi.stop)
+        else:
+            agi.operators = app
 
         role = None if lease is None else "active"
         console = Console(
