@@ -15,6 +15,7 @@ import asyncpg
 
 from agi.screening import ActiveBlock, CallerFacts, ScreeningSettings, number_variants
 from db.events import RecordEvent, caller_flag_cleared, caller_flag_set
+from db.hosts import create_pool
 from db.ingest import ingest
 from db.queryable import Queryable
 
@@ -76,7 +77,7 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
 async def agi_pool(dsn: str) -> asyncpg.Pool:
     """The AGI server's connections. asyncpg's default reset on release (RESET ALL, UNLISTEN,
     CLOSE ALL, advisory unlock) is a round trip to PostgreSQL for every screened call."""
-    return await asyncpg.create_pool(dsn, min_size=0, max_size=4, reset=_nothing_to_reset)
+    return await create_pool(dsn, min_size=0, max_size=4, reset=_nothing_to_reset)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,9 @@ import asyncpg
 import structlog
 
 from db.events import RecordEvent
+from db.hosts import HostRotation
 from db.ingest import ingest
 from db.journal import Journal
-from siaga.config import database_hosts, host_dsns
 
 log = structlog.get_logger(__name__)
 
@@ -150,8 +150,6 @@ class RecordWriter:
     ) -> None:
         self._dsn = dsn
         # Several hosts (a primary and its standby, docs/ha.md): tried in turn.
-        self._hosts = host_dsns(dsn)
-        self._preferred_host = 0
         self._journal = Journal(spool_path)
         self._group = group_ms / 1000
         self._commit_timeout = batch_ms / 1000
@@ -160,6 +158,11 @@ class RecordWriter:
         self._cut_bytes = cut_bytes
         self._replay_timeout = replay_timeout_s
         self._connect_timeout = connect_timeout_s
+        self._hosts = HostRotation(
+            dsn,
+            timeout=connect_timeout_s,
+            server_settings={"application_name": "siaga-record-writer"},
+        )
         self._retry_min = retry_min_s
         self._health_interval = health_interval_s
         self._on_batch = on_batch
@@ -655,28 +658,8 @@ class RecordWriter:
         return self._conn
 
     async def _connect(self) -> Any:
-        """Connect to the first host that takes the connection (with several hosts, the one
-        `target_session_attrs` accepts: the primary), each host with its own timeout, the host
-        that took the last connection first: a dead primary that swallows packets costs one
-        timeout, not the whole attempt."""
-        count = len(self._hosts)
-        last_error: Exception | None = None
-        for index in [(self._preferred_host + i) % count for i in range(count)]:
-            try:
-                conn = await asyncpg.connect(
-                    self._hosts[index],
-                    timeout=self._connect_timeout,
-                    server_settings={"application_name": "siaga-record-writer"},
-                )
-            except Exception as exc:
-                last_error = exc
-                continue
-            if index != self._preferred_host and count > 1:
-                log.info("database_host_changed", host=database_hosts(self._dsn)[index])
-            self._preferred_host = index
-            return conn
-        assert last_error is not None
-        raise last_error
+        # Each host with its own timeout, the primary of last time first (db/hosts.py).
+        return await self._hosts.connect()
 
     async def _health_check(self) -> None:
         try:

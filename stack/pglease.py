@@ -16,6 +16,7 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
+from db.hosts import HostRotation
 from stack.lease import (
     BecomeActive,
     CheckFailed,
@@ -64,10 +65,12 @@ class PgLease:
         on_active: Callable[[], None],
         on_stop: Callable[[str], None],
     ) -> None:
-        self._dsn = dsn
         self._key = lock_key
         self.machine = Lease(lease_seconds)
         self.interval = lease_seconds / 4
+        self._hosts = HostRotation(
+            dsn, timeout=lease_seconds, server_settings=keepalive_settings(lease_seconds)
+        )
         self._on_active = on_active
         self.on_stop = on_stop  # may be replaced once there is something to stop
         self._conn: asyncpg.Connection | None = None
@@ -133,15 +136,14 @@ class PgLease:
     async def _try_acquire(self) -> bool:
         try:
             if self._conn is None or self._conn.is_closed():
-                async with asyncio.timeout(self.interval * 4):
-                    self._conn = await asyncpg.connect(
-                        self._dsn,
-                        server_settings=keepalive_settings(self.machine.lease_seconds),
-                    )
+                # Each host its own timeout: a partitioned primary must not use it all up.
+                self._conn = await self._hosts.connect()
                 self._conn.add_termination_listener(self._terminated)
             async with asyncio.timeout(self.interval * 4):
                 got = bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key))
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:
+            # Any failure (refused, timed out, a standby that is not read-write yet...) means
+            # "not now": the loop must go on, or this standby would never take over.
             log.warning("lease.database_unreachable", error=f"{type(exc).__name__}: {exc}")
             await self._close()
             return False
@@ -158,7 +160,7 @@ class PgLease:
                 holds = bool(await conn.fetchval(HOLDS_LOCK))
         except TimeoutError:
             return CheckFailed(self._now())
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except Exception:  # whatever it is, the lock can no longer be vouched for
             return LockLost(self._now())
         return CheckOk(sent) if holds else LockLost(self._now())
 

@@ -25,6 +25,7 @@ from typing import Protocol
 import structlog
 
 from db.events import RECORDING_FAILED, EventKind, Facts, RecordEvent
+from db.reconcile import on_node
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +70,20 @@ def recording_failed(recorded: float | None, lasted: float | None) -> bool:
 
 
 class RecordingCheck:
-    def __init__(self, journal: Journal, recordings_dir: Path, *, after_seconds: float = 5.0):
+    """`node`: this machine's node of several (docs/ha.md); only its own calls' recordings are
+    in `recordings_dir` (another node's are on that node's disk, and are not judged here)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        recordings_dir: Path,
+        *,
+        after_seconds: float = 5.0,
+        node: str | None = None,
+    ):
         self.journal = journal
         self.recordings_dir = recordings_dir
+        self.node = node
         self.after_seconds = after_seconds
         self._arrived: dict[str, datetime] = {}  # call id -> when it arrived, till it ends
         self._checks: dict[str, asyncio.Task[None]] = {}  # call id -> its pending check
@@ -80,7 +92,7 @@ class RecordingCheck:
     def write(self, event: RecordEvent) -> None:
         self.journal.write(event)
         call_id = event.call_id
-        if not call_id:
+        if not call_id or not on_node(call_id, self.node):
             return
         if event.kind is EventKind.CALL_ARRIVED:
             self._arrived.setdefault(call_id, event.at)

@@ -11,9 +11,12 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import aiohttp
 import structlog
@@ -188,7 +191,7 @@ async def wait_for_lease(
     config: Config, writer: RecordWriter, stack: contextlib.AsyncExitStack, stop: asyncio.Event
 ) -> PgLease | None:
     """[ha]: hold the lease before acting (docs/ha.md). Meanwhile /healthz says "standby"
-    (and nothing else is served: the AGI and the console belong to the active app).
+    (the console belongs to the active app; on a node, the AGI server screens calls already).
     Returns the lease once active, None if stopped first; its `on_stop` is the caller's to set."""
     assert config.ha is not None
     active = asyncio.Event()
@@ -313,13 +316,23 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             folders["recordings"] = recordings_dir
             # Calls from here on (not those reconciled from Asterisk's record) get their
             # recording looked at when they end; closed before the writer, which it writes to.
-            journal = recording_check = RecordingCheck(writer, recordings_dir)
+            journal = recording_check = RecordingCheck(
+                writer, recordings_dir, node=None if node is None else node.name
+            )
             stack.push_async_callback(recording_check.close)
         disk = DiskGuard(folders, config.disk)
         await disk.start()
         stack.push_async_callback(disk.stop)
+        pool = await agi_pool(config.database.url)
+        stack.push_async_callback(pool.close)
+        agi: AgiServer | None = None
         if node is not None:
             await keep_node_records(config, node, writer, journal, stack)
+            # The node's dialplan screens every call over AGI on its own machine, whichever
+            # app is active here; feature codes wait for an active app (`operators`).
+            agi = AgiServer(config, pool, None, prompts_dir=prompts_dir)
+            await agi.start()
+            stack.push_async_callback(agi.stop)
         lease: PgLease | None = None
         if config.ha is not None:
             lease = await wait_for_lease(config, writer, stack, stop)
@@ -329,8 +342,6 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             recorder = FallbackRecorder(config, journal)  # AMI: fallback calls from now on
             await recorder.start()
             stack.push_async_callback(recorder.stop)
-        pool = await agi_pool(config.database.url)
-        stack.push_async_callback(pool.close)
 
         def halt(reason: str) -> None:
             # Before anything else runs: the other app may act once our lease has run out.
@@ -373,9 +384,12 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             retention = RetentionJob(config.database.url, recordings_dir, config.recordings)
             retention.start()
             stack.push_async_callback(retention.stop)
-        agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
-        await agi.start()
-        stack.push_async_callback(agi.stop)
+        if agi is None:
+            agi = AgiServer(config, pool, app, prompts_dir=prompts_dir)
+            await agi.start()
+            stack.push_async_callback(agi.stop)
+        else:
+            agi.operators = app
 
         role = None if lease is None else "active"
         console = Console(
@@ -429,4 +443,17 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
         if not lost.is_set():  # a halted app hands nothing over: its calls are the other's
             await app.drain(timeout=30.0, abort=abort)
         await writer.flush(timeout=10.0)
-    return LEASE_LOST_EXIT if lost.is_set() else 0
+        if lost.is_set():
+            exit_halted()
+    return 0
+
+
+def exit_halted() -> NoReturn:
+    """End a halted app's process now. Its calls are the other app's, everything it wrote is in
+    its journal (fsync'd, replayed at its next start), and what it still holds (sockets, the
+    lock session) the kernel closes. A graceful teardown would wait on whatever cut it off: a
+    partitioned database or node keeps connections' close() waiting for an answer."""
+    log.error("stack.exiting", code=LEASE_LOST_EXIT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(LEASE_LOST_EXIT)

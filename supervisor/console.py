@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import structlog
 
+from db.hosts import create_pool
 from db.reports import DEFAULT_TZ, CallStats
 from queues.snapshot import Snapshot
 from siaga.config import Config
@@ -84,7 +84,8 @@ class Console:
         return self._pool
 
     async def start(self) -> None:
-        self._pool = await asyncpg.create_pool(self.settings.dsn, min_size=1, max_size=8)
+        # Each host its own timeout (db/hosts.py): a lost primary must not hold the console up.
+        self._pool = await create_pool(self.settings.dsn, min_size=1, max_size=8)
         try:
             await self._check_users()
         except BaseException:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 # tests/ is on sys.path (it holds this conftest and no __init__.py), so its folder tests/db
 # would otherwise shadow the `db` package as a namespace package.
@@ -109,3 +111,22 @@ def own_pg_cluster() -> Iterator[PgCluster]:
 def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> CertificatePair:
     pair, _ = write_self_signed(tmp_path_factory.mktemp("tls"), ["127.0.0.1", "localhost"])
     return pair
+
+
+@pytest.fixture
+def behind_a_silent_host() -> Iterator[Callable[[str], str]]:
+    """`dsn` with a first host whose kernel completes the TCP handshake while nobody ever
+    answers (a host that swallows packets, as a dead machine behind a live switch does), and
+    `target_session_attrs=read-write`: the multi-host URL of a primary and its standby."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        silent = sock.getsockname()[1]
+
+        def dsn_of(dsn: str) -> str:
+            parts = urlsplit(dsn)
+            userinfo, _, real = parts.netloc.rpartition("@")
+            netloc = f"{userinfo}@127.0.0.1:{silent},{real}"
+            return parts._replace(netloc=netloc, query="target_session_attrs=read-write").geturl()
+
+        yield dsn_of

@@ -46,14 +46,14 @@ def prior_calls(
 def stasis_starts(app) -> list[StasisStart]:
     """Record the StasisStart events the app receives (what Asterisk handed over)."""
     seen: list[StasisStart] = []
-    original = app._connection._on_event
+    original = app._connections[""]._on_event
 
     async def spy(event: AriEvent) -> None:
         if isinstance(event, StasisStart):
             seen.append(event)
         await original(event)
 
-    app._connection._on_event = spy
+    app._connections[""]._on_event = spy
     return seen
 
 

@@ -15,6 +15,14 @@ from siaga.config import AsteriskNode
 NODES = ("node_a", "node_a-2", "node_b")
 
 
+A_CALL, B_CALL = "node_a-1733212345.1", "node_b-1733212345.1"
+
+
+def queued(call_id: str) -> tuple[object, ...]:
+    """A caller who pressed 0 (general): queued, offered to a free operator."""
+    return stasis_start(call_id), digit(call_id, "0")
+
+
 def two_nodes() -> tuple[Centre, dict[str, FakeRest]]:
     c = centre(operators=["1001", "1002"])
     asterisk = dataclasses.replace(
@@ -39,61 +47,56 @@ async def test_a_channel_lives_on_the_node_its_id_starts_with() -> None:
 async def test_calls_of_two_nodes_share_the_acd_and_ring_on_their_own_node() -> None:
     c, rests = two_nodes()
     app = c.app
-    a_call, b_call = "node_a-1733212345.1", "node_b-1733212345.1"
-    await c.send(stasis_start(a_call), digit(a_call, "0"))
-    await c.send(stasis_start(b_call), digit(b_call, "0"))
+    await c.send(*queued(A_CALL), *queued(B_CALL))
     # Each call is answered and bridged on its node, and its operator rung from there.
-    assert ("answer", a_call) in rests["node_a"].requests
-    assert ("answer", b_call) in rests["node_b"].requests
-    assert rests["node_a"].sent("originate") == [f"{a_call}-op1"]
-    assert rests["node_b"].sent("originate") == [f"{b_call}-op1"]
+    assert ("answer", A_CALL) in rests["node_a"].requests
+    assert ("answer", B_CALL) in rests["node_b"].requests
+    assert rests["node_a"].sent("originate") == [f"{A_CALL}-op1"]
+    assert rests["node_b"].sent("originate") == [f"{B_CALL}-op1"]
     assert rests["node_a-2"].requests == []
     # One ACD: the two calls took the two operators, one each.
-    assert app.calls[a_call].machine.ringing | app.calls[b_call].machine.ringing == {
+    assert app.calls[A_CALL].machine.ringing | app.calls[B_CALL].machine.ringing == {
         "1001",
         "1002",
     }
-    for call_id in (a_call, b_call):
+    for call_id in (A_CALL, B_CALL):
         assert app.acd_core.call_place(call_id) is CallPlace.OFFERED
 
 
 async def test_a_nodes_resync_ends_only_that_nodes_calls() -> None:
     c, rests = two_nodes()
     app = c.app
-    a_call, b_call = "node_a-1733212345.1", "node_b-1733212345.1"
-    await c.send(stasis_start(a_call), digit(a_call, "0"))
-    await c.send(stasis_start(b_call), digit(b_call, "0"))
+    await c.send(*queued(A_CALL), *queued(B_CALL))
     rests["node_b"].channels = [
-        channel(b_call),
-        channel(f"{b_call}-op1", args=f"operator,{b_call},1002"),
+        channel(B_CALL),
+        channel(f"{B_CALL}-op1", args=f"operator,{B_CALL},1002"),
     ]
     # Node A restarted and lists nothing; node B's listing does not name A's call either.
     live_b = await app._resync("node_b")
     await c.send()
-    assert a_call in app.calls and app.calls[a_call].machine.state is not CallState.ENDED
-    assert live_b == {b_call, f"{b_call}-op1"}
+    assert A_CALL in app.calls and app.calls[A_CALL].machine.state is not CallState.ENDED
+    assert live_b == {B_CALL, f"{B_CALL}-op1"}
     live_a = await app._resync("node_a")
     await c.send()
     assert live_a == set()
-    assert a_call not in app.calls  # gone with node A's Asterisk
-    assert b_call in app.calls
+    assert A_CALL not in app.calls  # gone with node A's Asterisk
+    assert B_CALL in app.calls
     assert app.acd_core.operator_state("1002") is OperatorState.OFFERED
 
 
 async def test_the_calls_of_a_lost_node_end_and_free_their_operators() -> None:
     c, rests = two_nodes()
     app = c.app
-    a_call, b_call = "node_a-1733212345.1", "node_b-1733212345.1"
-    await c.send(stasis_start(a_call), digit(a_call, "0"))
+    await c.send(*queued(A_CALL))
     a_leg = rests["node_a"].sent("originate")[0]
-    await c.send(stasis_start(a_leg, "operator", a_call, "1001"))
-    assert app.calls[a_call].machine.state is CallState.CONNECTED
-    await c.send(stasis_start(b_call), digit(b_call, "0"))
+    await c.send(stasis_start(a_leg, "operator", A_CALL, "1001"))
+    assert app.calls[A_CALL].machine.state is CallState.CONNECTED
+    await c.send(*queued(B_CALL))
     app.node_lost("node_a")
     await c.send()
-    assert a_call not in app.calls
-    (ended,) = c.journal.of(a_call, EventKind.CALL_ENDED)
+    assert A_CALL not in app.calls
+    (ended,) = c.journal.of(A_CALL, EventKind.CALL_ENDED)
     assert (ended.data["hangup_by"], ended.data["reason"]) == ("system", "node_lost")
     # 1001 is out of the lost call (to wrap-up); node B's call is untouched.
     assert app.acd_core.operator_state("1001") is not OperatorState.ON_CALL
-    assert app.calls[b_call].machine.state is CallState.OFFERED
+    assert app.calls[B_CALL].machine.state is CallState.OFFERED

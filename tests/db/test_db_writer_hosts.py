@@ -3,38 +3,25 @@ takes writes, giving each host its own connect timeout."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from db_support import fetchval
 
 from db import events as ev
+from db import hosts
 from db.writer import RecordWriter
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port whose kernel completes the TCP handshake while nobody ever answers: a host that
-    swallows packets, as a dead machine behind a live switch does."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(16)
-        yield sock.getsockname()[1]
-
-
 async def test_a_silent_first_host_costs_one_timeout_not_the_records(
-    pg_dsn: str, silent_port: int, tmp_path: Path
+    pg_dsn: str, behind_a_silent_host: Callable[[str], str], tmp_path: Path
 ) -> None:
-    parts = urlsplit(pg_dsn)
-    userinfo, _, real = parts.netloc.rpartition("@")
-    netloc = f"{userinfo}@127.0.0.1:{silent_port},{real}"
-    dsn = parts._replace(netloc=netloc, query="target_session_attrs=read-write").geturl()
+    dsn = behind_a_silent_host(pg_dsn)
     writer = RecordWriter(dsn, tmp_path / "journal.jsonl", connect_timeout_s=1.0)
     await writer.start()
     try:
@@ -44,3 +31,28 @@ async def test_a_silent_first_host_costs_one_timeout_not_the_records(
     finally:
         await writer.close()
     assert await fetchval(pg_dsn, "SELECT count(*) FROM call_events WHERE call_id = 'c1'") == 1
+
+
+async def test_a_pool_behind_a_silent_first_host_connects_to_the_next(
+    pg_dsn: str, behind_a_silent_host: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The console's and the AGI server's pools: asyncpg's own multi-host connect would spend
+    # its whole timeout (60 s) on the silent host.
+    monkeypatch.setattr(hosts, "POOL_CONNECT_TIMEOUT", 1.0)
+    pool = await hosts.create_pool(behind_a_silent_host(pg_dsn), min_size=1, max_size=2)
+    try:
+        async with asyncio.timeout(3):
+            assert await pool.fetchval("SELECT count(*) FROM call_events") == 0
+    finally:
+        await pool.close()
+
+
+async def test_the_host_found_once_is_asked_first_by_every_later_connection(
+    pg_dsn: str, behind_a_silent_host: Callable[[str], str]
+) -> None:
+    dsn = behind_a_silent_host(pg_dsn)
+    first = await hosts.HostRotation(dsn, timeout=1.0).connect()  # the silent host: 1 s
+    await first.close()
+    async with asyncio.timeout(0.9):  # straight to the host that answered
+        later = await hosts.HostRotation(dsn, timeout=1.0).connect()
+    await later.close()

@@ -8,24 +8,14 @@ no registration at all."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
+from edge_support import EXAMPLE, PHONES, answer
 
 from edge import presence
 from siaga.config import parse_config
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
-PHONES = {"1001": "1001", "1002": "1002"}
-
-
-def answer(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"ul_dump_{name}.json").read_text())
-    return data
 
 
 def contacts(data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,25 +8,16 @@ import json
 import socket
 import tomllib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from edge_support import EXAMPLE, PHONES, answer
 from structlog.testing import capture_logs
 
 from edge.registrations import RegistrationWatch
 from siaga.config import parse_config
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXAMPLE = Path(__file__).resolve().parents[2] / "siaga.toml"
-PHONES = {"1001": "1001", "1002": "1002"}
-
-
-def answer(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"ul_dump_{name}.json").read_text())
-    return data
 
 
 class FakeEdge:

@@ -5,6 +5,7 @@ one acts only after the lease and the margin."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncpg
 
@@ -83,3 +84,37 @@ async def test_a_standby_waits_while_the_database_is_unreachable():
     await lease.stop()
     assert log.events == []
     assert lease.state is LeaseState.STANDBY
+
+
+async def test_a_standby_behind_a_silent_first_host_takes_the_lease_from_the_next(
+    pg_empty_dsn: str, behind_a_silent_host: Callable[[str], str]
+):
+    # The primary partitioned away swallows the connection; the promoted standby answers.
+    log = Log()
+    lease = log.lease("b", behind_a_silent_host(pg_empty_dsn))
+    lease.start()
+    try:
+        await log.until(1, timeout=LEASE * 2 + STOP_MARGIN_SECONDS + 3)
+    finally:
+        await lease.stop()
+    assert [what for _, what, _ in log.events] == ["active"]
+
+
+async def test_a_standby_keeps_trying_while_the_database_is_not_read_write_yet(pg_empty_dsn: str):
+    # A standby being promoted refuses read-write sessions (asyncpg raises an error of its own,
+    # TargetServerAttributeNotMatched): the loop must go on and take the lease once it is.
+    admin = await asyncpg.connect(pg_empty_dsn)
+    name = await admin.fetchval("SELECT current_database()")
+    await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    log = Log()
+    lease = log.lease("b", f"{pg_empty_dsn}?target_session_attrs=read-write")
+    lease.start()
+    try:
+        await asyncio.sleep(LEASE * 2)
+        assert lease.running() and log.events == []
+        await admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+        await log.until(1, timeout=LEASE * 3 + STOP_MARGIN_SECONDS)
+    finally:
+        await lease.stop()
+        await admin.close()
+    assert [what for _, what, _ in log.events] == ["active"]

@@ -123,3 +123,16 @@ async def test_arrivals_of_calls_that_never_end_here_are_forgotten_oldest_first(
 
     # "first" is forgotten: only "is there audio" is asked of it; "third" lasted 60 s.
     assert journal.flagged() == ["third"]
+
+
+async def test_a_node_judges_only_its_own_calls_recordings(tmp_path: Path) -> None:
+    # Another node's recordings are on that node's disk: missing here is no failure.
+    journal = Journal()
+    check = RecordingCheck(journal, tmp_path, after_seconds=0.01, node="node_a")
+    for call_id in ("node_a-1733212345.1", "node_b-1733212345.1"):
+        check.write(ended(call_id, START))
+
+    await check.close()
+
+    assert journal.flagged() == ["node_a-1733212345.1"]
+    assert len(journal.events) == 2 + 1  # both ends went through; one flag
