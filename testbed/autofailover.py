@@ -10,8 +10,10 @@ answering, the monitor promotes the standby, and a killed primary started again 
 (`pg_rewind`) and rejoins as the standby on its own. docs/ha.md says why this tool.
 
 Everything runs on 127.0.0.1 on free ports under one folder, as the `postgres` OS user when
-this process is root (PostgreSQL and pg_autoctl refuse root). The monitor's failover timings are
-shortened (`FAST_FAILOVER`) so a test sees a failover in seconds rather than half a minute.
+this process is root (PostgreSQL and pg_autoctl refuse root). Given `hosts` (testbed/hosts.py),
+the monitor and each node run on a host of their own instead, listening on its address. The
+monitor's failover timings are shortened (`FAST_FAILOVER`) so a test sees a failover in
+seconds rather than half a minute.
 
 Like PgCluster, the API is synchronous; from async code call it through `asyncio.to_thread`.
 Connections inside the testbed are trusted on 127.0.0.1 (pg_autoctl's `--auth trust`), which
@@ -40,6 +42,7 @@ import structlog
 from db.events import call_arrived
 from db.writer import RecordWriter
 from testbed.cluster import DATABASE, ROLE, SERVER_USER, ClusterError, find_bindir, free_port
+from testbed.hosts import Host
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +76,8 @@ class Keeper:
     data_dir: Path
     port: int
     log_path: Path
+    host: str = HOST  # the address it listens on, and is reached at
+    wrapper: tuple[str, ...] = ()  # run it through this: `ip netns exec <host>` or nothing
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,17 +96,31 @@ class AutoFailoverCluster:
         *,
         settings: Mapping[str, str] | None = None,
         monitor_settings: Mapping[str, str] = FAST_FAILOVER,
+        hosts: Mapping[str, Host] | None = None,
+        trusted: str = "",
     ) -> None:
+        """`hosts`: the host of the monitor ("monitor") and of each node, when they are not all
+        on 127.0.0.1 here; `trusted`: a network (e.g. theirs) whose connections are trusted,
+        as 127.0.0.1's are (the test process comes from there)."""
         self.root = Path(root).absolute()
         self.settings = {**_SMALL, **(settings or {})}
         self.monitor_settings = dict(monitor_settings)
-        self.monitor = Keeper(
-            "monitor", self.root / "monitor", free_port(), self.root / "monitor.log"
-        )
-        self.nodes = {
-            name: Keeper(name, self.root / name, free_port(), self.root / f"{name}.log")
-            for name in self.NODE_NAMES
-        }
+        hosts = hosts or {}
+
+        def keeper(name: str) -> Keeper:
+            host = hosts.get(name)
+            return Keeper(
+                name,
+                self.root / name,
+                free_port(),
+                self.root / f"{name}.log",
+                host=HOST if host is None else host.address,
+                wrapper=() if host is None else host.wrapper,
+            )
+
+        self.monitor = keeper("monitor")
+        self.nodes = {name: keeper(name) for name in self.NODE_NAMES}
+        self.trusted = trusted
         self.password = secrets.token_urlsafe(24)
         self._bindir = find_bindir()
 
@@ -111,7 +130,7 @@ class AutoFailoverCluster:
     def dsn(self) -> str:
         """The app's DSN naming both nodes: libpq (and asyncpg) connect to whichever of them
         takes writes."""
-        hosts = ",".join(f"{HOST}:{node.port}" for node in self.nodes.values())
+        hosts = ",".join(f"{node.host}:{node.port}" for node in self.nodes.values())
         return (
             f"postgresql://{ROLE}:{quote(self.password, safe='')}@{hosts}/{DATABASE}"
             "?target_session_attrs=read-write"
@@ -119,13 +138,17 @@ class AutoFailoverCluster:
 
     def node_dsn(self, name: str) -> str:
         """The app's DSN for one node only (to count what that node holds)."""
-        port = self.nodes[name].port
-        return f"postgresql://{ROLE}:{quote(self.password, safe='')}@{HOST}:{port}/{DATABASE}"
+        node = self.nodes[name]
+        return (
+            f"postgresql://{ROLE}:{quote(self.password, safe='')}@{node.host}:{node.port}"
+            f"/{DATABASE}"
+        )
 
     @property
     def monitor_uri(self) -> str:
         return (
-            f"postgresql://autoctl_node@{HOST}:{self.monitor.port}/{MONITOR_DATABASE}"
+            f"postgresql://autoctl_node@{self.monitor.host}:{self.monitor.port}"
+            f"/{MONITOR_DATABASE}"
             "?sslmode=disable"
         )
 
@@ -136,17 +159,20 @@ class AutoFailoverCluster:
         node_b its streaming standby, and the app's role and database exist."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._give(self.root)
+        monitor = self.monitor
         self._autoctl(
-            "create", "monitor", "--pgdata", str(self.monitor.data_dir),
-            "--pgport", str(self.monitor.port), "--hostname", HOST, "--listen", HOST,
+            monitor, "create", "monitor", "--pgdata", str(monitor.data_dir),
+            "--pgport", str(monitor.port), "--hostname", monitor.host, "--listen", monitor.host,
             "--auth", "trust", "--no-ssl",
         )  # fmt: skip
         self._write_auto_conf(self.monitor, {**_SMALL, **self.monitor_settings})
+        self._trust(self.monitor)
         self.run(self.monitor)
         self._wait_sql(self.monitor, "SELECT 1", "1", timeout)
         first, second = self.nodes.values()
         self._create_node(first)
         self._write_auto_conf(first, self.settings)
+        self._trust(first)  # the standby is copied from it, pg_hba.conf with the rest
         self.run(first)
         self.wait_state(first.name, "single", timeout)
         self._wait_sql(first, "SELECT pg_is_in_recovery()", "f", timeout)
@@ -169,7 +195,7 @@ class AutoFailoverCluster:
             return
         log_file = keeper.log_path.open("ab")
         keeper.process = subprocess.Popen(
-            self._argv("run", "--pgdata", str(keeper.data_dir)),
+            self._argv(keeper, "run", "--pgdata", str(keeper.data_dir)),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -223,7 +249,7 @@ class AutoFailoverCluster:
         quorum of the standby; on by default)."""
         standby = self.nodes["node_b"]
         self._autoctl(
-            "set", "node", "replication-quorum", "true" if synchronous else "false",
+            standby, "set", "node", "replication-quorum", "true" if synchronous else "false",
             "--pgdata", str(standby.data_dir),
         )  # fmt: skip
         primary = self.nodes["node_a"]
@@ -285,8 +311,8 @@ class AutoFailoverCluster:
 
     def _create_node(self, keeper: Keeper) -> None:
         self._autoctl(
-            "create", "postgres", "--pgdata", str(keeper.data_dir),
-            "--pgport", str(keeper.port), "--hostname", HOST, "--listen", HOST,
+            keeper, "create", "postgres", "--pgdata", str(keeper.data_dir),
+            "--pgport", str(keeper.port), "--hostname", keeper.host, "--listen", keeper.host,
             "--name", keeper.name, "--dbname", DATABASE, "--monitor", self.monitor_uri,
             "--auth", "trust", "--no-ssl", "--pgctl", str(self._bindir / "pg_ctl"),
         )  # fmt: skip
@@ -297,6 +323,16 @@ class AutoFailoverCluster:
         text = "".join(f"{key} = '{value}'\n" for key, value in settings.items())
         path.write_text("# Written by testbed/autofailover.py.\n" + text, encoding="utf-8")
         self._give(path)
+
+    def _trust(self, keeper: Keeper) -> None:
+        if not self.trusted:
+            return
+        with (keeper.data_dir / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+            hba.write(
+                "# Written by testbed/autofailover.py.\n"
+                f"host all all {self.trusted} trust\n"
+                f"host replication all {self.trusted} trust\n"
+            )
 
     def _wait_sql(self, keeper: Keeper, sql: str, expected: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -315,7 +351,7 @@ class AutoFailoverCluster:
     ) -> str:
         argv = [
             str(self._bindir / "psql"), "-X", "-At", "-v", "ON_ERROR_STOP=1",
-            "-h", HOST, "-p", str(keeper.port), "-U", SERVER_USER, "-d", database, "-c", sql,
+            "-h", keeper.host, "-p", str(keeper.port), "-U", SERVER_USER, "-d", database, "-c", sql,
         ]  # fmt: skip
         result = subprocess.run(
             argv, capture_output=True, text=True, check=False, timeout=timeout, cwd="/",
@@ -325,10 +361,10 @@ class AutoFailoverCluster:
             raise AutoFailoverError(f"psql on {keeper.name} failed: {result.stderr.strip()}")
         return result.stdout
 
-    def _autoctl(self, *args: str) -> None:
+    def _autoctl(self, keeper: Keeper, *args: str) -> None:
         result = subprocess.run(
-            self._argv(*args), capture_output=True, text=True, errors="replace", check=False,
-            cwd="/", env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
+            self._argv(keeper, *args), capture_output=True, text=True, errors="replace",
+            check=False, cwd="/", env=self._env(), stdin=subprocess.DEVNULL, timeout=120,
         )  # fmt: skip
         if result.returncode != 0:
             raise AutoFailoverError(
@@ -336,11 +372,11 @@ class AutoFailoverCluster:
                 f"{result.stdout}{result.stderr}"
             )
 
-    def _argv(self, *args: str) -> list[str]:
+    def _argv(self, keeper: Keeper, *args: str) -> list[str]:
         argv = ["pg_autoctl", *args]
         if os.geteuid() == 0:
-            return ["runuser", "-u", SERVER_USER, "--", *argv]
-        return argv
+            argv = ["runuser", "-u", SERVER_USER, "--", *argv]
+        return [*keeper.wrapper, *argv]
 
     def _env(self) -> dict[str, str]:
         # pg_autoctl keeps its configuration and state under XDG folders: ours, not $HOME's.

@@ -109,43 +109,70 @@ def ha_topology(
 
     The test process (the bridge's address) may ask the edge's JSON-RPC like a node: the apps
     of the tests run in it."""
-    workdir = Path(tempfile.mkdtemp(prefix="siaga-ha-"))
-    with Network(HOST_NAMES) as bed:
-        assert bed.plan is not None
-        addresses = {name: host.address for name, host in bed.hosts.items()}
-        config = ha_config(
+    with (
+        Network(HOST_NAMES) as bed,
+        edge_and_nodes(
+            bed,
+            root,
+            prompts,
             base,
-            addresses,
             probe_interval_seconds=probe_interval_seconds,
             timeout_ms=timeout_ms,
+            start_nodes=start_nodes,
+        ) as topology,
+    ):
+        yield topology
+
+
+@contextlib.contextmanager
+def edge_and_nodes(
+    bed: Network,
+    root: Path,
+    prompts: Path,
+    base: Config,
+    *,
+    probe_interval_seconds: int = 1,
+    timeout_ms: int = 1000,
+    start_nodes: bool = True,
+) -> Iterator[HaTopology]:
+    """The edge and every node started on the hosts of `bed` (which outlives them); all
+    stopped and their folders removed on exit."""
+    assert bed.plan is not None
+    workdir = Path(tempfile.mkdtemp(prefix="siaga-ha-"))
+    addresses = {name: host.address for name, host in bed.hosts.items()}
+    config = ha_config(
+        base,
+        addresses,
+        probe_interval_seconds=probe_interval_seconds,
+        timeout_ms=timeout_ms,
+    )
+    edge = Kamailio(
+        config,
+        EdgeLayout(workdir / "edge"),
+        wrapper=bed["edge"].wrapper,
+        extra_rpc_clients=(bed.gateway,),
+    )
+    nodes = {
+        node.name: AsteriskInstance(
+            root,
+            f"ha-{bed.plan.stem}-{node.name}",
+            node_config(config, node),
+            wrapper=bed[node.name].wrapper,
         )
-        edge = Kamailio(
-            config,
-            EdgeLayout(workdir / "edge"),
-            wrapper=bed["edge"].wrapper,
-            extra_rpc_clients=(bed.gateway,),
-        )
-        nodes = {
-            node.name: AsteriskInstance(
-                root,
-                f"ha-{bed.plan.stem}-{node.name}",
-                node_config(config, node),
-                wrapper=bed[node.name].wrapper,
-            )
-            for node in config.asterisk.nodes
-            if start_nodes
-        }
-        topology = HaTopology(bed, config, edge, nodes)
-        try:
-            edge.prepare()
-            edge.start()
-            for instance in nodes.values():
-                instance.prepare(prompts)
-                instance.start(timeout=30)
-            yield topology
-        finally:
-            edge.stop()
-            for instance in nodes.values():
-                instance.stop()
-                shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
-            shutil.rmtree(workdir, ignore_errors=True)
+        for node in config.asterisk.nodes
+        if start_nodes
+    }
+    topology = HaTopology(bed, config, edge, nodes)
+    try:
+        edge.prepare()
+        edge.start()
+        for instance in nodes.values():
+            instance.prepare(prompts)
+            instance.start(timeout=30)
+        yield topology
+    finally:
+        edge.stop()
+        for instance in nodes.values():
+            instance.stop()
+            shutil.rmtree(instance.outside(instance.layout.base), ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)

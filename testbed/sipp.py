@@ -14,6 +14,7 @@ import shutil
 import socket
 import struct
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ def caller_scenario(
     voice_after_ms: int = 0,
     voice: Path | None = None,
     routed: bool = False,
+    timeline: bool = False,
 ) -> str:
     """A caller: INVITE, answered, digits as RFC 4733 events, holds, then hangs up (BYE).
 
@@ -118,12 +120,18 @@ def caller_scenario(
     If the far end hangs up first (a BYE arrives), the scenario answers it and ends cleanly.
     `routed`: the call goes through a proxy that stays in the dialog (the Kamailio edge): ACK
     and BYE go to the answerer's Contact along the Record-Route, as a real phone sends them.
+    `timeline`: each call logs (SIPp's -trace_logs) when it sent its INVITE and when it was
+    answered, on the wall clock: `<call number> invite|answered <seconds> <microseconds>`
+    (`read_call_times`). `caller_id` may hold SIPp keywords, e.g. `0812[call_number]`.
     """
     display = f'"{escape(caller_name)}" ' if caller_name else ""
     in_dialog_uri = "[next_url]" if routed else f"sip:{number}@[remote_ip]:[remote_port]"
     route = "\n      [routes]" if routed else ""
     rrs = ' rrs="true"' if routed else ""
     steps = [_header("siaga caller")]
+    if timeline:
+        steps.append(_log_time("invite"))
+    answered = f"\n    <action>{_log_action('answered')}</action>\n  </recv>" if timeline else "/>"
     steps.append(f"""  <send retrans="500"><![CDATA[
       INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -141,7 +149,7 @@ def caller_scenario(
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rtd="true"{rrs}/>
+  <recv response="200" rtd="true"{rrs}{">" if timeline else ""}{answered}
   <send><![CDATA[
       ACK {in_dialog_uri} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -182,6 +190,32 @@ def caller_scenario(
 </scenario>
 """)
     return "".join(steps)
+
+
+def _log_action(what: str) -> str:
+    return (
+        f'<gettimeofday assign_to="{what}_s,{what}_us"/>'
+        f'<log message="[call_number] {what} [${what}_s] [${what}_us]"/>'
+    )
+
+
+def _log_time(what: str) -> str:
+    return f"  <nop><action>{_log_action(what)}</action></nop>\n"
+
+
+def read_call_times(path: Path) -> dict[int, dict[str, float]]:
+    """A `timeline` caller's log: call number -> {"invite": t, "answered": t} (epoch seconds)."""
+    calls: dict[int, dict[str, float]] = {}
+    if not path.exists():
+        return calls
+    for line in path.read_text(errors="replace").splitlines():
+        words = line.split()
+        if len(words) != 4 or not words[0].isdigit():
+            continue
+        with contextlib.suppress(ValueError):
+            at = float(words[2]) + float(words[3]) / 1e6
+            calls.setdefault(int(words[0]), {})[words[1]] = at
+    return calls
 
 
 def register_scenario(*, user: str, password: str, contact_port: int, expires: int = 300) -> str:
@@ -569,6 +603,61 @@ class SippPhone:
         )
         await register.start()
         await register.wait(timeout=15)
+
+    async def stop(self) -> None:
+        if self.uas is not None:
+            await self.uas.stop()
+
+
+@dataclass
+class SippPhoneBank:
+    """A room of operators' phones answered by one SIPp: each operator registers (digest auth)
+    with its own credentials, every Contact pointing at that one SIPp, which answers every
+    INVITE. Many operators for the price of one process (load tests on a small machine)."""
+
+    users: Sequence[tuple[str, str]]  # (sip user, password)
+    registrar_port: int
+    answer: str = field(default_factory=ringing_phone_scenario)
+    registrar_host: str = "127.0.0.1"
+    local_ip: str = "127.0.0.1"
+    wrapper: tuple[str, ...] = ()
+    expires: int = 3600
+    lifetime: float = 3600.0  # SIPp quits after this many seconds
+    uas: Sipp | None = None
+
+    async def start(self) -> None:
+        self.uas = Sipp(
+            self.answer,
+            self.registrar_port,
+            target_host=self.registrar_host,
+            local_ip=self.local_ip,
+            wrapper=self.wrapper,
+            server=True,
+            timeout=self.lifetime,
+        )
+        await self.uas.start()
+        await self.register(self.expires)
+
+    async def register(self, expires: int) -> None:
+        """Every operator's REGISTER (expires 0: unregister)."""
+        assert self.uas is not None
+        for user, password in self.users:
+            register = Sipp(
+                register_scenario(
+                    user=user,
+                    password=password,
+                    contact_port=self.uas.local_port,
+                    expires=expires,
+                ),
+                self.registrar_port,
+                target_host=self.registrar_host,
+                local_ip=self.local_ip,
+                wrapper=self.wrapper,
+                extra=("-au", user, "-ap", password),
+            )
+            await register.start()
+            await register.wait(timeout=15)
+            shutil.rmtree(register.workdir, ignore_errors=True)
 
     async def stop(self) -> None:
         if self.uas is not None:
