@@ -42,13 +42,12 @@ import asyncio
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from bench.stats import pct
+from bench.stats import pct, until
 from db.events import HangupBy
 from pbx.provision import ensure_asterisk_root, render_prompts
 from testbed.ha import NODE_NAMES
@@ -65,16 +64,6 @@ GIVE_UP_S = 60.0
 
 def by_node(bed: Topology) -> dict[str, list[Any]]:
     return {node: bed.asterisk_calls(node) for node in NODE_NAMES}
-
-
-async def until(check: Any, what: str) -> float:
-    """Seconds until `check()` (a coroutine function) holds."""
-    began = time.monotonic()
-    while not await check():
-        if time.monotonic() - began > GIVE_UP_S:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
-    return time.monotonic() - began
 
 
 async def kill(bed: Topology, kind: str) -> tuple[float, float, dict[str, float]]:

@@ -31,22 +31,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-from bench.stats import pct
+from bench.stats import pct, until
 from db.migrate import migrate
 from db.writer import BatchPath, BatchReport, RecordWriter
 from testbed.autofailover import AutoFailoverCluster, steady_events
 
 EVENTS_PER_SECOND = 200
 GIVE_UP_S = 60.0
-
-
-async def until(check: Any, what: str) -> float:
-    began = time.monotonic()
-    while not await check():
-        if time.monotonic() - began > GIVE_UP_S:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
-    return time.monotonic() - began
 
 
 async def one_run(root: Path, kills: int) -> dict[str, Any]:

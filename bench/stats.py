@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 
 def pct(values: Sequence[float], q: float) -> float | None:
@@ -13,3 +15,13 @@ def pct(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, give_up: float = 60.0) -> float:
+    """Seconds until `check()` holds; TimeoutError(`what`) after `give_up` seconds."""
+    began = time.monotonic()
+    while not await check():
+        if time.monotonic() - began > give_up:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began

@@ -50,6 +50,7 @@ from siaga.config import Config, load_config
 from testbed.autofailover import AutoFailoverCluster, AutoFailoverError
 from testbed.ha import HOST_NAMES, NODE_NAMES, SIP_PORT, HaTopology, edge_and_nodes
 from testbed.hosts import Host, Network
+from testbed.sandbox import SIMULATED_SKILLS
 from testbed.sipp import (
     Sipp,
     SippPhoneBank,
@@ -66,17 +67,7 @@ WEB_PORT = 8112
 LEASE_SECONDS = 2.0
 HUNG_AFTER_S = 15.0  # an app that runs without answering /healthz this long is killed
 OPERATORS = 10  # 2 calls/s of ~5 s each, with 1 s of wrap-up, keep about 10 operators busy
-ALL_SKILLS = (
-    "medical",
-    "fire",
-    "police",
-    "disaster",
-    "general",
-    "information",
-    "complaint",
-    "public_services",
-    "screened",
-)
+ALL_SKILLS = SIMULATED_SKILLS  # every operator takes every category
 
 
 class TopologyError(Exception):
