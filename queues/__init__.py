@@ -15,7 +15,8 @@ reason)`, `OperatorReady`, `OperatorRegistration(operator_id, registered)`,
 `OfferAnswered(call_id, operator_id)`, `OfferFailed(call_id, operator_id, OfferFailure)`,
 `OfferTimedOut(call_id, operator_id)`, `DispositionGiven(operator_id, call_id)`,
 `OperatorJoined(call_id, operator_id)` and `OperatorLeft(call_id, operator_id)` (a colleague
-conferenced into a call, who may take it over), `Tick()`.
+conferenced into a call, who may take it over), `OffersHeld(held)` (no offers while the shell
+adopts what Asterisk has), `Tick()`.
 
 Decisions (`queues.decisions`): `Offer(call_id, operator_id)`, `CancelOffer(call_id,
 operator_id, CancelReason)`, `Announce(call_id, position, ewt_seconds)`, `Overflow(call_id,
@@ -87,6 +88,7 @@ from queues.events import (
     Event,
     OfferAnswered,
     OfferFailed,
+    OffersHeld,
     OfferTimedOut,
     OperatorJoined,
     OperatorLeft,
@@ -127,6 +129,7 @@ __all__ = [
     "OfferFailed",
     "OfferFailure",
     "OfferTimedOut",
+    "OffersHeld",
     "OperatorJoined",
     "OperatorLeft",
     "OperatorLoggedIn",

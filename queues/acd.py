@@ -47,6 +47,7 @@ from queues.events import (
     Event,
     OfferAnswered,
     OfferFailed,
+    OffersHeld,
     OfferTimedOut,
     OperatorJoined,
     OperatorLeft,
@@ -188,6 +189,7 @@ class Acd:
         self._call_seq = itertools.count()
         self._op_seq = itertools.count()
         self._dirty = False  # a call or an operator became dispatchable since the last pass
+        self._held = False  # OffersHeld: no dispatch pass until released
         self._handle_times = HandleTimes(config.ewt_window, config.default_handle_seconds)
         self._out: list[Decision] = []
         self._handlers: dict[type, Callable[[Any], None]] = {
@@ -207,6 +209,7 @@ class Acd:
             OfferFailed: self._on_offer_failed,
             OfferTimedOut: self._on_offer_timed_out,
             DispositionGiven: self._on_disposition_given,
+            OffersHeld: self._on_offers_held,
             Tick: _ignore,
         }
 
@@ -238,7 +241,7 @@ class Acd:
             self._overflow_unstaffed()
         if self._timers and self._timers[0][0] <= now:
             self._run_timers()
-        if self._dirty:
+        if self._dirty and not self._held:
             self._dispatch()
         if self._fresh or (self._announcements and self._announcements[0][0] <= now):
             self._run_announcements()
@@ -419,11 +422,22 @@ class Acd:
             for operator_id in sorted(call.joined):
                 self._call_over(self._ops[operator_id], call)
 
+    def _on_offers_held(self, event: OffersHeld) -> None:
+        if not isinstance(event.held, bool):
+            raise InvalidEvent(f"held must be true or false, not {event.held!r}")
+        if self._held and not event.held:
+            self._dirty = True  # everything that queued meanwhile is dispatchable now
+        self._held = event.held
+
     def _on_call_adopted(self, event: CallAdopted) -> None:
         op = self._logged_in(event.operator_id, "take an adopted call")
-        if op.state is not _AVAILABLE:
+        if op.state is not _AVAILABLE and op.state is not _OFFERED:
             raise InvalidEvent(f"operator {op.operator_id} is {op.state}, cannot take a call")
         call = self._new_call(event)
+        if op.state is _OFFERED:
+            # Asterisk says they are talking: what it shows beats an offer made before their
+            # conversation was adopted (a takeover adopts each node's calls in turn).
+            self._withdraw_offer(op, CancelReason.OPERATOR_BUSY)
         call.place = CallPlace.CONNECTED
         call.operator_id = op.operator_id
         call_id, category = call.call_id, call.category
@@ -740,11 +754,13 @@ class Acd:
         if not call.offered_to and call.call_id in self._calls:
             self._return_to_waiting(call)
 
-    def _withdraw_offer(self, op: _Operator) -> None:
+    def _withdraw_offer(
+        self, op: _Operator, reason: CancelReason = CancelReason.OPERATOR_LEFT
+    ) -> None:
         """The operator leaves while ringing: not a miss; the call goes back to its place."""
         assert op.call_id is not None
         call = self._calls[op.call_id]
-        self._out.append(CancelOffer(call.call_id, op.operator_id, CancelReason.OPERATOR_LEFT))
+        self._out.append(CancelOffer(call.call_id, op.operator_id, reason))
         call.offered_to.discard(op.operator_id)
         op.call_id = None
         if not call.offered_to:

@@ -100,6 +100,8 @@ def audit(acd: Acd) -> list[str]:
         problems.append("staffed/serving counts out of date")
     for skill in acd._skills:
         primary, secondary = acd._pools[skill]
+        if acd._held:
+            continue  # OffersHeld: calls wait for free operators until released
         if (primary and acd._lines[skill]) or (secondary and acd._secondary_lines[skill]):
             problems.append(f"skill {skill}: a waiting call has an available operator")
     return problems

@@ -166,6 +166,17 @@ class DispositionGiven:
 
 
 @dataclass(frozen=True, slots=True)
+class OffersHeld:
+    """While `held`, no call is offered: calls queue in their order, timers run and overflow
+    rules apply as usual. The shell holds offers while it is still learning what Asterisk has
+    (a takeover adopting each node's conversations and waiting callers, docs/ha.md), so that
+    no operator is offered a call while talking, and no caller is offered before an older one
+    that is not adopted yet."""
+
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Nothing happened but time passed: fire the timers due at `now`."""
 
@@ -187,5 +198,6 @@ Event = (
     | OfferFailed
     | OfferTimedOut
     | DispositionGiven
+    | OffersHeld
     | Tick
 )

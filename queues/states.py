@@ -43,6 +43,8 @@ class CancelReason(StrEnum):
     CALLER_GONE = "caller_gone"
     RING_TIMEOUT = "ring_timeout"
     OPERATOR_LEFT = "operator_left"  # logged out, paused or unregistered while ringing
+    # Found in a conversation while ringing: a takeover adopted a call they were already in.
+    OPERATOR_BUSY = "operator_busy"
 
 
 class Reason(StrEnum):

@@ -486,6 +486,7 @@ MESSAGES: Final[Mapping[str, tuple[str, str]]] = {
     "offer.caller_gone": ("penelepon menutup", "caller hung up"),
     "offer.ring_timeout": ("waktu dering habis", "rang too long"),
     "offer.operator_left": ("operator pergi", "operator left"),
+    "offer.operator_busy": ("operator sedang menangani panggilan", "operator already in a call"),
     # why the ACD changed an operator's state (queues/states.py Reason)
     "acd.login": ("masuk", "logged in"),
     "acd.logout": ("keluar", "logged out"),

@@ -1030,6 +1030,55 @@ def test_an_adopted_conversation_puts_its_operator_on_the_call(centre: Centre) -
     assert audit(centre.acd) == []
 
 
+def test_an_adopted_conversation_takes_its_operator_from_an_offer_made_before(
+    centre: Centre,
+) -> None:
+    from queues import CallAdopted
+
+    # A takeover adopts one node's calls before another's: a waiting caller was offered to
+    # 1001 before 1001's conversation on the other node was adopted. Asterisk's word wins.
+    centre.login("1002", medical=1)
+    centre.busy("1002")
+    centre.login("1001", medical=1)
+    assert offers(centre.call("waiting", "medical")) == [("waiting", "1001")]
+    decisions = centre(CallAdopted("talking", "medical", centre.now - 60, "1001"))
+    assert cancels(decisions) == [("waiting", "1001", CancelReason.OPERATOR_BUSY)]
+    assert centre.acd.operator_state("1001") is ON.ON_CALL
+    assert centre.acd.call_place("talking") is CallPlace.CONNECTED
+    # The waiting caller is back in the queue, first, for the next free operator.
+    assert centre.acd.call_place("waiting") is CallPlace.WAITING
+    assert waiting_ids(centre, "medical") == ["waiting"]
+    assert audit(centre.acd) == []
+    # Refused input changes nothing, the offer included: the same call adopted twice.
+    assert offers(centre(CallEnded("busy-1002-1000.0"))) == []
+    centre(OperatorReady("1002"))
+    assert centre.acd.operator_state("1002") is ON.OFFERED
+    refused(centre, CallAdopted("talking", "medical", centre.now, "1002"), DuplicateCall)
+
+
+def test_held_offers_queue_calls_in_order_and_go_out_once_released(centre: Centre) -> None:
+    from queues import CallAdopted, OffersHeld
+
+    # What a takeover does: hold, adopt node B's conversation and both nodes' waiting
+    # callers in whatever order they come, release; then the oldest caller goes first.
+    centre.login("1001", medical=1)
+    centre.login("1002", medical=1)
+    assert centre(OffersHeld(True)) == []
+    assert offers(centre.call("newer", "medical", age=5)) == []
+    assert offers(centre.call("older", "medical", age=20)) == []
+    assert offers(centre(CallAdopted("talking", "medical", centre.now - 60, "1001"))) == []
+    assert waiting_ids(centre, "medical") == ["older", "newer"]
+    assert audit(centre.acd) == []
+    assert offers(centre(OffersHeld(False))) == [("older", "1002")]
+    assert audit(centre.acd) == []
+
+
+def test_offers_held_refuses_a_value_that_is_not_a_bool(centre: Centre) -> None:
+    from queues import InvalidEvent, OffersHeld
+
+    refused(centre, OffersHeld("no"), InvalidEvent)  # type: ignore[arg-type]
+
+
 def test_adopting_to_a_busy_or_logged_out_operator_is_refused(centre: Centre) -> None:
     from queues import CallAdopted, InvalidEvent
 

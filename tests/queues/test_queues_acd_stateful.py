@@ -48,6 +48,7 @@ from queues import (
     OfferAnswered,
     OfferFailed,
     OfferFailure,
+    OffersHeld,
     OfferTimedOut,
     OperatorJoined,
     OperatorLeft,
@@ -149,6 +150,7 @@ class AcdMachine(RuleBasedStateMachine):
         self.joined: dict[str, str] = {}  # colleague -> the connected call they joined
         self.owed: dict[str, dict[str, float]] = {}  # operator -> call id -> owed since
         self.disposed: set[str] = set()  # operators who gave their call's disposition on it
+        self.held = False  # OffersHeld: a takeover adopting what Asterisk has
 
     # ---- sending events --------------------------------------------------------------------
 
@@ -256,6 +258,7 @@ class AcdMachine(RuleBasedStateMachine):
 
     def follow_offer(self, offer: Offer) -> None:
         call_id, op = offer.call_id, offer.operator_id
+        assert not self.held, f"{offer}: offers are held"
         assert call_id in self.calls, f"{offer}: the call is gone"
         assert call_id not in self.connected
         earlier = {pair for pair in self.offers if pair[0] == call_id}
@@ -554,6 +557,11 @@ class AcdMachine(RuleBasedStateMachine):
         if not registered:
             assert all(pair[1] != op for pair in self.offers)
 
+    @rule(held=st.booleans())
+    def hold_offers(self, held: bool) -> None:
+        self.held = held
+        self.send(OffersHeld(held))
+
     # ---- rules: time -------------------------------------------------------------------------
 
     @rule(dt=st.sampled_from((0.0, 0.5, 1.0, 2.5, 3.0, 5.0, 8.0, 10.0, 30.0)))
@@ -599,12 +607,16 @@ class AcdMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_waiting_call_with_an_eligible_available_operator(self) -> None:
+        if self.held:
+            return  # they wait for the release, in their order
         for call_id in self.waiting():
             for op in self.state:
                 assert not (self.dispatchable(op) and self.eligible(call_id, op)), (call_id, op)
 
     @invariant()
     def no_emergency_call_waits_beside_a_free_operator_with_its_skill(self) -> None:
+        if self.held:
+            return
         for call_id in self.waiting():
             if self.calls[call_id].category in EMERGENCIES:
                 for op in self.state:
