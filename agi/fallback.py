@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import structlog
 from panoramisk import Manager
 
-from db.events import FALLBACK_FLAG, EventKind, HangupBy, RecordEvent, fact_id
+from db.events import FALLBACK_FLAG, EventKind, HangupBy, RecordEvent, fact_id, flag_fact_id
 from dialplan import ami
 from queues.states import OfferFailure
 from siaga.config import Config
@@ -176,11 +176,19 @@ class FallbackTracker:
                 EventKind.CALL_ARRIVED,
                 call_id=call_id,
                 at=at,
-                event_id=fact_id(call_id, "arrived"),
                 caller_number=number,
                 caller_name=name if name and name != "<unknown>" else None,
                 flags=[FALLBACK_FLAG],
-            )
+            ),
+            # Also on its own: a stranded call (docs/architecture.md) has the arrival the app
+            # recorded before it died, and this arrival, with its flag, is not a second one.
+            RecordEvent.new(
+                EventKind.FLAG_SET,
+                call_id=call_id,
+                at=at,
+                event_id=flag_fact_id(call_id, FALLBACK_FLAG),
+                flag=FALLBACK_FLAG,
+            ),
         ]
 
     def _forget_stale(self, now: datetime) -> None:
@@ -247,7 +255,6 @@ class FallbackTracker:
                     EventKind.CALL_ABANDONED,
                     call_id=call_id,
                     at=abandon.at,
-                    event_id=fact_id(call_id, "abandoned"),
                     position=abandon.position,
                     wait_seconds=abandon.wait_seconds,
                 )
@@ -257,7 +264,6 @@ class FallbackTracker:
                 EventKind.CALL_ENDED,
                 call_id=call_id,
                 at=now,
-                event_id=fact_id(call_id, "ended"),
                 hangup_by=(call.hangup_by or HangupBy.CALLER).value,
                 reason="normal",
             )

@@ -37,6 +37,8 @@ from queues.states import OperatorState
 from siaga.config import Config, OperatorConfig
 
 FALLBACK_CONTEXT = "siaga-fallback"
+# The dialplan's stranded-call guard (dialplan/templates/extensions.conf): "0" disarms it.
+STRANDED_GUARD = "TIMEOUT(absolute)"
 # How long a partner centre rings before the caller goes back into our queue.
 PARTNER_RING_SECONDS = 30
 _DISPLAY_UNSAFE = re.compile(r"[^0-9A-Za-z+*#]")
@@ -179,6 +181,9 @@ async def _record(actor: Carrier, fact: Fact) -> Reply:
 @_executes(c.Answer)
 async def _answer(actor: Carrier, _: c.Answer) -> Reply:
     await actor.rest.answer(actor.call_id)
+    # Disarmed once answered: an app that dies between the two still leaves the call to the
+    # guard, and so to the fallback's operators, not to the next app's takeover.
+    await actor.rest.set_variable(actor.call_id, STRANDED_GUARD, "0")
     actor.shell.metrics.answered(actor.started, actor.shell.clock())
     return None
 

@@ -56,15 +56,20 @@ JSON: TypeAlias = str | int | float | bool | list["JSON"] | dict[str, "JSON"] | 
 
 SPOOL_FORMAT = 1
 
-# The event ids of facts written by more than one writer (the fallback recorder and
-# the reconciliation from Asterisk's own record): derived from the call and the fact, so that a
-# fact recorded twice is one row.
+# The event ids of facts written by more than one writer (the app, the fallback recorder, the
+# reconciliation from Asterisk's own record, the lost-node closer): derived from the call and
+# the fact, so that a fact recorded twice is one row.
 _FACT_NAMESPACE = uuid.UUID("5c1a9a11-2b1e-4f0c-9a55-fa11bac0c0de")
 
 
 def fact_id(call_id: str, fact: str) -> uuid.UUID:
     """The same fact about the same call always gets the same event id."""
     return uuid.uuid5(_FACT_NAMESPACE, f"{call_id}/{fact}")
+
+
+def flag_fact_id(call_id: str, flag: str) -> uuid.UUID:
+    """The fact id of a flag set on a call."""
+    return fact_id(call_id, f"flag:{flag}")
 
 
 class EventKind(StrEnum):
@@ -87,6 +92,16 @@ class EventKind(StrEnum):
     DISPOSITION = "disposition"
     CALLER_FLAG_SET = "caller_flag_set"
     CALLER_FLAG_CLEARED = "caller_flag_cleared"
+
+
+# The kinds a call has at most once, and their fact names: whichever writer records one, it
+# gets the call's fact id, so that the first to reach the database is the one kept (an app's
+# end still in its journal while the reconciler closes the same call, docs/architecture.md).
+ONCE_FACTS: dict[EventKind, str] = {
+    EventKind.CALL_ARRIVED: "arrived",
+    EventKind.CALL_ABANDONED: "abandoned",
+    EventKind.CALL_ENDED: "ended",
+}
 
 
 class Verdict(StrEnum):
@@ -196,6 +211,8 @@ class RecordEvent:
         event_id: uuid.UUID | None = None,
         **data: JSON,
     ) -> RecordEvent:
+        if event_id is None and call_id is not None and kind in ONCE_FACTS:
+            event_id = fact_id(call_id, ONCE_FACTS[kind])
         return cls(
             event_id=event_id or uuid.uuid4(),
             kind=kind,

@@ -10,6 +10,9 @@ minute (`Reconciler`, run by `siaga run`):
   closed at its last event, by the system, reason `pbx_restart`;
 - an open row Asterisk's record does not know, whose channel is gone, is closed now (reason
   `gone_while_app_away`: a PBX whose record is off or lost);
+- the open rows of a node the active app lost, for calls that arrived before it went down, are
+  closed now by the system, reason `node_lost` (`LostNodeCloser`): their node's record died
+  with it;
 - a closed row that lacks what Asterisk's record proves gets it: the arrival, the operator who
   answered (the app was killed as the operator's leg joined the caller, and the next app adopted
   the conversation and recorded its end), the fallback's part. What its writers decided stays:
@@ -31,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +44,17 @@ import asyncpg
 import structlog
 
 from db.cel import AsteriskCall, CelEvent, asterisk_calls, event_time, parse_line
-from db.events import FALLBACK_FLAG, JSON, EventKind, HangupBy, RecordEvent, fact_id
+from db.events import (
+    FALLBACK_FLAG,
+    JSON,
+    NODE_LOST,
+    EventKind,
+    HangupBy,
+    RecordEvent,
+    fact_id,
+    flag_fact_id,
+)
+from db.hosts import HostRotation
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +63,7 @@ PBX_RESTART = "pbx_restart"  # the flag, and the end reason, of a call Asterisk 
 GONE_WHILE_AWAY = "gone_while_app_away"
 
 SETTLE = timedelta(seconds=5)  # the app writes a call's end within this of the hang-up
+LOST_NODE_CONNECT_TIMEOUT = 5.0  # each database host's
 
 
 class Journal(Protocol):
@@ -162,7 +176,6 @@ def plan(
             _fact(
                 row.call_id,
                 EventKind.CALL_ENDED,
-                "ended",
                 now,
                 hangup_by=HangupBy.SYSTEM.value,
                 reason=GONE_WHILE_AWAY,
@@ -180,7 +193,7 @@ def _facts_for(
     reason: str,
 ) -> list[RecordEvent]:
     cid = call.call_id
-    ended = _fact(cid, EventKind.CALL_ENDED, "ended", end, hangup_by=by.value, reason=reason)
+    ended = _fact(cid, EventKind.CALL_ENDED, end, hangup_by=by.value, reason=reason)
     if row is not None and row.arrived and row.abandoned and reason != PBX_RESTART:
         # The app records an abandoned call's abandon, not its end: Asterisk's hang-up time
         # completes that record; nothing was lost, so it is not flagged as reconciled.
@@ -196,9 +209,7 @@ def _facts_for(
     connected = bool(answer) or (row is not None and row.connected)
     if not connected and by is HangupBy.CALLER and not (row is not None and row.abandoned):
         wait = (end - call.arrived_at).total_seconds()
-        out.append(
-            _fact(cid, EventKind.CALL_ABANDONED, "abandoned", end, wait_seconds=round(wait, 3))
-        )
+        out.append(_fact(cid, EventKind.CALL_ABANDONED, end, wait_seconds=round(wait, 3)))
     out.append(ended)
     return out
 
@@ -231,8 +242,8 @@ def _missing_answer(call: AsteriskCall, row: RecordedCall | None) -> list[Record
         _fact(
             call.call_id,
             EventKind.CALL_CONNECTED,
-            "connected",
             call.connected_at,
+            fact="connected",
             operator_id=call.operator_id,
         )
     ]
@@ -251,7 +262,6 @@ def _arrival(call: AsteriskCall, flags: list[str]) -> RecordEvent:
     return _fact(
         call.call_id,
         EventKind.CALL_ARRIVED,
-        "arrived",
         call.arrived_at,
         caller_number=call.caller_number,
         channel_id=call.call_id,
@@ -260,26 +270,164 @@ def _arrival(call: AsteriskCall, flags: list[str]) -> RecordEvent:
 
 
 def _flag(call_id: str, flag: str, at: datetime) -> RecordEvent:
-    return _fact(call_id, EventKind.FLAG_SET, f"flag:{flag}", at, flag=flag)
+    return RecordEvent.new(
+        EventKind.FLAG_SET, call_id=call_id, at=at, event_id=flag_fact_id(call_id, flag), flag=flag
+    )
 
 
 def _fact(
     call_id: str,
     kind: EventKind,
-    fact: str,
     at: datetime,
     *,
+    fact: str | None = None,
     operator_id: str | None = None,
     **data: JSON,
 ) -> RecordEvent:
+    """A fact with its call's fact id: `fact` names it, but for the kinds a call has once,
+    which have their own (db/events.py ONCE_FACTS)."""
     return RecordEvent.new(
         kind,
         call_id=call_id,
         operator_id=operator_id,
         at=at,
-        event_id=fact_id(call_id, fact),
+        event_id=None if fact is None else fact_id(call_id, fact),
         **data,
     )
+
+
+def lost_node_ends(call_ids: Iterable[str], at: datetime) -> list[RecordEvent]:
+    """The facts that close open rows of a node the active app lost: flagged `reconciled`,
+    ended by the system at `at`, reason `node_lost`. Fact ids, as every reconciled fact's:
+    closing twice (a retry, a second app) writes nothing new."""
+    events: list[RecordEvent] = []
+    for call_id in call_ids:
+        events.append(_flag(call_id, RECONCILED_FLAG, at))
+        events.append(
+            _fact(
+                call_id,
+                EventKind.CALL_ENDED,
+                at,
+                hangup_by=HangupBy.SYSTEM.value,
+                reason=NODE_LOST,
+            )
+        )
+    return events
+
+
+async def ended_as_lost(
+    dsn: str, call_ids: Collection[str], *, timeout: float = LOST_NODE_CONNECT_TIMEOUT
+) -> set[str]:
+    """Which of these calls the records closed as their node's loss (`node_lost`, by an app or
+    by `close_lost_node_calls`). An app that takes over after a partition finds them still up
+    on their node, their callers long gone: they are hung up, not adopted (docs/ha.md)."""
+    if not call_ids:
+        return set()
+    conn = await HostRotation(dsn, timeout=timeout).connect()
+    try:
+        rows = await conn.fetch(
+            "SELECT call_id FROM calls WHERE call_id = ANY($1::text[]) AND end_reason = $2",
+            list(call_ids),
+            NODE_LOST,
+        )
+    finally:
+        await conn.close()
+    return {row["call_id"] for row in rows}
+
+
+async def close_lost_node_calls(
+    dsn: str,
+    node: str,
+    journal: Journal,
+    *,
+    down_since: datetime,
+    owner: Callable[[str], str],
+    keep: Iterable[str] = (),
+    now: datetime | None = None,
+) -> list[str]:
+    """Close the open rows of the calls that arrived on `node` before it went down: it died
+    with their media, and its own CEL file, the only record of how they ended, is on it
+    (docs/ha.md). `owner(call_id)` names a call's node (a node's name may prefix another's);
+    `keep`: calls the app holds, which it ends itself. Returns the ids closed. A node that was
+    only out of reach, its calls still up, has them adopted again when it is back (their end
+    recorded now stays: the first end is the row's)."""
+    conn = await HostRotation(dsn, timeout=LOST_NODE_CONNECT_TIMEOUT).connect()
+    try:
+        rows = await conn.fetch(
+            "SELECT call_id FROM calls WHERE ended_at IS NULL AND arrived_at < $2"
+            " AND starts_with(call_id, $1::text || '-')",
+            node,
+            down_since,
+        )
+    finally:
+        await conn.close()
+    held = set(keep)
+    lost = sorted(
+        r["call_id"] for r in rows if r["call_id"] not in held and owner(r["call_id"]) == node
+    )
+    for event in lost_node_ends(lost, now or datetime.now(UTC)):
+        journal.write(event)
+    if lost:
+        log.warning("reconcile.lost_node_calls_closed", node=node, calls=len(lost))
+    return lost
+
+
+class LostNodeCloser:
+    """`close_lost_node_calls` in the background for the active app's `on_node_lost`, tried
+    again while the database is away (a node killed whole may take the primary with it)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        journal: Journal,
+        owner: Callable[[str], str],
+        *,
+        retry_seconds: float = 5.0,
+        attempts: int = 12,
+        on_closed: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._dsn = dsn
+        self._on_closed = on_closed  # the ids closed (the app hangs them up if they return)
+        self._journal = journal
+        self._owner = owner
+        self._retry = retry_seconds
+        self._attempts = attempts
+        self._tasks: set[asyncio.Task[list[str]]] = set()
+
+    def __call__(self, node: str, down_since: datetime, held: frozenset[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self.close(node, down_since, held))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, node: str, down_since: datetime, held: frozenset[str]) -> list[str]:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                closed = await close_lost_node_calls(
+                    self._dsn,
+                    node,
+                    self._journal,
+                    down_since=down_since,
+                    owner=self._owner,
+                    keep=held,
+                )
+                if self._on_closed is not None:
+                    self._on_closed(closed)
+                return closed
+            except Exception as exc:
+                log.warning(
+                    "reconcile.lost_node_unreachable_database",
+                    node=node,
+                    attempt=attempt,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(self._retry)
+        log.error("reconcile.lost_node_calls_left_open", node=node)
+        return []
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)

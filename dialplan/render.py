@@ -23,6 +23,10 @@ _UNSAFE_IN_CONFIG = re.compile(r"[\",\\;\[\]\x00-\x1f\x7f]")
 
 # Asterisk's own record of every call, in the instance's log folder (cel_custom.conf).
 CEL_FILE = "cel.jsonl"
+# A call in the app's Stasis that no app has taken this long after it entered is stranded:
+# the dialplan's guard sends it to the fallback (extensions.conf). A live app takes a call
+# within milliseconds; a takeover by the standby app takes several seconds.
+STRANDED_AFTER_SECONDS = 2
 
 CONFIG_FILES = (
     "asterisk.conf",
@@ -155,10 +159,12 @@ def _edge_operator_sections(config: Config) -> str:
 
 
 def _trunk_networks(config: Config) -> list[str]:
-    """Where 112 calls may come from: behind an edge, the edge first (it sends them all)."""
+    """Where 112 calls may come from: behind an edge, the edge first (it sends them all; a
+    pair of edges also probes the node from each one's own address)."""
     networks = list(config.asterisk.trunk_networks)
     if config.edge is not None:
-        networks.insert(0, f"{config.edge.sip_host}/32")
+        edges = (config.edge.sip_host, *config.edge.hosts)
+        networks[:0] = [f"{address}/32" for address in edges]
     return networks
 
 
@@ -228,6 +234,7 @@ def values_for(config: Config, layout: InstanceLayout) -> dict[str, str]:
         "emergency_number": ast.emergency_number,
         "app": ast.app,
         "fallback_timeout": str(int(config.acd.ring_timeout_seconds * 3)),
+        "stranded_after": str(STRANDED_AFTER_SECONDS),
         "fallback_prompt": str(layout.prompts_dir / config.centre.language / "fallback"),
         "overflow_dial": config.acd.overflow_dial,
         "overflow_ring_seconds": str(int(config.acd.ring_timeout_seconds * 2)),

@@ -15,15 +15,13 @@ import asyncpg
 
 from agi.fallback import operators_by_interface
 from db.cel import AsteriskCall, asterisk_calls, parse_lines
-from db.events import FALLBACK_FLAG
+from db.events import FALLBACK_FLAG, ONCE_FACTS
 from pbx.asterisk import AsteriskInstance
 from siaga.config import Config
 from testbed.chaos_stack import live_channel_ids
 
 # A call's timestamps in the records must be within this of Asterisk's.
 TOLERANCE_SECONDS = 1.0
-# Events a call has at most once.
-ONCE_KINDS = ("call_arrived", "call_ended", "call_abandoned")
 
 
 def asterisk_record(instance: AsteriskInstance, config: Config) -> dict[str, AsteriskCall]:
@@ -73,7 +71,7 @@ async def read_records(dsn: str) -> tuple[dict[str, CallRow], list[Duplicate]]:
         twice = await conn.fetch(
             "SELECT call_id, kind, count(*) AS n FROM call_events WHERE kind = ANY($1::text[])"
             " GROUP BY call_id, kind HAVING count(*) > 1 ORDER BY call_id, kind",
-            list(ONCE_KINDS),
+            [kind.value for kind in ONCE_FACTS],
         )
     finally:
         await conn.close()

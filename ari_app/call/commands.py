@@ -12,7 +12,8 @@ from queues.events import OfferFailed
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    pass
+    """Take the caller's call: answer it, then disarm the dialplan's stranded-call guard,
+    which sends a call no app took to the fallback."""
 
 
 @dataclass(frozen=True, slots=True)

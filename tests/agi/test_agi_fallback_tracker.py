@@ -49,6 +49,7 @@ def test_answered_fallback_call():
     kinds = [(e.kind.value, e.operator_id) for e in out]
     assert kinds == [
         ("call_arrived", None),
+        ("flag_set", None),
         ("call_queued", None),
         ("call_offered", "1001"),
         ("call_offered", "1002"),
@@ -80,13 +81,15 @@ def test_queue_timeout_is_no_abandon_and_overflow_answered_is_a_transfer():
     )
     assert [e.kind.value for e in out] == [
         "call_arrived",
+        "flag_set",  # fallback
         "call_queued",
-        "flag_set",
+        "flag_set",  # overflow
         "call_transferred",
         "call_ended",
     ]
     assert out[0].at == T0  # no arrival UserEvent seen: the join is the arrival
-    assert out[3].data == {"agency": "overflow", "to": "PJSIP/112@partner"}
+    assert out[1].data == {"flag": "fallback"}
+    assert out[4].data == {"agency": "overflow", "to": "PJSIP/112@partner"}
 
 
 def test_overflow_unanswered_then_queue_again_then_caller_gives_up():
@@ -106,15 +109,16 @@ def test_overflow_unanswered_then_queue_again_then_caller_gives_up():
     kinds = [e.kind.value for e in out]
     assert kinds == [
         "call_arrived",
+        "flag_set",  # fallback
         "call_queued",
-        "flag_set",
+        "flag_set",  # overflow
         "call_queued",  # the re-join has the first join's id: the database keeps one
         "call_abandoned",
         "call_ended",
     ]
-    assert out[1].event_id == out[3].event_id
-    assert out[4].at == T0 + timedelta(seconds=5)  # when the caller left the queue
-    assert out[4].data["wait_seconds"] == 4
+    assert out[2].event_id == out[4].event_id
+    assert out[5].at == T0 + timedelta(seconds=5)  # when the caller left the queue
+    assert out[5].data["wait_seconds"] == 4
     assert out[-1].data["hangup_by"] == "caller"
 
 

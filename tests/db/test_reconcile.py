@@ -17,14 +17,18 @@ from test_cel import caller, line, operator_leg
 
 from db import events as ev
 from db.cel import AsteriskCall
-from db.events import EventKind, HangupBy, RecordEvent
+from db.events import NODE_LOST, EventKind, HangupBy, RecordEvent
 from db.reconcile import (
     GONE_WHILE_AWAY,
     PBX_RESTART,
     RECONCILED_FLAG,
+    LostNodeCloser,
     PbxNow,
     Reconciler,
     RecordedCall,
+    close_lost_node_calls,
+    ended_as_lost,
+    lost_node_ends,
     pbx_now,
     plan,
 )
@@ -496,3 +500,119 @@ async def test_an_abandonment_recorded_after_the_call_was_closed_as_cut_is_not_o
     }
     assert rows["cut1"]["outcome"] == "unanswered" and rows["cut1"]["abandoned_at"] is None
     assert rows["ab1"]["outcome"] == "abandoned"
+
+
+async def test_a_call_ended_by_the_app_and_by_the_reconciliation_has_one_end_the_first(
+    pg_dsn: str, tmp_path: Path
+):
+    # Asterisk was killed with the call up: the reconciliation closed it as cut while the
+    # app's own end (the node lost) was still in its journal. Each once-kind has one id
+    # whoever writes it, so the later end is not a second one.
+    call = seen("cut2", connected=False, ended=False)
+    reconciled, _ = plan([call], {}, pbx=pbx(), now=LATER)
+    app_end = ev.call_ended("cut2", HangupBy.SYSTEM, reason=NODE_LOST, at=LATER + 2 * S)
+    app_arrival = ev.call_arrived("cut2", "0811", at=T0)
+    assert {e.event_id for e in reconciled} >= {app_end.event_id, app_arrival.event_id}
+    await write_all(pg_dsn, [*reconciled, app_arrival, app_end], tmp_path / "spool.jsonl")
+    counts = await fetch(
+        pg_dsn,
+        "SELECT kind, count(*) AS n FROM call_events WHERE call_id = 'cut2' GROUP BY kind",
+    )
+    assert {r["kind"]: r["n"] for r in counts}["call_ended"] == 1
+    assert {r["kind"]: r["n"] for r in counts}["call_arrived"] == 1
+    reason = await fetchval(pg_dsn, "SELECT end_reason FROM calls WHERE call_id = 'cut2'")
+    assert reason == PBX_RESTART
+
+
+def test_a_lost_nodes_calls_are_ended_by_the_system_once_whoever_closes_them():
+    first = lost_node_ends(["node_a-1.1"], LATER)
+    again = lost_node_ends(["node_a-1.1"], LATER + 30 * S)  # a retry, or the other app
+    assert kinds(first) == ["flag_set", "call_ended"]
+    assert first[0].data["flag"] == RECONCILED_FLAG
+    assert (first[1].data["hangup_by"], first[1].data["reason"]) == ("system", NODE_LOST)
+    assert [e.event_id for e in first] == [e.event_id for e in again]
+
+
+async def test_the_records_say_which_calls_were_ended_as_their_nodes_loss(
+    pg_dsn: str, tmp_path: Path
+):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    lost, normal, up = "node_a-9.1", "node_a-9.2", "node_a-9.3"
+    await write_all(
+        pg_dsn,
+        [
+            *(ev.call_arrived(c, "0811", at=start) for c in (lost, normal, up)),
+            ev.call_ended(lost, HangupBy.SYSTEM, reason=NODE_LOST, at=start + 9 * S),
+            ev.call_ended(normal, HangupBy.CALLER, at=start + 9 * S),
+        ],
+        tmp_path / "spool.jsonl",
+    )
+    assert await ended_as_lost(pg_dsn, [lost, normal, up, "node_a-9.4"]) == {lost}
+    assert await ended_as_lost(pg_dsn, []) == set()
+
+
+def owner_of(call_id: str) -> str:
+    """The app's node_of for nodes `node_a`, `node_a-2` and `node_b`: the longest prefix."""
+    return max(
+        (n for n in ("node_a", "node_a-2", "node_b") if call_id.startswith(f"{n}-")), key=len
+    )
+
+
+async def test_a_lost_nodes_open_rows_from_before_it_went_down_are_closed(
+    pg_dsn: str, tmp_path: Path
+):
+    # The active app died with node_a; the app that took over never held node_a's calls.
+    down = datetime.now(UTC) - timedelta(seconds=10)
+    cut = "node_a-1.1"
+    held = "node_a-1.2"  # adopted before the node was lost: the app ends it itself
+    after = "node_a-1.3"  # arrived once node_a was out of reach: its fallback's, if it lives
+    done = "node_a-1.4"
+    longer = "node_a-2-1.5"  # node_a-2's, not node_a's
+    other = "node_b-1.6"
+    events = [ev.call_arrived(cid, "0811", at=down - 30 * S) for cid in (cut, held, done)]
+    events += [ev.call_arrived(after, "0811", at=down + S)]
+    events += [ev.call_arrived(cid, "0811", at=down - 30 * S) for cid in (longer, other)]
+    events += [ev.call_ended(done, HangupBy.CALLER, at=down - 5 * S)]
+    await write_all(pg_dsn, events, tmp_path / "arrivals.jsonl")
+    writer = RecordWriter(pg_dsn, tmp_path / "spool.jsonl")
+    await writer.start()
+    try:
+        closed = await close_lost_node_calls(
+            pg_dsn, "node_a", writer, down_since=down, owner=owner_of, keep={held}
+        )
+        assert closed == [cut]
+        await writer.wait_replayed(timeout=30)
+        # Closing again (the retry, or a second app) changes nothing; the app is told.
+        told: list[list[str]] = []
+        closer = LostNodeCloser(pg_dsn, writer, owner_of, on_closed=told.append)
+        assert await closer.close("node_a", down, frozenset({held})) == []
+        assert told == [[]]
+        await writer.wait_replayed(timeout=30)
+    finally:
+        await writer.close()
+    rows = {
+        r["call_id"]: r
+        for r in await fetch(pg_dsn, "SELECT call_id, ended_at, hangup_by, end_reason FROM calls")
+    }
+    assert (rows[cut]["hangup_by"], rows[cut]["end_reason"]) == ("system", NODE_LOST)
+    assert rows[cut]["ended_at"] is not None
+    assert {cid for cid, r in rows.items() if r["ended_at"] is None} == {held, after, longer, other}
+    assert (
+        await fetchval(
+            pg_dsn,
+            "SELECT count(*) FROM call_events WHERE call_id = $1 AND kind = 'call_ended'",
+            cut,
+        )
+        == 1
+    )
+
+
+async def test_the_lost_nodes_closer_tries_again_while_the_database_is_away(tmp_path: Path):
+    class Journal:
+        def write(self, event: RecordEvent) -> None:
+            raise AssertionError("nothing to write without the rows")
+
+    closer = LostNodeCloser(
+        "postgresql://siaga@127.0.0.1:1/siaga", Journal(), owner_of, retry_seconds=0.01, attempts=3
+    )
+    assert await closer.close("node_a", datetime.now(UTC), frozenset()) == []

@@ -233,3 +233,16 @@ def test_a_node_behind_the_edge_reaches_operators_through_the_edge():
     assert "password" not in pjsip
     # The fallback queue still rings every operator (through the edge).
     assert "member => PJSIP/1001,0,Operator Satu" in files["queues.conf"]
+
+
+def test_a_node_behind_a_pair_of_edges_takes_the_trunk_from_both_and_their_shared_address():
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["edge"] = {"sip_host": "10.9.0.10", "hosts": ["10.9.0.2", "10.9.0.3"]}
+    data["asterisk"]["nodes"] = [{"name": "node_b", "sip_host": "10.9.0.12"}]
+    data["asterisk"]["trunk_networks"] = []
+    config = parse_config(data, EXAMPLE)
+    pjsip = render.render(node_config(config, config.asterisk.nodes[0]), LAYOUT)["pjsip.conf"]
+    # Calls come from the shared address, the probes from each edge's own.
+    for address in ("10.9.0.10", "10.9.0.2", "10.9.0.3"):
+        assert f"match = {address}/32" in pjsip
+    assert "contact = sip:1001@10.9.0.10:5060" in pjsip  # phones are rung at the shared one

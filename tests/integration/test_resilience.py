@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
+from ari_app.ari.config import AriConfig
 from ari_app.call import CallState
-from ari_app.executors import display_number
+from ari_app.executors import FALLBACK_CONTEXT, display_number
+from dialplan.render import STRANDED_AFTER_SECONDS
 from queues.decisions import Offer
 from queues.states import OperatorState
 from siaga.config import OperatorConfig
@@ -111,8 +116,6 @@ async def test_app_killed_with_calls_up_is_replaced_and_adopts_them_all(
 async def test_graceful_shutdown_hands_over_waiting_calls_and_lets_conversations_finish(
     start_app, callers, ari, records, wait
 ):
-    import asyncio
-
     app = await start_app(operators=team(1))
     talking = await callers.call(number="0813000001", digits="1", delay=0.2, hold=0)
 
@@ -149,6 +152,63 @@ async def test_graceful_shutdown_hands_over_waiting_calls_and_lets_conversations
     assert (await records.final(talking))["outcome"] == "answered"
     flags = await records.events(waiting, "flag_set")
     assert [e["flag"] for e in flags] == ["handed_to_fallback"]
+
+
+async def test_a_call_no_app_takes_goes_to_the_fallback_and_one_the_app_takes_stays(
+    start_app, callers, ari, stack_config, wait
+):
+    """A stranded call: an app hung with its ARI connection open (or one that died as the
+    call came in) is sent the call, and nobody answers it. The dialplan's guard sends it to
+    the fallback, which answers and rings the operators. A call the app took stays the app's
+    past that time (docs/architecture.md, the stranded-call guard)."""
+    ast = stack_config.asterisk
+    config = AriConfig(
+        username=ast.ari_user, password=ast.ari_password, app=ast.app, url=ast.ari_url
+    )
+
+    async def where(call_id: str) -> tuple[str, str] | None:
+        try:
+            channel = await ari.get_channel(call_id)
+        except Exception:
+            return None
+        return channel.dialplan.context, channel.dialplan.app_name
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            config.events_url,
+            params={"app": config.app},
+            headers={"Authorization": config.authorization()},
+        ) as hung,
+    ):
+        stranded = await callers.call(number="0813000004", hold=30)
+        async with asyncio.timeout(10):  # Asterisk gives the call to the hung app
+            async for message in hung:
+                event = message.json()
+                if event["type"] == "StasisStart" and event["channel"]["id"] == stranded:
+                    break
+        assert (await where(stranded)) == ("siaga-incoming", "Stasis")
+
+        async def ringing_the_operators():
+            return (await where(stranded)) == (FALLBACK_CONTEXT, "Queue")
+
+        await wait(
+            ringing_the_operators, timeout=STRANDED_AFTER_SECONDS + 5, what="the stranded call"
+        )
+    await ari.hangup(stranded)
+
+    app = await start_app(operators=team(0))
+    taken = await callers.call(number="0813000005", hold=30)
+
+    async def waiting():
+        actor = app.calls.get(taken)
+        return actor is not None and actor.machine.state in (CallState.IVR, CallState.QUEUED)
+
+    await wait(waiting, what="the call the app took")
+    await asyncio.sleep(STRANDED_AFTER_SECONDS + 1.5)
+    place = await where(taken)
+    assert place == ("siaga-incoming", "Stasis"), place
+    assert app.calls[taken].machine.state in (CallState.IVR, CallState.QUEUED)
 
 
 async def test_hostile_caller_ids_are_stored_exactly_and_shown_harmlessly(
