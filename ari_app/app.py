@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Protocol
 
@@ -56,6 +56,7 @@ from ari_app.call.events import (
 from ari_app.call.states import CallState, ListenMode, Party
 from ari_app.callback import CallbackActor
 from ari_app.executors import FALLBACK_CONTEXT
+from ari_app.isolation import Isolation
 from ari_app.metrics import Metrics
 from ari_app.router import Router
 from db.events import NODE_LOST, Fact, Facts, RecordEvent
@@ -73,10 +74,25 @@ log = structlog.get_logger(__name__)
 
 
 ARI_CONNECTIONS = 200
+# (node, when it went down, the calls of it the app holds and ends itself)
+OnNodeLost = Callable[[str, datetime, frozenset[str]], None]
+# (call ids) -> those the records closed as their node's loss
+EndedAsLost = Callable[[list[str]], Awaitable[set[str]]]
+# A resync asks the records about the calls it would adopt for at most this long: it holds
+# up that node's events, and the offers of a takeover.
+ENDED_AS_LOST_SECONDS = 1.0
 # A node whose ARI has been away this long is taken as lost (docs/ha.md): its calls are ended
 # as cut (their media was there), so their operators are free for the callers of the other
 # nodes instead of waiting for a node that may never come back.
 NODE_LOST_SECONDS = 5.0
+# Offers are held at the start until every node's first connect has ended (resynced or
+# failed) and the edge said who is registered, but no longer than this: a node out of reach
+# would cost its whole connect timeout otherwise.
+NODES_SETTLE_SECONDS = 1.0
+# An active app that reaches no other machine (no other node's ARI, not the edge) this long is
+# on the losing side of a partition and halts (ari_app/isolation.py). Well under a takeover's
+# own time (the PostgreSQL failover, then the lease and its margin).
+ISOLATED_SECONDS = 3.0
 # The event types the app acts on. Asterisk sends no others: ChannelVarset, ChannelDialplan,
 # ChannelStateChange and the like are most of the traffic, each a websocket frame to write,
 # read and parse for nothing.
@@ -144,8 +160,14 @@ class SiagaApp:
         prompts_dir: PurePosixPath | None,
         clock: Callable[[], float] | None = None,
         on_replaced: Callable[[], None] | None = None,
+        peers: Callable[[], Awaitable[int]] | None = None,
+        on_isolated: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        # With [ha] and [[asterisk.nodes]] behind an edge: how many other machines answer now
+        # (stack/peers.py), and what to call when none has for a while (ari_app/isolation.py).
+        self._peers = peers
+        self._on_isolated = on_isolated
         # Set when another app may take over (the lease of [ha]): on ApplicationReplaced this
         # app halts and this is called; None (the single box): only logged, as before.
         self._on_replaced = on_replaced
@@ -175,6 +197,16 @@ class SiagaApp:
         self._no_calls = asyncio.Event()
         self._node_watch: asyncio.Task[None] | None = None
         self._presence: RegistrationWatch | None = None
+        # Set by the stack with [[asterisk.nodes]]: a lost node's calls the app never held (it
+        # took over after the node died) are closed in the records, from the database's rows.
+        self.on_node_lost: OnNodeLost | None = None
+        # Calls ended as their node's loss: hung up, not adopted, if their node shows them again.
+        self.lost_calls: set[str] = set()
+        # Set by the stack with [[asterisk.nodes]]: which of the calls a resync would adopt the
+        # records closed as their node's loss (an app active before this one lost their node).
+        self.ended_as_lost: EndedAsLost | None = None
+        self._offers_release: asyncio.Task[None] | None = None
+        self._isolation_watch: asyncio.Task[None] | None = None
 
     # -- life cycle
 
@@ -243,6 +275,7 @@ class SiagaApp:
             self._transports.append(transport)
             self._rests[name] = AriRest(transport, timeout=ari.request_timeout)
         self._acd_core = Acd(acd_config(self.config), self.clock())
+        self.to_acd(acd_events.OffersHeld(True))  # until what Asterisk has is adopted
         if self.config.acd.login_on_start:
             for op in self.config.operators:
                 self.to_acd(acd_events.OperatorLoggedIn(op.id, dict(op.skills)))
@@ -260,10 +293,46 @@ class SiagaApp:
             connection.start()
         if ast.nodes:
             self._node_watch = asyncio.create_task(self._watch_nodes(), name="node-watch")
+        if self._peers is not None and self._on_isolated is not None:
+            self._isolation_watch = asyncio.create_task(
+                self._watch_isolation(Isolation(ISOLATED_SECONDS)), name="isolation-watch"
+            )
         if self.config.edge is not None:
             # The phones register at the edge: who is reachable is its registrations' say.
             self._presence = RegistrationWatch.for_config(self.config, self._registration)
             self._presence.start()
+        self._offers_release = asyncio.create_task(
+            self._release_offers_once_settled(), name="offers-release"
+        )
+
+    async def _release_offers_once_settled(self) -> None:
+        """Offers are held from the start until every node has been resynced or has failed
+        its first connect, and the edge (if any) has said who is registered; at most
+        NODES_SETTLE_SECONDS. A takeover adopts one node's calls after another's: offering
+        before the last is adopted could ring an operator who is talking there, or serve a
+        caller before an older one (docs/ha.md)."""
+        unsettled = {name: "ari" for name in self._connections}
+
+        async def settle(name: str, connection: AriConnection) -> None:
+            await connection.wait_first_attempt()
+            unsettled.pop(name, None)
+
+        async def presence_reported(presence: RegistrationWatch) -> None:
+            await presence.wait_reported()
+            unsettled.pop("edge", None)
+
+        waits = [settle(name, c) for name, c in self._connections.items()]
+        if self._presence is not None:
+            unsettled["edge"] = "presence"
+            waits.append(presence_reported(self._presence))
+        try:
+            async with asyncio.timeout(NODES_SETTLE_SECONDS):
+                await asyncio.gather(*waits)
+        except TimeoutError:
+            log.warning("app.offers_released_unsettled", waiting_for=sorted(unsettled))
+        if not self.halted:
+            log.info("app.offers_released", nodes_connected=self.nodes_connected())
+            self.to_acd(acd_events.OffersHeld(False))
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Until one Asterisk is connected (with several nodes, any: one may be down)."""
@@ -313,6 +382,13 @@ class SiagaApp:
             connection.halt()
         if self._node_watch is not None:
             self._node_watch.cancel()
+        if self._offers_release is not None:
+            self._offers_release.cancel()
+        if (
+            self._isolation_watch is not None
+            and self._isolation_watch is not asyncio.current_task()
+        ):
+            self._isolation_watch.cancel()
         tasks = [actor.task for actor in self.calls.values()]
         tasks += [actor.task for actor in self.callbacks.values()]
         for task in tasks:
@@ -325,6 +401,10 @@ class SiagaApp:
             self._tick.cancel()
         if self._node_watch is not None:
             self._node_watch.cancel()
+        if self._offers_release is not None:
+            self._offers_release.cancel()
+        if self._isolation_watch is not None:
+            self._isolation_watch.cancel()
         if self._presence is not None:
             await self._presence.stop()
         await asyncio.gather(*(c.stop() for c in self._connections.values()))
@@ -352,16 +432,48 @@ class SiagaApp:
                     NODE_LOST_SECONDS
                 ):
                     lost.add(name)
-                    self.node_lost(name)
+                    self.node_lost(name, now - down_since[name])
 
-    def node_lost(self, node: str) -> None:
-        """End the calls of a node the app lost: cut, by the system, reason `node_lost`. If the
-        node was only out of reach and comes back, its resync adopts what is still up."""
+    async def _watch_isolation(self, isolation: Isolation, every: float = 1.0) -> None:
+        """Ask the other machines every `every` s; halt once none has answered for
+        ISOLATED_SECONDS (ari_app/isolation.py)."""
+        assert self._peers is not None
+        while not self.halted:
+            answered = await self._peers()
+            if isolation.observe(self.clock(), peers_answered=answered):
+                log.error("app.isolated", after=isolation.after)
+                self.halt()
+                if self._on_isolated is not None:
+                    self._on_isolated()
+                return
+            await asyncio.sleep(every)
+
+    def node_lost(self, node: str, down_for: float = NODE_LOST_SECONDS) -> None:
+        """End the calls of a node the app lost (down for `down_for` s): cut, by the system,
+        reason `node_lost`; then have the records of its calls the app never held closed too.
+        If the node shows those calls again, its resync hangs them up (`lost_calls`)."""
         lost = [actor for call_id, actor in self.calls.items() if self.node_of(call_id) == node]
-        if lost:
-            log.warning("app.node_lost", node=node, calls=len(lost))
+        log.warning("app.node_lost", node=node, calls=len(lost))
+        self.lost_calls.update(actor.call_id for actor in lost)
         for actor in lost:
             actor.post(HungUp(Party.SYSTEM, NODE_LOST))
+        if self.on_node_lost is not None:
+            down_since = datetime.now(UTC) - timedelta(seconds=down_for)
+            self.on_node_lost(node, down_since, frozenset(a.call_id for a in lost))
+
+    async def _ended_as_lost(self, call_ids: list[str]) -> set[str]:
+        """The records' word on calls a resync would adopt; none when they cannot say within
+        ENDED_AS_LOST_SECONDS (adopted then, as without the records)."""
+        if self.ended_as_lost is None or not call_ids:
+            return set()
+        try:
+            async with asyncio.timeout(ENDED_AS_LOST_SECONDS):
+                return set(await self.ended_as_lost(call_ids))
+        except Exception as exc:
+            log.warning(
+                "app.lost_calls_unknown", calls=len(call_ids), error=f"{type(exc).__name__}: {exc}"
+            )
+            return set()
 
     # -- events from Asterisk
 
@@ -421,7 +533,17 @@ class SiagaApp:
         ]
         # The calls of other nodes are not gone because this node does not list them.
         known = {call_id for call_id in self.calls if self.node_of(call_id) == node}
-        plan = plan_resync(found, live, known, set(self.operators), callbacks=set(self.callbacks))
+        strangers = [c.id for c in found if c.kind is None and c.id not in known]
+        self.lost_calls |= await self._ended_as_lost(strangers)
+        plan = plan_resync(
+            found,
+            live,
+            known,
+            set(self.operators),
+            callbacks=set(self.callbacks),
+            lost=self.lost_calls,
+        )
+        self.lost_calls -= set(plan.hang_up)
         for call_id in plan.gone:
             self.calls[call_id].post(HungUp(Party.SYSTEM, "pbx_restart"))
         legs = {leg.id: leg for leg in found}

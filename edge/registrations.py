@@ -58,6 +58,7 @@ class RegistrationWatch:
         self.timeout = interval if timeout is None else timeout
         self.known: frozenset[str] | None = None  # None until an edge first answers
         self.unanswered = False  # in an outage: logged once, at its start
+        self._reported = asyncio.Event()  # the first answer's presence is reported
         self._preferred = 0
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +71,10 @@ class RegistrationWatch:
         if config.edge is None:
             raise ValueError(f"{config.path}: no [edge]: presence comes from Asterisk")
         return cls(rpc_url(config.edge), presence.edge_phones(config), on_change, interval)
+
+    async def wait_reported(self) -> None:
+        """Return once an edge has answered and every operator's presence was reported."""
+        await self._reported.wait()
 
     def start(self) -> None:
         if self._task is None:
@@ -115,6 +120,7 @@ class RegistrationWatch:
             except Exception:
                 # One failed report must not stop the watch: the next changes still matter.
                 log.exception("edge.registration_report_failed", operator=operator_id)
+        self._reported.set()
 
     async def _dump(self) -> tuple[presence.Registration, ...]:
         errors = []

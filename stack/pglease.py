@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
@@ -64,6 +64,7 @@ class PgLease:
         *,
         on_active: Callable[[], None],
         on_stop: Callable[[str], None],
+        may_acquire: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._key = lock_key
         self.machine = Lease(lease_seconds)
@@ -73,6 +74,9 @@ class PgLease:
         )
         self._on_active = on_active
         self.on_stop = on_stop  # may be replaced once there is something to stop
+        # Asked before each try for the lock: a standby that reaches no other machine of the
+        # topology (stack/peers.py) is on the losing side of a partition and does not try.
+        self._may_acquire = may_acquire
         self._conn: asyncpg.Connection | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
@@ -125,13 +129,22 @@ class PgLease:
         while self.machine.state is not LeaseState.STOPPED:
             if self.machine.state is LeaseState.STANDBY:
                 await self._close()  # a lock we may still hold but gave up on: let it go
-                if not await self._try_acquire():
+                if not await self._allowed() or not await self._try_acquire():
                     await asyncio.sleep(self.interval)
                 continue
             sent = self._now()
             self.feed(await self._check(sent))
             await asyncio.sleep(max(0.0, sent + self.interval - self._now()))
         await self._close()
+
+    async def _allowed(self) -> bool:
+        if self._may_acquire is None:
+            return True
+        try:
+            return await self._may_acquire()
+        except Exception as exc:  # whatever it is, the loop goes on
+            log.warning("lease.peers_unknown", error=f"{type(exc).__name__}: {exc}")
+            return False
 
     async def _try_acquire(self) -> bool:
         try:

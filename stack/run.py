@@ -28,7 +28,7 @@ from ari_app.app import SiagaApp
 from ari_app.ari.config import AriConfig
 from ari_app.ari.rest import AriRest
 from db.migrate import migrate
-from db.reconcile import Reconciler, pbx_now
+from db.reconcile import LostNodeCloser, Reconciler, ended_as_lost, pbx_now
 from db.writer import RecordWriter
 from dialplan.render import CEL_FILE
 from pbx.asterisk import AsteriskInstance
@@ -44,6 +44,7 @@ from siaga.config import (
 )
 from siaga.tls import web_context
 from stack.lease import LeaseState
+from stack.peers import Peers
 from stack.pglease import PgLease
 from stack.recordings import RecordingCheck
 from stack.retention import RetentionJob
@@ -188,7 +189,11 @@ def health_of(
 
 
 async def wait_for_lease(
-    config: Config, writer: RecordWriter, stack: contextlib.AsyncExitStack, stop: asyncio.Event
+    config: Config,
+    writer: RecordWriter,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+    peers: Peers | None = None,
 ) -> PgLease | None:
     """[ha]: hold the lease before acting (docs/ha.md). Meanwhile /healthz says "standby"
     (the console belongs to the active app; on a node, the AGI server screens calls already).
@@ -201,6 +206,7 @@ async def wait_for_lease(
         config.ha.lease_seconds,
         on_active=active.set,
         on_stop=lambda reason: None,  # nothing acts yet: run_stack checks the state
+        may_acquire=None if peers is None else peers.reachable,
     )
     lease.start()
     stack.push_async_callback(lease.stop)
@@ -334,8 +340,13 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             await agi.start()
             stack.push_async_callback(agi.stop)
         lease: PgLease | None = None
+        # The other machines of an HA topology: alone, a standby does not try for the lease
+        # and an active app halts (docs/ha.md).
+        peers = Peers.of(config, None if node is None else node.name)
+        if peers is not None:
+            stack.push_async_callback(peers.close)
         if config.ha is not None:
-            lease = await wait_for_lease(config, writer, stack, stop)
+            lease = await wait_for_lease(config, writer, stack, stop, peers)
             if lease is None:
                 return 0
         if node is None:  # the single box: its one Asterisk's records are the app's to keep
@@ -356,7 +367,17 @@ async def run_stack(config: Config, node: AsteriskNode | None = None) -> int:
             journal,
             prompts_dir=prompts_dir,
             on_replaced=None if lease is None else lambda: halt("ApplicationReplaced"),
+            peers=None if peers is None else peers.answering,
+            on_isolated=None if lease is None else lambda: halt("isolated"),
         )
+        if node is not None:
+            # A lost node's calls this app never held: closed from their rows (docs/ha.md).
+            closer = LostNodeCloser(
+                config.database.url, writer, app.node_of, on_closed=app.lost_calls.update
+            )
+            app.on_node_lost = closer
+            app.ended_as_lost = functools.partial(ended_as_lost, config.database.url)
+            stack.push_async_callback(closer.stop)
         if lease is not None:
             lease.on_stop = halt
             if lease.state is not LeaseState.ACTIVE:

@@ -81,6 +81,7 @@ class AriConnection:
         self._stop_grace = stop_grace
         self._stopping = asyncio.Event()
         self._up = asyncio.Event()
+        self._first_attempt_over = asyncio.Event()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
         self._asterisk: AsteriskInfo | None = None
@@ -99,6 +100,13 @@ class AriConnection:
     async def wait_connected(self) -> None:
         """Return once connected (immediately if already). Wrap in a timeout if needed."""
         await self._up.wait()
+
+    async def wait_first_attempt(self) -> None:
+        """Return once the first connect attempt has ended: connected (its `on_connected`
+        done) or failed. An app with several Asterisks waits for each before it lets
+        operators be offered calls, so no node's calls are offered before another's older
+        ones are known (docs/ha.md)."""
+        await self._first_attempt_over.wait()
 
     def start(self) -> asyncio.Task[None]:
         """Run the supervisor in a background task (idempotent)."""
@@ -178,6 +186,7 @@ class AriConnection:
                     await self._on_connected()
                 self.connects += 1
                 self._up.set()
+                self._first_attempt_over.set()
                 was_up = True
                 log.info(
                     "ari.connected",
@@ -200,6 +209,7 @@ class AriConnection:
         finally:
             self._up.clear()
             self._ws = None
+            self._first_attempt_over.set()
         return was_up
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:

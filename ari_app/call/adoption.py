@@ -70,9 +70,12 @@ def plan_resync(
     known: Collection[str],
     operators: Collection[str],
     callbacks: Collection[str] = (),
+    lost: Collection[str] = (),
 ) -> ResyncPlan:
     """`channels`: those in our app; `live`: the ids of every channel; `known`: live calls;
-    `callbacks`: the call ids of the callbacks this app is running."""
+    `callbacks`: the call ids of the callbacks this app is running; `lost`: calls already
+    ended as their node's loss (`node_lost`), hung up if their node shows them again (left up
+    by a partition, their callers gone: adopted, they would hold their operators)."""
     plan = ResyncPlan(gone=[call_id for call_id in known if call_id not in live])
     legs: dict[str, list[FoundChannel]] = {}
     callers: list[FoundChannel] = []
@@ -83,6 +86,8 @@ def plan_resync(
         elif channel.kind is not None:
             if channel.call_id not in known:  # a known call's actor has its legs
                 legs.setdefault(channel.call_id, []).append(channel)
+        elif channel.id in lost:
+            plan.hang_up.append(channel.id)  # its legs go with the orphans below
         elif channel.id not in known:
             callers.append(channel)
     adoptions: list[tuple[bool, datetime, Adoption]] = []

@@ -33,11 +33,13 @@ async def connected(c: Centre) -> str:
 async def test_a_call_is_answered_queued_and_rings_an_operator() -> None:
     c = centre(operators=["1001"])
     await queued(c)
-    assert c.rest.requests[:3] == [
+    assert c.rest.requests[:4] == [
         ("answer", CALL),
+        ("set_variable", CALL),  # the stranded-call guard disarmed: the call is the app's
         ("create_bridge", f"{CALL}-bridge"),
         ("add_channel", CALL),
     ]
+    assert c.rest.variables[(CALL, "TIMEOUT(absolute)")] == "0"
     assert c.rest.sent("originate") == [f"{CALL}-op1"]
     assert c.app.acd_core.call_place(CALL) is CallPlace.OFFERED
     kinds = [e.kind for e in c.journal.events if e.call_id == CALL]

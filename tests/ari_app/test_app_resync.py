@@ -228,6 +228,19 @@ def test_the_plan_orders_waiting_callers_by_arrival_and_skips_known_calls() -> N
     assert plan.gone == ["vanished"]
 
 
+def test_a_call_ended_as_its_nodes_loss_is_hung_up_with_its_legs_not_adopted() -> None:
+    # Left up by a partition: its caller is gone, and adopted it would hold operator 1001.
+    plan = plan_resync(
+        [found("lost"), found("lost-op1", "operator,lost,1001"), found("waiting", second=3)],
+        live={"lost", "lost-op1", "waiting"},
+        known=(),
+        operators={"1001"},
+        lost={"lost"},
+    )
+    assert plan.callers == [Adoption("waiting")]
+    assert plan.hang_up == ["lost", "lost-op1"]
+
+
 def test_a_ringing_operator_leg_is_not_a_conversation() -> None:
     plan = plan_resync(
         [found("a"), found("a-op1", "operator,a,1001", up=False)],

@@ -115,9 +115,17 @@ async def test_a_lost_edge_changes_nothing_and_is_logged_once_per_outage(edge):
 
 async def test_nothing_is_reported_before_an_edge_first_answers(edge):
     reports = Reports()
-    watch = RegistrationWatch([dead_url()], PHONES, reports, timeout=1.0)
+    watch = RegistrationWatch([dead_url(), edge.url], PHONES, reports, timeout=1.0)
+    reported = asyncio.create_task(watch.wait_reported())
+    edge.status = 503
     await watch.poll()
     assert reports == [] and watch.unanswered
+    assert not reported.done()  # the app holds its offers until the edge has answered
+    edge.status = 200
+    edge.answer = answer("registered")
+    await watch.poll()
+    await asyncio.wait_for(reported, 1)
+    assert reports == [("1001", True), ("1002", False)]
     await watch.stop()
 
 

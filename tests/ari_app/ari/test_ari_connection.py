@@ -358,6 +358,28 @@ async def test_unavailable_asterisk_is_retried_with_backoff(
     await connection.stop()
 
 
+async def test_first_attempt_ends_when_resynced(fake: FakeAri, running: Running) -> None:
+    connection, _, resync = running
+    await asyncio.wait_for(connection.wait_first_attempt(), 1)
+    assert resync.calls == 1 and connection.connected
+
+
+async def test_first_attempt_ends_when_the_asterisk_is_away(
+    fake: FakeAri, session: aiohttp.ClientSession
+) -> None:
+    # An app with several nodes waits for each node's first attempt, not for a connection
+    # that a node that is down would never give.
+    for _ in range(50):
+        fake.reply("GET", "/asterisk/info", 503, {"message": "Asterisk not booted"})
+    connection, resync = make_connection(fake, session, Consumer(), backoff=Backoff(1.0, 1.0))
+
+    connection.start()
+    await asyncio.wait_for(connection.wait_first_attempt(), 1)
+
+    assert not connection.connected and resync.calls == 0
+    await connection.stop()
+
+
 async def test_rejected_websocket_is_retried(fake: FakeAri, session: aiohttp.ClientSession) -> None:
     fake.ws_reject_status = 503
     connection, _ = make_connection(fake, session, Consumer())
