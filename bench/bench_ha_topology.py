@@ -4,13 +4,21 @@ Asterisk, PostgreSQL and a `siaga run` with [ha], SIPp callers and operators). P
 writes it to --out):
 
 - for each kind of failure (`node`: a node's host whole; `app`: the active app alone;
-  `postgres`: the PostgreSQL primary; `asterisk`: the Asterisk of the active app's node),
+  `postgres`: the PostgreSQL primary; `asterisk`: the Asterisk of the active app's node;
+  `partition`: the active app's host cut off, its link set down until the stream ends),
   --kills times under a steady stream of callers, each followed by bringing the part back:
   - `failover_s`: seconds from the kill until the part's replacement serves: the standby app
-    says it is active (`node`, `app`), the standby PostgreSQL takes writes (`postgres`),
-    Kamailio has the node out of its set (`asterisk`);
+    says it is active (`node`, `app`, `partition`), the standby PostgreSQL takes writes
+    (`postgres`), Kamailio has the node out of its set (`asterisk`);
+  - `partition` also gives, from Asterisk's record of the operator legs originated, the
+    cut-off app's last offer (`old_last_offer_s`, none: -1) and the new active's first
+    (`new_first_offer_s`), seconds after the cut; `overlaps` counts the kills where the first
+    came before the last (two apps offering at once: must be 0); `old_stopped_s`: when the
+    cut-off app halted by itself (its lease, or alone: ari_app/isolation.py; none: -1);
   - `service_s`: seconds from the kill until new calls are answered normally again (from SIPp:
     every call sent since then answered within 1 s, testbed.topology.disturbed_until);
+  - `answer_max_s`: the longest a call sent in the 10 s after the kill rang before it was
+    answered (from SIPp; a stranded call is answered by the fallback 2 s after it came in);
   - `active_again_s` (`postgres`): until an app is active again (the active app's lease lives in
     a session on the primary: it halts, and an app takes the lease on the new primary);
   - calls lost: `cut` (in conversation or answered before the kill, then cut: by the nodes'
@@ -42,6 +50,7 @@ import asyncio
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +60,23 @@ from bench.stats import pct, until
 from db.events import HangupBy
 from pbx.provision import ensure_asterisk_root, render_prompts
 from testbed.ha import NODE_NAMES
-from testbed.topology import CallFate, Topology, disturbed_until, fates, topology
+from testbed.topology import (
+    CallFate,
+    Topology,
+    disturbed_until,
+    fates,
+    topology,
+)
 
-KINDS = ("node", "app", "postgres", "asterisk")
+KINDS = ("node", "app", "postgres", "asterisk", "partition")
 RATE = 2.0  # calls a second during the kills
 HOLD_MS = 3000
 BEFORE_S = 4.0  # the stream runs this long before the kill
 AFTER_S = 12.0  # and this long after it
 HUMAN_WINDOW_S = 10.0  # time to a human: calls sent this long after the kill
 GIVE_UP_S = 60.0
+TIMES = ("failover_s", "service_s", "answer_max_s", "active_again_s", "to_human_max_s")
+PARTITION_TIMES = ("new_first_offer_s", "old_last_offer_s", "old_stopped_s")
 
 
 def by_node(bed: Topology) -> dict[str, list[Any]]:
@@ -78,6 +95,9 @@ async def kill(bed: Topology, kind: str) -> tuple[float, float, dict[str, float]
         return at, await bed.wait_active(standby, at, GIVE_UP_S), extra
     if kind == "app":
         at = await bed.kill_app(active)
+        return at, await bed.wait_active(standby, at, GIVE_UP_S), extra
+    if kind == "partition":
+        at = await bed.partition(active)
         return at, await bed.wait_active(standby, at, GIVE_UP_S), extra
     if kind == "postgres":
         primary, at = await bed.kill_primary()
@@ -119,14 +139,34 @@ def lost(calls: list[CallFate], killed_at: float) -> dict[str, int]:
     }
 
 
+def offer_gap(bed: Topology, cut_off: str, cut_at: float, healed_at: float) -> dict[str, float]:
+    """The cut-off app's last offer and the new active's first, seconds after the cut, and
+    whether the first came before the last (two apps offering at once)."""
+    old, new = bed.offers_around(cut_off, cut_at, healed_at)
+    last_old = max(old, default=cut_at - 1)
+    first_new = min(new, default=healed_at)
+    return {
+        "old_last_offer_s": round(last_old - cut_at, 2),
+        "new_first_offer_s": round(first_new - cut_at, 2),
+        "overlaps": int(bool(old and new) and first_new <= last_old),
+    }
+
+
 async def one_kill(bed: Topology, kind: str) -> dict[str, Any]:
-    await bed.ensure_whole()
+    active = await bed.ensure_whole()
     calls = int(RATE * (BEFORE_S + AFTER_S))
     stream = bed.callers(rate=RATE, calls=calls, hold_ms=HOLD_MS)
     await stream.start()
     await asyncio.sleep(BEFORE_S)
     killed_at, failover_s, extra = await kill(bed, kind)
     await stream.wait(timeout=AFTER_S + HOLD_MS / 1000 + 90)
+    if kind == "partition":
+        healed_at = time.time()
+        await bed.heal(active)
+        extra.update(offer_gap(bed, active, killed_at, healed_at))
+        halts = bed.apps[active].halts(killed_at)
+        stopped = [at for at, _ in halts if at < healed_at]
+        extra["old_stopped_s"] = round(stopped[0] - killed_at, 2) if stopped else -1.0
     await asyncio.sleep(2)  # the last hang-ups into the CEL files
     seen = fates(stream, by_node(bed))
     humans = [
@@ -134,9 +174,15 @@ async def one_kill(bed: Topology, kind: str) -> dict[str, Any]:
         for f in seen
         if f.human is not None and killed_at <= f.invite < killed_at + HUMAN_WINDOW_S
     ]
+    answers = [
+        f.answered - f.invite
+        for f in seen
+        if f.answered is not None and killed_at <= f.invite < killed_at + HUMAN_WINDOW_S
+    ]
     row: dict[str, Any] = {
         "failover_s": round(failover_s, 2),
         "service_s": round(disturbed_until(seen, killed_at), 2),
+        "answer_max_s": round(max(answers, default=0.0), 2),
         **extra,
         **lost(seen, killed_at),
         "calls": len(seen),
@@ -149,12 +195,13 @@ async def one_kill(bed: Topology, kind: str) -> dict[str, Any]:
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {"kills": rows}
-    for key in ("failover_s", "service_s", "active_again_s", "to_human_max_s"):
+    for key in (*TIMES, *PARTITION_TIMES):
         values = [row[key] for row in rows if key in row]
         if values:
             result[key] = {"p50": pct(values, 50), "max": max(values)}
-    for key in ("cut", "unanswered", "no_human", "calls"):
-        result[key] = sum(row[key] for row in rows)
+    for key in ("cut", "unanswered", "no_human", "calls", "overlaps"):
+        if any(key in row for row in rows):
+            result[key] = sum(row[key] for row in rows)
     humans = [row["to_human_p50_s"] for row in rows]
     result["to_human_p50_s"] = pct(humans, 50)
     return result
@@ -219,21 +266,24 @@ async def one_run(args: argparse.Namespace) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for kind in args.kinds if args.kills else ():
             result[kind] = summary([await one_kill(bed, kind) for _ in range(args.kills)])
-        result["throughput"] = await scale(bed, args.rate, args.seconds)
+        if args.seconds > 0:
+            result["throughput"] = await scale(bed, args.rate, args.seconds)
     return result
 
 
 def medians(runs: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for kind in kinds:
-        for key in ("failover_s", "service_s", "active_again_s", "to_human_max_s"):
+        for key in (*TIMES, *PARTITION_TIMES):
             if key in runs[0][kind]:
                 for stat in ("p50", "max"):
                     values = [run[kind][key][stat] for run in runs]
                     result[f"{kind}_{key}_{stat}"] = statistics.median(values)
         for key in ("cut", "unanswered", "no_human", "to_human_p50_s"):
             result[f"{kind}_{key}"] = statistics.median(run[kind][key] for run in runs)
-    for nodes in ("two_nodes", "one_node"):
+        if "overlaps" in runs[0][kind]:
+            result[f"{kind}_overlaps"] = sum(run[kind]["overlaps"] for run in runs)
+    for nodes in ("two_nodes", "one_node") if "throughput" in runs[0] else ():
         result[f"{nodes}_completed_per_s"] = statistics.median(
             run["throughput"][nodes]["completed_per_s"] for run in runs
         )
@@ -254,7 +304,9 @@ async def main() -> None:
     parser.add_argument(
         "--operators", type=int, default=30, help="enough that they are not the bottleneck"
     )
-    parser.add_argument("--seconds", type=float, default=20.0, help="throughput run length")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="throughput run length (0: no throughput)"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     runs = [await one_run(args) for _ in range(args.runs)]
