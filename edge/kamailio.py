@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import signal
@@ -33,15 +35,36 @@ def is_active(flags: str) -> bool:
     return flags.startswith("A")
 
 
+def kamcmd() -> str:
+    path = shutil.which("kamcmd") or shutil.which("kamcmd", path="/usr/sbin:/sbin")
+    if path is None:
+        raise EdgeError("kamcmd is missing (Debian package kamailio)")
+    return path
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it is still there after `timeout`."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 @dataclass
 class Kamailio:
     """One Kamailio, optionally run through `wrapper` (e.g. `ip netns exec <host>`);
-    `extra_rpc_clients` may ask its JSON-RPC besides the nodes (edge/render.py)."""
+    `extra_rpc_clients` may ask its JSON-RPC besides the nodes (edge/render.py); `own_host`
+    is its own address in a pair of edges ([edge] hosts)."""
 
     config: Config
     layout: render.EdgeLayout
     wrapper: tuple[str, ...] = ()
     extra_rpc_clients: tuple[str, ...] = ()
+    own_host: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @staticmethod
@@ -54,7 +77,12 @@ class Kamailio:
         return path
 
     def prepare(self) -> None:
-        render.write(self.config, self.layout, extra_rpc_clients=self.extra_rpc_clients)
+        render.write(
+            self.config,
+            self.layout,
+            extra_rpc_clients=self.extra_rpc_clients,
+            own_host=self.own_host,
+        )
 
     def check(self) -> None:
         """Kamailio's own check of the rendered configuration (`kamailio -c`)."""
@@ -123,11 +151,8 @@ class Kamailio:
 
     def rpc(self, *command: str) -> str:
         """A kamcmd command through the control socket; its output."""
-        kamcmd = shutil.which("kamcmd") or shutil.which("kamcmd", path="/usr/sbin:/sbin")
-        if kamcmd is None:
-            raise EdgeError("kamcmd is missing (Debian package kamailio)")
         result = subprocess.run(
-            [kamcmd, "-s", f"unix:{self.layout.ctl_socket}", *command],
+            [kamcmd(), "-s", f"unix:{self.layout.ctl_socket}", *command],
             capture_output=True,
             text=True,
             timeout=5,
@@ -156,14 +181,17 @@ class Kamailio:
         if self.process is None:
             return
         log.info("edge.stop", pid=self.process.pid)
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-            if self.process.poll() is not None:
-                break
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(wait)
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process(self.process, timeout)
+        self.process = None
+
+    def kill(self) -> None:
+        """Kamailio dies at once: SIGKILL to its process group (its forked workers serve the
+        control socket and SIP on their own after the main process is gone)."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(5)
         self.process = None
 
     def tail(self, lines: int = 60) -> str:

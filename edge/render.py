@@ -45,6 +45,10 @@ class EdgeLayout:
     def pid_file(self) -> Path:
         return self.base / "kamailio.pid"
 
+    @property
+    def keepalived_config(self) -> Path:
+        return self.base / "keepalived.conf"
+
 
 def template(name: str) -> str:
     return (resources.files("edge") / "templates" / name).read_text(encoding="utf-8")
@@ -93,6 +97,31 @@ def dispatcher_list(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pair_values(edge: EdgeConfig, own_host: str | None) -> dict[str, str]:
+    """The placeholders of a pair of edges (EDGE_PAIR in the template); inert for one edge."""
+    if not edge.hosts:
+        if own_host is not None:
+            raise ValueError(f"own_host {own_host}: [edge] lists no hosts, there is no pair")
+        return {
+            "pair_define": "# One edge: no EDGE_PAIR.",
+            "own_host": edge.sip_host,
+            "dmq_peers": "",
+            "peer_condition": "false",
+        }
+    if own_host not in edge.hosts:
+        raise ValueError(f"own_host {own_host}: not one of [edge] hosts {list(edge.hosts)}")
+    peers = [host for host in edge.hosts if host != own_host]
+    return {
+        "pair_define": "#!define EDGE_PAIR",
+        "own_host": own_host,
+        "dmq_peers": "\n".join(
+            f'modparam("dmq", "notification_address", "sip:{peer}:{edge.sip_port}")'
+            for peer in peers
+        ),
+        "peer_condition": rpc_client_condition(peers),
+    }
+
+
 def node_uri(host: str, port: int) -> str:
     """A node as the dispatcher names it (dispatcher.list, kamcmd dispatcher.list)."""
     return f"sip:{host}:{port}"
@@ -105,8 +134,10 @@ def render(
     children: int = 4,
     log_level: int = 1,
     extra_rpc_clients: Sequence[str] = (),
+    own_host: str | None = None,
 ) -> dict[str, str]:
-    """File name -> text of the edge's configuration."""
+    """File name -> text of the edge's configuration; `own_host` is this edge's own address
+    when [edge] lists hosts (a pair sharing sip_host)."""
     edge = config.edge
     if edge is None:
         raise ValueError(f"{config.path}: no [edge] to render")
@@ -124,6 +155,7 @@ def render(
         "probe_interval": str(edge.probe_interval_seconds),
         "emergency_number": config.asterisk.emergency_number,
         "password_lines": password_lines(config),
+        **pair_values(edge, own_host),
     }
     return {
         layout.config_file.name: fill(template("kamailio.cfg"), values, "kamailio.cfg"),
@@ -131,9 +163,16 @@ def render(
     }
 
 
-def write(config: Config, layout: EdgeLayout, *, extra_rpc_clients: Sequence[str] = ()) -> None:
+def write(
+    config: Config,
+    layout: EdgeLayout,
+    *,
+    extra_rpc_clients: Sequence[str] = (),
+    own_host: str | None = None,
+) -> None:
     layout.base.mkdir(parents=True, exist_ok=True)
-    for name, text in render(config, layout, extra_rpc_clients=extra_rpc_clients).items():
+    files = render(config, layout, extra_rpc_clients=extra_rpc_clients, own_host=own_host)
+    for name, text in files.items():
         target = layout.base / name
         tmp = target.with_suffix(".tmp")
         tmp.unlink(missing_ok=True)

@@ -9,9 +9,11 @@
 # edge of the high-availability topology (docs/ha.md), tested on hosts made of network
 # namespaces that ping (iputils-ping) checks. postgresql-15-auto-failover (pg_auto_failover: a
 # monitor and a keeper per node) fails the records over to their streaming standby (docs/ha.md).
+# keepalived moves the edge's shared address to the second Kamailio when the first dies (VRRP);
+# its Debian service starts only once /etc/keepalived/keepalived.conf exists.
 set -euo pipefail
 packages=(mmdebstrap postgresql sip-tester espeak-ng sox chromium logrotate prometheus kamailio iputils-ping
-  postgresql-15-auto-failover)
+  postgresql-15-auto-failover keepalived)
 command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do

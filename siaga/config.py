@@ -99,6 +99,11 @@ class EdgeConfig:
     timeout_ms: int = 1000
     # JSON-RPC over HTTP (TCP) on sip_host, for the nodes only: the operators' registrations.
     rpc_port: int = 5062
+    # Two (or more) edge machines sharing sip_host as a virtual address (keepalived, VRRP):
+    # each one's own address. They copy the phones' registrations to each other (DMQ), and the
+    # one holding sip_host does the routing. Empty: one edge, whose address is sip_host.
+    hosts: tuple[str, ...] = ()
+    virtual_router_id: int = 112  # VRRP's id of the pair, unique on their network
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,12 +644,24 @@ def _edge(t: _Table, nodes: tuple[AsteriskNode, ...]) -> EdgeConfig:
     sip_port = _port(t, "sip_port", 5060)
     rpc_port = _port(t, "rpc_port", 5062)
     t.check("rpc_port", rpc_port != sip_port, f"must differ from sip_port ({sip_port})")
+    hosts = t.get("hosts", list, [])
+    for i, host in enumerate(hosts):
+        if not isinstance(host, str):
+            raise t.error(f"hosts[{i}]", f"must be a string, not {_type_name(host)}")
+        _ip_address(t, f"hosts[{i}]", host)
+    t.check("hosts", len(hosts) != 1, "one edge is sip_host alone: list two or more, or none")
+    t.check("hosts", len(set(hosts)) == len(hosts), "an address is listed twice")
+    t.check("hosts", sip_host not in hosts, f"sip_host ({sip_host}) is the shared address")
+    router_id = t.get("virtual_router_id", int, 112)
+    t.check("virtual_router_id", 1 <= router_id <= 255, f"must be 1 to 255, not {router_id}")
     result = EdgeConfig(
         sip_host=sip_host,
         sip_port=sip_port,
         probe_interval_seconds=interval,
         timeout_ms=timeout,
         rpc_port=rpc_port,
+        hosts=tuple(hosts),
+        virtual_router_id=router_id,
     )
     t.finish()
     return result

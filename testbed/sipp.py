@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import shutil
 import socket
 import struct
@@ -27,6 +28,9 @@ SIPP_SHARE = Path("/usr/share/sip-tester")
 
 class SippError(Exception):
     """SIPp is missing, or a scenario failed; carries SIPp's own output."""
+
+
+_FAILED_CALLS = re.compile(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)")
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -544,6 +548,13 @@ class Sipp:
     def output(self) -> str:
         path = self.workdir / "screen.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def failed_calls(self) -> int:
+        """How many calls failed, by SIPp's last statistics screen (cumulative column)."""
+        counts = _FAILED_CALLS.findall(self.output)
+        if not counts:
+            raise SippError(f"no statistics screen from sipp\n{self.diagnostics()}")
+        return int(counts[-1])
 
     def messages(self) -> str:
         path = self.workdir / "messages.log"

@@ -36,6 +36,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,15 @@ from edge.kamailio import is_active
 from pbx.asterisk import _die_with_parent
 from siaga.config import Config, load_config
 from testbed.autofailover import AutoFailoverCluster, AutoFailoverError
-from testbed.ha import HOST_NAMES, NODE_NAMES, SIP_PORT, HaTopology, edge_and_nodes
+from testbed.ha import (
+    HOST_NAMES,
+    NODE_NAMES,
+    PAIR_HOST_NAMES,
+    SIP_PORT,
+    HaTopology,
+    edge_and_nodes,
+    shared_address,
+)
 from testbed.hosts import Host, Network
 from testbed.sandbox import SIMULATED_SKILLS
 from testbed.sipp import (
@@ -61,6 +70,8 @@ from testbed.sipp import (
 
 log = structlog.get_logger(__name__)
 
+# A line of `siaga run`'s console log: `<ISO time>Z [error    ] stack.halted    reason=<why>`.
+HALTED = re.compile(r"^(?P<at>\S+Z) \[error\s*\] stack\.halted\s+reason=(?P<reason>.*)$")
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "siaga.toml"
 WEB_PORT = 8112
@@ -97,10 +108,12 @@ def app_toml(
     recordings_dir: Path,
     operators: int = OPERATORS,
     lease_seconds: float = LEASE_SECONDS,
+    shared: str | None = None,
 ) -> str:
     """The shipped siaga.toml as the app of `node` runs it in the topology: the HA sections,
     both nodes' PostgreSQL, fast timers for tests, and what is its own on one machine (its
-    console on its node's address, its node's log and recordings folders)."""
+    console on its node's address, its node's log and recordings folders). With `shared`,
+    the edge is the pair of hosts "edge" and "edge_b" sharing that address."""
     own = addresses[node]
     swaps = {
         r"(?m)^embedded = true": "embedded = false",
@@ -125,10 +138,12 @@ def app_toml(
         f'sip_port = {SIP_PORT}\nari_url = "http://{addresses[name]}:8088"\n'
         for name in NODE_NAMES
     )
+    pair = f'hosts = ["{addresses["edge"]}", "{addresses["edge_b"]}"]\n' if shared else ""
     return (
         text
         + operators_toml(operators)
-        + f'\n[edge]\nsip_host = "{addresses["edge"]}"\nsip_port = {SIP_PORT}\n'
+        + f'\n[edge]\nsip_host = "{shared or addresses["edge"]}"\nsip_port = {SIP_PORT}\n'
+        + pair
         + "probe_interval_seconds = 1\ntimeout_ms = 1000\n"
         + nodes
         + f'\n[ha]\nrole = "auto"\nlease_seconds = {lease_seconds}\n'
@@ -211,6 +226,19 @@ class NodeApp:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         log.info("topology.app_killed", node=self.node)
+
+    def halts(self, since: float) -> list[tuple[float, str]]:
+        """When the app halted since `since` (epoch), and why: its log's `stack.halted`."""
+        if not self.log_path.exists():
+            return []
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            match = HALTED.match(line)
+            if match is not None:
+                at = datetime.fromisoformat(match["at"].replace("Z", "+00:00")).timestamp()
+                if at >= since:
+                    found.append((at, match["reason"].strip("'\"")))
+        return found
 
     def tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -299,6 +327,19 @@ class Topology:
         """Node `node`'s own record of its calls (its Asterisk's CEL file)."""
         return self.ha.cel(node)
 
+    def offers_around(
+        self, cut_off: str, cut_at: float, healed_at: float
+    ) -> tuple[list[float], list[float]]:
+        """When each app offered calls during a partition of `cut_off`'s host, by the nodes'
+        record of the operator legs originated: (the old active's offers, on the cut-off node
+        between the cut and the heal; the new active's, on the other node since the cut). The
+        new active cannot reach the cut-off node, nor the old one the other node."""
+        app = self.config.asterisk.app
+        other = self.other(cut_off)
+        old = [o.at for o in originations(cut_off, self.cel(cut_off), app)]
+        new = [o.at for o in originations(other, self.cel(other), app)]
+        return [t for t in old if cut_at <= t < healed_at], [t for t in new if t >= cut_at]
+
     def asterisk_calls(self, node: str) -> list[AsteriskCall]:
         """The calls in node `node`'s own record (db/cel.py), in arrival order."""
         calls = asterisk_calls(
@@ -316,7 +357,7 @@ class Topology:
 
     def dispatcher(self) -> dict[str, bool]:
         """Whether Kamailio sends calls to each node now."""
-        nodes = self.ha.edge.nodes()
+        nodes = self.ha.routing_edge().nodes()
         return {n: is_active(nodes.get(self.ha.node_uri(n), "")) for n in NODE_NAMES}
 
     def cpu_seconds(self, host: str) -> dict[str, float]:
@@ -381,6 +422,14 @@ class Topology:
         await asyncio.to_thread(self.host(name).set_link, False)
         return at
 
+    async def kill_edge(self) -> tuple[str, float]:
+        """The machine of the edge holding the shared address is lost (a pair of edges);
+        (its host, the time)."""
+        holder = await asyncio.to_thread(self.ha.wait_edge_holder)
+        at = time.time()
+        await asyncio.to_thread(self.ha.kill_edge, holder)
+        return holder, at
+
     async def heal(self, name: str) -> None:
         await asyncio.to_thread(self.host(name).set_link, True)
 
@@ -437,6 +486,8 @@ class Topology:
         start (the active node may have changed); the active node."""
         for name in NODE_NAMES:
             await self.heal(name)
+        for name in sorted(self.ha.lost_edges):
+            await asyncio.to_thread(self.ha.start_edge, name)
         await self._kill_hung_apps()
         for name in NODE_NAMES:
             await self.restart_node(name)
@@ -478,7 +529,7 @@ class Topology:
                 timeline=True,
             ),
             SIP_PORT,
-            target_host=self.host("edge").address,
+            target_host=self.ha.edge_address,
             local_ip=host.address,
             wrapper=host.wrapper,
             calls=calls,
@@ -499,19 +550,24 @@ async def topology(
     *,
     operators: int = OPERATORS,
     lease_seconds: float = LEASE_SECONDS,
+    edge_pair: bool = False,
 ) -> AsyncIterator[Topology]:
     """Everything started in order and waited for (node_a's app active, node_b's standby);
-    everything stopped and removed on exit."""
+    everything stopped and removed on exit. With `edge_pair`, the edge is a pair sharing its
+    address (testbed/ha.py), and the monitor has a host of its own."""
     workdir = Path(tempfile.mkdtemp(prefix="siaga-topology-"))
     os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` when we are root
     with contextlib.ExitStack() as sync:
         sync.callback(shutil.rmtree, workdir, True)
-        bed = await asyncio.to_thread(sync.enter_context, Network(HOST_NAMES))
+        names = (*PAIR_HOST_NAMES, "monitor") if edge_pair else HOST_NAMES
+        bed = await asyncio.to_thread(sync.enter_context, Network(names))
         addresses = {name: host.address for name, host in bed.hosts.items()}
+        shared = shared_address(bed) if edge_pair else None
+        monitor = bed["monitor"] if edge_pair else bed["edge"]
         cluster = AutoFailoverCluster(
             workdir / "pg",
             settings={"fsync": "off"},
-            hosts={"monitor": bed["edge"], "node_a": bed["node_a"], "node_b": bed["node_b"]},
+            hosts={"monitor": monitor, "node_a": bed["node_a"], "node_b": bed["node_b"]},
             trusted=str(bed.plan.subnet) if bed.plan else "",
         )
         sync.callback(cluster.stop)
@@ -529,10 +585,13 @@ async def topology(
             recordings_dir=workdir,
             operators=operators,
             lease_seconds=lease_seconds,
+            shared=shared,
         )
         paths["node_a"].write_text(first, encoding="utf-8")
         base = load_config(paths["node_a"])
-        ha = await asyncio.to_thread(sync.enter_context, edge_and_nodes(bed, root, prompts, base))
+        ha = await asyncio.to_thread(
+            sync.enter_context, edge_and_nodes(bed, root, prompts, base, edge_pair=edge_pair)
+        )
         apps: dict[str, NodeApp] = {}
         for name in NODE_NAMES:
             instance = ha.nodes[name]
@@ -545,6 +604,7 @@ async def topology(
                 recordings_dir=instance.recordings_dir,
                 operators=operators,
                 lease_seconds=lease_seconds,
+                shared=shared,
             )
             paths[name].write_text(text, encoding="utf-8")
             apps[name] = NodeApp(name, bed[name], paths[name], workdir / f"state-{name}")
@@ -553,7 +613,7 @@ async def topology(
             [(op.sip_user, op.sip_password) for op in base.operators],
             SIP_PORT,
             answer=ringing_phone_scenario(ring_ms=300),
-            registrar_host=bed["edge"].address,
+            registrar_host=ha.edge_address,
             local_ip=bed["operators"].address,
             wrapper=bed["operators"].wrapper,
         )

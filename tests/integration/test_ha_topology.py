@@ -1,7 +1,8 @@
 """The failure tests of the high-availability plan (docs/ha.md) on the whole topology as hosts
-(testbed/topology.py): the Kamailio edge and the pg_auto_failover monitor, two nodes each with
-Asterisk, PostgreSQL and a `siaga run` with [ha], SIPp callers dialling 112 at the edge, and one
-SIPp answering for every operator registered there.
+(testbed/topology.py): a pair of Kamailio edges sharing the edge's address, the
+pg_auto_failover monitor, two nodes each with Asterisk, PostgreSQL and a `siaga run` with [ha],
+SIPp callers dialling 112 at the edge, and one SIPp answering for every operator registered
+there. Besides the issue's failures, the edge holding the shared address is lost too.
 
 The judges are the parts' own records: SIPp's per-call log (when each caller sent its INVITE and
 was answered), each node's CEL file (who was connected, when, which operator legs were
@@ -22,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from db.cel import AsteriskCall
 from db.events import HangupBy
 from testbed.topology import (
     LEASE_SECONDS,
+    CallerStream,
     CallFate,
     Topology,
     disturbed_until,
@@ -39,12 +42,13 @@ RATE = 2.0  # calls a second
 HOLD_MS = 4000  # each caller holds this long after its digit
 FAILOVER_LIMIT = 5.0  # the issue's "<= 5 s"
 SETTLE_TIMEOUT = 60.0
+EDGE_RARE_LOSS = 1  # calls failed across an edge takeover (test_ha_edge_pair.py)
 
 
 @pytest.fixture(scope="module")
 async def bed(provisioned: tuple[Path, Path]) -> AsyncIterator[Topology]:
     root, prompts = provisioned
-    async with topology(root, prompts) as whole:
+    async with topology(root, prompts, edge_pair=True) as whole:
         yield whole
 
 
@@ -57,6 +61,16 @@ async def whole(bed: Topology) -> Topology:
 
 def by_node(bed: Topology) -> dict[str, list]:
     return {node: bed.asterisk_calls(node) for node in bed.apps}
+
+
+def up_in(stream: CallerStream, call: AsteriskCall) -> bool:
+    """Whether `call` is one of `stream`'s callers in a conversation now. A node killed by a
+    test before left its calls with no end in its CEL file: those are not this test's."""
+    return (
+        stream.call_number(call.caller_number) is not None
+        and call.connected_at is not None
+        and call.ended_at is None
+    )
 
 
 def report(what: str, value: float) -> None:
@@ -84,9 +98,7 @@ async def test_node_killed_whole_new_calls_answered_via_the_other_records_comple
     assert victim is not None
     survivor = bed.other(victim)
     killed_at = await bed.kill_node(victim)
-    up_on_survivor = [
-        c for c in bed.asterisk_calls(survivor) if c.connected_at is not None and c.ended_at is None
-    ]
+    up_on_survivor = [c for c in bed.asterisk_calls(survivor) if up_in(stream, c)]
     took = await bed.wait_active(survivor, killed_at)
     report("the survivor's app active after the kill", took)
     await stream.wait(timeout=60)
@@ -115,13 +127,28 @@ async def test_node_killed_whole_new_calls_answered_via_the_other_records_comple
         assert end.ended_at is not None and end.answered_at is not None
         assert (end.ended_at - end.answered_at).total_seconds() >= HOLD_MS / 1000, end
 
+    # The killed node's calls the records hold are closed by the new active app, which lost
+    # the node, without waiting for the node to come back (its CEL file is on it).
+    cut = [
+        c
+        for c in bed.asterisk_calls(victim)
+        if c.ended_at is None and stream.call_number(c.caller_number) is not None
+    ]
+    assert cut, "no call was up on the killed node"
+    recorded = {r["call_id"] for r in await bed.calls()} & {c.call_id for c in cut}
+    assert recorded, "the killed app had recorded none of the calls cut"
+    lost = await closed_rows(bed, recorded, SETTLE_TIMEOUT)
+    for call_id in recorded:
+        assert (lost[call_id]["hangup_by"], lost[call_id]["end_reason"]) == (
+            "system",
+            "node_lost",
+        ), lost[call_id]
+
     # Settle: the killed node is started again (its app reconciles its own node's CEL with its
     # own Asterisk). Then every call either node saw has a closed row, and the calls cut on
     # the killed node are closed as such.
     await bed.restart_node(victim)
     await bed.wait_roles()
-    cut = [c for c in bed.asterisk_calls(victim) if c.ended_at is None]
-    assert cut, "no call was up on the killed node"
     seen = {
         c.call_id
         for node_calls in by_node(bed).values()
@@ -134,7 +161,8 @@ async def test_node_killed_whole_new_calls_answered_via_the_other_records_comple
     open_rows = [r for r in rows.values() if r["ended_at"] is None]
     assert not open_rows, open_rows
     for call in cut:
-        assert rows[call.call_id]["end_reason"] == "pbx_restart", rows[call.call_id]
+        reason = "node_lost" if call.call_id in recorded else "pbx_restart"
+        assert rows[call.call_id]["end_reason"] == reason, rows[call.call_id]
 
 
 async def test_active_app_killed_standby_takes_over_calls_bridged_callers_in_order(whole):
@@ -211,13 +239,20 @@ async def test_partitioned_active_app_never_offers_at_the_same_time_as_the_new_o
     await bed.heal(cut_off)
     await stream.wait(timeout=60)
 
-    app = bed.config.asterisk.app
-    legs = {node: originations(node, bed.cel(node), app) for node in bed.apps}
+    # New callers were answered within the limit all through the cut: those sent to the
+    # cut-off node's Asterisk go to the other once the edge's timeout is out, and there the
+    # stranded-call guard hands them to the fallback while the other app takes over.
+    during = [f for f in fates(stream, by_node(bed)) if partitioned_at <= f.invite < healed_at]
+    assert during, "no call was sent during the partition"
+    assert all(f.answered is not None for f in during), [f for f in during if f.answered is None]
+    longest = max(f.answered - f.invite for f in during if f.answered is not None)
+    report("the longest a new call rang during the partition", longest)
+    assert longest <= FAILOVER_LIMIT
+
     # Asterisk's own record of who was offered a call: during the partition, an operator leg
     # on the cut-off node can only come from the old active app (the new one cannot reach
     # that node), one on the other node only from the new active.
-    old = [leg.at for leg in legs[cut_off] if partitioned_at <= leg.at < healed_at]
-    new = [leg.at for leg in legs[other] if leg.at >= partitioned_at]
+    old, new = bed.offers_around(cut_off, partitioned_at, healed_at)
     assert new, "the new active app offered no call"
     if old:
         report("the old app's last offer after the partition", max(old) - partitioned_at)
@@ -225,6 +260,49 @@ async def test_partitioned_active_app_never_offers_at_the_same_time_as_the_new_o
     report("the new app's first offer after the partition", min(new) - partitioned_at)
     assert max(old, default=partitioned_at) < min(new)
     assert min(new) - partitioned_at >= LEASE_SECONDS
+    # The cut-off app stopped by itself (its lease, or finding itself alone), before the new
+    # active's first offer: not only once the link came back and its ARI replaced the other.
+    halts = bed.apps[cut_off].halts(partitioned_at)
+    assert halts, "the cut-off app never stopped"
+    stopped_at, why = halts[0]
+    report(f"the cut-off app stopped ({why}) after the partition", stopped_at - partitioned_at)
+    assert why != "ApplicationReplaced" and stopped_at < min(new), halts
+
+
+async def test_edge_lost_the_other_takes_its_address_calls_go_on_and_reach_operators(whole):
+    bed = whole
+    stream = bed.callers(rate=RATE, calls=36, hold_ms=HOLD_MS)  # 18 s of calls
+    await stream.start()
+    await asyncio.sleep(6)  # calls up on both nodes, through the edge holding the address
+    up = {c.call_id for node in bed.apps for c in bed.asterisk_calls(node) if up_in(stream, c)}
+    lost, killed_at = await bed.kill_edge()
+    other = await asyncio.to_thread(bed.ha.wait_edge_holder, 30.0, not_=lost)
+    report("the other edge holds the address after the loss", time.time() - killed_at)
+    await stream.wait(timeout=90)
+
+    calls = fates(stream, by_node(bed))
+    disturbed = disturbed_until(calls, killed_at)
+    report("new calls answered normally again after the loss", disturbed)
+    assert disturbed <= FAILOVER_LIMIT
+    # Every caller was answered and reached an operator: those dialling while no edge held
+    # the address on a retransmission of their INVITE; the operators' phones, registered at
+    # the lost edge, rung through the other, which had their registrations already. And no
+    # conversation was cut: SIP stays with the nodes and phones, the edge only routes. Now and
+    # then one call fails across a takeover (docs/ha.md, "Not built yet"): more is a defect.
+    unserved = [f for f in calls if f.answered is None or f.human is None]
+    assert len(unserved) <= EDGE_RARE_LOSS, unserved
+    assert up, "no call was in a conversation at the loss"
+    ended = {c.call_id: c for node in bed.apps for c in bed.asterisk_calls(node)}
+    cut = [ended[call_id] for call_id in up if ended[call_id].hangup_by is not HangupBy.CALLER]
+    assert len(unserved) + len(cut) <= EDGE_RARE_LOSS, cut
+    assert [f for f in bed.ha.edges[other].log_lines("OPERATOR") if float(f[0]) >= killed_at]
+
+    # The lost edge boots again and is the backup, with the phones' registrations.
+    await asyncio.to_thread(bed.ha.start_edge, lost)
+    await asyncio.sleep(3)
+    assert await asyncio.to_thread(bed.ha.edge_holder) == other
+    user = bed.config.operators[0].sip_user
+    assert f"AoR: {user}" in await asyncio.to_thread(bed.ha.edges[lost].rpc, "ul.dump")
 
 
 async def test_failed_node_started_again_rejoins_as_standby_and_takes_calls(whole):

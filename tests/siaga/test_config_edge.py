@@ -53,6 +53,19 @@ def test_edge_and_nodes_are_read_with_their_defaults():
     assert b.ari_url == "http://10.9.0.12:8089"
 
 
+def test_a_pair_of_edges_lists_each_ones_own_address_beside_the_shared_one():
+    data = with_edge()
+    assert parse_config(data, "centre.toml").edge.hosts == ()  # type: ignore[union-attr]
+    data["edge"].update(hosts=["10.9.0.2", "10.9.0.3"], virtual_router_id=51)
+    edge = parse_config(data, "centre.toml").edge
+    assert edge is not None
+    assert (edge.sip_host, edge.hosts, edge.virtual_router_id) == (
+        "10.9.0.10",
+        ("10.9.0.2", "10.9.0.3"),
+        51,
+    )
+
+
 def test_a_node_renders_with_its_own_addresses_and_systemname():
     config = parse_config(with_edge(), "centre.toml")
     node = node_config(config, config.asterisk.nodes[1])
@@ -75,6 +88,12 @@ def test_a_node_renders_with_its_own_addresses_and_systemname():
         (lambda d: d["edge"].update(rpc_port=0), "edge.rpc_port", "between 1 and 65535"),
         (lambda d: d["asterisk"].update(nodes=[]), "edge.sip_host", "at least one"),
         (lambda d: d.pop("edge"), "asterisk", "need an [edge]"),
+        (lambda d: d["edge"].update(hosts=["10.9.0.2"]), "edge.hosts", "two or more"),
+        (lambda d: d["edge"].update(hosts=["10.9.0.2"] * 2), "edge.hosts", "twice"),
+        (lambda d: d["edge"].update(hosts=["10.9.0.10", "10.9.0.2"]), "edge.hosts", "shared"),
+        (lambda d: d["edge"].update(hosts=["10.9.0.2", "edge-b"]), "edge.hosts[1]", "IP"),
+        (lambda d: d["edge"].update(hosts=["10.9.0.2", 3]), "edge.hosts[1]", "string"),
+        (lambda d: d["edge"].update(virtual_router_id=0), "virtual_router_id", "1 to 255"),
     ],
 )
 def test_mistakes_are_named(change, key, reason):

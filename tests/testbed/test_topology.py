@@ -9,12 +9,14 @@ from pathlib import Path
 
 from db.cel import AsteriskCall, CelEvent
 from siaga.config import load_config
+from testbed.hosts import Host
 from testbed.sipp import Sipp, caller_scenario, read_call_times
 from testbed.topology import (
     OPERATORS,
     SHIPPED,
     CallerStream,
     CallFate,
+    NodeApp,
     app_toml,
     disturbed_until,
     fates,
@@ -154,3 +156,20 @@ def test_originations_are_the_operator_legs_stasis_arguments() -> None:
         "node_a-1.1",
         "1001",
     )
+
+
+def test_an_apps_halts_are_read_from_its_log(tmp_path: Path) -> None:
+    host = Host("node_a", "s112-node_a", "10.0.0.11", "s112-node_a-v")
+    app = NodeApp("node_a", host, tmp_path / "siaga.toml", tmp_path / "state-a")
+    app.log_path.write_text(
+        "Siaga 112 is a standby: http://10.0.0.11:8112/healthz\n"
+        "2026-12-03T22:40:14.186197Z [error    ] stack.halted                   "
+        "reason='lock session lost'\n"
+        "2026-12-03T22:40:20.073373Z [info     ] stack.standby                  key=112112\n"
+        "2026-12-03T22:40:57.903682Z [error    ] stack.halted                   reason=isolated\n"
+    )
+    cut = datetime(2026, 12, 3, 22, 40, 15, tzinfo=UTC).timestamp()
+    ((at, why),) = app.halts(cut)
+    assert why == "isolated"
+    assert round(at - cut, 3) == 42.904
+    assert [why for _, why in app.halts(0.0)] == ["lock session lost", "isolated"]
