@@ -44,7 +44,7 @@ from bench.stats import pct
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import load_config
 from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, SippPhone, caller_scenario, read_call_times, ringing_phone_scenario
+from testbed.sipp import Sipp, caller_scenario, read_call_times
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "siaga.toml"
 KINDS = ("edge", "kamailio")
@@ -136,17 +136,7 @@ async def one_run(kills: int, kinds: list[str]) -> dict[str, Any]:
     root, prompts = ensure_asterisk_root(), render_prompts()
     results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     with ha_topology(root, prompts, base, edge_pair=True) as ha:
-        op = base.operators[0]
-        host = ha.host("operators")
-        phone = SippPhone(
-            op.sip_user,
-            op.sip_password,
-            SIP_PORT,
-            answer=ringing_phone_scenario(ring_ms=300),
-            registrar_host=ha.edge_address,
-            local_ip=host.address,
-            wrapper=host.wrapper,
-        )
+        phone = ha.operator_phone()
         await phone.start()
         try:
             for _ in range(kills):

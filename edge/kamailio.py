@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -22,7 +23,29 @@ _DEST = re.compile(r"URI:\s*(\S+)\s+FLAGS:\s*(\S+)")
 
 
 class EdgeError(Exception):
-    """Kamailio is missing, refused its configuration, or did not start; carries its log."""
+    """Kamailio (or keepalived) is missing, refused its configuration, or did not start;
+    carries its log."""
+
+
+def system_binary(name: str) -> str:
+    """The path of a Debian package's program of the same name (in sbin, off a user's PATH)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise EdgeError(f"{name} is missing: apt-get install {name} (scripts/install-system.sh)")
+    return path
+
+
+def spawn(command: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start a daemon kept in the foreground, its output appended to `log_file`, in a process
+    group of its own (stopped, or killed whole, with it)."""
+    with log_file.open("ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def parse_dispatcher_list(text: str) -> dict[str, str]:
@@ -69,12 +92,7 @@ class Kamailio:
 
     @staticmethod
     def binary() -> str:
-        path = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
-        if path is None:
-            raise EdgeError(
-                "kamailio is missing: apt-get install kamailio (scripts/install-system.sh)"
-            )
-        return path
+        return system_binary("kamailio")
 
     def prepare(self) -> None:
         render.write(
@@ -121,14 +139,7 @@ class Kamailio:
             str(self.layout.base),
         ]
         log.info("edge.start", command=" ".join(command))
-        with self.layout.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = spawn(command, self.layout.log_file)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

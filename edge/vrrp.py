@@ -3,7 +3,6 @@ configuration, start and stop it, and ask a host whether it holds the shared add
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from dialplan.render import fill
-from edge.kamailio import EdgeError, kamcmd, stop_process
+from edge.kamailio import kamcmd, spawn, stop_process, system_binary
 from edge.render import EdgeLayout, template
 from siaga.config import EdgeConfig
 
@@ -76,12 +75,7 @@ class Keepalived:
 
     @staticmethod
     def binary() -> str:
-        path = shutil.which("keepalived") or shutil.which("keepalived", path="/usr/sbin:/sbin")
-        if path is None:
-            raise EdgeError(
-                "keepalived is missing: apt-get install keepalived (scripts/install-system.sh)"
-            )
-        return path
+        return system_binary("keepalived")
 
     def prepare(self) -> None:
         self.layout.base.mkdir(parents=True, exist_ok=True)
@@ -106,14 +100,7 @@ class Keepalived:
             str(base / "keepalived-vrrp.pid"),
         ]
         log.info("edge.keepalived_start", command=" ".join(command))
-        with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = spawn(command, self.log_file)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is not None:

@@ -27,6 +27,7 @@ from edge.vrrp import Keepalived, holds
 from pbx.asterisk import AsteriskInstance
 from siaga.config import AsteriskNode, Config, EdgeConfig, node_config
 from testbed.hosts import Host, Network
+from testbed.sipp import SippPhone, ringing_phone_scenario
 
 NODE_NAMES = ("node_a", "node_b")
 HOST_NAMES = ("edge", *NODE_NAMES, "callers", "operators")
@@ -100,6 +101,21 @@ class HaTopology:
         """Where the trunk, the phones and the nodes send SIP (the pair's shared address)."""
         assert self.config.edge is not None
         return self.config.edge.sip_host
+
+    def operator_phone(self) -> SippPhone:
+        """The first operator's phone on the operators' host, registering (digest auth) at the
+        edge's address; it rings 300 ms, then answers each call."""
+        op = self.config.operators[0]
+        host = self.host("operators")
+        return SippPhone(
+            op.sip_user,
+            op.sip_password,
+            SIP_PORT,
+            answer=ringing_phone_scenario(ring_ms=300),
+            registrar_host=self.edge_address,
+            local_ip=host.address,
+            wrapper=host.wrapper,
+        )
 
     def routing_edge(self) -> Kamailio:
         """The Kamailio that routes calls now: the one edge, or the pair's holder."""

@@ -20,7 +20,7 @@ from db.cel import CelEvent
 from edge.kamailio import is_active
 from siaga.config import load_config
 from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, SippPhone, caller_scenario, ringing_phone_scenario
+from testbed.sipp import Sipp, caller_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -76,16 +76,7 @@ def callers(ha: HaTopology, *, calls: int, rate: float, hold_ms: int) -> Sipp:
 async def test_calls_land_on_both_nodes_and_the_operator_at_the_edge_answers_from_either(ha):
     await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)
     op = ha.config.operators[0]
-    host = ha.host("operators")
-    phone = SippPhone(
-        op.sip_user,
-        op.sip_password,
-        SIP_PORT,
-        answer=ringing_phone_scenario(ring_ms=300),
-        registrar_host=ha.host("edge").address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-    )
+    phone = ha.operator_phone()
     await phone.start()  # REGISTER with digest auth at the edge
     try:
         assert f"AoR: {op.sip_user}" in ha.edge.rpc("ul.dump")

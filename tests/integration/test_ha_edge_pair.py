@@ -22,7 +22,7 @@ from db.cel import CelEvent
 from edge.kamailio import Kamailio
 from siaga.config import load_config
 from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, SippPhone, caller_scenario, ringing_phone_scenario
+from testbed.sipp import Sipp, SippPhone, caller_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -99,17 +99,7 @@ def callers(ha: HaTopology, *, calls: int, rate: float, hold_ms: int) -> Sipp:
 
 @pytest.fixture
 async def phone(ha: HaTopology) -> object:
-    op = ha.config.operators[0]
-    host = ha.host("operators")
-    sipp_phone = SippPhone(
-        op.sip_user,
-        op.sip_password,
-        SIP_PORT,
-        answer=ringing_phone_scenario(ring_ms=300),
-        registrar_host=ha.edge_address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-    )
+    sipp_phone = ha.operator_phone()
     await sipp_phone.start()  # REGISTER with digest auth at the shared address
     try:
         yield sipp_phone
@@ -122,15 +112,7 @@ async def test_one_edge_holds_the_address_and_both_know_every_phone(ha: HaTopolo
     holder, _ = await wait_holder(ha)
     assert holder == "edge"  # the first of [edge] hosts has the higher priority
     op = ha.config.operators[0]
-    host = ha.host("operators")
-    sipp_phone = SippPhone(
-        op.sip_user,
-        op.sip_password,
-        SIP_PORT,
-        registrar_host=ha.edge_address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-    )
+    sipp_phone = ha.operator_phone()
     await sipp_phone.start()
     try:
         await wait_known(ha, op.sip_user, ["edge", "edge_b"], True)
