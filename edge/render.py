@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from dialplan.render import fill
+from dialplan.render import STRANDED_AFTER_SECONDS, fill
 from siaga.config import Config, EdgeConfig
 
 # The dispatcher set every 112 call is dispatched from.
 NODE_SET = 1
 # Where the edge answers JSON-RPC over HTTP (on [edge] sip_host, rpc_port).
 RPC_PATH = "/RPC"
+# How long a node that took a 112 call (100 Trying) has to answer it before the call goes to the
+# next node: its app answers in milliseconds, its stranded-call guard hands the call to its
+# fallback after STRANDED_AFTER_SECONDS; the rest is slack for a loaded machine.
+NODE_ANSWER_MS = (STRANDED_AFTER_SECONDS + 2) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,7 @@ def render(
         "rpc_clients": rpc_client_condition(rpc_clients(config, extra_rpc_clients)),
         "ctl_socket": str(layout.ctl_socket),
         "timeout_ms": str(edge.timeout_ms),
+        "node_answer_ms": str(NODE_ANSWER_MS),
         "dispatcher_list": str(layout.dispatcher_list),
         "probe_interval": str(edge.probe_interval_seconds),
         "emergency_number": config.asterisk.emergency_number,

@@ -417,10 +417,10 @@ class Topology:
         return primary, at
 
     async def partition(self, name: str) -> float:
-        """Cut the host's link: its processes run on, alone."""
-        at = time.time()
+        """Cut the host's link: its processes run on, alone. Returns the time the link was
+        down (a request sent a moment before may have reached the host, its answer not)."""
         await asyncio.to_thread(self.host(name).set_link, False)
-        return at
+        return time.time()
 
     async def kill_edge(self) -> tuple[str, float]:
         """The machine of the edge holding the shared address is lost (a pair of edges);

@@ -40,6 +40,9 @@ def test_every_node_is_in_the_dispatcher_set_and_the_probes_follow_the_config(tm
     assert "listen=udp:10.9.0.10:5060" in cfg
     assert 'modparam("dispatcher", "ds_ping_interval", 1)' in cfg
     assert 'modparam("tm", "fr_timer", 800)' in cfg
+    # A node that replied but never answered a 112 call has 4 s, the operators' phones 120.
+    assert "t_set_fr(4000, 800);" in cfg
+    assert 'modparam("tm", "fr_inv_timer", 120000)' in cfg
     assert '$rU == "112"' in cfg
     assert f'"unix:{tmp_path / "kamailio.ctl"}"' in cfg
     assert "{{" not in cfg

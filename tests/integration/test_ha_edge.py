@@ -4,12 +4,14 @@ edge is rung by either node's fallback queue, a killed node leaves the set withi
 interval and no call is sent into it, and it rejoins by itself once started again.
 
 Kamailio's own records (its routing log lines, `kamcmd dispatcher.list`) are checked against
-each node's own (its CEL file)."""
+each node's own (its CEL file). A node that takes calls and never answers them loses them to
+the other."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from db.cel import CelEvent
 from edge.kamailio import is_active
+from edge.render import NODE_ANSWER_MS
 from siaga.config import load_config
 from testbed.ha import SIP_PORT, HaTopology, ha_topology
 from testbed.sipp import Sipp, caller_scenario
@@ -156,3 +159,54 @@ async def test_a_killed_node_leaves_the_set_within_the_probe_interval_and_rejoin
     assert all(uris == [b_uri, a_uri] for uris in failed_over), failed_over
     to_a = sum(1 for uri in final.values() if uri == a_uri)
     assert len(trunk_calls(ha.cel("node_a"))) - a_before == to_a
+
+
+async def test_a_node_that_takes_calls_and_never_answers_loses_them_to_the_other(ha):
+    """A node that says 100 Trying and nothing more, as one cut off the instant after it took
+    the INVITE (or hung) looks to the edge; here testbed/silent_node.py in node B's place,
+    answering the probes. The edge gives each call it sent there to node A once NODE_ANSWER_MS
+    is out, and the caller is answered, instead of ringing for the INVITE's whole timeout."""
+    await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)
+    a_uri, b_uri = ha.node_uri("node_a"), ha.node_uri("node_b")
+    ha.kill_node("node_b")
+    host = ha.host("node_b")
+    silent = await asyncio.create_subprocess_exec(
+        *host.wrapper,
+        sys.executable,
+        "-m",
+        "testbed.silent_node",
+        host.address,
+        str(SIP_PORT),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert silent.stdout is not None
+    try:
+        assert (await asyncio.wait_for(silent.stdout.readline(), 10)).strip() == b"ready"
+        await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)  # its probes
+        started = time.time()
+        a_before = len(trunk_calls(ha.cel("node_a")))
+        sipp = callers(ha, calls=6, rate=2, hold_ms=1000)
+        await sipp.start()
+        assert sipp.process is not None
+        # Every caller answered and hung up cleanly (SIPp's exit code counts failed calls).
+        assert await asyncio.wait_for(sipp.process.wait(), 60) == 0
+    finally:
+        silent.kill()
+        await silent.wait()
+        await asyncio.to_thread(ha.start_node, "node_b")
+    await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)
+
+    routes: dict[str, list[tuple[float, str]]] = {}
+    for ts, call, uri in sorted(ha.edge.log_lines("DISPATCH")):
+        if float(ts) >= started:
+            routes.setdefault(call, []).append((float(ts), uri))
+    assert len(routes) == 6
+    failed_over = [r for r in routes.values() if r[0][1] == b_uri]
+    assert failed_over, f"no call was sent to the silent node: {routes}"
+    for route in failed_over:
+        assert [uri for _, uri in route] == [b_uri, a_uri], route
+        waited = route[1][0] - route[0][0]
+        # NODE_ANSWER_MS, not the probe's timeout (the node did reply) nor fr_inv_timer's 120 s.
+        assert NODE_ANSWER_MS / 1000 - 0.1 <= waited <= NODE_ANSWER_MS / 1000 + 1.0, route
+    assert all(route[-1][1] == a_uri for route in routes.values()), routes
+    assert len(trunk_calls(ha.cel("node_a"))) - a_before == 6
