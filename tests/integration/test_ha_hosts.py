@@ -4,10 +4,11 @@ cut and restored, its processes killed, and nothing of a run is left behind."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
-from testbed.hosts import Network, reachable
+from testbed.hosts import Host, Network, reachable
 
 pytestmark = pytest.mark.integration
 
@@ -19,6 +20,14 @@ def leftovers(stem: str) -> str:
     found = [line for line in netns.stdout.splitlines() if stem in line]
     found += [line for line in links.stdout.splitlines() if nonce in line]
     return "\n".join(found)
+
+
+def wait_inside(host: Host, pid: int, timeout: float = 5.0) -> None:
+    """Until process `pid` is in the host: `ip netns exec` enters it a moment after it starts."""
+    deadline = time.monotonic() + timeout
+    while pid not in host.pids():
+        assert time.monotonic() < deadline, f"{pid} never entered {host.name}"
+        time.sleep(0.02)
 
 
 def test_hosts_ping_each_other_are_partitioned_and_leave_nothing_behind():
@@ -37,6 +46,8 @@ def test_hosts_ping_each_other_are_partitioned_and_leave_nothing_behind():
         sleeper = subprocess.Popen(node_b.command(["sleep", "60"]))
         other = subprocess.Popen(node_a.command(["sleep", "60"]))
         try:
+            wait_inside(node_b, sleeper.pid)
+            wait_inside(node_a, other.pid)
             assert sleeper.pid in node_b.kill_all()
             assert sleeper.wait(5) == -9
             assert other.poll() is None
