@@ -33,7 +33,6 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,30 +42,13 @@ import structlog
 from bench.stats import pct
 from pbx.provision import ensure_asterisk_root, render_prompts
 from siaga.config import load_config
-from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, caller_scenario, read_call_times
+from testbed.ha import HaTopology, ha_topology
+from testbed.sipp import read_call_times
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "siaga.toml"
 KINDS = ("edge", "kamailio")
 RATE = 2.0  # calls a second
 AFTER_S = 10.0  # calls sent this long after the kill are the failover's
-
-
-def callers(ha: HaTopology, calls: int) -> Sipp:
-    host = ha.host("callers")
-    workdir = Path(tempfile.mkdtemp(prefix="siaga-bench-callers-"))
-    return Sipp(
-        caller_scenario(routed=True, delay_ms=200, hold_ms=2000, timeline=True),
-        SIP_PORT,
-        target_host=ha.edge_address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-        calls=calls,
-        rate=RATE,
-        timeout=calls / RATE + 90,
-        workdir=workdir,
-        extra=("-trace_logs", "-log_file", str(workdir / "calls.log")),
-    )
 
 
 async def holder(ha: HaTopology, not_: str | None = None) -> str:
@@ -75,7 +57,7 @@ async def holder(ha: HaTopology, not_: str | None = None) -> str:
 
 async def one_kill(ha: HaTopology, kind: str) -> dict[str, Any]:
     first = await holder(ha)
-    sipp = callers(ha, calls=int(RATE * 16))
+    sipp = ha.callers(calls=int(RATE * 16), rate=RATE, hold_ms=2000, timeline=True)
     await sipp.start()
     await asyncio.sleep(4)
     killed_at = time.time()
@@ -88,7 +70,7 @@ async def one_kill(ha: HaTopology, kind: str) -> dict[str, Any]:
     assert sipp.process is not None
     await asyncio.wait_for(sipp.process.wait(), 120)
     times = read_call_times(sipp.workdir / "calls.log")
-    if sipp.process.returncode == 0:
+    if sipp.process.returncode == 0 and all("answered" in t for t in times.values()):
         shutil.rmtree(sipp.workdir, ignore_errors=True)
     else:  # kept for a look at what failed
         for name, kamailio in ha.edges.items():

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from db.cel import CelEvent, parse_lines
 from edge.kamailio import EdgeError, Kamailio
@@ -27,7 +28,7 @@ from edge.vrrp import Keepalived, holds
 from pbx.asterisk import AsteriskInstance
 from siaga.config import AsteriskNode, Config, EdgeConfig, node_config
 from testbed.hosts import Host, Network
-from testbed.sipp import SippPhone, ringing_phone_scenario
+from testbed.sipp import Sipp, SippPhone, caller_scenario, ringing_phone_scenario
 
 NODE_NAMES = ("node_a", "node_b")
 HOST_NAMES = ("edge", *NODE_NAMES, "callers", "operators")
@@ -101,6 +102,28 @@ class HaTopology:
         """Where the trunk, the phones and the nodes send SIP (the pair's shared address)."""
         assert self.config.edge is not None
         return self.config.edge.sip_host
+
+    def callers(self, *, calls: int, rate: float, hold_ms: int, timeline: bool = False) -> Sipp:
+        """SIPp callers on the callers' host dialling 112 at the edge's address, `rate` a second,
+        each holding `hold_ms` once answered. With `timeline`, each call logs when it sent its
+        INVITE and was answered (`read_call_times(sipp.workdir / "calls.log")`)."""
+        host = self.host("callers")
+        logs: dict[str, Any] = {}
+        if timeline:
+            workdir = Path(tempfile.mkdtemp(prefix="siaga-callers-"))
+            extra = ("-trace_logs", "-log_file", str(workdir / "calls.log"))
+            logs = {"workdir": workdir, "extra": extra}
+        return Sipp(
+            caller_scenario(routed=True, delay_ms=200, hold_ms=hold_ms, timeline=timeline),
+            SIP_PORT,
+            target_host=self.edge_address,
+            local_ip=host.address,
+            wrapper=host.wrapper,
+            calls=calls,
+            rate=rate,
+            timeout=calls / rate + hold_ms / 1000 + 90,
+            **logs,
+        )
 
     def operator_phone(self) -> SippPhone:
         """The first operator's phone on the operators' host, registering (digest auth) at the

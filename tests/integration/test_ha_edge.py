@@ -23,7 +23,6 @@ from edge.kamailio import is_active
 from edge.render import NODE_ANSWER_MS
 from siaga.config import load_config
 from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, caller_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -62,20 +61,6 @@ async def wait_for_nodes(ha: HaTopology, active: dict[str, bool], timeout: float
         await asyncio.sleep(0.05)
 
 
-def callers(ha: HaTopology, *, calls: int, rate: float, hold_ms: int) -> Sipp:
-    host = ha.host("callers")
-    return Sipp(
-        caller_scenario(routed=True, delay_ms=200, hold_ms=hold_ms),
-        SIP_PORT,
-        target_host=ha.host("edge").address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-        calls=calls,
-        rate=rate,
-        timeout=90,
-    )
-
-
 async def test_calls_land_on_both_nodes_and_the_operator_at_the_edge_answers_from_either(ha):
     await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)
     op = ha.config.operators[0]
@@ -84,7 +69,7 @@ async def test_calls_land_on_both_nodes_and_the_operator_at_the_edge_answers_fro
     try:
         assert f"AoR: {op.sip_user}" in ha.edge.rpc("ul.dump")
         before = {n: len(trunk_calls(ha.cel(n))) for n in ha.nodes}
-        sipp = callers(ha, calls=4, rate=2, hold_ms=4000)
+        sipp = ha.callers(calls=4, rate=2, hold_ms=4000)
         await sipp.start()
         await sipp.wait(timeout=45)  # every call answered and ended cleanly
     finally:
@@ -112,7 +97,7 @@ async def test_a_killed_node_leaves_the_set_within_the_probe_interval_and_rejoin
     a_before = len(trunk_calls(ha.cel("node_a")))
     started = time.time()
     # A steady 4 calls/s for 20 s, each held 1.5 s.
-    sipp = callers(ha, calls=80, rate=4, hold_ms=1500)
+    sipp = ha.callers(calls=80, rate=4, hold_ms=1500)
     await sipp.start()
     await asyncio.sleep(4)
 
@@ -185,7 +170,7 @@ async def test_a_node_that_takes_calls_and_never_answers_loses_them_to_the_other
         await wait_for_nodes(ha, {"node_a": True, "node_b": True}, timeout=10)  # its probes
         started = time.time()
         a_before = len(trunk_calls(ha.cel("node_a")))
-        sipp = callers(ha, calls=6, rate=2, hold_ms=1000)
+        sipp = ha.callers(calls=6, rate=2, hold_ms=1000)
         await sipp.start()
         assert sipp.process is not None
         # Every caller answered and hung up cleanly (SIPp's exit code counts failed calls).

@@ -21,8 +21,8 @@ import pytest
 from db.cel import CelEvent
 from edge.kamailio import Kamailio
 from siaga.config import load_config
-from testbed.ha import SIP_PORT, HaTopology, ha_topology
-from testbed.sipp import Sipp, SippPhone, caller_scenario
+from testbed.ha import HaTopology, ha_topology
+from testbed.sipp import Sipp, SippPhone
 
 pytestmark = pytest.mark.integration
 
@@ -83,20 +83,6 @@ def operator_answers(events: list[CelEvent], user: str, since: float) -> list[Ce
     ]
 
 
-def callers(ha: HaTopology, *, calls: int, rate: float, hold_ms: int) -> Sipp:
-    host = ha.host("callers")
-    return Sipp(
-        caller_scenario(routed=True, delay_ms=200, hold_ms=hold_ms),
-        SIP_PORT,
-        target_host=ha.edge_address,
-        local_ip=host.address,
-        wrapper=host.wrapper,
-        calls=calls,
-        rate=rate,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 async def phone(ha: HaTopology) -> object:
     sipp_phone = ha.operator_phone()
@@ -135,7 +121,7 @@ async def test_the_other_edge_takes_over_calls_go_on_and_the_phone_is_rung(
     await wait_known(ha, user, [first, second], True)
 
     # A steady 1 call/s, each held 3 s: calls are up, and calls are dialling, at the kill.
-    sipp = callers(ha, calls=24, rate=1, hold_ms=3000)
+    sipp = ha.callers(calls=24, rate=1, hold_ms=3000)
     await sipp.start()
     await asyncio.sleep(8)
     killed_at = time.time()
@@ -158,7 +144,7 @@ async def test_the_other_edge_takes_over_calls_go_on_and_the_phone_is_rung(
     await wait_known(ha, user, [first], True)
     assert await asyncio.to_thread(ha.edge_holder) == second
 
-    sipp = callers(ha, calls=6, rate=1, hold_ms=2000)
+    sipp = ha.callers(calls=6, rate=1, hold_ms=2000)
     await sipp.start()
     await asyncio.sleep(2)
     killed_at = time.time()
@@ -181,7 +167,7 @@ async def test_a_holder_whose_kamailio_dies_gives_the_address_away(ha: HaTopolog
     holder, took_at = await wait_holder(ha, not_=first)
     assert holder == second
     assert took_at - killed_at <= TAKEOVER_WITHIN
-    sipp = callers(ha, calls=2, rate=2, hold_ms=500)
+    sipp = ha.callers(calls=2, rate=2, hold_ms=500)
     await sipp.start()
     await sipp.wait(timeout=60)
     await asyncio.to_thread(kamailio.start)
