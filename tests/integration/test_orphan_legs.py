@@ -63,8 +63,14 @@ async def test_the_operator_leg_of_a_call_gone_while_the_app_was_dead_is_hung_up
             return False
 
         await wait(leg_gone, timeout=HUNG_UP_WITHIN, what="the stranded operator leg's hang-up")
-        endpoint = await ari.get_endpoint(technology, resource)
-        assert endpoint.channel_ids == ()  # free for the fallback queue (ringinuse = no) too
+
+        async def endpoint_free():
+            # Asterisk drops a channel from its endpoint's list a moment after the channel
+            # itself is gone (a stasis message of its own).
+            return (await ari.get_endpoint(technology, resource)).channel_ids == ()
+
+        # Free for the fallback queue (ringinuse = no) too.
+        await wait(endpoint_free, timeout=HUNG_UP_WITHIN, what="the operator's endpoint free")
         assert bridge not in {b.id for b in await ari.list_bridges()}, "nobody else destroys it"
         await wait(lambda: registered(second), what="the phone's registration in the new app")
         assert second.acd_core.operator_state(operator.id) is OperatorState.AVAILABLE
